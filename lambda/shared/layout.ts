@@ -1,0 +1,60 @@
+/**
+ * Where pgdr keeps things in the backup bucket (DESIGN.md "Data layout"). The one place that
+ * knows the key format; constructs use it for lifecycle prefixes and IAM scopes, handlers for
+ * reading and writing.
+ *
+ *   <database>/<class>/<YYYY>/<MM>/<DD>/<database>_<class>_<timestamp>.dump
+ *   ...same stem....manifest.json / ....verification.json
+ *   <database>/latest-verified.json
+ */
+
+/** Prefix of everything stored for one database: `<database>/`. */
+export function databasePrefix(database: string): string {
+  return `${database}/`;
+}
+
+/** Prefix of the dumps of one backup class: `<database>/<class>/`. */
+export function classPrefix(database: string, backupClass: string): string {
+  return `${databasePrefix(database)}${backupClass}/`;
+}
+
+/** Key of the pointer to the newest verified backup of a database. */
+export function latestVerifiedKey(database: string): string {
+  return `${databasePrefix(database)}latest-verified.json`;
+}
+
+/** A sortable, key-safe UTC timestamp: 2026-11-25T14-36-24-123Z. */
+export function keyTimestamp(at: Date): string {
+  return at.toISOString().replace(/:/g, '-').replace('.', '-');
+}
+
+/** The keys of one backup: the dump, its manifest and its verification record. */
+export interface BackupKeys {
+  readonly dump: string;
+  readonly manifest: string;
+  readonly verification: string;
+}
+
+/** Keys of the backup of `database`/`backupClass` started at `at`. */
+export function backupKeys(database: string, backupClass: string, at: Date): BackupKeys {
+  const iso = at.toISOString();
+  const day = `${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}`;
+  const stem = `${classPrefix(database, backupClass)}${day}/${database}_${backupClass}_${keyTimestamp(at)}`;
+  return keysFromStem(stem);
+}
+
+/** Keys sharing the stem of a dump key (`....dump`). */
+export function keysFromDumpKey(dumpKey: string): BackupKeys {
+  if (!dumpKey.endsWith('.dump')) throw new Error(`not a dump key: ${dumpKey}`);
+  return keysFromStem(dumpKey.slice(0, -'.dump'.length));
+}
+
+/** Keys sharing the stem of a manifest key (`....manifest.json`). */
+export function keysFromManifestKey(manifestKey: string): BackupKeys {
+  if (!manifestKey.endsWith('.manifest.json')) throw new Error(`not a manifest key: ${manifestKey}`);
+  return keysFromStem(manifestKey.slice(0, -'.manifest.json'.length));
+}
+
+function keysFromStem(stem: string): BackupKeys {
+  return { dump: `${stem}.dump`, manifest: `${stem}.manifest.json`, verification: `${stem}.verification.json` };
+}

@@ -1,0 +1,17 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { PgdrConfig } from './config';
+import { PgdrStack } from './pgdr-stack';
+
+/** The CDK context key naming the configuration file (`-c pgdrConfig=PATH`). */
+export const CONFIG_CONTEXT_KEY = 'pgdrConfig';
+
+/** Adds the pgdr stack for a validated configuration to `app`, with the cdk-nag AwsSolutions checks attached. */
+export function addPgdr(app: App, config: PgdrConfig): PgdrStack {
+  const stack = new PgdrStack(app, config.stackName, {
+    config,
+    description: `pgdr: disaster recovery for ${config.databases.map((d) => d.name).join(', ')}`,
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return stack;
+}

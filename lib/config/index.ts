@@ -1,0 +1,5 @@
+export * from './duration';
+export * from './load';
+export * from './rules';
+export * from './schedule';
+export * from './schema';

@@ -1,0 +1,91 @@
+/**
+ * Rules that relate several fields of a configuration. Each returns issues that name the
+ * field path, the rule and the value received.
+ */
+import { formatSeconds } from './duration';
+import { longestGapSeconds, parseSchedule } from './schedule';
+import type { PgdrConfig } from './schema';
+
+/** One broken rule. */
+export interface RuleIssue {
+  readonly path: (string | number)[];
+  readonly message: string;
+}
+
+/** RDS uploads transaction logs to S3 every five minutes: the best PITR can promise. */
+export const RDS_PITR_RPO_SECONDS = 300;
+/** S3 refuses a lifecycle transition to Standard-IA earlier than 30 days after creation. */
+export const S3_STANDARD_IA_MIN_DAYS = 30;
+/** S3 wants an object to stay 30 days in Standard-IA before it moves on. */
+export const S3_DAYS_IN_IA_BEFORE_NEXT = 30;
+
+export function crossFieldIssues(config: PgdrConfig): RuleIssue[] {
+  const issues: RuleIssue[] = [];
+  const seen = new Map<string, number>();
+  config.databases.forEach((db, i) => {
+    const at = (...rest: (string | number)[]) => ['databases', i, ...rest];
+    if (seen.has(db.name)) {
+      issues.push({ path: at('name'), message: `duplicate database name, already used by databases[${seen.get(db.name)}]` });
+    } else {
+      seen.set(db.name, i);
+    }
+
+    const classSeen = new Map<string, number>();
+    db.backupClasses.forEach((cls, j) => {
+      if (classSeen.has(cls.name)) {
+        issues.push({ path: at('backupClasses', j, 'name'), message: `duplicate backup class name, already used by backupClasses[${classSeen.get(cls.name)}]` });
+      } else {
+        classSeen.set(cls.name, j);
+      }
+      issues.push(...retentionIssues(cls.retention, db.rpo.seconds).map((x) => ({ ...x, path: at('backupClasses', j, 'retention', ...x.path) })));
+    });
+
+    const usesPitr = db.source.type === 'rds' && db.source.pointInTimeRecovery;
+    if (usesPitr) {
+      if (db.rpo.seconds < RDS_PITR_RPO_SECONDS) {
+        issues.push({
+          path: at('rpo'),
+          message: `cannot be met: RDS point-in-time recovery loses up to ${formatSeconds(RDS_PITR_RPO_SECONDS)} (transaction logs are uploaded every 5 minutes)`,
+        });
+      }
+    } else {
+      const gap = longestGapSeconds(db.backupClasses.map((c) => parseSchedule(c.schedule.expression, c.schedule.timeZone)));
+      if (db.rpo.seconds < gap) {
+        const why = db.source.type === 'rds' ? ' and source.pointInTimeRecovery is false' : '';
+        issues.push({
+          path: at('rpo'),
+          message: `cannot be met: the backup schedules leave up to ${formatSeconds(gap)} between two dumps${why}`,
+        });
+      }
+    }
+
+    if (db.verification.restoreTestEveryNth === 0 && !db.verification.restoreTestSchedule) {
+      issues.push({
+        path: at('verification', 'restoreTestEveryNth'),
+        message: 'is 0 and no restoreTestSchedule is set: no backup would ever be restore-tested',
+      });
+    }
+  });
+  return issues;
+}
+
+function retentionIssues(r: PgdrConfig['databases'][number]['backupClasses'][number]['retention'], rpoSeconds: number): RuleIssue[] {
+  const issues: RuleIssue[] = [];
+  if (r.standardIaAfterDays !== undefined && r.standardIaAfterDays < S3_STANDARD_IA_MIN_DAYS) {
+    issues.push({ path: ['standardIaAfterDays'], message: `must be at least ${S3_STANDARD_IA_MIN_DAYS} (S3 minimum for a transition to Standard-IA)` });
+  }
+  if (r.standardIaAfterDays !== undefined && r.glacierIrAfterDays !== undefined && r.glacierIrAfterDays < r.standardIaAfterDays + S3_DAYS_IN_IA_BEFORE_NEXT) {
+    issues.push({
+      path: ['glacierIrAfterDays'],
+      message: `must be at least standardIaAfterDays + ${S3_DAYS_IN_IA_BEFORE_NEXT} = ${r.standardIaAfterDays + S3_DAYS_IN_IA_BEFORE_NEXT} (S3 keeps an object 30 days in Standard-IA before the next transition)`,
+    });
+  }
+  const lastTransition = Math.max(r.standardIaAfterDays ?? 0, r.glacierIrAfterDays ?? 0);
+  if (lastTransition > 0 && r.expireAfterDays <= lastTransition) {
+    issues.push({ path: ['expireAfterDays'], message: `must be greater than the last transition day (${lastTransition})` });
+  }
+  if (r.expireAfterDays * 86400 < rpoSeconds) {
+    issues.push({ path: ['expireAfterDays'], message: `is shorter than the database's rpo (${formatSeconds(rpoSeconds)}): dumps would expire before they are needed` });
+  }
+  return issues;
+}

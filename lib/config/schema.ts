@@ -1,0 +1,254 @@
+/**
+ * The pgdr configuration model: one JSON document describing every protected database, its
+ * recovery objectives, backup classes, verification policy, failover defaults and paging.
+ * Field-level rules live in the zod schemas; rules that relate fields live in rules.ts.
+ */
+import { z } from 'zod';
+import { HumanDuration, parseDuration } from './duration';
+import { parseSchedule } from './schedule';
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+
+/** A resource name used in S3 keys and AWS resource names. */
+const name = (what: string) =>
+  z.string().regex(NAME_RE, `${what} must be 2-32 characters of a-z, 0-9 and "-", starting with a letter`);
+
+/** A human duration ("30m", "1h", "7d"), parsed to seconds. */
+export const durationSchema = z.string().transform((text, ctx): HumanDuration => {
+  const seconds = parseDuration(text);
+  if (seconds === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as "90s", "30m", "1h", "1h30m" or "7d"' });
+    return z.NEVER;
+  }
+  return { text, seconds };
+});
+
+const timeZoneSchema = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone such as "UTC" or "Europe/Berlin"');
+
+/** An EventBridge Scheduler expression and the time zone it is read in. */
+export const scheduleSchema = z
+  .strictObject({
+    /** `cron(min hour day-of-month month day-of-week year)` or `rate(N unit)`. */
+    expression: z.string(),
+    /** IANA time zone. @default "UTC" */
+    timeZone: timeZoneSchema.default('UTC'),
+  })
+  .superRefine((s, ctx) => {
+    try {
+      parseSchedule(s.expression, s.timeZone);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['expression'], message: (err as Error).message });
+    }
+  });
+
+/** Storage-class transitions and expiry of one backup class. */
+export const retentionSchema = z.strictObject({
+  /** Days after creation to move a dump to S3 Standard-IA (S3 minimum 30). @default no transition */
+  standardIaAfterDays: z.int().positive().optional(),
+  /** Days after creation to move a dump to S3 Glacier Instant Retrieval. @default no transition */
+  glacierIrAfterDays: z.int().positive().optional(),
+  /** Days after creation to expire a dump. */
+  expireAfterDays: z.int().positive().max(36500),
+});
+
+export const backupClassSchema = z.strictObject({
+  /** Class name, part of the S3 key (`<db>/<class>/...`). */
+  name: name('a backup class name'),
+  /** When dumps of this class run. */
+  schedule: scheduleSchema,
+  /** How long dumps of this class are kept and where. */
+  retention: retentionSchema,
+});
+
+export const smokeQuerySchema = z.strictObject({
+  /** A short label, shown in verification records. */
+  name: z.string().min(1).max(64),
+  /** A read-only SQL query run against the restored database. */
+  sql: z.string().min(1),
+  /** The query must return at least this many rows. @default 1 */
+  minRows: z.int().nonnegative().default(1),
+});
+
+export const verificationSchema = z.strictObject({
+  /** Run a full restore test on every Nth backup (0: only on the schedule). @default 1 */
+  restoreTestEveryNth: z.int().nonnegative().default(1),
+  /** Also run a restore test of the newest backup on this schedule. @default none */
+  restoreTestSchedule: scheduleSchema.optional(),
+  /** Queries run against each restored copy. @default [] */
+  smokeQueries: z.array(smokeQuerySchema).default([]),
+});
+
+export const route53TargetSchema = z.strictObject({
+  /** Hosted zone holding the record. */
+  hostedZoneId: z.string().regex(/^Z[A-Z0-9]{1,31}$/, 'must be a Route 53 hosted zone ID such as "Z0123456789ABC"'),
+  /** The CNAME that applications connect to. */
+  recordName: z.string().min(1),
+  /** TTL of the record. @default "60s" */
+  ttl: durationSchema.prefault('60s'),
+});
+
+export const cutoverSchema = z.strictObject({
+  /** Secrets Manager secret whose host/port the applications read (e.g. the one behind DATABASE_URL). */
+  secretArn: z.string().regex(SECRET_ARN_RE, 'must be a Secrets Manager secret ARN').optional(),
+  /** SSM parameter holding the endpoint or connection URL. */
+  ssmParameterName: z.string().regex(/^\/[A-Za-z0-9_.\-/]+$/, 'must be an SSM parameter name starting with "/"').optional(),
+  /** Route 53 record pointed at the new instance. */
+  route53: route53TargetSchema.optional(),
+});
+
+export const failoverSchema = z.strictObject({
+  /** Instance class of the recovery instance. @default "db.t4g.medium" */
+  instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must be an RDS instance class such as "db.t4g.medium"').default('db.t4g.medium'),
+  /** DB subnet group of the recovery instance. @default the source's (RDS) or none */
+  dbSubnetGroupName: z.string().min(1).optional(),
+  /** Security groups of the recovery instance. @default [] */
+  securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be a security group ID such as "sg-0123abcd"')).default([]),
+  /** Multi-AZ recovery instance. @default false */
+  multiAz: z.boolean().default(false),
+  /** Storage of a recovery instance built from a dump, in GiB. @default 20 */
+  allocatedStorageGiB: z.int().min(20).max(65536).default(20),
+  /** Where traffic is switched after a validated recovery. @default {} (no cutover) */
+  cutover: cutoverSchema.prefault({}),
+  /** Wait for a human approval before cutting over. @default true */
+  requireApproval: z.boolean().default(true),
+});
+
+export const drillSchema = z.strictObject({
+  /** When to run an automatic failover drill (mode "drill": never cuts over). @default none */
+  schedule: scheduleSchema.optional(),
+  /** Page when no successful drill happened for this long. @default "90d" */
+  maxAge: durationSchema.prefault('90d'),
+});
+
+const jobResources = (memoryMiB: number, timeout: string) =>
+  z
+    .strictObject({
+      /** Lambda memory in MiB (CPU scales with it). */
+      memoryMiB: z.int().min(512).max(10240).default(memoryMiB),
+      /** Lambda timeout, at most 15m. */
+      timeout: durationSchema
+        .refine((d) => d.seconds <= 900, 'must be at most "15m" (the Lambda limit)')
+        .prefault(timeout),
+    })
+    .prefault({});
+
+export const jobsSchema = z.strictObject({
+  /** The dump job's resources. @default { memoryMiB: 1024, timeout: "15m" } */
+  dump: jobResources(1024, '15m'),
+  /** The verify job's resources. @default { memoryMiB: 2048, timeout: "15m" } */
+  verify: jobResources(2048, '15m'),
+});
+
+const engineMajorVersion = z.int().min(13, 'PostgreSQL 13 or newer is supported').max(18, 'PostgreSQL 18 is the newest known major');
+
+export const rdsSourceSchema = z.strictObject({
+  type: z.literal('rds'),
+  /** RDS DB instance identifier. */
+  instanceIdentifier: z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS DB instance identifier'),
+  /** Secret holding host/port/dbname/username/password of the account pg_dump uses. */
+  secretArn: z.string().regex(SECRET_ARN_RE, 'must be a Secrets Manager secret ARN'),
+  /** PostgreSQL major version of the server (selects pg_dump). */
+  engineMajorVersion,
+  /** RDS automated backups with point-in-time recovery are on (RPO down to ~5 minutes). @default true */
+  pointInTimeRecovery: z.boolean().default(true),
+});
+
+export const externalSourceSchema = z.strictObject({
+  type: z.literal('external'),
+  /** Secret holding host/port/dbname/username/password. */
+  secretArn: z.string().regex(SECRET_ARN_RE, 'must be a Secrets Manager secret ARN'),
+  /** PostgreSQL major version of the server (selects pg_dump). */
+  engineMajorVersion,
+});
+
+export const databaseSchema = z.strictObject({
+  /** Name of the protected database in pgdr (S3 prefix, metric dimension). */
+  name: name('a database name'),
+  /** Free text for the runbook. @default none */
+  description: z.string().max(500).optional(),
+  /** Where the database lives. */
+  source: z.discriminatedUnion('type', [rdsSourceSchema, externalSourceSchema]),
+  /** Recovery point objective: the most data (time) the team accepts to lose. */
+  rpo: durationSchema,
+  /** Recovery time objective: the longest the team accepts to be down. */
+  rto: durationSchema,
+  /** Backup classes (e.g. "full" daily, "frequent" hourly). */
+  backupClasses: z.array(backupClassSchema).min(1, 'at least one backup class is needed'),
+  /** How backups are proven restorable. @default { restoreTestEveryNth: 1, smokeQueries: [] } */
+  verification: verificationSchema.prefault({}),
+  /** How a recovery instance is built and traffic switched. @default see failover fields */
+  failover: failoverSchema.prefault({}),
+  /** Failover drills. @default { maxAge: "90d" } */
+  drill: drillSchema.prefault({}),
+  /** Lambda resources of the jobs of this database. @default see jobs fields */
+  jobs: jobsSchema.prefault({}),
+});
+
+export const pagingTargetsSchema = z.strictObject({
+  /** E-mail addresses subscribed to the topic. @default [] */
+  emails: z.array(z.email('must be an e-mail address')).default([]),
+  /** HTTPS endpoints (pager integrations) subscribed to the topic. @default [] */
+  httpsEndpoints: z.array(z.url({ protocol: /^https$/, error: 'must be an https:// URL' })).default([]),
+});
+
+export const pagingSchema = z.strictObject({
+  /** Recovery objective broken or a backup/restore/failover failed. @default no subscribers */
+  critical: pagingTargetsSchema.prefault({}),
+  /** Recovery objective at risk. @default no subscribers */
+  warning: pagingTargetsSchema.prefault({}),
+});
+
+export const vaultSchema = z.strictObject({
+  /** Object Lock default retention applied to every new object. @default { mode: "GOVERNANCE", days: 7 } */
+  objectLock: z
+    .strictObject({
+      /** GOVERNANCE (privileged users may shorten it) or COMPLIANCE (nobody can). @default "GOVERNANCE" */
+      mode: z.enum(['GOVERNANCE', 'COMPLIANCE']).default('GOVERNANCE'),
+      /** Days every object version is protected from deletion. @default 7 */
+      days: z.int().min(1).max(36500).default(7),
+    })
+    .prefault({}),
+  /** Days a replaced or deleted object version is kept. @default 30 */
+  noncurrentVersionExpirationDays: z.int().min(1).max(36500).default(30),
+  /** What happens to the buckets and key when the stack is deleted. @default "retain" */
+  removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+});
+
+export const networkSchema = z.strictObject({
+  /** The VPC the jobs run in (one that reaches the databases). */
+  vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC ID such as "vpc-0123abcd"'),
+  /** Availability zones of the subnets, in the same order. */
+  availabilityZones: z.array(z.string().regex(/^[a-z]{2}-[a-z]+-\d[a-z]$/, 'must be an availability zone such as "eu-west-1a"')).min(1),
+  /** Private subnets (with a route to S3 and Secrets Manager) the jobs run in. */
+  privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet ID such as "subnet-0123abcd"')).min(1),
+});
+
+export const configSchema = z.strictObject({
+  /** JSON schema reference for editors; ignored. */
+  $schema: z.string().optional(),
+  /** CloudFormation stack name. @default "Pgdr" */
+  stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be a CloudFormation stack name').default('Pgdr'),
+  /** The backup bucket. @default see vault fields */
+  vault: vaultSchema.prefault({}),
+  /** Existing network for the jobs. @default a new VPC with isolated subnets and endpoints */
+  network: networkSchema.optional(),
+  /** The protected databases. */
+  databases: z.array(databaseSchema).min(1, 'at least one database is needed'),
+  /** Who is paged. @default no subscribers */
+  paging: pagingSchema.prefault({}),
+});
+
+export type PgdrConfig = z.output<typeof configSchema>;
+export type DatabaseConfig = PgdrConfig['databases'][number];
+export type BackupClassConfig = DatabaseConfig['backupClasses'][number];
+export type RetentionConfig = BackupClassConfig['retention'];
+export type ScheduleConfig = BackupClassConfig['schedule'];
+export type VaultConfig = PgdrConfig['vault'];
