@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# pack-pg-tools.sh — lay out PostgreSQL client tools and the shared libraries they link as a
+# Lambda layer tree:  OUTPUT_DIR/bin/<tool>  +  OUTPUT_DIR/lib/<soname>  (+ OUTPUT_DIR/pg-tools.manifest).
+#
+# Usage: pack-pg-tools.sh [options] SOURCE_BIN_DIR OUTPUT_DIR
+#   SOURCE_BIN_DIR   directory holding pg_dump etc. (e.g. /usr/lib/postgresql/15/bin, /usr/bin on AL2023)
+#   OUTPUT_DIR       created if absent; must be empty
+# Options:
+#   --tools LIST       comma- or space-separated tools to pack; a bare name is looked up in SOURCE_BIN_DIR,
+#                      an absolute path is taken as is. Default: pg_dump,pg_restore,psql (required) plus
+#                      zstd when present in SOURCE_BIN_DIR or on PATH (optional: the dump job may pipe
+#                      through it).
+#   --expect-major N   fail unless `pg_dump --version` (packed) reports PostgreSQL major N.
+#   --max-glibc X.Y    fail if any packed file needs a GLIBC_ symbol version newer than X.Y
+#                      (Lambda on Amazon Linux 2023 has glibc 2.34). Needs readelf (binutils).
+#   --rpath MODE       auto (default): if patchelf is on PATH, set DT_RPATH '$ORIGIN/../lib' on each packed
+#                      executable so it finds its libraries ahead of the runtime's own copies;
+#                      always: require patchelf; never: leave binaries untouched (rely on LD_LIBRARY_PATH).
+#   -h, --help
+#
+# Libraries: everything `ldd` resolves for each tool (ldd already lists the transitive closure) is
+# copied, EXCEPT the dynamic loader, the vDSO and the core glibc libraries. Those must never be
+# packed: the kernel starts the runtime's own loader (the binary's PT_INTERP is an absolute path,
+# /lib64/ld-linux-x86-64.so.2), and the loader and libc.so.6 talk through GLIBC_PRIVATE interfaces
+# that change between glibc releases, so a libc from another glibc build next to the runtime's
+# loader crashes or refuses to load. Every Lambda runtime ships glibc (2.34 on Amazon Linux 2023);
+# compatibility with it is checked with --max-glibc instead. Excluded sonames (all part of glibc):
+#   ld-linux*.so.*, ld64.so.*, linux-vdso.so.*, linux-gate.so.*, libc.so.6, libm.so.6, libmvec.so.1,
+#   libpthread.so.0, libdl.so.2, librt.so.1, libutil.so.1, libanl.so.1, libresolv.so.2,
+#   libBrokenLocale.so.1, libthread_db.so.1, libc_malloc_debug.so.0, libnss_*.so.2
+# Everything else is packed, including libpq, libssl/libcrypto, Kerberos (libgssapi_krb5 & co),
+# libldap/liblber, libsasl2, libz, libzstd, liblz4, libreadline/libtinfo, libgcc_s, libstdc++,
+# libcrypt (libxcrypt is not glibc on AL2023).
+# Not covered (ldd cannot see them): libraries opened with dlopen at run time (NSS modules, SASL
+# plugins, gconv modules, OpenSSL engines/providers); pg_dump/pg_restore/psql need none of them for
+# password or TLS connections.
+set -euo pipefail
+
+PROG=pack-pg-tools
+die() { echo "$PROG: error: $*" >&2; exit 1; }
+note() { echo "$PROG: $*" >&2; }
+
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+
+TOOLS_ARG=""
+EXPECT_MAJOR=""
+MAX_GLIBC=""
+RPATH_MODE=auto
+POSITIONAL=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tools) [ $# -ge 2 ] || die "--tools needs a value"; TOOLS_ARG="$2"; shift 2 ;;
+    --tools=*) TOOLS_ARG="${1#*=}"; shift ;;
+    --expect-major) [ $# -ge 2 ] || die "--expect-major needs a value"; EXPECT_MAJOR="$2"; shift 2 ;;
+    --expect-major=*) EXPECT_MAJOR="${1#*=}"; shift ;;
+    --max-glibc) [ $# -ge 2 ] || die "--max-glibc needs a value"; MAX_GLIBC="$2"; shift 2 ;;
+    --max-glibc=*) MAX_GLIBC="${1#*=}"; shift ;;
+    --rpath) [ $# -ge 2 ] || die "--rpath needs a value"; RPATH_MODE="$2"; shift 2 ;;
+    --rpath=*) RPATH_MODE="${1#*=}"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; POSITIONAL+=("$@"); break ;;
+    -*) die "unknown option '$1' (see --help)" ;;
+    *) POSITIONAL+=("$1"); shift ;;
+  esac
+done
+[ ${#POSITIONAL[@]} -eq 2 ] || { usage >&2; die "expected SOURCE_BIN_DIR and OUTPUT_DIR, got ${#POSITIONAL[@]} argument(s)"; }
+SRC="${POSITIONAL[0]}"
+OUT="${POSITIONAL[1]}"
+
+case "$RPATH_MODE" in auto|always|never) ;; *) die "--rpath must be auto, always or never, got '$RPATH_MODE'" ;; esac
+if [ -n "$EXPECT_MAJOR" ] && ! [[ "$EXPECT_MAJOR" =~ ^[0-9]+$ ]]; then die "--expect-major must be a whole number, got '$EXPECT_MAJOR'"; fi
+if [ -n "$MAX_GLIBC" ] && ! [[ "$MAX_GLIBC" =~ ^[0-9]+\.[0-9]+$ ]]; then die "--max-glibc must look like 2.34, got '$MAX_GLIBC'"; fi
+[ -d "$SRC" ] || die "source bin directory '$SRC' does not exist"
+command -v ldd >/dev/null 2>&1 || die "ldd not found on PATH (install glibc-common / libc-bin)"
+if [ -n "$MAX_GLIBC" ]; then command -v readelf >/dev/null 2>&1 || die "--max-glibc needs readelf (install binutils)"; fi
+USE_PATCHELF=0
+case "$RPATH_MODE" in
+  always) command -v patchelf >/dev/null 2>&1 || die "--rpath always needs patchelf on PATH"; USE_PATCHELF=1 ;;
+  auto) command -v patchelf >/dev/null 2>&1 && USE_PATCHELF=1 ;;
+esac
+
+if [ -e "$OUT" ]; then
+  [ -d "$OUT" ] || die "output '$OUT' exists and is not a directory"
+  [ -z "$(ls -A "$OUT")" ] || die "output directory '$OUT' is not empty"
+fi
+mkdir -p "$OUT/bin" "$OUT/lib"
+OUT_ABS="$(cd "$OUT" && pwd -P)"
+
+# --- which tools --------------------------------------------------------------------------------
+declare -a TOOL_PATHS=()
+resolve_tool() { # name-or-path -> prints path or returns 1
+  local t="$1"
+  if [[ "$t" == /* ]]; then printf '%s\n' "$t"; else printf '%s\n' "$SRC/$t"; fi
+}
+if [ -n "$TOOLS_ARG" ]; then
+  read -r -a REQ <<<"${TOOLS_ARG//,/ }"
+  [ ${#REQ[@]} -gt 0 ] || die "--tools is empty"
+  for t in "${REQ[@]}"; do TOOL_PATHS+=("$(resolve_tool "$t")"); done
+else
+  for t in pg_dump pg_restore psql; do TOOL_PATHS+=("$SRC/$t"); done
+  if [ -x "$SRC/zstd" ]; then TOOL_PATHS+=("$SRC/zstd")
+  elif command -v zstd >/dev/null 2>&1; then TOOL_PATHS+=("$(command -v zstd)")
+  else note "zstd not found in $SRC or on PATH: packing without it"; fi
+fi
+for p in "${TOOL_PATHS[@]}"; do
+  [ -f "$p" ] && [ -x "$p" ] || die "tool '$(basename "$p")' not found: '$p' is not an executable file"
+  [ "$(head -c 4 "$p" | od -An -c | tr -d ' ')" = '177ELF' ] || die "tool '$p' is not an ELF executable (a wrapper script?); pass the real binary"
+done
+
+# --- glibc: never packed ------------------------------------------------------------------------
+is_excluded() {
+  case "$1" in
+    ld-linux*.so*|ld64.so*|linux-vdso.so*|linux-gate.so*) return 0 ;;
+    libc.so.6|libm.so.6|libmvec.so.1|libpthread.so.0|libdl.so.2|librt.so.1|libutil.so.1|libanl.so.1) return 0 ;;
+    libresolv.so.2|libBrokenLocale.so.1|libthread_db.so.1|libc_malloc_debug.so.0|libnss_*.so.2) return 0 ;;
+  esac
+  return 1
+}
+
+# ldd output lines: "name => /path (0x..)", "name => not found", "/lib64/ld-linux.. (0x..)", "linux-vdso.so.1 (0x..)"
+declare -A LIB_SRC=()
+declare -a EXCLUDED=()
+for p in "${TOOL_PATHS[@]}"; do
+  tool="$(basename "$p")"
+  if ! lddout="$(ldd "$p" 2>&1)"; then
+    case "$lddout" in *"not a dynamic executable"*|*"statically linked"*) lddout="" ;; *) die "ldd failed for '$p': $lddout" ;; esac
+  fi
+  missing="$(printf '%s\n' "$lddout" | awk '/=> not found/ {print $1}' | tr '\n' ' ')"
+  [ -z "$missing" ] || die "library not found for '$tool': ${missing% } (ldd '$p' cannot resolve it on this host)"
+  while read -r name arrow path _; do
+    [ "$arrow" = "=>" ] || continue           # loader and vdso lines have no "=>"
+    [ -n "$path" ] && [[ "$path" == /* ]] || continue
+    if is_excluded "$name"; then EXCLUDED+=("$name"); continue; fi
+    [ -f "$path" ] || die "library '$name' of '$tool' resolves to '$path', which does not exist"
+    if [ -n "${LIB_SRC[$name]:-}" ] && [ "$(readlink -f "${LIB_SRC[$name]}")" != "$(readlink -f "$path")" ]; then
+      die "library '$name' resolves to two different files: '${LIB_SRC[$name]}' and '$path'"
+    fi
+    LIB_SRC[$name]="$path"
+  done <<<"$lddout"
+  cp -L "$p" "$OUT/bin/$tool"
+  chmod 0755 "$OUT/bin/$tool"
+done
+for name in "${!LIB_SRC[@]}"; do
+  cp -L "${LIB_SRC[$name]}" "$OUT/lib/$name"
+  chmod 0644 "$OUT/lib/$name"
+done
+
+if [ "$USE_PATCHELF" = 1 ]; then
+  for f in "$OUT"/bin/*; do patchelf --force-rpath --set-rpath '$ORIGIN/../lib' "$f" || die "patchelf failed on '$f'"; done
+fi
+
+# --- checks on the packed tree ------------------------------------------------------------------
+# Every non-glibc library of every packed tool must resolve inside OUTPUT_DIR/lib when only that
+# directory is on the library path.
+for f in "$OUT"/bin/*; do
+  tool="$(basename "$f")"
+  lddout="$(LD_LIBRARY_PATH="$OUT_ABS/lib" ldd "$f" 2>&1 || true)"
+  while read -r name arrow path _; do
+    [ "$arrow" = "=>" ] || continue
+    is_excluded "$name" && continue
+    [ "$path" != "not" ] || die "packed '$tool' cannot find '$name' in $OUT_ABS/lib"
+    case "$(readlink -f "$path")" in
+      "$OUT_ABS"/lib/*) ;;
+      *) die "packed '$tool' resolves '$name' to '$path', outside $OUT_ABS/lib (DT_RPATH in the binary? use --rpath always with patchelf)" ;;
+    esac
+  done <<<"$lddout"
+done
+
+if [ -n "$MAX_GLIBC" ]; then
+  bad=""
+  for f in "$OUT"/bin/* "$OUT"/lib/*; do
+    need="$(readelf -V --wide "$f" 2>/dev/null | awk '/Version needs section/ {on=1; next} /Version (symbols|definition) section/ {on=0} on' \
+      | grep -o 'Name: GLIBC_[0-9.]*' | sed 's/Name: GLIBC_//' | sort -uV | tail -n 1 || true)"
+    [ -n "$need" ] || continue
+    if [ "$(printf '%s\n%s\n' "$need" "$MAX_GLIBC" | sort -V | tail -n 1)" != "$MAX_GLIBC" ]; then
+      bad="$bad ${f#"$OUT"/}(GLIBC_$need)"
+    fi
+  done
+  [ -z "$bad" ] || die "needs a glibc newer than $MAX_GLIBC:$bad — build on an older distribution (e.g. the Amazon Linux 2023 Docker build)"
+fi
+
+PG_VERSION_LINE=""
+if [ -x "$OUT/bin/pg_dump" ]; then
+  PG_VERSION_LINE="$(LD_LIBRARY_PATH="$OUT_ABS/lib" "$OUT/bin/pg_dump" --version 2>&1)" || die "packed pg_dump does not run: $PG_VERSION_LINE"
+  if [ -n "$EXPECT_MAJOR" ]; then
+    major="$(printf '%s\n' "$PG_VERSION_LINE" | sed -n 's/^pg_dump (PostgreSQL) \([0-9][0-9]*\).*/\1/p')"
+    [ "$major" = "$EXPECT_MAJOR" ] || die "expected PostgreSQL major $EXPECT_MAJOR but packed pg_dump reports '$PG_VERSION_LINE'"
+  fi
+elif [ -n "$EXPECT_MAJOR" ]; then
+  die "--expect-major given but pg_dump is not among the packed tools"
+fi
+
+{
+  echo "# pg-tools layer manifest written by pack-pg-tools.sh"
+  echo "source $SRC"
+  [ -z "$PG_VERSION_LINE" ] || echo "version $PG_VERSION_LINE"
+  echo "rpath $([ "$USE_PATCHELF" = 1 ] && echo '$ORIGIN/../lib' || echo none)"
+  for f in "$OUT"/bin/*; do echo "bin $(basename "$f")"; done
+  for name in $(printf '%s\n' "${!LIB_SRC[@]}" | sort); do echo "lib $name ${LIB_SRC[$name]}"; done
+  for name in $(printf '%s\n' "${EXCLUDED[@]}" | sort -u); do echo "excluded $name"; done
+} >"$OUT/pg-tools.manifest"
+
+note "packed $(ls "$OUT/bin" | wc -l) tool(s) and ${#LIB_SRC[@]} libraries into $OUT_ABS${PG_VERSION_LINE:+ ($PG_VERSION_LINE)}"
