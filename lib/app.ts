@@ -6,12 +6,13 @@ import { PgdrStack } from './pgdr-stack';
 /** The CDK context key naming the configuration file (`-c pgdrConfig=PATH`). */
 export const CONFIG_CONTEXT_KEY = 'pgdrConfig';
 
-/** Adds the pgdr stack for a validated configuration to `app`, with the cdk-nag AwsSolutions checks attached. */
+/** Adds the pgdr stack for a validated configuration to `app`, with the cdk-nag AwsSolutions checks attached
+ * (acknowledgements and their reasons are written into the template's Metadata as an audit trail). */
 export function addPgdr(app: App, config: PgdrConfig): PgdrStack {
   const stack = new PgdrStack(app, config.stackName, {
     config,
     description: `pgdr: disaster recovery for ${config.databases.map((d) => d.name).join(', ')}`,
   });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { writeSuppressionsToCloudFormation: true }));
   return stack;
 }

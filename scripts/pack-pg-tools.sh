@@ -83,9 +83,6 @@ if [ -e "$OUT" ]; then
   [ -d "$OUT" ] || die "output '$OUT' exists and is not a directory"
   [ -z "$(ls -A "$OUT")" ] || die "output directory '$OUT' is not empty"
 fi
-mkdir -p "$OUT/bin" "$OUT/lib"
-OUT_ABS="$(cd "$OUT" && pwd -P)"
-
 # --- which tools --------------------------------------------------------------------------------
 declare -a TOOL_PATHS=()
 resolve_tool() { # name-or-path -> prints path or returns 1
@@ -106,6 +103,13 @@ for p in "${TOOL_PATHS[@]}"; do
   [ -f "$p" ] && [ -x "$p" ] || die "tool '$(basename "$p")' not found: '$p' is not an executable file"
   [ "$(head -c 4 "$p" | od -An -c | tr -d ' ')" = '177ELF' ] || die "tool '$p' is not an ELF executable (a wrapper script?); pass the real binary"
 done
+
+mkdir -p "$OUT/bin" "$OUT/lib"
+OUT_ABS="$(cd "$OUT" && pwd -P)"
+# A failed run leaves no half-packed tree behind (only what this script creates is removed).
+DONE=0
+cleanup() { [ "$DONE" = 1 ] || rm -rf "$OUT_ABS/bin" "$OUT_ABS/lib" "$OUT_ABS/pg-tools.manifest"; }
+trap cleanup EXIT
 
 # --- glibc: never packed ------------------------------------------------------------------------
 is_excluded() {
@@ -200,4 +204,5 @@ fi
   for name in $(printf '%s\n' "${EXCLUDED[@]}" | sort -u); do echo "excluded $name"; done
 } >"$OUT/pg-tools.manifest"
 
+DONE=1
 note "packed $(ls "$OUT/bin" | wc -l) tool(s) and ${#LIB_SRC[@]} libraries into $OUT_ABS${PG_VERSION_LINE:+ ($PG_VERSION_LINE)}"

@@ -79,9 +79,6 @@ function describeZodIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   if (value === undefined && issue.code === 'invalid_type') {
     return `${formatPath(issue.path)}: is required (expected ${issue.expected})`;
   }
-  if (issue.code === 'invalid_union' && issue.path.at(-1) === 'source') {
-    return `${formatPath([...issue.path, 'type'])}: must be "rds" or "external" (received ${received(valueAt(raw, [...issue.path, 'type']))})`;
-  }
   return `${formatPath(issue.path)}: ${issue.message} (received ${received(value)})`;
 }
 

@@ -49,7 +49,12 @@ export function crossFieldIssues(config: PgdrConfig): RuleIssue[] {
         });
       }
     } else {
-      const gap = longestGapSeconds(db.backupClasses.map((c) => parseSchedule(c.schedule.expression, c.schedule.timeZone)));
+      const schedules = db.backupClasses.flatMap((c) => (c.schedule ? [parseSchedule(c.schedule.expression, c.schedule.timeZone)] : []));
+      if (schedules.length === 0) {
+        issues.push({ path: at('backupClasses'), message: 'cannot meet the rpo: no backup class has a schedule (and no point-in-time recovery)' });
+        return;
+      }
+      const gap = longestGapSeconds(schedules);
       if (db.rpo.seconds < gap) {
         const why = db.source.type === 'rds' ? ' and source.pointInTimeRecovery is false' : '';
         issues.push({

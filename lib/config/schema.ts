@@ -62,8 +62,8 @@ export const retentionSchema = z.strictObject({
 export const backupClassSchema = z.strictObject({
   /** Class name, part of the S3 key (`<db>/<class>/...`). */
   name: name('a backup class name'),
-  /** When dumps of this class run. */
-  schedule: scheduleSchema,
+  /** When dumps of this class run. @default none: on demand only (`pgdr backup NAME --class CLASS`) */
+  schedule: scheduleSchema.optional(),
   /** How long dumps of this class are kept and where. */
   retention: retentionSchema,
 });

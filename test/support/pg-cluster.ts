@@ -1,0 +1,180 @@
+/**
+ * A throw-away PostgreSQL cluster for tests: `initdb` in a temp dir (as the `postgres` OS user
+ * when running as root), password authentication on a free 127.0.0.1 port, started with
+ * `pg_ctl`, stopped by PID (never by name) and removed by `stop()`. Call `stop()` in `afterAll`
+ * so the server goes away even when a test fails.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+
+/** Where the Debian PostgreSQL 15 binaries live. */
+export const PG_BIN = process.env.PGDR_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+/** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function postgresIds(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  return { uid, gid };
+}
+
+/** Runs a command as the postgres OS user when we are root, as ourselves otherwise. */
+function runAsPostgres(cmd: string, args: string[]): void {
+  const asRoot = process.getuid?.() === 0;
+  const result = asRoot
+    ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8' })
+    : spawnSync(cmd, args, { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(`${cmd} failed (${result.status}): ${result.stderr || result.stdout}`);
+  }
+}
+
+export interface PgClusterOptions {
+  /** Password of the `postgres` superuser. @default random */
+  readonly password?: string;
+}
+
+export class PgCluster {
+  /** Creates and starts a cluster. */
+  static async start(options: PgClusterOptions = {}): Promise<PgCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'pgdr-pg-'));
+    const ids = postgresIds();
+    if (ids) chownSync(dir, ids.uid, ids.gid);
+    const password = options.password ?? `pw-${randomBytes(8).toString('hex')}`;
+    const pwfile = join(dir, 'pwfile');
+    writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+    if (ids) chownSync(pwfile, ids.uid, ids.gid);
+    const data = join(dir, 'data');
+    const cluster = new PgCluster(dir, data, 0, password);
+    try {
+      runAsPostgres(join(PG_BIN, 'initdb'), [
+        '-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
+      ]);
+      // A port can be taken between asking and binding: retry a few times.
+      for (let attempt = 1; ; attempt++) {
+        const port = await freePort();
+        cluster.port = port;
+        try {
+          runAsPostgres(join(PG_BIN, 'pg_ctl'), [
+            '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start',
+            '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50`,
+          ]);
+          break;
+        } catch (err) {
+          if (attempt >= 3) throw err;
+        }
+      }
+      return cluster;
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+  }
+
+  private constructor(
+    readonly dir: string,
+    readonly dataDir: string,
+    public port: number,
+    readonly password: string,
+  ) {}
+
+  readonly host = '127.0.0.1';
+  readonly user = 'postgres';
+
+  /** The postmaster PID, from postmaster.pid. */
+  get pid(): number | undefined {
+    const pidFile = join(this.dataDir, 'postmaster.pid');
+    if (!existsSync(pidFile)) return undefined;
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+
+  /** A connection URL (with the password) for `database`. */
+  url(database = 'postgres', password = this.password): string {
+    return `postgres://${this.user}:${encodeURIComponent(password)}@${this.host}:${this.port}/${encodeURIComponent(database)}`;
+  }
+
+  /** Connection fields in the Secrets Manager secret shape. */
+  secret(database = 'postgres', password = this.password): { host: string; port: number; dbname: string; username: string; password: string } {
+    return { host: this.host, port: this.port, dbname: database, username: this.user, password };
+  }
+
+  /** A connected pg client; the caller ends it. */
+  async client(database = 'postgres'): Promise<Client> {
+    const client = new Client({ host: this.host, port: this.port, user: this.user, password: this.password, database });
+    await client.connect();
+    return client;
+  }
+
+  /** Runs SQL (several statements allowed) and returns the rows of the last one. */
+  async sql<T extends Record<string, unknown> = Record<string, unknown>>(database: string, text: string, values?: unknown[]): Promise<T[]> {
+    const client = await this.client(database);
+    try {
+      const result = await client.query(text, values);
+      const last = Array.isArray(result) ? result[result.length - 1] : result;
+      return last.rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Creates a database and returns its name. */
+  async createDatabase(name: string): Promise<string> {
+    await this.sql('postgres', `CREATE DATABASE "${name}"`);
+    return name;
+  }
+
+  /** Names of the databases on the server. */
+  async databases(): Promise<string[]> {
+    const rows = await this.sql<{ datname: string }>('postgres', 'SELECT datname FROM pg_database ORDER BY datname');
+    return rows.map((r) => r.datname);
+  }
+
+  /** Stops the server by PID (fast shutdown, SIGKILL after 30 s) and removes the directory. */
+  async stop(): Promise<void> {
+    const pid = this.pid;
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGINT');
+        const deadline = Date.now() + 30_000;
+        while (alive(pid) && Date.now() < deadline) await sleep(50);
+        if (alive(pid)) process.kill(pid, 'SIGKILL');
+        while (alive(pid)) await sleep(50);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
