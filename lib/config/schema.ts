@@ -8,7 +8,11 @@ import { HumanDuration, parseDuration } from './duration';
 import { parseSchedule } from './schedule';
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
-const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
+/** A complete secret ARN, with the 6-character suffix Secrets Manager appends to the name. */
+const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+const SECRET_ARN_RULE = 'must be the complete Secrets Manager secret ARN, with its 6-character suffix (e.g. "...:secret:pgdr/shop-AbCdEf")';
+const secretArn = () => z.string().regex(SECRET_ARN_RE, SECRET_ARN_RULE);
+const port = z.int().min(1).max(65535).default(5432);
 
 /** A resource name used in S3 keys and AWS resource names. */
 const name = (what: string) =>
@@ -84,6 +88,8 @@ export const verificationSchema = z.strictObject({
   restoreTestSchedule: scheduleSchema.optional(),
   /** Queries run against each restored copy. @default [] */
   smokeQueries: z.array(smokeQuerySchema).default([]),
+  /** Secret of another PostgreSQL server for scratch restores (host/port/username/password). @default the source server */
+  serverSecretArn: secretArn().optional(),
 });
 
 export const route53TargetSchema = z.strictObject({
@@ -97,7 +103,7 @@ export const route53TargetSchema = z.strictObject({
 
 export const cutoverSchema = z.strictObject({
   /** Secrets Manager secret whose host/port the applications read (e.g. the one behind DATABASE_URL). */
-  secretArn: z.string().regex(SECRET_ARN_RE, 'must be a Secrets Manager secret ARN').optional(),
+  secretArn: secretArn().optional(),
   /** SSM parameter holding the endpoint or connection URL. */
   ssmParameterName: z.string().regex(/^\/[A-Za-z0-9_.\-/]+$/, 'must be an SSM parameter name starting with "/"').optional(),
   /** Route 53 record pointed at the new instance. */
@@ -154,9 +160,11 @@ export const rdsSourceSchema = z.strictObject({
   /** RDS DB instance identifier. */
   instanceIdentifier: z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{0,62}$/, 'must be an RDS DB instance identifier'),
   /** Secret holding host/port/dbname/username/password of the account pg_dump uses. */
-  secretArn: z.string().regex(SECRET_ARN_RE, 'must be a Secrets Manager secret ARN'),
+  secretArn: secretArn(),
   /** PostgreSQL major version of the server (selects pg_dump). */
   engineMajorVersion,
+  /** TCP port the jobs connect to (opened in their security group). @default 5432 */
+  port,
   /** RDS automated backups with point-in-time recovery are on (RPO down to ~5 minutes). @default true */
   pointInTimeRecovery: z.boolean().default(true),
 });
@@ -164,9 +172,11 @@ export const rdsSourceSchema = z.strictObject({
 export const externalSourceSchema = z.strictObject({
   type: z.literal('external'),
   /** Secret holding host/port/dbname/username/password. */
-  secretArn: z.string().regex(SECRET_ARN_RE, 'must be a Secrets Manager secret ARN'),
+  secretArn: secretArn(),
   /** PostgreSQL major version of the server (selects pg_dump). */
   engineMajorVersion,
+  /** TCP port the jobs connect to (opened in their security group). @default 5432 */
+  port,
 });
 
 export const databaseSchema = z.strictObject({
@@ -231,6 +241,15 @@ export const networkSchema = z.strictObject({
   privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'must be a subnet ID such as "subnet-0123abcd"')).min(1),
 });
 
+export const pgToolsSchema = z.strictObject({
+  /** Existing Lambda layers with pg_dump/pg_restore/psql, by PostgreSQL major ("16": "arn:..."). @default {} */
+  layerArns: z
+    .record(z.string().regex(/^1[3-8]$/, 'keys must be PostgreSQL majors 13-18'), z.string().regex(/^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$/, 'must be a Lambda layer version ARN'))
+    .default({}),
+  /** Local directories laid out as bin/ + lib/ (scripts/pack-pg-tools.sh), by PostgreSQL major. @default {} */
+  directories: z.record(z.string().regex(/^1[3-8]$/, 'keys must be PostgreSQL majors 13-18'), z.string().min(1)).default({}),
+});
+
 export const configSchema = z.strictObject({
   /** JSON schema reference for editors; ignored. */
   $schema: z.string().optional(),
@@ -240,6 +259,8 @@ export const configSchema = z.strictObject({
   vault: vaultSchema.prefault({}),
   /** Existing network for the jobs. @default a new VPC with isolated subnets and endpoints */
   network: networkSchema.optional(),
+  /** Where the PostgreSQL client tools layer of each major comes from. @default built from Amazon Linux 2023 packages */
+  pgTools: pgToolsSchema.prefault({}),
   /** The protected databases. */
   databases: z.array(databaseSchema).min(1, 'at least one database is needed'),
   /** Who is paged. @default no subscribers */

@@ -85,7 +85,7 @@ describe('invalid configuration: one clear line naming the field, the rule and t
     ['duplicate database names', (c) => c.databases.push(structuredClone(c.databases[0])), /databases\[1\]\.name: duplicate database name, already used by databases\[0\] \(received "shop"\)/],
     ['duplicate class names', (c) => c.databases[0].backupClasses.push(structuredClone(c.databases[0].backupClasses[0])), /databases\[0\]\.backupClasses\[1\]\.name: duplicate backup class name/],
     ['unknown source type', (c) => (c.databases[0].source.type = 'aurora'), /databases\[0\]\.source\.type: Invalid discriminator value\. Expected 'rds' \| 'external' \(received "aurora"\)/],
-    ['bad secret ARN', (c) => (c.databases[0].source.secretArn = 'pgdr/shop'), /databases\[0\]\.source\.secretArn: must be a Secrets Manager secret ARN \(received "pgdr\/shop"\)/],
+    ['bad secret ARN', (c) => (c.databases[0].source.secretArn = 'pgdr/shop'), /databases\[0\]\.source\.secretArn: must be the complete Secrets Manager secret ARN, with its 6-character suffix .* \(received "pgdr\/shop"\)/],
     ['unsupported engine major', (c) => (c.databases[0].source.engineMajorVersion = 11), /databases\[0\]\.source\.engineMajorVersion: PostgreSQL 13 or newer is supported \(received 11\)/],
     ['RPO shorter than the schedule interval', (c) => (c.databases[0].rpo = '1h'), /databases\[0\]\.rpo: cannot be met: the backup schedules leave up to 1d between two dumps \(received "1h"\)/],
     ['RPO below what RDS PITR can do', (c) => {
