@@ -191,7 +191,8 @@ export class PgTools extends Construct {
   }
 
   /**
-   * Adds the layer to `fn` and tells it where the tools are: `PGDR_PG_BIN_DIR`, `PGDR_PG_LIB_DIR`,
+   * Adds the layer to `fn` and tells it where the tools are: `PGDR_PG_BIN` (= {@link binDir}; the
+   * handlers' process runner puts the sibling `lib/` first on the child's `LD_LIBRARY_PATH`) and
    * `PGDR_PG_MAJOR`. Fails when the function's architecture differs from the layer's.
    */
   addTo(fn: lambda.Function): void {
@@ -199,8 +200,7 @@ export class PgTools extends Construct {
       throw new Error(`${fn.node.path}: architecture must be ${this.architecture.name} to use the pg tools layer (received ${fn.architecture.name})`);
     }
     fn.addLayers(this.layer);
-    fn.addEnvironment('PGDR_PG_BIN_DIR', this.binDir);
-    fn.addEnvironment('PGDR_PG_LIB_DIR', this.libDir);
+    fn.addEnvironment('PGDR_PG_BIN', this.binDir);
     fn.addEnvironment('PGDR_PG_MAJOR', String(this.majorVersion));
   }
 }

@@ -65,7 +65,7 @@ describe('PgTools sources', () => {
     expect(tools.layer.layerVersionArn).toBe(ARN);
     t.hasResourceProperties('AWS::Lambda::Function', {
       Layers: [ARN],
-      Environment: { Variables: Match.objectLike({ PGDR_PG_BIN_DIR: '/opt/bin', PGDR_PG_LIB_DIR: '/opt/lib', PGDR_PG_MAJOR: '15' }) },
+      Environment: { Variables: Match.objectLike({ PGDR_PG_BIN: '/opt/bin', PGDR_PG_MAJOR: '15' }) },
     });
   });
 
