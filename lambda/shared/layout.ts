@@ -58,3 +58,28 @@ export function keysFromManifestKey(manifestKey: string): BackupKeys {
 function keysFromStem(stem: string): BackupKeys {
   return { dump: `${stem}.dump`, manifest: `${stem}.manifest.json`, verification: `${stem}.verification.json` };
 }
+
+/** Names usable as pgdr database and backup class names (the configuration's rule). */
+export const NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+
+/** Throws unless `name` is a valid pgdr database or backup class name. */
+export function assertName(name: string, what: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new Error(`${what} ${JSON.stringify(name)} is not valid: use 2-32 characters of a-z, 0-9 and "-", starting with a letter`);
+  }
+}
+
+/** What a manifest key says: database, class and the key timestamp (sortable), or undefined. */
+export function parseManifestKey(key: string): { database: string; backupClass: string; timestamp: string } | undefined {
+  const m = /^([a-z][a-z0-9-]*)\/([a-z][a-z0-9-]*)\/\d{4}\/\d{2}\/\d{2}\/\1_\2_([0-9TZ-]+)\.manifest\.json$/.exec(key);
+  return m ? { database: m[1], backupClass: m[2], timestamp: m[3] } : undefined;
+}
+
+/** Manifest keys of a database (any class), oldest first by backup time. */
+export function sortManifestKeys(keys: string[]): string[] {
+  return keys
+    .map((key) => ({ key, parsed: parseManifestKey(key) }))
+    .filter((k): k is { key: string; parsed: NonNullable<ReturnType<typeof parseManifestKey>> } => k.parsed !== undefined)
+    .sort((a, b) => (a.parsed.timestamp < b.parsed.timestamp ? -1 : a.parsed.timestamp > b.parsed.timestamp ? 1 : a.key < b.key ? -1 : 1))
+    .map((k) => k.key);
+}

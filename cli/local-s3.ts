@@ -1,0 +1,124 @@
+/**
+ * A local S3-compatible server for the local runner and the tests: s3rver on 127.0.0.1 (a free
+ * port unless one is given), data kept in `directory` so later runs see earlier objects.
+ *
+ * s3rver 3.7.1 does not implement AbortMultipartUpload (DELETE ?uploadId) nor
+ * ListMultipartUploads (GET ?uploads). pgdr relies on both (a failed dump aborts its upload; tests
+ * check that none is left open), so this module adds them as one small middleware working on
+ * s3rver's own upload directory (`<bucket>/._S3rver_uploads/<uploadId>/{key,metadata,1,2,...}`).
+ * Versioning, Object Lock, SSE-KMS and checksums are not emulated: s3rver accepts and ignores
+ * those headers.
+ */
+/// <reference path="./s3rver.d.ts" />
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import S3rver from 's3rver';
+import { S3Client } from '@aws-sdk/client-s3';
+
+/** s3rver's fixed credentials. */
+export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export interface LocalS3Options {
+  /** Where objects are stored. */
+  readonly directory: string;
+  /** Buckets created at start. */
+  readonly buckets: string[];
+  /** @default 0 (a free port) */
+  readonly port?: number;
+}
+
+export interface LocalS3 {
+  readonly endpoint: string;
+  readonly port: number;
+  /** A client for this server (path-style, s3rver credentials). */
+  client(): S3Client;
+  stop(): Promise<void>;
+}
+
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, string | string[] | undefined>;
+  status: number;
+  body: unknown;
+}
+
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
+/** Starts s3rver with the multipart additions; stop it with `stop()`. */
+export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
+  await fs.mkdir(options.directory, { recursive: true });
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: options.port ?? 0,
+    silent: true,
+    directory: options.directory,
+    configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
+  });
+  // Run before s3rver's router (the last middleware), after its XML encoder.
+  const stack = (server as unknown as { middleware: Middleware[] }).middleware;
+  stack.splice(stack.length - 1, 0, multipartAdditions(options.directory));
+  const address = (await server.run()) as unknown as { port: number };
+  const endpoint = `http://127.0.0.1:${address.port}`;
+  let stopped = false;
+  return {
+    endpoint,
+    port: address.port,
+    client: () =>
+      new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS, maxAttempts: 1 }),
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await server.close();
+    },
+  };
+}
+
+function uploadsDir(root: string, bucket: string): string {
+  return join(root, bucket, '._S3rver_uploads');
+}
+
+function multipartAdditions(root: string): Middleware {
+  return async (ctx, next) => {
+    const [, bucket, ...keyParts] = ctx.path.split('/');
+    const key = keyParts.map(decodeURIComponent).join('/');
+    if (ctx.method === 'DELETE' && bucket && key && typeof ctx.query.uploadId === 'string') {
+      const dir = join(uploadsDir(root, bucket), ctx.query.uploadId.replace(/[^0-9a-zA-Z]/g, ''));
+      const storedKey = await fs.readFile(join(dir, 'key'), 'utf8').catch(() => undefined);
+      if (storedKey !== key) {
+        ctx.status = 404;
+        ctx.body = { Error: { Code: 'NoSuchUpload', Message: 'The specified upload does not exist.', UploadId: ctx.query.uploadId } };
+        return;
+      }
+      await fs.rm(dir, { recursive: true, force: true });
+      ctx.status = 204;
+      ctx.body = '';
+      return;
+    }
+    if (ctx.method === 'GET' && bucket && !key && ctx.query.uploads !== undefined) {
+      const dir = uploadsDir(root, bucket);
+      const ids = await fs.readdir(dir).catch(() => [] as string[]);
+      const prefix = typeof ctx.query.prefix === 'string' ? ctx.query.prefix : '';
+      const uploads: Array<{ Key: string; UploadId: string; Initiated: string }> = [];
+      for (const id of ids.sort()) {
+        const uploadKey = await fs.readFile(join(dir, id, 'key'), 'utf8').catch(() => undefined);
+        if (uploadKey === undefined || !uploadKey.startsWith(prefix)) continue;
+        const stat = await fs.stat(join(dir, id));
+        uploads.push({ Key: uploadKey, UploadId: id, Initiated: stat.mtime.toISOString() });
+      }
+      ctx.status = 200;
+      ctx.body = {
+        ListMultipartUploadsResult: {
+          '@': { xmlns: 'http://s3.amazonaws.com/doc/2006-03-01/' },
+          Bucket: bucket,
+          Prefix: prefix,
+          MaxUploads: 1000,
+          IsTruncated: false,
+          ...(uploads.length > 0 ? { Upload: uploads } : {}),
+        },
+      };
+      return;
+    }
+    await next();
+  };
+}

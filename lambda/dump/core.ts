@@ -1,0 +1,229 @@
+/**
+ * The dump job's core: one consistent, verified-on-write dump of one database into the bucket.
+ *
+ *   1. check pg_dump's major version against the server's (pg_dump refuses newer servers);
+ *   2. open a REPEATABLE READ READ ONLY transaction and export its snapshot;
+ *   3. run `pg_dump -Fc --snapshot=<it>` and, at the same time, count rows per table and
+ *      objects in that same snapshot, so the counts are exactly what the dump holds;
+ *   4. stream pg_dump's stdout -> (zstd) -> SHA-256 + byte counter -> S3 multipart upload
+ *      (no temp file; memory bounded by the upload's part buffers);
+ *   5. only when pg_dump (and zstd) exited 0 and the upload completed, write the manifest.
+ * Any failure kills the children, aborts the upload, writes no manifest, logs one structured
+ * error, emits BackupFailed and throws a DumpError.
+ *
+ * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
+ */
+import { createHash } from 'node:crypto';
+import { Transform, TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Client } from 'pg';
+import { backupKeys, assertName } from '../shared/layout';
+import { ConnectionInfo, describe } from '../shared/connection';
+import { connectClient } from '../shared/pg-client';
+import { expectSuccess, RunningTool, startTool, toolVersion } from '../shared/pg-process';
+import { CompressionSetting, planCompression, startCompressor } from '../shared/compression';
+import { objectCounts, rowCounts } from '../shared/catalog';
+import { BackupManifest, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
+import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
+
+export interface DumpRequest {
+  /** pgdr database name (S3 prefix, metric dimension). */
+  readonly database: string;
+  readonly backupClass: string;
+  /** Give up (and clean up) at this time, e.g. shortly before the Lambda timeout. */
+  readonly deadline?: Date;
+}
+
+export interface DumpDeps {
+  readonly store: ObjectStore;
+  readonly connection: ConnectionInfo;
+  /** Directory of pg_dump (and optionally zstd). */
+  readonly pgBin: string;
+  /** @default "auto" */
+  readonly compression?: CompressionSetting;
+  readonly metrics: MetricsPort;
+  readonly log: LogPort;
+  readonly clock: Clock;
+}
+
+/** The dump failed; the message says why (without secrets). */
+export class DumpError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DumpError';
+  }
+}
+
+/** Counts bytes and SHA-256 of what passes; holds back end-of-stream until `gate` resolves. */
+class Digest extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly gate: Promise<void>) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+  override _flush(callback: TransformCallback): void {
+    this.gate.then(() => callback(), (err) => callback(err));
+  }
+}
+
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+const seconds = (from: Date, to: Date) => Math.round((to.getTime() - from.getTime()) / 10) / 100;
+
+function kill(tool: RunningTool | undefined): void {
+  if (tool && tool.child.exitCode === null && tool.child.signalCode === null) tool.child.kill('SIGKILL');
+}
+
+/** Runs one dump; returns the manifest written next to it. */
+export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<BackupManifest> {
+  const { store, connection, pgBin, metrics, log, clock } = deps;
+  const { database, backupClass } = request;
+  const startedAt = clock.now();
+  const context = { database, backupClass, server: describe(connection) };
+  let session: Client | undefined;
+  let dump: RunningTool | undefined;
+  let zstd: RunningTool | undefined;
+  let deadlineTimer: NodeJS.Timeout | undefined;
+  try {
+    assertName(database, 'database name');
+    assertName(backupClass, 'backup class name');
+    const keys = backupKeys(database, backupClass, startedAt);
+    log.info('dump starting', { ...context, key: keys.dump });
+
+    const pgDump = await toolVersion(pgBin, 'pg_dump');
+    session = await connectClient(connection);
+    const serverRow = (await session.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`)).rows[0];
+    const server = { version: serverRow.v, versionNum: Number(serverRow.n) };
+    const serverMajor = Math.floor(server.versionNum / 10000);
+    if (pgDump.major < serverMajor) {
+      throw new DumpError(
+        `pg_dump ${pgDump.version} (major ${pgDump.major}) cannot dump PostgreSQL ${server.version} (major ${serverMajor}): ` +
+          `pg_dump must be of the server's major version or newer; deploy the PostgreSQL ${serverMajor} client tools layer`,
+      );
+    }
+    const plan = planCompression(deps.compression ?? 'auto', pgDump.major, pgBin);
+
+    await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const snapshot = (await session.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
+
+    // First failure wins; it stops everything else.
+    let failure: Error | undefined;
+    let digest: Digest | undefined;
+    const fail = (err: unknown) => {
+      if (!failure) failure = err instanceof Error ? err : new Error(String(err));
+      kill(dump);
+      kill(zstd);
+      digest?.destroy(failure);
+    };
+    if (request.deadline) {
+      const ms = request.deadline.getTime() - Date.now();
+      deadlineTimer = setTimeout(() => fail(new DumpError(`deadline reached after ${seconds(startedAt, clock.now())} s; dump abandoned`)), Math.max(0, ms));
+    }
+
+    const dumpStarted = clock.now();
+    dump = startTool(pgBin, 'pg_dump', ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'], { connection });
+    const producers: Promise<unknown>[] = [expectSuccess(dump)];
+    let stored = dump.stdout;
+    let raw: ByteCounter | undefined;
+    if (plan.zstd) {
+      zstd = startCompressor(plan.zstd, plan.info.level);
+      raw = new ByteCounter();
+      producers.push(expectSuccess(zstd), pipeline(dump.stdout, raw, zstd.stdin!));
+      stored = zstd.stdout;
+    }
+    producers.forEach((p) => p.catch(fail));
+    const gate = Promise.all(producers).then(() => undefined);
+    gate.catch(() => undefined);
+    digest = new Digest(gate);
+    const piping = pipeline(stored, digest).catch(fail);
+    const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream').catch((err) => {
+      fail(err);
+      throw err;
+    });
+
+    const countStarted = clock.now();
+    const counting = (async () => {
+      const rows = await rowCounts(session!);
+      const objects: ObjectCounts = await objectCounts(session!);
+      return { rows, objects, seconds: seconds(countStarted, clock.now()) };
+    })().catch((err) => {
+      fail(new DumpError(`counting rows in the dump's snapshot failed: ${(err as Error).message}`));
+      throw err;
+    });
+
+    const settled = await Promise.allSettled([uploading, counting, gate, piping]);
+    if (deadlineTimer) clearTimeout(deadlineTimer);
+    if (failure || settled.some((s) => s.status === 'rejected')) {
+      throw failure ?? (settled.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason;
+    }
+    const counts = (settled[1] as PromiseFulfilledResult<Awaited<typeof counting>>).value;
+    const dumpFinished = clock.now();
+    await session.query('COMMIT');
+
+    const finishedAt = clock.now();
+    const manifest: BackupManifest = {
+      schemaVersion: MANIFEST_SCHEMA_VERSION,
+      database,
+      backupClass,
+      sourceDatabase: connection.dbname,
+      dump: {
+        bucket: store.bucket,
+        key: keys.dump,
+        bytes: digest.bytes,
+        ...(raw ? { uncompressedBytes: raw.bytes } : {}),
+        sha256: digest.hash.digest('hex'),
+        format: 'custom',
+        compression: plan.info,
+      },
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durations: { totalSeconds: seconds(startedAt, finishedAt), dumpSeconds: seconds(dumpStarted, dumpFinished), countSeconds: counts.seconds },
+      server,
+      pgDump,
+      rowCounts: counts.rows,
+      objectCounts: counts.objects,
+    };
+    await store.putText(keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true });
+
+    metrics.add('BackupSucceeded', 1, 'Count');
+    metrics.add('BackupBytes', manifest.dump.bytes, 'Bytes');
+    metrics.add('BackupSeconds', manifest.durations.totalSeconds, 'Seconds');
+    if (raw && manifest.dump.bytes > 0) metrics.add('CompressionRatio', Math.round((raw.bytes / manifest.dump.bytes) * 1000) / 1000, 'None');
+    log.info('dump succeeded', {
+      ...context,
+      key: keys.dump,
+      manifestKey: keys.manifest,
+      bytes: manifest.dump.bytes,
+      uncompressedBytes: manifest.dump.uncompressedBytes,
+      seconds: manifest.durations.totalSeconds,
+      compression: plan.info.method,
+      tables: Object.keys(counts.rows).length,
+    });
+    return manifest;
+  } catch (err) {
+    if (deadlineTimer) clearTimeout(deadlineTimer);
+    kill(dump);
+    kill(zstd);
+    const error = err instanceof DumpError ? err : new DumpError((err as Error).message ?? String(err), { cause: err });
+    metrics.add('BackupFailed', 1, 'Count');
+    log.error('dump failed', { ...context, error: error.message, errorType: (err as Error).name, seconds: seconds(startedAt, clock.now()) });
+    throw error;
+  } finally {
+    metrics.flush();
+    if (session) {
+      await session.query('ROLLBACK').catch(() => undefined);
+      await session.end().catch(() => undefined);
+    }
+  }
+}

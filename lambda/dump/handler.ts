@@ -1,0 +1,74 @@
+/**
+ * Dump Lambda: one function per database, invoked by EventBridge Scheduler per backup class.
+ *
+ * Contract with lib/dump-job.ts:
+ *   event: { "backupClass": "<class>" }
+ *   env:   PGDR_BUCKET            backup bucket name
+ *          PGDR_KMS_KEY_ARN       SSE-KMS key for PutObject / multipart uploads
+ *          PGDR_DATABASE          pgdr database name (S3 prefix, metric dimension)
+ *          PGDR_SECRET_ARN        secret JSON {host, port, dbname, username, password[, sslmode]}
+ *          PGDR_PG_BIN            directory of pg_dump (and zstd); in Lambda /opt/bin (libs in /opt/lib)
+ *          PGDR_COMPRESSION       optional: auto (default) | zstd-stream | pg_dump-zstd | pg_dump-gzip | none
+ *          PGDR_PG_SSLMODE        optional: sslmode when the secret has none (default prefer)
+ *          POWERTOOLS_METRICS_NAMESPACE=PgDr, POWERTOOLS_SERVICE_NAME
+ *   result: the manifest; throws on any failure (after aborting the upload and emitting BackupFailed).
+ *   calls:  secretsmanager:GetSecretValue; s3:PutObject (incl. CreateMultipartUpload, UploadPart,
+ *           CompleteMultipartUpload), s3:AbortMultipartUpload on <database>/*;
+ *           kms:GenerateDataKey + kms:Decrypt on the bucket key (multipart SSE-KMS needs both).
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { runDump } from './core';
+import { compressionFromEnv, EnvError, requireEnv, sslModeFromEnv } from '../shared/env';
+import { readConnectionSecret } from '../shared/secrets';
+import { S3ObjectStore } from '../shared/s3-store';
+import { emfMetrics } from '../shared/metrics';
+import { powertoolsLog } from '../shared/logging';
+import { systemClock } from '../shared/ports';
+import type { BackupManifest } from '../shared/records';
+
+export interface DumpEvent {
+  readonly backupClass: string;
+}
+
+/** Lambda's context, the part used here. */
+interface LambdaContextLike {
+  getRemainingTimeInMillis?(): number;
+}
+
+let s3: S3Client | undefined;
+let secrets: SecretsManagerClient | undefined;
+const log = powertoolsLog();
+
+export async function handler(event: DumpEvent, context?: LambdaContextLike): Promise<BackupManifest> {
+  const database = requireEnv('PGDR_DATABASE');
+  try {
+    if (!event || typeof event.backupClass !== 'string') throw new EnvError(`event must be {"backupClass": "<class>"} (received ${JSON.stringify(event)})`);
+    s3 ??= new S3Client({});
+    secrets ??= new SecretsManagerClient({});
+    const connection = await readConnectionSecret(secrets, requireEnv('PGDR_SECRET_ARN'), sslModeFromEnv());
+    const remaining = context?.getRemainingTimeInMillis?.();
+    return await runDump(
+      {
+        store: new S3ObjectStore(s3, requireEnv('PGDR_BUCKET'), { kmsKeyId: requireEnv('PGDR_KMS_KEY_ARN') }),
+        connection,
+        pgBin: requireEnv('PGDR_PG_BIN'),
+        compression: compressionFromEnv(),
+        metrics: emfMetrics(database, event.backupClass),
+        log,
+        clock: systemClock,
+      },
+      // Leave 30 s to abort the upload and report before Lambda stops us.
+      { database, backupClass: event.backupClass, deadline: remaining ? new Date(Date.now() + remaining - 30_000) : undefined },
+    );
+  } catch (err) {
+    // Failures before the core ran (secret, environment) still count as failed backups.
+    if (!(err as Error).name?.startsWith('DumpError')) {
+      const metrics = emfMetrics(database, event?.backupClass ?? 'unknown');
+      metrics.add('BackupFailed', 1, 'Count');
+      metrics.flush();
+      log.error('dump failed', { database, backupClass: event?.backupClass, error: (err as Error).message, errorType: (err as Error).name });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * How dumps are compressed (docs/data-path.md "Compression" has the measurements behind this).
+ *
+ * `auto` picks, in order:
+ *   1. `zstd-stream` when a `zstd` binary is next to the PostgreSQL tools (PGDR_PG_BIN) or on
+ *      PATH: pg_dump -Fc -Z0 piped through `zstd -1 -T0`. Fastest measured here, and the only
+ *      option in which the pipeline sees the uncompressed bytes (CompressionRatio metric).
+ *   2. `pg_dump-zstd` when pg_dump is 16 or newer (`--compress=zstd:1`, inside the custom format).
+ *   3. `pg_dump-gzip` otherwise (`-Z1`, zlib level 1 inside the custom format).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CompressionInfo } from './records';
+import { findOnPath, RunningTool, startTool } from './pg-process';
+
+export type CompressionSetting = 'auto' | CompressionInfo['method'];
+export const COMPRESSION_SETTINGS: readonly CompressionSetting[] = ['auto', 'zstd-stream', 'pg_dump-zstd', 'pg_dump-gzip', 'none'];
+
+export interface CompressionPlan {
+  readonly info: CompressionInfo;
+  /** pg_dump arguments selecting its own compression. */
+  readonly pgDumpArgs: string[];
+  /** The zstd binary, for `zstd-stream`. */
+  readonly zstd?: string;
+}
+
+/** Where a `zstd` binary is: `<pgBin>/zstd`, else PATH. */
+export function findZstd(pgBin: string): string | undefined {
+  const local = join(pgBin, 'zstd');
+  return existsSync(local) ? local : findOnPath('zstd');
+}
+
+/** Chooses the compression for a pg_dump of major `pgDumpMajor`. */
+export function planCompression(setting: CompressionSetting, pgDumpMajor: number, pgBin: string): CompressionPlan {
+  const zstd = findZstd(pgBin);
+  const pick = setting === 'auto' ? (zstd ? 'zstd-stream' : pgDumpMajor >= 16 ? 'pg_dump-zstd' : 'pg_dump-gzip') : setting;
+  switch (pick) {
+    case 'zstd-stream':
+      if (!zstd) throw new Error(`compression zstd-stream needs a zstd binary in ${pgBin} or on PATH`);
+      return { info: { method: 'zstd-stream', level: 1 }, pgDumpArgs: ['--compress=0'], zstd };
+    case 'pg_dump-zstd':
+      if (pgDumpMajor < 16) throw new Error(`compression pg_dump-zstd needs pg_dump 16 or newer (this is ${pgDumpMajor})`);
+      return { info: { method: 'pg_dump-zstd', level: 1 }, pgDumpArgs: ['--compress=zstd:1'] };
+    case 'pg_dump-gzip':
+      return { info: { method: 'pg_dump-gzip', level: 1 }, pgDumpArgs: ['--compress=1'] };
+    case 'none':
+      return { info: { method: 'none', level: 0 }, pgDumpArgs: ['--compress=0'] };
+    default:
+      throw new Error(`unknown compression ${JSON.stringify(setting)}; use one of ${COMPRESSION_SETTINGS.join(', ')}`);
+  }
+}
+
+/** `zstd -1 -T0`: stdin in, one zstd frame out. */
+export function startCompressor(zstd: string, level: number): RunningTool {
+  return startTool('', zstd, [`-${level}`, '-T0', '-q', '-c'], { stdin: true });
+}
+
+/**
+ * What turns a stored object back into a custom-format archive for pg_restore: undefined when
+ * the object already is one, else a running `zstd -dc`.
+ */
+export function startDecompressor(info: CompressionInfo, pgBin: string): RunningTool | undefined {
+  if (info.method !== 'zstd-stream') return undefined;
+  const zstd = findZstd(pgBin);
+  if (!zstd) throw new Error(`this dump is zstd-compressed; verifying it needs a zstd binary in ${pgBin} or on PATH`);
+  return startTool('', zstd, ['-d', '-q', '-c'], { stdin: true });
+}

@@ -1,0 +1,35 @@
+/**
+ * Metrics in CloudWatch embedded metric format through Powertools Metrics: namespace `PgDr`
+ * (POWERTOOLS_METRICS_NAMESPACE overrides), exactly the dimensions `database` and `class`
+ * (Powertools' default `service` dimension is removed so alarms match on these two alone).
+ */
+import { Metrics, MetricUnit as PtUnit } from '@aws-lambda-powertools/metrics';
+import type { MetricName, MetricsFactory, MetricsPort, MetricUnit } from './ports';
+
+export const METRICS_NAMESPACE = 'PgDr';
+
+const UNITS: Record<MetricUnit, (typeof PtUnit)[keyof typeof PtUnit]> = {
+  Count: PtUnit.Count,
+  Bytes: PtUnit.Bytes,
+  Seconds: PtUnit.Seconds,
+  None: PtUnit.NoUnit,
+};
+
+/** EMF metrics for one run; lines go to stdout (Lambda) or `out`. */
+export function emfMetrics(database: string, backupClass: string, out: NodeJS.WritableStream = process.stdout): MetricsPort {
+  const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || METRICS_NAMESPACE });
+  metrics.clearDefaultDimensions();
+  metrics.addDimensions({ database, class: backupClass });
+  return {
+    add: (name: MetricName, value: number, unit: MetricUnit) => metrics.addMetric(name, UNITS[unit], value),
+    // serializeMetrics() is what publishStoredMetrics() prints; writing it ourselves lets the
+    // local runner and tests choose the stream.
+    flush: () => {
+      if (!metrics.hasStoredMetrics()) return;
+      out.write(`${JSON.stringify(metrics.serializeMetrics())}\n`);
+      metrics.clearMetrics();
+    },
+  };
+}
+
+export const emfMetricsFactory: MetricsFactory = (database, backupClass) => emfMetrics(database, backupClass);

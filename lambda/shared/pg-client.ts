@@ -1,0 +1,69 @@
+/**
+ * node-postgres connections with one clear, secret-free error per failure mode
+ * (unreachable, wrong password, unknown database, TLS).
+ */
+import { Client } from 'pg';
+import { ConnectionError, ConnectionInfo, describe, pgClientConfig } from './connection';
+
+/** Turns a pg/network error into one line that names the server but never the password. */
+export function explainPgError(err: unknown, conn: ConnectionInfo): string {
+  const e = err as NodeJS.ErrnoException & { code?: string; message?: string };
+  const where = describe(conn);
+  switch (e.code) {
+    case 'ECONNREFUSED':
+      return `cannot connect to PostgreSQL at ${conn.host}:${conn.port}: connection refused (is the server running?)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot resolve the PostgreSQL host ${conn.host}`;
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `cannot reach PostgreSQL at ${conn.host}:${conn.port} (${e.code})`;
+    case '28P01':
+      return `password authentication failed for ${where}`;
+    case '28000':
+      return `the server rejected ${where}: ${e.message}`;
+    case '3D000':
+      return `database "${conn.dbname}" does not exist on ${conn.host}:${conn.port}`;
+    default:
+      if (/timeout/i.test(e.message ?? '')) return `timed out connecting to PostgreSQL at ${conn.host}:${conn.port}`;
+      return `PostgreSQL ${where}: ${(e.message ?? String(err)).split('\n')[0]}`;
+  }
+}
+
+/** Connects; `sslmode=prefer` tries TLS first and falls back to plain when the server has no TLS. */
+export async function connectClient(conn: ConnectionInfo): Promise<Client> {
+  const mode = conn.sslmode ?? 'prefer';
+  const attempts = mode === 'disable' ? [false] : mode === 'prefer' ? [true, false] : [true];
+  let lastError: unknown;
+  for (const tls of attempts) {
+    const client = new Client(pgClientConfig(conn, tls));
+    // A server that goes away later must not crash the process with an unhandled 'error' event.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      lastError = err;
+      await client.end().catch(() => undefined);
+      const noTls = /does not support SSL/i.test((err as Error).message ?? '');
+      if (!(tls && noTls && mode === 'prefer')) break;
+    }
+  }
+  throw new ConnectionError(explainPgError(lastError, conn));
+}
+
+/** Runs `fn` with a connected client and always closes it. */
+export async function withClient<T>(conn: ConnectionInfo, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connectClient(conn);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** `"name"` quoted as an SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

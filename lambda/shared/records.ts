@@ -1,0 +1,201 @@
+/**
+ * The JSON documents pgdr writes next to every dump, versioned in ONE place:
+ *   - the manifest (`....manifest.json`), written by the dump job after the upload completed;
+ *   - the verification record (`....verification.json`), written by the verify job;
+ *   - the pointer `<database>/latest-verified.json`, advanced by the verify job on success.
+ * Readers accept exactly the schema versions listed here and fail with a clear error otherwise.
+ * Bump a version when a field changes meaning or disappears (adding optional fields does not
+ * need a bump), and teach the reader the old version or say why it is refused.
+ */
+
+export const MANIFEST_SCHEMA_VERSION = 1;
+export const VERIFICATION_SCHEMA_VERSION = 1;
+export const LATEST_VERIFIED_SCHEMA_VERSION = 1;
+
+/** Counts of database objects, taken from the catalogs (user objects only, no extension members). */
+export interface ObjectCounts {
+  /** Schemas other than pg_catalog, information_schema, pg_toast*, pg_temp* and public. */
+  readonly schemas: number;
+  /** Ordinary and partitioned tables (partitions included). */
+  readonly tables: number;
+  /** Indexes, including partitioned indexes. */
+  readonly indexes: number;
+  readonly sequences: number;
+  /** Views (not materialized). */
+  readonly views: number;
+  readonly materializedViews: number;
+  /** Functions, procedures and aggregates. */
+  readonly functions: number;
+  /** Triggers that are not internal (constraint triggers of foreign keys are internal). */
+  readonly triggers: number;
+  readonly largeObjects: number;
+}
+
+export const OBJECT_COUNT_NAMES: ReadonlyArray<keyof ObjectCounts> = [
+  'schemas', 'tables', 'indexes', 'sequences', 'views', 'materializedViews', 'functions', 'triggers', 'largeObjects',
+];
+
+/** How the stored object is compressed. */
+export interface CompressionInfo {
+  /**
+   * `zstd-stream`: pg_dump -Fc -Z0 piped through `zstd` (the object is one zstd frame; restore
+   * with `zstd -dc | pg_restore`); `pg_dump-zstd` / `pg_dump-gzip`: compressed inside the custom
+   * format by pg_dump; `none`.
+   */
+  readonly method: 'zstd-stream' | 'pg_dump-zstd' | 'pg_dump-gzip' | 'none';
+  readonly level: number;
+}
+
+/** What the dump job proves about one dump. */
+export interface BackupManifest {
+  readonly schemaVersion: typeof MANIFEST_SCHEMA_VERSION;
+  /** pgdr database name. */
+  readonly database: string;
+  readonly backupClass: string;
+  /** The database name on the server. */
+  readonly sourceDatabase: string;
+  readonly dump: {
+    readonly bucket: string;
+    readonly key: string;
+    /** Stored bytes (after compression). */
+    readonly bytes: number;
+    /** Bytes pg_dump wrote, when the pipeline saw them (stream compression); else undefined. */
+    readonly uncompressedBytes?: number;
+    /** SHA-256 (hex) of the stored bytes. */
+    readonly sha256: string;
+    /** Always "custom" (pg_dump -Fc). */
+    readonly format: 'custom';
+    readonly compression: CompressionInfo;
+  };
+  /** ISO 8601 UTC. */
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durations: { readonly totalSeconds: number; readonly dumpSeconds: number; readonly countSeconds: number };
+  readonly server: { readonly version: string; readonly versionNum: number };
+  readonly pgDump: { readonly version: string; readonly major: number };
+  /** Rows per table (`schema.table`, identifiers quoted as PostgreSQL would), in the dump's snapshot. */
+  readonly rowCounts: Record<string, number>;
+  readonly objectCounts: ObjectCounts;
+}
+
+export interface Mismatch {
+  readonly what: string;
+  readonly expected: number | null;
+  readonly actual: number | null;
+}
+
+export interface SmokeQueryResult {
+  readonly name: string;
+  readonly rows: number | null;
+  readonly minRows: number;
+  readonly ok: boolean;
+  readonly error?: string;
+}
+
+/** What the verify job found about one dump. */
+export interface VerificationRecord {
+  readonly schemaVersion: typeof VERIFICATION_SCHEMA_VERSION;
+  readonly database: string;
+  readonly backupClass: string;
+  readonly dumpKey: string;
+  readonly manifestKey: string;
+  /** Backup start time from the manifest. */
+  readonly backupStartedAt: string;
+  readonly verifiedAt: string;
+  /** True only when every check that ran passed. */
+  readonly ok: boolean;
+  /** 1: integrity only; 2: integrity and restore test. */
+  readonly level: 1 | 2;
+  /** Human-readable reasons when not ok. */
+  readonly failures: string[];
+  readonly integrity: {
+    readonly expectedBytes: number;
+    readonly actualBytes: number;
+    readonly expectedSha256: string;
+    readonly actualSha256: string;
+    /** Entries `pg_restore --list` printed; null when it failed. */
+    readonly archiveEntries: number | null;
+    readonly seconds: number;
+  };
+  readonly restoreTest?: {
+    /** Where the scratch database lived: the source server or the verification server. */
+    readonly server: 'source' | 'verify';
+    readonly scratchDatabase: string;
+    readonly restoreSeconds: number;
+    readonly totalSeconds: number;
+    readonly rowCountMismatches: Mismatch[];
+    readonly objectCountMismatches: Mismatch[];
+    readonly smokeQueries: SmokeQueryResult[];
+    readonly scratchDropped: boolean;
+  };
+}
+
+/** `<database>/latest-verified.json`: the newest backup proven good. */
+export interface LatestVerified {
+  readonly schemaVersion: typeof LATEST_VERIFIED_SCHEMA_VERSION;
+  readonly database: string;
+  readonly backupClass: string;
+  readonly dumpKey: string;
+  readonly manifestKey: string;
+  readonly verificationKey: string;
+  readonly backupStartedAt: string;
+  readonly verifiedAt: string;
+  readonly level: 1 | 2;
+}
+
+/** A stored document that cannot be used (wrong JSON, unknown schema version, missing fields). */
+export class RecordError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RecordError';
+  }
+}
+
+function parseObject(text: string, what: string, key: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new RecordError(`${what} ${key} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new RecordError(`${what} ${key} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function requireVersion(doc: Record<string, unknown>, expected: number, what: string, key: string): void {
+  if (doc.schemaVersion !== expected) {
+    throw new RecordError(`${what} ${key} has schemaVersion ${JSON.stringify(doc.schemaVersion)}; this pgdr reads version ${expected}`);
+  }
+}
+
+function requireFields(doc: Record<string, unknown>, paths: string[], what: string, key: string): void {
+  for (const path of paths) {
+    let v: unknown = doc;
+    for (const part of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[part] : undefined;
+    if (v === undefined || v === null) throw new RecordError(`${what} ${key} lacks the field ${path}`);
+  }
+}
+
+/** Parses and checks a manifest. */
+export function parseManifest(text: string, key: string): BackupManifest {
+  const doc = parseObject(text, 'manifest', key);
+  requireVersion(doc, MANIFEST_SCHEMA_VERSION, 'manifest', key);
+  requireFields(doc, ['database', 'backupClass', 'dump.key', 'dump.bytes', 'dump.sha256', 'dump.compression.method', 'startedAt', 'rowCounts', 'objectCounts'], 'manifest', key);
+  return doc as unknown as BackupManifest;
+}
+
+/** Parses and checks a verification record. */
+export function parseVerification(text: string, key: string): VerificationRecord {
+  const doc = parseObject(text, 'verification record', key);
+  requireVersion(doc, VERIFICATION_SCHEMA_VERSION, 'verification record', key);
+  requireFields(doc, ['database', 'dumpKey', 'ok', 'level', 'verifiedAt'], 'verification record', key);
+  return doc as unknown as VerificationRecord;
+}
+
+/** Parses and checks the latest-verified pointer. */
+export function parseLatestVerified(text: string, key: string): LatestVerified {
+  const doc = parseObject(text, 'latest-verified pointer', key);
+  requireVersion(doc, LATEST_VERIFIED_SCHEMA_VERSION, 'latest-verified pointer', key);
+  requireFields(doc, ['database', 'dumpKey', 'backupStartedAt', 'verifiedAt'], 'latest-verified pointer', key);
+  return doc as unknown as LatestVerified;
+}

@@ -1,0 +1,203 @@
+/**
+ * The S3 adapter of the ObjectStore port (real S3 in Lambda, s3rver locally).
+ *
+ * Uploads are our own multipart loop rather than lib-storage's Upload, so that a failure is
+ * handled deterministically: the loop stops reading, waits for the parts in flight, sends
+ * AbortMultipartUpload and only then rethrows. Memory is bounded by partSize x (concurrency + 1).
+ * Every PutObject/UploadPart carries a CRC32 checksum (ChecksumAlgorithm: CRC32; the bucket has
+ * Object Lock, which requires one) and, when a KMS key is given, SSE-KMS headers.
+ *
+ * S3 actions used: s3:GetObject, s3:PutObject (PutObject, CreateMultipartUpload, UploadPart,
+ * CompleteMultipartUpload), s3:AbortMultipartUpload, s3:ListBucket (ListObjectsV2).
+ */
+import {
+  AbortMultipartUploadCommand,
+  CompletedPart,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { ObjectStore, PreconditionFailedError, PutTextOptions, StoredText } from './ports';
+
+export interface S3StoreOptions {
+  /** SSE-KMS key (ARN or ID). @default no SSE header (bucket default encryption applies) */
+  readonly kmsKeyId?: string;
+  /** Multipart part size in bytes (S3 minimum 5 MiB). @default 16 MiB */
+  readonly partSize?: number;
+  /** Parts uploaded at the same time. @default 2 */
+  readonly concurrency?: number;
+}
+
+const MIN_PART = 5 * 1024 * 1024;
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+function isPreconditionFailed(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
+}
+
+export class S3ObjectStore implements ObjectStore {
+  private readonly partSize: number;
+  private readonly concurrency: number;
+
+  constructor(
+    private readonly s3: S3Client,
+    readonly bucket: string,
+    private readonly options: S3StoreOptions = {},
+  ) {
+    this.partSize = Math.max(MIN_PART, options.partSize ?? 16 * 1024 * 1024);
+    this.concurrency = Math.max(1, options.concurrency ?? 2);
+  }
+
+  private sse() {
+    return this.options.kmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: this.options.kmsKeyId, BucketKeyEnabled: true } : {};
+  }
+
+  async getText(key: string): Promise<StoredText | undefined> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { text: await out.Body!.transformToString('utf8'), etag: out.ETag };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async putText(key: string, text: string, options: PutTextOptions = {}): Promise<void> {
+    try {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: Buffer.from(text, 'utf8'),
+          ContentType: options.contentType ?? 'application/json',
+          ChecksumAlgorithm: 'CRC32',
+          IfMatch: options.ifMatch,
+          IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
+          ...this.sse(),
+        }),
+      );
+    } catch (err) {
+      if (isPreconditionFailed(err)) throw new PreconditionFailedError(key);
+      throw err;
+    }
+  }
+
+  async getStream(key: string): Promise<Readable | undefined> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async listKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
+  async uploadStream(key: string, body: AsyncIterable<Buffer>, contentType: string): Promise<void> {
+    const { partSize, concurrency } = this;
+    let uploadId: string | undefined;
+    const parts: CompletedPart[] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let partNumber = 0;
+
+    const startPart = async (data: Buffer): Promise<void> => {
+      if (!uploadId) {
+        const created = await this.s3.send(
+          new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType, ChecksumAlgorithm: 'CRC32', ...this.sse() }),
+        );
+        uploadId = created.UploadId;
+        if (!uploadId) throw new Error(`S3 returned no UploadId for ${key}`);
+      }
+      while (inFlight.size >= concurrency) await Promise.race(inFlight);
+      if (failure) throw failure;
+      const number = ++partNumber;
+      const id = uploadId;
+      const task: Promise<void> = this.s3
+        .send(new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: id, PartNumber: number, Body: data, ChecksumAlgorithm: 'CRC32' }))
+        .then(
+          (out) => {
+            parts.push({ PartNumber: number, ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32 });
+          },
+          (err) => {
+            failure ??= err;
+          },
+        )
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    };
+
+    try {
+      for await (const chunk of body) {
+        if (failure) throw failure;
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= partSize) {
+          const all = Buffer.concat(pending, pendingBytes);
+          let offset = 0;
+          while (all.length - offset >= partSize) {
+            await startPart(all.subarray(offset, offset + partSize));
+            offset += partSize;
+          }
+          pending = offset < all.length ? [all.subarray(offset)] : [];
+          pendingBytes = all.length - offset;
+        }
+      }
+      if (!uploadId) {
+        // Small object: one PutObject.
+        await this.s3.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: Buffer.concat(pending, pendingBytes),
+            ContentType: contentType,
+            ChecksumAlgorithm: 'CRC32',
+            ...this.sse(),
+          }),
+        );
+        return;
+      }
+      if (pendingBytes > 0) await startPart(Buffer.concat(pending, pendingBytes));
+      pending = [];
+      await Promise.all(inFlight);
+      if (failure) throw failure;
+      parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
+      await this.s3.send(
+        new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+      );
+    } catch (err) {
+      await Promise.allSettled([...inFlight]);
+      if (uploadId) {
+        try {
+          await this.s3.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }));
+        } catch (abortError) {
+          const e = err as Error;
+          e.message = `${e.message} (and aborting multipart upload ${uploadId} failed: ${(abortError as Error).message}; the bucket's lifecycle rule removes it)`;
+        }
+      }
+      throw err;
+    }
+  }
+}
