@@ -1,0 +1,94 @@
+/**
+ * Reading a stored dump back: stream it from the bucket, undo the stream compression (if any)
+ * and feed it to pg_restore. Used by the verify job (and meant for the dump-based failover
+ * restore, which must undo the same compression).
+ */
+import { once } from 'node:events';
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
+import { ConnectionInfo } from './connection';
+import { startDecompressor } from './compression';
+import { describeExit, RunningTool, startTool, ToolError, ToolExit } from './pg-process';
+import type { CompressionInfo } from './records';
+
+/** Writes a chunk unless the reader went away; waits for drain, close or the reader's exit. */
+async function writeIfOpen(stream: Writable, chunk: Buffer, readerExited: Promise<unknown>): Promise<boolean> {
+  if (stream.destroyed || stream.writableEnded) return false;
+  if (stream.write(chunk)) return true;
+  await Promise.race([once(stream, 'drain'), once(stream, 'close'), readerExited]).catch(() => undefined);
+  return !stream.destroyed;
+}
+
+export interface IntegrityResult {
+  readonly bytes: number;
+  readonly sha256: string;
+  /** `pg_restore --list` entries, or undefined when it failed (see listError). */
+  readonly archiveEntries?: number;
+  readonly listError?: string;
+}
+
+function kill(tool: RunningTool | undefined): void {
+  if (tool && tool.child.exitCode === null && tool.child.signalCode === null) tool.child.kill('SIGKILL');
+}
+
+/**
+ * Level 1 in one pass: SHA-256 and size of every stored byte, and `pg_restore --list` of the
+ * (decompressed) archive. pg_restore reads only the table of contents; once it exits, the rest
+ * is only hashed.
+ */
+export async function checkArchive(body: Readable, compression: CompressionInfo, pgBin: string): Promise<IntegrityResult> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const decompressor = startDecompressor(compression, pgBin);
+  const list = startTool(pgBin, 'pg_restore', ['--list'], { stdin: true });
+  let listing = '';
+  list.stdout.setEncoding('utf8');
+  list.stdout.on('data', (chunk: string) => {
+    if (listing.length < 64 * 1024 * 1024) listing += chunk;
+  });
+  let feedOpen = true;
+  const listExited = list.exited.then((exit) => {
+    feedOpen = false;
+    kill(decompressor);
+    return exit;
+  });
+  if (decompressor) pipeline(decompressor.stdout, list.stdin!).catch(() => undefined);
+  const feed = decompressor ? decompressor.stdin! : list.stdin!;
+  const feedExited = decompressor ? decompressor.exited : listExited;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      if (feedOpen) feedOpen = await writeIfOpen(feed, chunk, feedExited);
+    }
+  } finally {
+    feed.end();
+  }
+  const exit: ToolExit = await listExited;
+  const result = { bytes, sha256: hash.digest('hex') };
+  if (exit.code !== 0) return { ...result, listError: describeExit('pg_restore --list', exit) };
+  const entries = listing.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
+  return { ...result, archiveEntries: entries };
+}
+
+/**
+ * Restores a stored dump into `database` on the server of `connection` with
+ * `pg_restore --no-owner --no-privileges` (the scratch server may lack the source's roles).
+ * Rejects with a ToolError carrying pg_restore's message when it reports errors.
+ */
+export async function restoreArchive(body: Readable, compression: CompressionInfo, pgBin: string, connection: ConnectionInfo, database: string): Promise<void> {
+  const decompressor = startDecompressor(compression, pgBin);
+  const restore = startTool(pgBin, 'pg_restore', ['--no-owner', '--no-privileges', `--dbname=${database}`], { connection, stdin: true });
+  const piping = decompressor
+    ? Promise.all([pipeline(body, decompressor.stdin!), pipeline(decompressor.stdout, restore.stdin!)])
+    : pipeline(body, restore.stdin!);
+  const pipingResult = piping.then(
+    () => undefined,
+    (err: Error) => err,
+  );
+  const [restoreExit, decompressExit, pipeError] = await Promise.all([restore.exited, decompressor?.exited, pipingResult]);
+  if (restoreExit.code !== 0) throw new ToolError('pg_restore', restoreExit, describeExit('pg_restore', restoreExit));
+  if (decompressExit && decompressExit.code !== 0) throw new ToolError('zstd', decompressExit, describeExit('zstd -d', decompressExit));
+  if (pipeError) throw new Error(`reading the dump failed: ${pipeError.message}`);
+}

@@ -1,0 +1,327 @@
+/**
+ * The verify job's core: proves (or disproves) that one stored dump is restorable.
+ *
+ *   Level 1 (every backup): stream the object, recompute size and SHA-256 and compare them with
+ *     the manifest; `pg_restore --list` must parse the archive.
+ *   Level 2 (restore test, per policy): drop scratch databases left by crashed runs, create
+ *     `pgdr_verify_<db>_<epoch>_<rand>` on the restore server, pg_restore into it, compare
+ *     per-table row counts and object counts with the manifest, run the smoke queries, time it,
+ *     and always drop the scratch database.
+ * Then write `....verification.json` next to the dump, emit VerifySucceeded/VerifyFailed (and
+ * RestoreTestSeconds, RowCountMismatches), and on success advance
+ * `<database>/latest-verified.json`, only forward in time (conditional writes).
+ *
+ * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Client } from 'pg';
+import { checkArchive, restoreArchive } from '../shared/archive';
+import { compareCounts, objectCounts, rowCounts } from '../shared/catalog';
+import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
+import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
+import { quoteIdent, withClient } from '../shared/pg-client';
+import { Clock, LogPort, MetricsFactory, MetricsPort, ObjectStore, PreconditionFailedError } from '../shared/ports';
+import {
+  BackupManifest,
+  LATEST_VERIFIED_SCHEMA_VERSION,
+  LatestVerified,
+  Mismatch,
+  parseLatestVerified,
+  parseManifest,
+  SmokeQueryResult,
+  VERIFICATION_SCHEMA_VERSION,
+  VerificationRecord,
+} from '../shared/records';
+
+export interface SmokeQuery {
+  readonly name: string;
+  readonly sql: string;
+  readonly minRows: number;
+}
+
+/** The verification policy of a database (PGDR_VERIFICATION). */
+export interface VerificationPolicy {
+  /** Restore-test every Nth backup of the database (0: only when asked, e.g. on the schedule). */
+  readonly restoreTestEveryNth: number;
+  readonly smokeQueries: readonly SmokeQuery[];
+}
+
+export interface VerifyRequest {
+  readonly database: string;
+  /** The manifest to verify; default: the newest backup of the database. */
+  readonly manifestKey?: string;
+  /** Force (true) or skip (false) the restore test; default: the policy decides. */
+  readonly restoreTest?: boolean;
+}
+
+export interface VerifyDeps {
+  readonly store: ObjectStore;
+  /** Server for the scratch database: the source's (default) or the verification server. */
+  readonly restoreServer: { readonly connection: ConnectionInfo; readonly kind: 'source' | 'verify' };
+  readonly pgBin: string;
+  readonly policy: VerificationPolicy;
+  readonly metrics: MetricsFactory;
+  readonly log: LogPort;
+  readonly clock: Clock;
+  /** Scratch databases older than this are leftovers of crashed runs. @default 1200 (Lambda's 15 min + margin) */
+  readonly staleScratchSeconds?: number;
+  /** statement_timeout of each smoke query. @default 60 */
+  readonly smokeQueryTimeoutSeconds?: number;
+}
+
+/** Verification could not even start (no backup, manifest missing or unreadable). */
+export class VerifyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VerifyError';
+  }
+}
+
+export const SCRATCH_PREFIX = 'pgdr_verify_';
+const SCRATCH_RE = /_(\d{10})_[0-9a-f]{6}$/;
+
+/** `pgdr_verify_<db>_<epoch seconds>_<6 hex>` (at most 62 characters for a 32-character name). */
+export function scratchDatabaseName(database: string, at: Date): string {
+  return `${SCRATCH_PREFIX}${database.replace(/-/g, '_')}_${Math.floor(at.getTime() / 1000)}_${randomBytes(3).toString('hex')}`;
+}
+
+const seconds = (from: Date, to: Date) => Math.round((to.getTime() - from.getTime()) / 10) / 100;
+
+/** Verifies one backup and returns its verification record (also when it failed). */
+export async function runVerify(deps: VerifyDeps, request: VerifyRequest): Promise<VerificationRecord> {
+  const { store, log } = deps;
+  const { database } = request;
+  let metrics: MetricsPort | undefined;
+  try {
+    assertName(database, 'database name');
+    const manifestKey = request.manifestKey ?? (await newestManifestKey(store, database));
+    const parsedKey = parseManifestKey(manifestKey);
+    if (!parsedKey || parsedKey.database !== database) throw new VerifyError(`${manifestKey} is not a manifest key of database ${database}`);
+    metrics = deps.metrics(database, parsedKey.backupClass);
+    const stored = await store.getText(manifestKey);
+    if (!stored) throw new VerifyError(`manifest ${manifestKey} is missing from bucket ${store.bucket}`);
+    let manifest: BackupManifest;
+    try {
+      manifest = parseManifest(stored.text, manifestKey);
+    } catch (err) {
+      throw new VerifyError((err as Error).message);
+    }
+    const restoreTest = request.restoreTest ?? (await policyWantsRestoreTest(deps, manifestKey));
+    const record = await verifyBackup(deps, manifest, manifestKey, restoreTest);
+    await store.putText(keysFromManifestKey(manifestKey).verification, `${JSON.stringify(record, null, 2)}\n`);
+
+    metrics.add(record.ok ? 'VerifySucceeded' : 'VerifyFailed', 1, 'Count');
+    if (record.restoreTest) {
+      metrics.add('RestoreTestSeconds', record.restoreTest.totalSeconds, 'Seconds');
+      metrics.add('RowCountMismatches', record.restoreTest.rowCountMismatches.length, 'Count');
+    }
+    if (record.ok) {
+      const advanced = await advanceLatestVerified(store, record, keysFromManifestKey(manifestKey).verification);
+      log.info('verification succeeded', { database, manifestKey, level: record.level, latestVerifiedAdvanced: advanced, restoreSeconds: record.restoreTest?.totalSeconds });
+    } else {
+      log.error('verification failed', { database, manifestKey, level: record.level, failures: record.failures });
+    }
+    return record;
+  } catch (err) {
+    metrics ??= deps.metrics(database, parseManifestKey(request.manifestKey ?? '')?.backupClass ?? 'unknown');
+    metrics.add('VerifyFailed', 1, 'Count');
+    log.error('verification failed', { database, manifestKey: request.manifestKey, error: (err as Error).message, errorType: (err as Error).name });
+    throw err instanceof VerifyError ? err : new VerifyError((err as Error).message);
+  } finally {
+    metrics?.flush();
+  }
+}
+
+async function manifestKeys(store: ObjectStore, database: string): Promise<string[]> {
+  return sortManifestKeys((await store.listKeys(databasePrefix(database))).filter((k) => k.endsWith('.manifest.json')));
+}
+
+async function newestManifestKey(store: ObjectStore, database: string): Promise<string> {
+  const keys = await manifestKeys(store, database);
+  if (keys.length === 0) throw new VerifyError(`no backup of database ${database} in bucket ${store.bucket} (no ${databasePrefix(database)}...manifest.json)`);
+  return keys[keys.length - 1];
+}
+
+/** Every Nth backup of the database (counting its manifests, oldest first) gets a restore test. */
+async function policyWantsRestoreTest(deps: VerifyDeps, manifestKey: string): Promise<boolean> {
+  const n = deps.policy.restoreTestEveryNth;
+  if (n <= 0) return false;
+  if (n === 1) return true;
+  const parsed = parseManifestKey(manifestKey)!;
+  const position = (await manifestKeys(deps.store, parsed.database)).indexOf(manifestKey) + 1;
+  return position > 0 && position % n === 0;
+}
+
+async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifestKey: string, restoreTest: boolean): Promise<VerificationRecord> {
+  const { store, clock, log } = deps;
+  const failures: string[] = [];
+  const integrityStarted = clock.now();
+  let actualBytes = 0;
+  let actualSha256 = '';
+  let archiveEntries: number | null = null;
+  const body = await store.getStream(manifest.dump.key);
+  if (!body) {
+    failures.push(`dump object ${manifest.dump.key} is missing`);
+  } else {
+    try {
+      const result = await checkArchive(body, manifest.dump.compression, deps.pgBin);
+      actualBytes = result.bytes;
+      actualSha256 = result.sha256;
+      archiveEntries = result.archiveEntries ?? null;
+      if (result.bytes !== manifest.dump.bytes) failures.push(`size is ${result.bytes} bytes, the manifest says ${manifest.dump.bytes}`);
+      if (result.sha256 !== manifest.dump.sha256) failures.push(`SHA-256 is ${result.sha256}, the manifest says ${manifest.dump.sha256}`);
+      if (result.listError) failures.push(`the archive does not parse: ${result.listError}`);
+    } catch (err) {
+      failures.push(`reading the dump failed: ${(err as Error).message}`);
+    }
+  }
+  const integrity = {
+    expectedBytes: manifest.dump.bytes,
+    actualBytes,
+    expectedSha256: manifest.dump.sha256,
+    actualSha256,
+    archiveEntries,
+    seconds: seconds(integrityStarted, clock.now()),
+  };
+  log.info('integrity checked', { database: manifest.database, manifestKey, ok: failures.length === 0, bytes: actualBytes });
+
+  let restore: VerificationRecord['restoreTest'];
+  if (restoreTest && failures.length === 0) {
+    restore = await runRestoreTest(deps, manifest, failures);
+  } else if (restoreTest) {
+    failures.push('restore test skipped: the integrity check failed');
+  }
+
+  return {
+    schemaVersion: VERIFICATION_SCHEMA_VERSION,
+    database: manifest.database,
+    backupClass: manifest.backupClass,
+    dumpKey: manifest.dump.key,
+    manifestKey,
+    backupStartedAt: manifest.startedAt,
+    verifiedAt: clock.now().toISOString(),
+    ok: failures.length === 0,
+    level: restoreTest ? 2 : 1,
+    failures,
+    integrity,
+    ...(restore ? { restoreTest: restore } : {}),
+  };
+}
+
+/** Drops `pgdr_verify_*` databases that are not from a run still in progress. */
+async function dropStaleScratch(client: Client, deps: VerifyDeps, log: LogPort): Promise<string[]> {
+  const staleBefore = deps.clock.now().getTime() / 1000 - (deps.staleScratchSeconds ?? 1200);
+  const { rows } = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'pgdr\\_verify\\_%'`);
+  const dropped: string[] = [];
+  for (const { datname } of rows) {
+    const m = SCRATCH_RE.exec(datname);
+    if (m && Number(m[1]) >= staleBefore) continue;
+    await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`);
+    dropped.push(datname);
+    log.warn('dropped a scratch database left by an earlier run', { scratchDatabase: datname });
+  }
+  return dropped;
+}
+
+async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failures: string[]): Promise<NonNullable<VerificationRecord['restoreTest']>> {
+  const { clock, log, store } = deps;
+  const admin = deps.restoreServer.connection;
+  const started = clock.now();
+  const scratch = scratchDatabaseName(manifest.database, started);
+  let restoreSeconds = 0;
+  let rowCountMismatches: Mismatch[] = [];
+  let objectCountMismatches: Mismatch[] = [];
+  const smokeQueries: SmokeQueryResult[] = [];
+  let created = false;
+  let scratchDropped = false;
+  let checksDone = started;
+  try {
+    await withClient(admin, async (client) => {
+      await dropStaleScratch(client, deps, log);
+      await client.query(`CREATE DATABASE ${quoteIdent(scratch)} TEMPLATE template0`);
+      created = true;
+    });
+    log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin) });
+    const body = await store.getStream(manifest.dump.key);
+    if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
+    const restoreStarted = clock.now();
+    await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch);
+    restoreSeconds = seconds(restoreStarted, clock.now());
+
+    await withClient(withDatabase(admin, scratch), async (client) => {
+      rowCountMismatches = compareCounts(manifest.rowCounts, await rowCounts(client));
+      objectCountMismatches = compareCounts(manifest.objectCounts as unknown as Record<string, number>, (await objectCounts(client)) as unknown as Record<string, number>);
+      for (const query of deps.policy.smokeQueries) smokeQueries.push(await runSmokeQuery(client, query, deps.smokeQueryTimeoutSeconds ?? 60));
+    });
+    checksDone = clock.now();
+    for (const m of rowCountMismatches) failures.push(`rows of ${m.what}: manifest ${m.expected ?? 'no such table'}, restored ${m.actual ?? 'no such table'}`);
+    for (const m of objectCountMismatches) failures.push(`${m.what}: manifest ${m.expected}, restored ${m.actual}`);
+    for (const q of smokeQueries.filter((s) => !s.ok)) failures.push(`smoke query "${q.name}" ${q.error ? `failed: ${q.error}` : `returned ${q.rows} rows, needs at least ${q.minRows}`}`);
+  } catch (err) {
+    checksDone = clock.now();
+    failures.push(`restore test failed: ${(err as Error).message}`);
+  } finally {
+    if (created) {
+      try {
+        await withClient(admin, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`));
+        scratchDropped = true;
+      } catch (err) {
+        failures.push(`dropping the scratch database ${scratch} failed: ${(err as Error).message} (the next run drops it)`);
+      }
+    }
+  }
+  return {
+    server: deps.restoreServer.kind,
+    scratchDatabase: scratch,
+    restoreSeconds,
+    totalSeconds: seconds(started, checksDone),
+    rowCountMismatches,
+    objectCountMismatches,
+    smokeQueries,
+    scratchDropped,
+  };
+}
+
+async function runSmokeQuery(client: Client, query: SmokeQuery, timeoutSeconds: number): Promise<SmokeQueryResult> {
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query(`SET LOCAL statement_timeout = '${Math.max(1, Math.round(timeoutSeconds))}s'`);
+    const result = await client.query(query.sql);
+    const rows = Array.isArray(result) ? result[result.length - 1].rowCount ?? 0 : result.rowCount ?? 0;
+    return { name: query.name, rows, minRows: query.minRows, ok: rows >= query.minRows };
+  } catch (err) {
+    return { name: query.name, rows: null, minRows: query.minRows, ok: false, error: (err as Error).message.split('\n')[0] };
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+  }
+}
+
+/** Moves `<database>/latest-verified.json` to this backup if it is newer; true when it moved. */
+async function advanceLatestVerified(store: ObjectStore, record: VerificationRecord, verificationKey: string): Promise<boolean> {
+  const key = latestVerifiedKey(record.database);
+  const next: LatestVerified = {
+    schemaVersion: LATEST_VERIFIED_SCHEMA_VERSION,
+    database: record.database,
+    backupClass: record.backupClass,
+    dumpKey: record.dumpKey,
+    manifestKey: record.manifestKey,
+    verificationKey,
+    backupStartedAt: record.backupStartedAt,
+    verifiedAt: record.verifiedAt,
+    level: record.level,
+  };
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const current = await store.getText(key);
+    if (current) {
+      const pointer = parseLatestVerified(current.text, key);
+      if (Date.parse(pointer.backupStartedAt) >= Date.parse(record.backupStartedAt)) return false;
+    }
+    try {
+      await store.putText(key, `${JSON.stringify(next, null, 2)}\n`, current?.etag ? { ifMatch: current.etag } : { ifNoneMatch: true });
+      return true;
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+    }
+  }
+  throw new VerifyError(`could not update ${key}: it kept changing`);
+}

@@ -1,0 +1,99 @@
+/**
+ * Verify Lambda: one function per database.
+ *
+ * Contract with lib/verify-job.ts:
+ *   events: (a) EventBridge S3 "Object Created" ({ detail: { bucket: { name }, object: { key } } })
+ *               for a key ending `.manifest.json` -> verify that backup (restore test per policy);
+ *               other keys are ignored;
+ *           (b) scheduled { "restoreTest": true } -> verify the newest backup with a restore test.
+ *   env:    PGDR_BUCKET, PGDR_KMS_KEY_ARN (SSE-KMS for the records it writes), PGDR_DATABASE,
+ *           PGDR_SECRET_ARN (source server; scratch databases go there by default),
+ *           PGDR_VERIFY_SECRET_ARN (optional: another server for the scratch databases),
+ *           PGDR_VERIFICATION (JSON {"restoreTestEveryNth":1,"smokeQueries":[{"name","sql","minRows"}]}),
+ *           PGDR_PG_BIN (pg_restore, and zstd for zstd-stream dumps), PGDR_PG_SSLMODE (optional),
+ *           POWERTOOLS_METRICS_NAMESPACE=PgDr, POWERTOOLS_SERVICE_NAME.
+ *   result: the verification record; throws when verification failed (after writing the record
+ *           and emitting VerifyFailed) or could not run.
+ *   calls:  secretsmanager:GetSecretValue (one or two secrets); s3:GetObject on <database>/*,
+ *           s3:ListBucket (prefix <database>/), s3:PutObject on <database>/*; kms:Decrypt (reading
+ *           dumps) and kms:GenerateDataKey (writing records).
+ *   needs:  the database user may CREATE DATABASE on the restore server (scratch databases).
+ */
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { runVerify } from './core';
+import { parsePolicy } from './policy';
+import { EnvError, optionalEnv, requireEnv, sslModeFromEnv } from '../shared/env';
+import { readConnectionSecret } from '../shared/secrets';
+import { S3ObjectStore } from '../shared/s3-store';
+import { emfMetricsFactory } from '../shared/metrics';
+import { powertoolsLog } from '../shared/logging';
+import { systemClock } from '../shared/ports';
+import type { VerificationRecord } from '../shared/records';
+import type { ConnectionInfo } from '../shared/connection';
+import { parseManifestKey } from '../shared/layout';
+
+export interface S3ObjectCreatedEvent {
+  readonly 'detail-type'?: string;
+  readonly detail: { readonly bucket: { readonly name: string }; readonly object: { readonly key: string } };
+}
+export interface RestoreTestEvent {
+  readonly restoreTest: true;
+}
+export type VerifyEvent = S3ObjectCreatedEvent | RestoreTestEvent;
+
+/** Verification ran and the backup failed it. */
+export class VerificationFailedError extends Error {
+  constructor(readonly record: VerificationRecord) {
+    super(`backup ${record.dumpKey} failed verification: ${record.failures.join('; ')}`);
+    this.name = 'VerificationFailedError';
+  }
+}
+
+let s3: S3Client | undefined;
+let secrets: SecretsManagerClient | undefined;
+const log = powertoolsLog();
+
+export async function handler(event: VerifyEvent): Promise<VerificationRecord | { skipped: string }> {
+  const database = requireEnv('PGDR_DATABASE');
+  const bucket = requireEnv('PGDR_BUCKET');
+  let manifestKey: string | undefined;
+  let restoreTest: boolean | undefined;
+  if (event && 'restoreTest' in event && event.restoreTest === true) {
+    restoreTest = true;
+  } else if (event && 'detail' in event && event.detail?.object?.key) {
+    manifestKey = decodeURIComponent(event.detail.object.key.replace(/\+/g, ' '));
+    if (event.detail.bucket?.name !== bucket) throw new EnvError(`event for bucket ${event.detail.bucket?.name}, this function verifies ${bucket}`);
+    if (!manifestKey.endsWith('.manifest.json')) return { skipped: `${manifestKey} is not a manifest` };
+  } else {
+    throw new EnvError(`unexpected event ${JSON.stringify(event).slice(0, 200)}: expected an S3 Object Created event or {"restoreTest": true}`);
+  }
+  s3 ??= new S3Client({});
+  secrets ??= new SecretsManagerClient({});
+  const verifySecret = optionalEnv('PGDR_VERIFY_SECRET_ARN');
+  let connection: ConnectionInfo;
+  try {
+    connection = await readConnectionSecret(secrets, verifySecret ?? requireEnv('PGDR_SECRET_ARN'), sslModeFromEnv());
+  } catch (err) {
+    // Could not even start: still a failed verification for the alarms.
+    const metrics = emfMetricsFactory(database, (manifestKey && parseManifestKey(manifestKey)?.backupClass) || 'unknown');
+    metrics.add('VerifyFailed', 1, 'Count');
+    metrics.flush();
+    log.error('verification failed', { database, manifestKey, error: (err as Error).message, errorType: (err as Error).name });
+    throw err;
+  }
+  const record = await runVerify(
+    {
+      store: new S3ObjectStore(s3, bucket, { kmsKeyId: requireEnv('PGDR_KMS_KEY_ARN') }),
+      restoreServer: { connection, kind: verifySecret ? 'verify' : 'source' },
+      pgBin: requireEnv('PGDR_PG_BIN'),
+      policy: parsePolicy(optionalEnv('PGDR_VERIFICATION')),
+      metrics: emfMetricsFactory,
+      log,
+      clock: systemClock,
+    },
+    { database, manifestKey, restoreTest },
+  );
+  if (!record.ok) throw new VerificationFailedError(record);
+  return record;
+}
