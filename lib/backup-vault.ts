@@ -3,7 +3,8 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
+import { wildcardResourceFinding } from './nag';
 import { classPrefix, databasePrefix } from '../lambda/shared/layout';
 
 /** S3 refuses a transition to Standard-IA earlier than 30 days after creation. */
@@ -135,6 +136,7 @@ export class BackupVault extends Construct {
    */
   grantWriteDumps(grantee: iam.IGrantable, database?: string): iam.Grant {
     this.grantKey(grantee, ['kms:GenerateDataKey', 'kms:Decrypt']);
+    this.acknowledgeObjectWildcard(grantee, database);
     return iam.Grant.addToPrincipalOrResource({
       grantee,
       actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
@@ -146,6 +148,7 @@ export class BackupVault extends Construct {
   /** Lets `grantee` list and read everything under `<database>/` (the whole bucket when no database is given). */
   grantReadDumps(grantee: iam.IGrantable, database?: string): iam.Grant {
     this.grantKey(grantee, ['kms:Decrypt']);
+    this.acknowledgeObjectWildcard(grantee, database);
     iam.Grant.addToPrincipalOrResource({
       grantee,
       actions: ['s3:ListBucket'],
@@ -185,6 +188,17 @@ export class BackupVault extends Construct {
     });
   }
 
+  /** Object keys are made at run time (timestamps): a grant can only name the prefix. */
+  private acknowledgeObjectWildcard(grantee: iam.IGrantable, database?: string): void {
+    if (!isConstruct(grantee)) return;
+    Validations.of(grantee).acknowledge({
+      id: wildcardResourceFinding(this.bucket, 'Arn', database ? `/${databasePrefix(database)}*` : '/*'),
+      reason: database
+        ? `Backup object keys carry the time of the backup; the grant is limited to the one database prefix "${databasePrefix(database)}".`
+        : 'Backup object keys carry the time of the backup; this grantee serves every database in the vault.',
+    });
+  }
+
   private objectArns(database?: string): string {
     return this.bucket.arnForObjects(database ? `${databasePrefix(database)}*` : '*');
   }
@@ -198,6 +212,10 @@ export class BackupVault extends Construct {
       }),
     );
   }
+}
+
+function isConstruct(x: unknown): x is IConstruct {
+  return typeof x === 'object' && x !== null && 'node' in x;
 }
 
 function transitionsOf(c: BackupClassLifecycle): s3.Transition[] {

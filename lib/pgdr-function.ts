@@ -1,0 +1,191 @@
+import { ArnFormat, Duration, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import * as path from 'node:path';
+import { wildcardResourceFinding } from './nag';
+
+const PROJECT_ROOT = path.join(__dirname, '..');
+
+/** What a job needs of the PostgreSQL client tools (a {@link PgTools} fits). */
+export interface PgToolsLayer {
+  /** Layer holding bin/ and lib/. */
+  readonly layer: lambda.ILayerVersion;
+  /** Where the binaries are inside the function. */
+  readonly binDir: string;
+  /** Architecture the binaries are built for. */
+  readonly architecture: lambda.Architecture;
+}
+
+/** Properties of a {@link PgdrFunction}. */
+export interface PgdrFunctionProps {
+  /** Handler folder under lambda/ (e.g. "dump"); its handler.ts exports `handler`. */
+  readonly job: string;
+  /** pgdr database name (metric dimension, log context). */
+  readonly database: string;
+  /** PostgreSQL client tools for the function. */
+  readonly pgTools: PgToolsLayer;
+  /** VPC the function runs in. */
+  readonly vpc: ec2.IVpc;
+  /** Subnets of the VPC. @default the VPC's private subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** TCP ports of the PostgreSQL servers the function connects to. @default [5432] */
+  readonly databasePorts?: number[];
+  /** Memory (CPU scales with it). @default Size.mebibytes(1024) */
+  readonly memorySize?: Size;
+  /** Timeout, at most 15 minutes. @default Duration.minutes(15) */
+  readonly timeout?: Duration;
+  /** Retries of a failed asynchronous invocation (0-2). @default 1 */
+  readonly retryAttempts?: number;
+  /** Environment variables (no secrets: secrets are read from Secrets Manager at run time). @default {} */
+  readonly environment?: Record<string, string>;
+  /** Key that encrypts the function's log group. */
+  readonly encryptionKey: kms.IKey;
+}
+
+/**
+ * One pgdr job function: a NodejsFunction bundled by esbuild from lambda/<job>/handler.ts, in
+ * the VPC with its own security group (egress to HTTPS and the database ports only), the
+ * PostgreSQL tools layer, a log group with retention, Powertools settings, asynchronous retries
+ * and a dead-letter queue for invocations that still fail.
+ */
+export class PgdrFunction extends Construct {
+  readonly function: nodejs.NodejsFunction;
+  /** The function's security group; the databases must allow inbound from it. */
+  readonly securityGroup: ec2.SecurityGroup;
+  /** Receives the asynchronous invocations (and scheduler deliveries) that failed for good. */
+  readonly deadLetterQueue: sqs.Queue;
+  private schedulerRole?: iam.Role;
+
+  constructor(scope: Construct, id: string, props: PgdrFunctionProps) {
+    super(scope, id);
+    const timeout = props.timeout ?? Duration.minutes(15);
+    if (!Token.isUnresolved(timeout.toSeconds()) && timeout.toSeconds() > 900) {
+      throw new Error(`timeout: must be at most 15 minutes (the Lambda limit) (received ${timeout.toHumanString()})`);
+    }
+    const retryAttempts = props.retryAttempts ?? 1;
+    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2) {
+      throw new Error(`retryAttempts: must be 0, 1 or 2 (received ${retryAttempts})`);
+    }
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: `pgdr ${props.job} job of ${props.database}: egress to HTTPS and PostgreSQL only`,
+      allowAllOutbound: false,
+    });
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (S3, Secrets Manager, CloudWatch)');
+    for (const port of new Set(props.databasePorts ?? [5432])) {
+      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
+    }
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
+      // SSE-SQS: encrypted at rest without handing every sender (Lambda, Scheduler, EventBridge) KMS rights.
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the job; its depth is alarmed on.',
+    });
+
+    const stack = Stack.of(this);
+    const logGroupName = `/pgdr/${stack.stackName}/${props.database}/${props.job}`;
+    const logGroup = new logs.LogGroup(this, 'Logs', { logGroupName, retention: logs.RetentionDays.ONE_YEAR, encryptionKey: props.encryptionKey });
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      description: `pgdr ${props.job} job of ${props.database}`,
+      entry: path.join(PROJECT_ROOT, 'lambda', props.job, 'handler.ts'),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: props.pgTools.architecture,
+      memorySize: (props.memorySize ?? Size.mebibytes(1024)).toMebibytes(),
+      timeout,
+      layers: [props.pgTools.layer],
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      securityGroups: [this.securityGroup],
+      logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      retryAttempts,
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+      environment: {
+        POWERTOOLS_SERVICE_NAME: `pgdr-${props.job}`,
+        POWERTOOLS_METRICS_NAMESPACE: 'PgDr',
+        PGDR_DATABASE: props.database,
+        PGDR_PG_BIN: props.pgTools.binDir,
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        target: 'node24',
+        externalModules: ['pg-native'],
+      },
+    });
+    // The log group is encrypted with the vault key: CloudWatch Logs may use it for this log group only.
+    props.encryptionKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: ['*'], // in a key policy "*" means this key
+        conditions: {
+          ArnEquals: {
+            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+          },
+        },
+      }),
+    );
+
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'X-Ray PutTraceSegments and PutTelemetryRecords take no resource; active tracing needs them on "*".',
+    });
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+      reason: 'The AWS-managed VPC access policy is what Lambda needs to attach network interfaces; it grants nothing on data.',
+    });
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      reason: 'The AWS-managed basic execution policy only lets the function write its own logs.',
+    });
+  }
+
+  /**
+   * A target for EventBridge Scheduler that invokes the function with `input`, retries delivery
+   * twice within an hour and parks what still fails in the dead-letter queue. All schedules of
+   * the function share one role that may invoke this function only.
+   */
+  scheduledInvoke(input: Record<string, unknown>): schedulerTargets.LambdaInvoke {
+    if (!this.schedulerRole) {
+      this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
+        description: `EventBridge Scheduler invoking ${this.node.path}`,
+        assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        }),
+      });
+      Validations.of(this.schedulerRole).acknowledge({
+        id: wildcardResourceFinding(this.function, 'Arn', ':*'),
+        reason: 'Lambda grantInvoke also names the qualified ARNs (versions/aliases) of this one function; nothing else is invocable.',
+      });
+    }
+    return new schedulerTargets.LambdaInvoke(this.function, {
+      role: this.schedulerRole,
+      input: scheduler.ScheduleTargetInput.fromObject(input),
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(1),
+    });
+  }
+}

@@ -1,0 +1,128 @@
+import { Duration, Size, TimeZone } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { databasePrefix } from '../lambda/shared/layout';
+import { BackupVault } from './backup-vault';
+import { PgdrFunction, PgToolsLayer } from './pgdr-function';
+
+/** Environment variables are limited to 4 KB in all; keep the policy well below. */
+const MAX_POLICY_BYTES = 3000;
+
+/** A query run against each restored copy. */
+export interface SmokeQuery {
+  /** Label shown in verification records. */
+  readonly name: string;
+  /** Read-only SQL. */
+  readonly sql: string;
+  /** Fewest rows the query must return. @default 1 */
+  readonly minRows?: number;
+}
+
+/** Properties of a {@link VerifyJob}. */
+export interface VerifyJobProps {
+  /** pgdr database name. */
+  readonly database: string;
+  /** Secret of the source server (credentials for scratch restores there). */
+  readonly secret: secretsmanager.ISecret;
+  /** Secret of another server for scratch restores. @default restores go to the source server */
+  readonly verificationServerSecret?: secretsmanager.ISecret;
+  /** Where dumps are. */
+  readonly vault: BackupVault;
+  /** PostgreSQL client tools of the server's major version. */
+  readonly pgTools: PgToolsLayer;
+  /** VPC that reaches the database. */
+  readonly vpc: ec2.IVpc;
+  /** Subnets of the VPC. @default the VPC's private subnets */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+  /** Ports of the source and verification servers. @default [5432] */
+  readonly databasePorts?: number[];
+  /** Restore-test every Nth backup (0: only on the schedule). @default 1 */
+  readonly restoreTestEveryNth?: number;
+  /** Also restore-test the newest backup on this schedule. @default none */
+  readonly restoreTestSchedule?: { readonly expression: string; readonly timeZone?: string };
+  /** Queries run against each restored copy. @default [] */
+  readonly smokeQueries?: SmokeQuery[];
+  /** Function memory. @default Size.mebibytes(2048) */
+  readonly memorySize?: Size;
+  /** Function timeout. @default Duration.minutes(15) */
+  readonly timeout?: Duration;
+}
+
+/**
+ * The verify job of one database: runs for every new manifest under `<database>/` (S3 →
+ * EventBridge) and on an optional schedule; checks size and SHA-256, `pg_restore --list`, and
+ * restore-tests per the policy. Reads `<database>/*`, writes verification records and the
+ * latest-verified pointer there, reads the secrets it needs.
+ */
+export class VerifyJob extends Construct {
+  readonly job: PgdrFunction;
+  /** The rule that routes new manifests of this database to the job. */
+  readonly manifestRule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: VerifyJobProps) {
+    super(scope, id);
+    const everyNth = props.restoreTestEveryNth ?? 1;
+    if (!Number.isInteger(everyNth) || everyNth < 0) throw new Error(`restoreTestEveryNth: must be a whole number ≥ 0 (received ${everyNth})`);
+    const policy = JSON.stringify({
+      restoreTestEveryNth: everyNth,
+      smokeQueries: (props.smokeQueries ?? []).map((q) => ({ name: q.name, sql: q.sql, minRows: q.minRows ?? 1 })),
+    });
+    if (Buffer.byteLength(policy) > MAX_POLICY_BYTES) {
+      throw new Error(`smokeQueries: must fit in ${MAX_POLICY_BYTES} bytes of JSON (the Lambda environment limit is 4 KB) (received ${Buffer.byteLength(policy)} bytes)`);
+    }
+
+    this.job = new PgdrFunction(this, 'Verify', {
+      job: 'verify',
+      database: props.database,
+      pgTools: props.pgTools,
+      vpc: props.vpc,
+      vpcSubnets: props.vpcSubnets,
+      databasePorts: props.databasePorts,
+      memorySize: props.memorySize ?? Size.mebibytes(2048),
+      timeout: props.timeout,
+      encryptionKey: props.vault.key,
+      environment: {
+        PGDR_BUCKET: props.vault.bucket.bucketName,
+        PGDR_KMS_KEY_ARN: props.vault.key.keyArn,
+        PGDR_SECRET_ARN: props.secret.secretArn,
+        ...(props.verificationServerSecret ? { PGDR_VERIFY_SECRET_ARN: props.verificationServerSecret.secretArn } : {}),
+        PGDR_VERIFICATION: policy,
+      },
+    });
+    props.vault.grantReadDumps(this.job.function, props.database);
+    props.vault.grantWriteDumps(this.job.function, props.database);
+    props.secret.grantRead(this.job.function);
+    props.verificationServerSecret?.grantRead(this.job.function);
+
+    this.manifestRule = new events.Rule(this, 'NewManifest', {
+      description: `pgdr: verify each new backup of ${props.database}`,
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [props.vault.bucket.bucketName] },
+          object: { key: events.Match.wildcard(`${databasePrefix(props.database)}*.manifest.json`) },
+        },
+      },
+      targets: [
+        new eventTargets.LambdaFunction(this.job.function, {
+          deadLetterQueue: this.job.deadLetterQueue,
+          retryAttempts: 2,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
+    });
+
+    if (props.restoreTestSchedule) {
+      new scheduler.Schedule(this, 'RestoreTestSchedule', {
+        description: `pgdr: restore-test the newest backup of ${props.database}`,
+        schedule: scheduler.ScheduleExpression.expression(props.restoreTestSchedule.expression, TimeZone.of(props.restoreTestSchedule.timeZone ?? 'UTC')),
+        target: this.job.scheduledInvoke({ restoreTest: true }),
+      });
+    }
+  }
+}
