@@ -117,57 +117,60 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const snapshot = (await session.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
 
-    // First failure wins; it stops everything else.
-    let failure: Error | undefined;
+    // Any failure stops everything else. Which error is reported is decided by cause, not by
+    // arrival: a pg_dump/zstd that we killed, or a stream we broke, only reports the consequence.
+    const errors: Partial<Record<'deadline' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream', Error>> = {};
+    let stopping = false;
     let digest: Digest | undefined;
-    const fail = (err: unknown) => {
-      if (!failure) failure = err instanceof Error ? err : new Error(String(err));
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
       kill(dump);
       kill(zstd);
-      digest?.destroy(failure);
+      digest?.destroy(new Error('dump stopped'));
+    };
+    const failed = (source: keyof typeof errors) => (err: unknown) => {
+      const consequence = stopping && (source === 'pg_dump' || source === 'zstd' || source === 'stream');
+      if (!consequence) errors[source] ??= err instanceof Error ? err : new Error(String(err));
+      stop();
     };
     if (request.deadline) {
       const ms = request.deadline.getTime() - Date.now();
-      deadlineTimer = setTimeout(() => fail(new DumpError(`deadline reached after ${seconds(startedAt, clock.now())} s; dump abandoned`)), Math.max(0, ms));
+      deadlineTimer = setTimeout(() => failed('deadline')(new DumpError(`deadline reached after ${seconds(startedAt, clock.now())} s; dump abandoned`)), Math.max(0, ms));
     }
 
     const dumpStarted = clock.now();
     dump = startTool(pgBin, 'pg_dump', ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'], { connection });
-    const producers: Promise<unknown>[] = [expectSuccess(dump)];
+    const producers: Promise<unknown>[] = [expectSuccess(dump).catch((err) => { failed('pg_dump')(err); throw err; })];
     let stored = dump.stdout;
     let raw: ByteCounter | undefined;
     if (plan.zstd) {
       zstd = startCompressor(plan.zstd, plan.info.level);
       raw = new ByteCounter();
-      producers.push(expectSuccess(zstd), pipeline(dump.stdout, raw, zstd.stdin!));
+      producers.push(
+        expectSuccess(zstd).catch((err) => { failed('zstd')(err); throw err; }),
+        pipeline(dump.stdout, raw, zstd.stdin!).catch((err) => { failed('stream')(err); throw err; }),
+      );
       stored = zstd.stdout;
     }
-    producers.forEach((p) => p.catch(fail));
     const gate = Promise.all(producers).then(() => undefined);
     gate.catch(() => undefined);
     digest = new Digest(gate);
-    const piping = pipeline(stored, digest).catch(fail);
-    const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream').catch((err) => {
-      fail(err);
-      throw err;
-    });
+    const piping = pipeline(stored, digest).catch(failed('stream'));
+    const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream').catch(failed('upload'));
 
     const countStarted = clock.now();
+    let counts: { rows: Record<string, number>; objects: ObjectCounts; seconds: number } | undefined;
     const counting = (async () => {
       const rows = await rowCounts(session!);
-      const objects: ObjectCounts = await objectCounts(session!);
-      return { rows, objects, seconds: seconds(countStarted, clock.now()) };
-    })().catch((err) => {
-      fail(new DumpError(`counting rows in the dump's snapshot failed: ${(err as Error).message}`));
-      throw err;
-    });
+      const objects = await objectCounts(session!);
+      counts = { rows, objects, seconds: seconds(countStarted, clock.now()) };
+    })().catch((err) => failed('count')(new DumpError(`counting rows in the dump's snapshot failed: ${(err as Error).message}`)));
 
-    const settled = await Promise.allSettled([uploading, counting, gate, piping]);
+    await Promise.allSettled([uploading, counting, gate, piping]);
     if (deadlineTimer) clearTimeout(deadlineTimer);
-    if (failure || settled.some((s) => s.status === 'rejected')) {
-      throw failure ?? (settled.find((s) => s.status === 'rejected') as PromiseRejectedResult).reason;
-    }
-    const counts = (settled[1] as PromiseFulfilledResult<Awaited<typeof counting>>).value;
+    const cause = errors.deadline ?? errors.pg_dump ?? errors.zstd ?? errors.count ?? errors.upload ?? errors.stream;
+    if (cause || stopping || !counts) throw cause ?? new DumpError('dump stopped for an unknown reason');
     const dumpFinished = clock.now();
     await session.query('COMMIT');
 

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { startLocalS3 } from '../../cli/local-s3';
+import { LOCAL_S3_CREDENTIALS, startLocalS3 } from '../../cli/local-s3';
 
 export interface TestS3 {
   readonly bucket: string;
@@ -18,6 +18,32 @@ export interface TestS3 {
   /** Multipart uploads not completed nor aborted. */
   openUploads(prefix?: string): Promise<string[]>;
   stop(): Promise<void>;
+}
+
+/** Commands a client sent, and a way to make some fail (fault injection on the real client). */
+export interface RecordingClient {
+  readonly client: S3Client;
+  readonly commands: string[];
+}
+
+/**
+ * A client for the same server that records command names and fails a command when `failWith`
+ * returns an error for it (before it is sent).
+ */
+export function recordingClient(s3: TestS3, failWith?: (command: string, input: Record<string, unknown>) => Error | undefined): RecordingClient {
+  const commands: string[] = [];
+  const client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS, maxAttempts: 1 });
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = context.commandName ?? 'unknown';
+      commands.push(name);
+      const error = failWith?.(name, args.input as Record<string, unknown>);
+      if (error) throw error;
+      return next(args);
+    },
+    { step: 'initialize', name: 'pgdrTestRecorder' },
+  );
+  return { client, commands };
 }
 
 export async function startTestS3(bucket = 'pgdr-test-vault', directory?: string): Promise<TestS3> {

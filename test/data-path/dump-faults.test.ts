@@ -1,0 +1,124 @@
+/**
+ * Dump faults. Each must end with a clear error, a BackupFailed metric, no manifest (no object
+ * at all under the backup's prefix) and no open multipart upload.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, PgCluster } from '../support/pg-cluster';
+import { recordingClient, startTestS3, TestS3 } from '../support/s3-server';
+import { bulkSchema } from '../support/fixtures';
+import { harness } from '../support/harness';
+import { fakeBin, OLD_PG_DUMP, pidRecordingPgDump } from '../support/fake-bin';
+import { S3ObjectStore } from '../../lambda/shared/s3-store';
+import { connectionFromUrl } from '../../lambda/shared/connection';
+import type { ObjectStore } from '../../lambda/shared/ports';
+
+let pg: PgCluster;
+let s3: TestS3;
+
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([PgCluster.start(), startTestS3()]);
+  await pg.createDatabase('shop');
+  await pg.sql('shop', bulkSchema(14));
+});
+
+afterAll(async () => {
+  await Promise.allSettled([s3?.stop(), pg?.stop()]);
+});
+
+/** Nothing of `database` in the bucket and no multipart upload left open. */
+async function expectNothingStored(database: string) {
+  expect(await s3.keys(`${database}/`)).toEqual([]);
+  expect(await s3.openUploads(`${database}/`)).toEqual([]);
+}
+
+test('pg_dump killed (SIGKILL) mid-stream: upload aborted, no manifest', async () => {
+  const pidFile = join(s3.directory, 'pg_dump.pid');
+  const bin = fakeBin({ pg_dump: pidRecordingPgDump(pidFile) });
+  const rec = recordingClient(s3);
+  // A store that kills pg_dump once 6 MiB have gone by (one part uploaded, more to come).
+  const real = new S3ObjectStore(rec.client, s3.bucket, { partSize: 5 * 1024 * 1024 });
+  let killed = false;
+  const killing: ObjectStore = Object.assign(Object.create(real) as ObjectStore, {
+    uploadStream: (key: string, body: AsyncIterable<Buffer>, type: string) =>
+      real.uploadStream(
+        key,
+        (async function* () {
+          let seen = 0;
+          for await (const chunk of body) {
+            seen += chunk.length;
+            if (!killed && seen > 6 * 1024 * 1024 && existsSync(pidFile)) {
+              process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL');
+              killed = true;
+            }
+            yield chunk;
+          }
+        })(),
+        type,
+      ),
+  });
+  const h = harness(pg, s3, 'killed', 'shop');
+  try {
+    await expect(h.dump({ store: killing, pgBin: bin.dir, compression: 'none' })).rejects.toThrow(/pg_dump was killed by SIGKILL/);
+  } finally {
+    bin.remove();
+  }
+  expect(killed).toBe(true);
+  expect(rec.commands).toContain('UploadPartCommand');
+  expect(rec.commands).toContain('AbortMultipartUploadCommand');
+  expect(rec.commands).not.toContain('CompleteMultipartUploadCommand');
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+  expect(h.emf.values('BackupSucceeded')).toEqual([]);
+  expect(h.log.entries.find((e) => e.level === 'ERROR')?.attributes).toMatchObject({ database: 'killed', error: expect.stringMatching(/SIGKILL/) });
+  await expectNothingStored('killed');
+});
+
+test('S3 failing mid-upload (UploadPart 2): pg_dump stopped, upload aborted, no manifest', async () => {
+  const rec = recordingClient(s3, (command, input) =>
+    command === 'UploadPartCommand' && input.PartNumber === 2 ? Object.assign(new Error('We encountered an internal error. Please try again.'), { name: 'InternalError' }) : undefined,
+  );
+  const h = harness(pg, s3, 's3-fails', 'shop');
+  await expect(h.dump({ store: new S3ObjectStore(rec.client, s3.bucket, { partSize: 5 * 1024 * 1024 }) })).rejects.toThrow(/internal error/);
+  expect(rec.commands).toContain('AbortMultipartUploadCommand');
+  expect(rec.commands).not.toContain('CompleteMultipartUploadCommand');
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+  await expectNothingStored('s3-fails');
+});
+
+test('database unreachable: one clear error, no upload started', async () => {
+  const port = await freePort();
+  const h = harness(pg, s3, 'unreachable', 'shop');
+  await expect(h.dump({ connection: connectionFromUrl(`postgres://postgres:secret@127.0.0.1:${port}/shop`) })).rejects.toThrow(
+    `cannot connect to PostgreSQL at 127.0.0.1:${port}: connection refused (is the server running?)`,
+  );
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+  await expectNothingStored('unreachable');
+});
+
+test('wrong password: clear error that does not contain the password', async () => {
+  const h = harness(pg, s3, 'wrong-pw', 'shop');
+  const error = await h.dump({ connection: connectionFromUrl(pg.url('shop', 'not-the-password-123')) }).catch((e: Error) => e);
+  expect(error).toBeInstanceOf(Error);
+  expect((error as Error).message).toBe(`password authentication failed for postgres@127.0.0.1:${pg.port}/shop`);
+  expect(h.log.text()).not.toContain('not-the-password-123');
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+  await expectNothingStored('wrong-pw');
+});
+
+test('pg_dump of an older major than the server: refused before dumping', async () => {
+  const bin = fakeBin({ pg_dump: OLD_PG_DUMP });
+  const h = harness(pg, s3, 'old-pgdump', 'shop');
+  try {
+    await expect(h.dump({ pgBin: bin.dir })).rejects.toThrow(/pg_dump 14\.11 \(major 14\) cannot dump PostgreSQL 15\.\d+.*\(major 15\).*deploy the PostgreSQL 15 client tools layer/);
+  } finally {
+    bin.remove();
+  }
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+  await expectNothingStored('old-pgdump');
+});
+
+test('the database name is checked before anything runs', async () => {
+  const h = harness(pg, s3, 'Bad_Name', 'shop');
+  await expect(h.dump()).rejects.toThrow(/database name "Bad_Name" is not valid/);
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+});
