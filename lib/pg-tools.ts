@@ -2,11 +2,15 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Annotations, AssetHashType, BundlingOptions, DockerImage, ILocalBundling, Token } from 'aws-cdk-lib';
+import type * as codebuild from 'aws-cdk-lib/aws-codebuild';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { PgToolsCodeBuild } from './pg-tools-build';
 
 /** Where the layer contents come from. */
-export type PgToolsSourceKind = 'docker' | 'layerArn' | 'localDirectory';
+export type PgToolsSourceKind = 'codeBuild' | 'docker' | 'layerArn' | 'localDirectory';
 
 /** When the Docker source may pack the build host's own PostgreSQL binaries instead of running Docker. */
 export type PgToolsHostBuild = 'fallback' | 'prefer' | 'never';
@@ -25,6 +29,20 @@ const SCRIPTS_DIR = path.join(__dirname, '..', 'scripts');
 const PACK_SCRIPT = 'pack-pg-tools.sh';
 const LAYER_ARN_RE = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$/;
 
+/** Options of {@link PgToolsSource.codeBuild}. */
+export interface CodeBuildPgToolsOptions {
+  /** Bucket receiving the built layer zip. @default a small bucket created by the construct (SSE-S3, versioned, TLS only, no public access, current objects kept) */
+  readonly bucket?: s3.IBucket;
+  /** Key prefix of the built zips: `<prefix><major>/<arch>/<hash>.zip`. Empty or ending with "/". @default 'pg-tools/' */
+  readonly keyPrefix?: string;
+  /** KMS key encrypting the CodeBuild project's output (e.g. the backup vault's key). @default a key created by the construct, with rotation */
+  readonly encryptionKey?: kms.IKey;
+  /** Server access log target for the bucket the construct creates; not allowed together with `bucket`. @default no access logs (acknowledged in cdk-nag with the reason) */
+  readonly accessLogBucket?: s3.IBucket;
+  /** CodeBuild image; must be Amazon Linux 2023 (dnf, `postgresql<major>` packages) of the layer's architecture. @default LinuxBuildImage.AMAZON_LINUX_2023_5 (x86_64) or LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0 (arm64) */
+  readonly buildImage?: codebuild.IBuildImage;
+}
+
 /** Options of {@link PgToolsSource.docker}. */
 export interface DockerPgToolsOptions {
   /** Image in which `postgresql<major>` is installed with dnf and packed. @default DockerImage.fromRegistry('public.ecr.aws/amazonlinux/amazonlinux:2023') */
@@ -37,13 +55,24 @@ export interface DockerPgToolsOptions {
 
 /**
  * Where the PostgreSQL client tools come from:
- * - {@link PgToolsSource.docker} (default): built when the app is synthesized, from Amazon Linux 2023
+ * - {@link PgToolsSource.codeBuild} (default): built at deploy time, in AWS CodeBuild, from Amazon
+ *   Linux 2023 packages; synthesis needs no Docker, no network and no local PostgreSQL;
+ * - {@link PgToolsSource.docker}: built when the app is synthesized, from Amazon Linux 2023
  *   packages in a Docker container, or, without Docker, from the host's own binaries (see {@link PgTools});
  * - {@link PgToolsSource.layerArn}: an existing layer version, used as is;
  * - {@link PgToolsSource.localDirectory}: a directory already laid out as `bin/` + `lib/`
  *   (for instance the output of `scripts/pack-pg-tools.sh`).
  */
 export abstract class PgToolsSource {
+  /**
+   * Build the layer at deploy time in CodeBuild (Amazon Linux 2023 standard image of the layer's
+   * architecture): `dnf install postgresql<major>`, `scripts/pack-pg-tools.sh`, zip, upload to S3 at
+   * a key fixed at synth time; a custom resource runs the build and fails the deployment if it fails.
+   */
+  static codeBuild(options: CodeBuildPgToolsOptions = {}): PgToolsSource {
+    return new CodeBuildSource(options);
+  }
+
   /** Build the layer from Amazon Linux 2023 packages with Docker bundling (host binaries as fallback). */
   static docker(options: DockerPgToolsOptions = {}): PgToolsSource {
     return new DockerSource(options);
@@ -61,6 +90,13 @@ export abstract class PgToolsSource {
 
   /** Which kind of source this is. */
   abstract readonly kind: PgToolsSourceKind;
+}
+
+class CodeBuildSource extends PgToolsSource {
+  readonly kind = 'codeBuild' as const;
+  constructor(readonly options: CodeBuildPgToolsOptions) {
+    super();
+  }
 }
 
 class DockerSource extends PgToolsSource {
@@ -88,7 +124,7 @@ class LocalDirectorySource extends PgToolsSource {
 export interface PgToolsProps {
   /** PostgreSQL major version of the tools; must equal the server's (pg_dump refuses a newer server). */
   readonly majorVersion: number;
-  /** Where the tools come from. @default PgToolsSource.docker() */
+  /** Where the tools come from. @default PgToolsSource.codeBuild() (built at deploy time; synthesis stays offline and Docker-free) */
   readonly source?: PgToolsSource;
   /** Instruction set of the binaries, and so of every function using the layer. @default lambda.Architecture.X86_64 */
   readonly architecture?: lambda.Architecture;
@@ -103,7 +139,14 @@ export interface PgToolsProps {
  * after the runtime's own directories: a handler spawning the tools should put {@link libDir} first
  * (see {@link childEnvironment}).
  *
- * The default source ({@link PgToolsSource.docker}) builds the layer while the app is synthesized:
+ * The default source ({@link PgToolsSource.codeBuild}) builds the layer at deploy time, in AWS:
+ * synthesis only stages `scripts/pack-pg-tools.sh` as a plain file asset, so `cdk synth` works
+ * offline, without Docker and without a local PostgreSQL of any major. During the deployment a
+ * custom resource runs a CodeBuild project on the Amazon Linux 2023 standard image (the Lambda OS)
+ * that installs `postgresql<major>` with dnf, packs it with that script and uploads the zip to S3 at
+ * a key fixed at synth time; the layer version is created from that object (see {@link codeBuild}).
+ *
+ * {@link PgToolsSource.docker} builds the layer while the app is synthesized instead:
  * - with a Docker engine: `dnf install postgresql<major>` in Amazon Linux 2023 (the Lambda OS),
  *   then `scripts/pack-pg-tools.sh` (needs the image registry and the AL2023 package repositories);
  * - with no Docker engine (and by default only then): `scripts/pack-pg-tools.sh` on the host's own
@@ -127,10 +170,12 @@ export class PgTools extends Construct {
   readonly architecture: lambda.Architecture;
   /** Where the tools come from. */
   readonly sourceKind: PgToolsSourceKind;
+  /** The deploy-time build (project, bucket, object key, custom resource), with the codeBuild source only. */
+  readonly codeBuild?: PgToolsCodeBuild;
 
   constructor(scope: Construct, id: string, props: PgToolsProps) {
     super(scope, id);
-    const source = props.source ?? PgToolsSource.docker();
+    const source = props.source ?? PgToolsSource.codeBuild();
     this.sourceKind = source.kind;
     this.majorVersion = validateMajor(props.majorVersion, source);
     this.architecture = props.architecture ?? lambda.Architecture.X86_64;
@@ -149,7 +194,10 @@ export class PgTools extends Construct {
 
     let code: lambda.Code;
     let bundler: PgToolsHostBundler | undefined;
-    if (source instanceof LocalDirectorySource) {
+    if (source instanceof CodeBuildSource) {
+      this.codeBuild = new PgToolsCodeBuild(this, 'Build', { majorVersion: this.majorVersion, architecture: this.architecture, ...source.options });
+      code = lambda.Code.fromBucket(this.codeBuild.bucket, this.codeBuild.objectKey);
+    } else if (source instanceof LocalDirectorySource) {
       validateLocalDirectory(source.directory, this.majorVersion);
       code = lambda.Code.fromAsset(path.resolve(source.directory));
     } else if (source instanceof DockerSource) {
@@ -169,6 +217,8 @@ export class PgTools extends Construct {
       compatibleRuntimes,
       compatibleArchitectures: [this.architecture],
     });
+    // The layer is created from the object the build writes: only once the build has succeeded.
+    if (this.codeBuild) this.layer.node.addDependency(this.codeBuild.buildRun);
     // The asset (and so any bundling) is created when the layer binds its code, just above.
     if (bundler?.hostBuildFrom) {
       Annotations.of(this).addInfo(
@@ -209,9 +259,9 @@ function validateMajor(major: number, source: PgToolsSource): number {
   if (!Number.isInteger(major) || major < MIN_MAJOR || major > MAX_MAJOR) {
     throw new Error(`majorVersion: must be a whole number from ${MIN_MAJOR} to ${MAX_MAJOR} (received ${major})`);
   }
-  if (source.kind === 'docker' && !AL2023_PG_MAJORS.includes(major)) {
+  if ((source.kind === 'docker' || source.kind === 'codeBuild') && !AL2023_PG_MAJORS.includes(major)) {
     throw new Error(
-      `majorVersion: must be one of ${AL2023_PG_MAJORS.join(', ')} (the postgresql<major> packages of Amazon Linux 2023) with source PgToolsSource.docker(); ` +
+      `majorVersion: must be one of ${AL2023_PG_MAJORS.join(', ')} (the postgresql<major> packages of Amazon Linux 2023) with source PgToolsSource.${source.kind}(); ` +
         `use PgToolsSource.layerArn() or .localDirectory() for other majors (received ${major})`,
     );
   }

@@ -69,11 +69,11 @@ describe('PgTools sources', () => {
     });
   });
 
-  it('default (Docker) source: synthesizes with bundling skipped by context, without asking Docker or the host', () => {
+  it('Docker source: synthesizes with bundling skipped by context, without asking Docker or the host', () => {
     const spy = jest.spyOn(PgToolsHostBundler.prototype, 'tryBundle');
     try {
       const stack = stackWithoutBundling();
-      const tools = new PgTools(stack, 'PgTools', { majorVersion: 17 });
+      const tools = new PgTools(stack, 'PgTools', { majorVersion: 17, source: PgToolsSource.docker() });
       const t = Template.fromStack(stack);
       t.hasResourceProperties('AWS::Lambda::LayerVersion', {
         CompatibleRuntimes: ['nodejs22.x', 'nodejs24.x'],
@@ -93,7 +93,7 @@ describe('PgTools sources', () => {
   });
 });
 
-describe('PgTools default source when bundling runs and no Docker engine answers', () => {
+describe('PgTools Docker source when bundling runs and no Docker engine answers', () => {
   const saved = process.env.CDK_DOCKER;
   // A "docker" that never answers, so these tests behave the same on a machine that has Docker.
   beforeAll(() => (process.env.CDK_DOCKER = '/bin/false'));
@@ -103,7 +103,7 @@ describe('PgTools default source when bundling runs and no Docker engine answers
     const outdir = fs.mkdtempSync(path.join(tmp, 'synth-'));
     const app = new App({ outdir });
     const stack = new Stack(app, 'Test');
-    new PgTools(stack, 'PgTools', { majorVersion: 15 });
+    new PgTools(stack, 'PgTools', { majorVersion: 15, source: PgToolsSource.docker() });
     const assembly = app.synth();
     const t = Template.fromStack(stack);
     const key: string = Object.values(t.findResources('AWS::Lambda::LayerVersion'))[0].Properties.Content.S3Key;
@@ -129,7 +129,7 @@ describe('PgTools default source when bundling runs and no Docker engine answers
   });
 });
 
-describe('PgTools default source with a Docker engine', () => {
+describe('PgTools Docker source with a Docker engine', () => {
   const saved = process.env.CDK_DOCKER;
   afterAll(() => (saved === undefined ? delete process.env.CDK_DOCKER : (process.env.CDK_DOCKER = saved)));
 
@@ -161,7 +161,7 @@ describe('PgTools default source with a Docker engine', () => {
     process.env.CDK_DOCKER = docker;
     const app = new App({ outdir: fs.mkdtempSync(path.join(tmp, 'synth-')) });
     const stack = new Stack(app, 'Test');
-    const tools = new PgTools(stack, 'PgTools', { majorVersion: 15 });
+    const tools = new PgTools(stack, 'PgTools', { majorVersion: 15, source: PgToolsSource.docker() });
     const assembly = app.synth();
 
     const calls = fs.readFileSync(log, 'utf8');
@@ -211,8 +211,9 @@ describe('PgTools prop validation', () => {
     expect(make({ majorVersion: 15.5 })).toThrow(/majorVersion: must be a whole number .*\(received 15\.5\)/);
   });
 
-  it('majorVersion without Amazon Linux 2023 packages, with the Docker source', () => {
-    expect(make({ majorVersion: 14 })).toThrow(/majorVersion: must be one of 15, 16, 17 .*PgToolsSource\.docker\(\).*\(received 14\)/);
+  it('majorVersion without Amazon Linux 2023 packages, with the CodeBuild (default) or Docker source', () => {
+    expect(make({ majorVersion: 14 })).toThrow(/majorVersion: must be one of 15, 16, 17 .*PgToolsSource\.codeBuild\(\).*\(received 14\)/);
+    expect(make({ majorVersion: 18, source: PgToolsSource.docker() })).toThrow(/majorVersion: must be one of 15, 16, 17 .*PgToolsSource\.docker\(\).*\(received 18\)/);
     expect(make({ majorVersion: 14, source: PgToolsSource.localDirectory(fakeLayerDir(14)) })).not.toThrow();
   });
 
