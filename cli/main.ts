@@ -1,0 +1,166 @@
+/**
+ * `pgdr` for humans. This file: `backup` and `verify`, which run the dump and verify cores of the
+ * Lambda handlers on this machine (`--local`) against a PostgreSQL given by URL and an
+ * in-process s3rver (see cli/local.ts).
+ *
+ *   pgdr backup NAME --local --source-url postgres://user:pw@host:port/db [--class C] [--json]
+ *   pgdr verify NAME --local [--verify-url URL] [--source-url URL] [--json]
+ *
+ * Errors are one line on stderr and exit code 1; a failed verification prints its record and
+ * exits 1.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { runDump } from '../lambda/dump/core';
+import { runVerify, VerificationPolicy } from '../lambda/verify/core';
+import { connectionFromUrl, ConnectionInfo, redactUrl } from '../lambda/shared/connection';
+import { COMPRESSION_SETTINGS, CompressionSetting } from '../lambda/shared/compression';
+import { systemClock } from '../lambda/shared/ports';
+import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
+import { CliError } from './errors';
+import { openLocalEnv } from './local';
+import { resolveDatabase } from './resolve';
+
+interface CommonOptions {
+  local?: boolean;
+  config?: string;
+  json?: boolean;
+  verbose?: boolean;
+  pgBin?: string;
+  sourceUrl?: string;
+}
+
+function requireLocal(options: CommonOptions, command: string): void {
+  if (!options.local) {
+    throw new CliError(`pgdr ${command} runs against the deployed stack only with --local in this version; add --local to run it on this machine`);
+  }
+}
+
+function parseUrl(url: string, option: string): ConnectionInfo {
+  try {
+    return connectionFromUrl(url, option);
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+}
+
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+function printManifest(manifest: BackupManifest, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
+    return;
+  }
+  const tables = Object.keys(manifest.rowCounts).length;
+  const rows = Object.values(manifest.rowCounts).reduce((a, b) => a + b, 0);
+  process.stdout.write(
+    `backed up ${manifest.database} (${manifest.backupClass}) in ${manifest.durations.totalSeconds} s\n` +
+      `  dump      s3://${manifest.dump.bucket}/${manifest.dump.key}\n` +
+      `  size      ${mb(manifest.dump.bytes)} (${manifest.dump.compression.method}${manifest.dump.uncompressedBytes ? `, ${mb(manifest.dump.uncompressedBytes)} uncompressed` : ''})\n` +
+      `  sha256    ${manifest.dump.sha256}\n` +
+      `  contents  ${tables} tables, ${rows} rows, ${manifest.objectCounts.indexes} indexes, ${manifest.objectCounts.views} views, ${manifest.objectCounts.functions} functions\n`,
+  );
+}
+
+function printRecord(record: VerificationRecord, json: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
+    return;
+  }
+  const restore = record.restoreTest ? `, restore test ${record.restoreTest.totalSeconds} s in ${record.restoreTest.scratchDatabase} (dropped: ${record.restoreTest.scratchDropped})` : '';
+  process.stdout.write(`${record.ok ? 'VERIFIED' : 'FAILED'} ${record.dumpKey} (level ${record.level}${restore})\n`);
+  for (const failure of record.failures) process.stdout.write(`  - ${failure}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('pgdr')
+    .description('Disaster recovery for PostgreSQL: verified dumps, RPO/RTO alarms, failover')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+
+  program
+    .command('backup')
+    .description('dump a database now and print its manifest')
+    .argument('<name>', 'a configured database, or any name with --source-url')
+    .option('--local', 'run on this machine against a local S3 server (.pgdr/s3)')
+    .option('--source-url <url>', 'postgres://user:password@host:port/database to dump')
+    .option('--class <class>', 'backup class (S3 prefix, metric dimension); default: the first configured class, else "manual"')
+    .addOption(new Option('--compression <method>', 'compression').choices(COMPRESSION_SETTINGS as string[]).default('auto'))
+    .option('--config <path>', 'configuration file (default: pgdr.config.json if present)')
+    .option('--pg-bin <dir>', 'directory of pg_dump/pg_restore (default: PGDR_PG_BIN, the newest /usr/lib/postgresql/N/bin, PATH)')
+    .option('--json', 'print the manifest as JSON')
+    .option('--verbose', 'structured logs and metrics on stderr')
+    .action(async (name: string, options: CommonOptions & { class?: string; compression: CompressionSetting }) => {
+      requireLocal(options, 'backup');
+      const db = resolveDatabase(name, { config: options.config, hasUrl: options.sourceUrl !== undefined, urlOption: '--source-url' });
+      if (!options.sourceUrl) throw new CliError(`backup --local needs --source-url: the local runner does not read the database secret from AWS Secrets Manager`);
+      const connection = parseUrl(options.sourceUrl, '--source-url');
+      const backupClass = options.class ?? db.config?.backupClasses[0]?.name ?? 'manual';
+      const env = await openLocalEnv(options);
+      try {
+        const manifest = await runDump(
+          { store: env.store, connection, pgBin: env.pgBin, compression: options.compression, metrics: env.metrics(db.name, backupClass), log: env.log, clock: systemClock },
+          { database: db.name, backupClass },
+        );
+        printManifest(manifest, options.json === true);
+      } finally {
+        await env.close();
+      }
+    });
+
+  program
+    .command('verify')
+    .description('verify the newest backup of a database (integrity and restore test) and print the verification record')
+    .argument('<name>', 'a configured database, or any name with --source-url / --verify-url')
+    .option('--local', 'run on this machine against the local S3 server (.pgdr/s3)')
+    .option('--verify-url <url>', 'server for the scratch database (postgres://user:password@host:port/database); default: --source-url')
+    .option('--source-url <url>', 'the source server, used for the scratch database when --verify-url is not given')
+    .option('--config <path>', 'configuration file (default: pgdr.config.json if present)')
+    .option('--pg-bin <dir>', 'directory of pg_restore (default: PGDR_PG_BIN, the newest /usr/lib/postgresql/N/bin, PATH)')
+    .option('--json', 'print the verification record as JSON')
+    .option('--verbose', 'structured logs and metrics on stderr')
+    .action(async (name: string, options: CommonOptions & { verifyUrl?: string }) => {
+      requireLocal(options, 'verify');
+      const url = options.verifyUrl ?? options.sourceUrl;
+      const db = resolveDatabase(name, { config: options.config, hasUrl: url !== undefined, urlOption: '--verify-url or --source-url' });
+      if (!url) throw new CliError('verify --local needs --verify-url or --source-url: the server that hosts the scratch database of the restore test');
+      const connection = parseUrl(url, options.verifyUrl ? '--verify-url' : '--source-url');
+      const policy: VerificationPolicy = { restoreTestEveryNth: 1, smokeQueries: db.config?.verification.smokeQueries ?? [] };
+      const env = await openLocalEnv(options);
+      let record: VerificationRecord;
+      try {
+        record = await runVerify(
+          {
+            store: env.store,
+            restoreServer: { connection, kind: options.verifyUrl ? 'verify' : 'source' },
+            pgBin: env.pgBin,
+            policy,
+            metrics: env.metrics,
+            log: env.log,
+            clock: systemClock,
+          },
+          { database: db.name, restoreTest: true },
+        );
+      } finally {
+        await env.close();
+      }
+      printRecord(record, options.json === true);
+      if (!record.ok) throw new CliError(`verification of ${record.dumpKey} failed: ${record.failures.join('; ')}`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function run(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode; // commander already printed it
+    const message = (err as Error).message ?? String(err);
+    // One line, never a URL with its password.
+    process.stderr.write(`pgdr: ${redactUrl(message.split('\n')[0])}${message.includes('\n') ? `\n${message.split('\n').slice(1).join('\n')}` : ''}\n`);
+    return err instanceof CliError ? err.exitCode : 1;
+  }
+}

@@ -1,0 +1,38 @@
+/** Which database a command means: a configured one, or any valid name given with a URL. */
+import { existsSync } from 'node:fs';
+import { DatabaseConfig, DEFAULT_CONFIG_PATH, loadConfig, PgdrConfig } from '../lib/config';
+import { assertName } from '../lambda/shared/layout';
+import { CliError } from './errors';
+
+export interface ResolvedDatabase {
+  readonly name: string;
+  /** The configuration entry, when NAME is configured. */
+  readonly config?: DatabaseConfig;
+}
+
+/** Loads --config PATH (must exist) or ./pgdr.config.json (optional). */
+export function loadOptionalConfig(path?: string): { config?: PgdrConfig; path: string } {
+  const file = path ?? DEFAULT_CONFIG_PATH;
+  if (!path && !existsSync(file)) return { path: file };
+  return { config: loadConfig(file), path: file };
+}
+
+export function resolveDatabase(name: string, options: { config?: string; hasUrl: boolean; urlOption: string }): ResolvedDatabase {
+  const { config, path } = loadOptionalConfig(options.config);
+  const configured = config?.databases.find((d) => d.name === name);
+  if (configured) return { name, config: configured };
+  if (!options.hasUrl) {
+    const known = config ? config.databases.map((d) => d.name).join(', ') : '';
+    throw new CliError(
+      config
+        ? `unknown database "${name}": ${path} configures ${known}; to use another database, give ${options.urlOption}`
+        : `unknown database "${name}": there is no ${path}; give ${options.urlOption} to use any database`,
+    );
+  }
+  try {
+    assertName(name, 'database name');
+  } catch (err) {
+    throw new CliError((err as Error).message);
+  }
+  return { name };
+}
