@@ -196,7 +196,10 @@ export class PgTools extends Construct {
     let bundler: PgToolsHostBundler | undefined;
     if (source instanceof CodeBuildSource) {
       this.codeBuild = new PgToolsCodeBuild(this, 'Build', { majorVersion: this.majorVersion, architecture: this.architecture, ...source.options });
-      code = lambda.Code.fromBucket(this.codeBuild.bucket, this.codeBuild.objectKey);
+      // What Code.fromBucket() returns, minus its warning that CloudFormation cannot see the object
+      // change: the key names its inputs (script, major, image, architecture, commands), so any change
+      // to what is built is a new key, and so a new layer version.
+      code = new lambda.S3Code(this.codeBuild.bucket, this.codeBuild.objectKey);
     } else if (source instanceof LocalDirectorySource) {
       validateLocalDirectory(source.directory, this.majorVersion);
       code = lambda.Code.fromAsset(path.resolve(source.directory));
