@@ -111,7 +111,7 @@ async function main(): Promise<void> {
       '',
       '| pipeline | cores | seconds | MB/s | stored MiB | ratio |',
       '|---|---:|---:|---:|---:|---:|',
-      ...results.map((r) => `| ${r.name} | ${r.cores} | ${r.seconds.toFixed(2)} | ${(rawBytes / 1e6 / r.seconds).toFixed(0)} | ${(r.bytes / MIB).toFixed(1)} | ${(rawBytes / r.bytes).toFixed(2)} |`),
+      ...results.map((r) => `| ${r.name.replace(/\|/g, '\\|')} | ${r.cores} | ${r.seconds.toFixed(2)} | ${(rawBytes / 1e6 / r.seconds).toFixed(0)} | ${(r.bytes / MIB).toFixed(1)} | ${(rawBytes / r.bytes).toFixed(2)} |`),
       '',
       'The dump job itself (lambda/dump/core.ts: snapshot, row counts, SHA-256, multipart upload to s3rver on the same machine):',
       '',
