@@ -117,9 +117,9 @@ export async function runVerify(deps: VerifyDeps, request: VerifyRequest): Promi
     }
     if (record.ok) {
       const advanced = await advanceLatestVerified(store, record, keysFromManifestKey(manifestKey).verification);
-      log.info('verification succeeded', { database, manifestKey, level: record.level, latestVerifiedAdvanced: advanced, restoreSeconds: record.restoreTest?.totalSeconds });
+      log.info('verification succeeded', { database, manifestKey, verificationLevel: record.level, latestVerifiedAdvanced: advanced, restoreSeconds: record.restoreTest?.totalSeconds });
     } else {
-      log.error('verification failed', { database, manifestKey, level: record.level, failures: record.failures });
+      log.error('verification failed', { database, manifestKey, verificationLevel: record.level, failures: record.failures });
     }
     return record;
   } catch (err) {
