@@ -1,8 +1,13 @@
-import { Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Size, Stack, StackProps } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { BackupVault } from './backup-vault';
-import type { PgdrConfig } from './config';
+import type { DatabaseConfig, PgdrConfig } from './config';
+import { DumpJob } from './dump-job';
+import { JobNetwork } from './job-network';
+import { PgTools, PgToolsSource } from './pg-tools';
+import { VerifyJob } from './verify-job';
 
 /** Properties of a {@link PgdrStack}. */
 export interface PgdrStackProps extends StackProps {
@@ -10,9 +15,20 @@ export interface PgdrStackProps extends StackProps {
   readonly config: PgdrConfig;
 }
 
+/** The jobs of one protected database. */
+export interface DatabaseJobs {
+  readonly dump: DumpJob;
+  readonly verify: VerifyJob;
+}
+
 /** The pgdr deployment: composes the constructs; holds no resources of its own. */
 export class PgdrStack extends Stack {
   readonly vault: BackupVault;
+  readonly network: JobNetwork;
+  /** PostgreSQL client tools, one layer per major version in use. */
+  readonly pgTools = new Map<number, PgTools>();
+  /** Jobs per database name. */
+  readonly jobs = new Map<string, DatabaseJobs>();
 
   constructor(scope: Construct, id: string, props: PgdrStackProps) {
     super(scope, id, props);
@@ -35,6 +51,63 @@ export class PgdrStack extends Stack {
         })),
       ),
     });
+
+    this.network = new JobNetwork(this, 'Network', { existing: config.network });
+
+    for (const db of config.databases) {
+      this.jobs.set(db.name, this.addDatabase(db, this.toolsFor(db.source.engineMajorVersion, config)));
+    }
+    new CfnOutput(this, 'BackupBucket', { value: this.vault.bucket.bucketName, description: 'Bucket holding dumps, manifests and verification records' });
+  }
+
+  private toolsFor(major: number, config: PgdrConfig): PgTools {
+    let tools = this.pgTools.get(major);
+    if (!tools) {
+      const arn = config.pgTools.layerArns[String(major)];
+      const dir = config.pgTools.directories[String(major)];
+      tools = new PgTools(this, `PgTools${major}`, {
+        majorVersion: major,
+        source: arn
+          ? PgToolsSource.layerArn(arn)
+          : dir
+            ? PgToolsSource.localDirectory(dir)
+            : PgToolsSource.codeBuild({ encryptionKey: this.vault.key, accessLogBucket: this.vault.accessLogBucket }),
+      });
+      this.pgTools.set(major, tools);
+    }
+    return tools;
+  }
+
+  private addDatabase(db: DatabaseConfig, pgTools: PgTools): DatabaseJobs {
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(this, `${db.name}-Secret`, db.source.secretArn);
+    const verifySecret = db.verification.serverSecretArn
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, `${db.name}-VerifySecret`, db.verification.serverSecretArn)
+      : undefined;
+    const common = { database: db.name, vault: this.vault, pgTools, vpc: this.network.vpc, vpcSubnets: this.network.subnets };
+    const dump = new DumpJob(this, `${db.name}-DumpJob`, {
+      ...common,
+      secret,
+      databasePort: db.source.port,
+      schedules: db.backupClasses.flatMap((c) => (c.schedule ? [{ backupClass: c.name, ...c.schedule }] : [])),
+      memorySize: Size.mebibytes(db.jobs.dump.memoryMiB),
+      timeout: Duration.seconds(db.jobs.dump.timeout.seconds),
+    });
+    const verify = new VerifyJob(this, `${db.name}-VerifyJob`, {
+      ...common,
+      secret,
+      verificationServerSecret: verifySecret,
+      databasePorts: [db.source.port],
+      restoreTestEveryNth: db.verification.restoreTestEveryNth,
+      restoreTestSchedule: db.verification.restoreTestSchedule,
+      smokeQueries: db.verification.smokeQueries,
+      memorySize: Size.mebibytes(db.jobs.verify.memoryMiB),
+      timeout: Duration.seconds(db.jobs.verify.timeout.seconds),
+    });
+    new CfnOutput(this, `${db.name}-JobSecurityGroups`, {
+      value: [dump.job.securityGroup.securityGroupId, verify.job.securityGroup.securityGroupId].join(','),
+      description: `Security groups of the ${db.name} jobs: allow them inbound on the database port`,
+    });
+    return { dump, verify };
   }
 }
 
