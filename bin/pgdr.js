@@ -4,6 +4,8 @@
  * which Node's OpenSSL 3 only offers with --openssl-legacy-provider, so we re-run ourselves with
  * it once (the local runner lists bucket prefixes that can exceed one page).
  */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS shim */
+/* global __filename */
 'use strict';
 const LEGACY = '--openssl-legacy-provider';
 if (!process.execArgv.includes(LEGACY) && !(process.env.NODE_OPTIONS || '').includes(LEGACY)) {

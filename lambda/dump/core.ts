@@ -121,13 +121,13 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     // arrival: a pg_dump/zstd that we killed, or a stream we broke, only reports the consequence.
     const errors: Partial<Record<'deadline' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream', Error>> = {};
     let stopping = false;
-    let digest: Digest | undefined;
+    const sink: { digest?: Digest } = {};
     const stop = () => {
       if (stopping) return;
       stopping = true;
       kill(dump);
       kill(zstd);
-      digest?.destroy(new Error('dump stopped'));
+      sink.digest?.destroy(new Error('dump stopped'));
     };
     const failed = (source: keyof typeof errors) => (err: unknown) => {
       const consequence = stopping && (source === 'pg_dump' || source === 'zstd' || source === 'stream');
@@ -155,7 +155,8 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     }
     const gate = Promise.all(producers).then(() => undefined);
     gate.catch(() => undefined);
-    digest = new Digest(gate);
+    const digest = new Digest(gate);
+    sink.digest = digest;
     const piping = pipeline(stored, digest).catch(failed('stream'));
     const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream').catch(failed('upload'));
 
