@@ -4,7 +4,11 @@
  * and non-ASCII text, through the real dump and verify cores, real pg tools, real PostgreSQL
  * and s3rver. Also: counts stay exact while another connection keeps writing.
  */
-import { PgCluster } from '../support/pg-cluster';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PgCluster, PG_BIN } from '../support/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { bulkSchema, RICH_SCHEMA } from '../support/fixtures';
 import { harness } from '../support/harness';
@@ -128,5 +132,32 @@ test('row counts are those of the dump snapshot while another connection keeps i
     writing = false;
     await writes.catch(() => undefined);
     await writer.end();
+  }
+});
+
+test.each(['pg_dump-gzip', 'none'] as const)('round trip with compression %s (archive read by pg_restore straight from the stream)', async (compression) => {
+  const h = harness(pg, s3, `shop-${compression.replace('_', '-')}`, 'shop');
+  const manifest = await h.dump({ compression });
+  expect(manifest.dump.compression.method).toBe(compression);
+  expect(manifest.dump.uncompressedBytes).toBeUndefined();
+  const record = await h.verify();
+  expect(record.failures).toEqual([]);
+  expect(record).toMatchObject({ ok: true, level: 2 });
+  expect(h.emf.values('CompressionRatio')).toEqual([]);
+});
+
+test('the tools packed as a Lambda layer tree (scripts/pack-pg-tools.sh: bin/ + lib/) dump and verify', async () => {
+  const script = join(__dirname, '../../scripts/pack-pg-tools.sh');
+  if (!existsSync(script)) throw new Error('scripts/pack-pg-tools.sh is missing');
+  const out = join(mkdtempSync(join(tmpdir(), 'pgdr-layer-')), 'opt');
+  try {
+    execFileSync('bash', [script, '--rpath', 'never', PG_BIN, out], { stdio: 'pipe' });
+    const h = harness(pg, s3, 'shop-layer', 'shop');
+    const manifest = await h.dump({ pgBin: join(out, 'bin') });
+    expect(manifest.dump.compression.method).toBe(existsSync(join(out, 'bin', 'zstd')) ? 'zstd-stream' : 'pg_dump-gzip');
+    const record = await h.verify({}, { pgBin: join(out, 'bin') });
+    expect(record.failures).toEqual([]);
+  } finally {
+    rmSync(join(out, '..'), { recursive: true, force: true });
   }
 });
