@@ -164,24 +164,21 @@ export class BackupVault extends Construct {
     });
   }
 
-  /** Total size of the dump bucket, reported daily by S3 (all storage classes of Standard shown). */
+  /** Total size of the dump bucket in S3 Standard, reported daily by S3. */
   metricBucketSizeBytes(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return new cloudwatch.Metric({
-      namespace: 'AWS/S3',
-      metricName: 'BucketSizeBytes',
-      dimensionsMap: { BucketName: this.bucket.bucketName, StorageType: 'StandardStorage' },
-      period: Duration.days(1),
-      statistic: 'Average',
-      ...props,
-    });
+    return this.storageMetric('BucketSizeBytes', 'StandardStorage', props);
   }
 
   /** Number of objects in the dump bucket, reported daily by S3. */
   metricNumberOfObjects(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.storageMetric('NumberOfObjects', 'AllStorageTypes', props);
+  }
+
+  private storageMetric(metricName: string, storageType: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: 'AWS/S3',
-      metricName: 'NumberOfObjects',
-      dimensionsMap: { BucketName: this.bucket.bucketName, StorageType: 'AllStorageTypes' },
+      metricName,
+      dimensionsMap: { BucketName: this.bucket.bucketName, StorageType: storageType },
       period: Duration.days(1),
       statistic: 'Average',
       ...props,

@@ -1,10 +1,7 @@
-import { Duration, Size, TimeZone } from 'aws-cdk-lib';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { TimeZone } from 'aws-cdk-lib';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { BackupVault } from './backup-vault';
-import { PgdrFunction, PgToolsLayer } from './pgdr-function';
+import { JobProps, PgdrFunction } from './pgdr-function';
 
 /** When one backup class of a database is dumped. */
 export interface DumpSchedule {
@@ -17,27 +14,11 @@ export interface DumpSchedule {
 }
 
 /** Properties of a {@link DumpJob}. */
-export interface DumpJobProps {
-  /** pgdr database name. */
-  readonly database: string;
-  /** Secret with host/port/dbname/username/password of the account pg_dump uses. */
-  readonly secret: secretsmanager.ISecret;
-  /** Where dumps go. */
-  readonly vault: BackupVault;
-  /** PostgreSQL client tools of the server's major version. */
-  readonly pgTools: PgToolsLayer;
-  /** VPC that reaches the database. */
-  readonly vpc: ec2.IVpc;
-  /** Subnets of the VPC. @default the VPC's private subnets */
-  readonly vpcSubnets?: ec2.SubnetSelection;
+export interface DumpJobProps extends JobProps {
   /** Port of the database server. @default 5432 */
   readonly databasePort?: number;
   /** One schedule per scheduled backup class. @default [] (on demand only) */
   readonly schedules?: DumpSchedule[];
-  /** Function memory. @default Size.mebibytes(1024) */
-  readonly memorySize?: Size;
-  /** Function timeout. @default Duration.minutes(15) */
-  readonly timeout?: Duration;
 }
 
 /**
@@ -57,24 +38,8 @@ export class DumpJob extends Construct {
       seen.add(s.backupClass);
     }
 
-    this.job = new PgdrFunction(this, 'Dump', {
-      job: 'dump',
-      database: props.database,
-      pgTools: props.pgTools,
-      vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
-      databasePorts: [props.databasePort ?? 5432],
-      memorySize: props.memorySize,
-      timeout: props.timeout,
-      encryptionKey: props.vault.key,
-      environment: {
-        PGDR_BUCKET: props.vault.bucket.bucketName,
-        PGDR_KMS_KEY_ARN: props.vault.key.keyArn,
-        PGDR_SECRET_ARN: props.secret.secretArn,
-      },
-    });
+    this.job = new PgdrFunction(this, 'Dump', { ...props, job: 'dump', databasePorts: [props.databasePort ?? 5432] });
     props.vault.grantWriteDumps(this.job.function, props.database);
-    props.secret.grantRead(this.job.function);
 
     this.schedules = (props.schedules ?? []).map(
       (s) =>

@@ -1,7 +1,7 @@
 import { ArnFormat, Duration, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -11,6 +11,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
+import type { BackupVault } from './backup-vault';
 import { wildcardResourceFinding } from './nag';
 
 const PROJECT_ROOT = path.join(__dirname, '..');
@@ -25,34 +26,41 @@ export interface PgToolsLayer {
   readonly architecture: lambda.Architecture;
 }
 
-/** Properties of a {@link PgdrFunction}. */
-export interface PgdrFunctionProps {
-  /** Handler folder under lambda/ (e.g. "dump"); its handler.ts exports `handler`. */
-  readonly job: string;
-  /** pgdr database name (metric dimension, log context). */
+/** What every pgdr job of one database is given (the dump and verify jobs extend it). */
+export interface JobProps {
+  /** pgdr database name (S3 prefix, metric dimension, log context). */
   readonly database: string;
-  /** PostgreSQL client tools for the function. */
+  /** Secret with host/port/dbname/username/password of the database server. */
+  readonly secret: secretsmanager.ISecret;
+  /** The backup vault (bucket, key). */
+  readonly vault: BackupVault;
+  /** PostgreSQL client tools of the server's major version. */
   readonly pgTools: PgToolsLayer;
-  /** VPC the function runs in. */
+  /** VPC that reaches the database. */
   readonly vpc: ec2.IVpc;
   /** Subnets of the VPC. @default the VPC's private subnets */
   readonly vpcSubnets?: ec2.SubnetSelection;
-  /** TCP ports of the PostgreSQL servers the function connects to. @default [5432] */
-  readonly databasePorts?: number[];
   /** Memory (CPU scales with it). @default Size.mebibytes(1024) */
   readonly memorySize?: Size;
   /** Timeout, at most 15 minutes. @default Duration.minutes(15) */
   readonly timeout?: Duration;
+}
+
+/** Properties of a {@link PgdrFunction}. */
+export interface PgdrFunctionProps extends JobProps {
+  /** Handler folder under lambda/ (e.g. "dump"); its handler.ts exports `handler`. */
+  readonly job: string;
+  /** TCP ports of the PostgreSQL servers the function connects to. @default [5432] */
+  readonly databasePorts?: number[];
   /** Retries of a failed asynchronous invocation (0-2). @default 1 */
   readonly retryAttempts?: number;
-  /** Environment variables (no secrets: secrets are read from Secrets Manager at run time). @default {} */
+  /** More environment variables (no secrets: secrets are read from Secrets Manager at run time). @default {} */
   readonly environment?: Record<string, string>;
-  /** Key that encrypts the function's log group. */
-  readonly encryptionKey: kms.IKey;
 }
 
 /**
- * One pgdr job function: a NodejsFunction bundled by esbuild from lambda/<job>/handler.ts, in
+ * One pgdr job function: a NodejsFunction bundled by esbuild from lambda/<job>/handler.ts that
+ * may read its database's secret and knows the vault (PGDR_BUCKET, PGDR_KMS_KEY_ARN), in
  * the VPC with its own security group (egress to HTTPS and the database ports only), the
  * PostgreSQL tools layer, a log group with retention, Powertools settings, asynchronous retries
  * and a dead-letter queue for invocations that still fail.
@@ -99,7 +107,7 @@ export class PgdrFunction extends Construct {
 
     const stack = Stack.of(this);
     const logGroupName = `/pgdr/${stack.stackName}/${props.database}/${props.job}`;
-    const logGroup = new logs.LogGroup(this, 'Logs', { logGroupName, retention: logs.RetentionDays.ONE_YEAR, encryptionKey: props.encryptionKey });
+    const logGroup = new logs.LogGroup(this, 'Logs', { logGroupName, retention: logs.RetentionDays.ONE_YEAR, encryptionKey: props.vault.key });
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       description: `pgdr ${props.job} job of ${props.database}`,
@@ -124,6 +132,9 @@ export class PgdrFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: 'PgDr',
         PGDR_DATABASE: props.database,
         PGDR_PG_BIN: props.pgTools.binDir,
+        PGDR_BUCKET: props.vault.bucket.bucketName,
+        PGDR_KMS_KEY_ARN: props.vault.key.keyArn,
+        PGDR_SECRET_ARN: props.secret.secretArn,
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
@@ -134,8 +145,9 @@ export class PgdrFunction extends Construct {
         externalModules: ['pg-native'],
       },
     });
+    props.secret.grantRead(this.function);
     // The log group is encrypted with the vault key: CloudWatch Logs may use it for this log group only.
-    props.encryptionKey.addToResourcePolicy(
+    props.vault.key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
         actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:DescribeKey'],

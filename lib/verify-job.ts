@@ -1,13 +1,11 @@
 import { Duration, Size, TimeZone } from 'aws-cdk-lib';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { databasePrefix } from '../lambda/shared/layout';
-import { BackupVault } from './backup-vault';
-import { PgdrFunction, PgToolsLayer } from './pgdr-function';
+import { JobProps, PgdrFunction } from './pgdr-function';
 
 /** Environment variables are limited to 4 KB in all; keep the policy well below. */
 const MAX_POLICY_BYTES = 3000;
@@ -22,22 +20,10 @@ export interface SmokeQuery {
   readonly minRows?: number;
 }
 
-/** Properties of a {@link VerifyJob}. */
-export interface VerifyJobProps {
-  /** pgdr database name. */
-  readonly database: string;
-  /** Secret of the source server (credentials for scratch restores there). */
-  readonly secret: secretsmanager.ISecret;
+/** Properties of a {@link VerifyJob} (memorySize defaults to 2048 MiB here). */
+export interface VerifyJobProps extends JobProps {
   /** Secret of another server for scratch restores. @default restores go to the source server */
   readonly verificationServerSecret?: secretsmanager.ISecret;
-  /** Where dumps are. */
-  readonly vault: BackupVault;
-  /** PostgreSQL client tools of the server's major version. */
-  readonly pgTools: PgToolsLayer;
-  /** VPC that reaches the database. */
-  readonly vpc: ec2.IVpc;
-  /** Subnets of the VPC. @default the VPC's private subnets */
-  readonly vpcSubnets?: ec2.SubnetSelection;
   /** Ports of the source and verification servers. @default [5432] */
   readonly databasePorts?: number[];
   /** Restore-test every Nth backup (0: only on the schedule). @default 1 */
@@ -46,10 +32,6 @@ export interface VerifyJobProps {
   readonly restoreTestSchedule?: { readonly expression: string; readonly timeZone?: string };
   /** Queries run against each restored copy. @default [] */
   readonly smokeQueries?: SmokeQuery[];
-  /** Function memory. @default Size.mebibytes(2048) */
-  readonly memorySize?: Size;
-  /** Function timeout. @default Duration.minutes(15) */
-  readonly timeout?: Duration;
 }
 
 /**
@@ -76,26 +58,16 @@ export class VerifyJob extends Construct {
     }
 
     this.job = new PgdrFunction(this, 'Verify', {
+      ...props,
       job: 'verify',
-      database: props.database,
-      pgTools: props.pgTools,
-      vpc: props.vpc,
-      vpcSubnets: props.vpcSubnets,
-      databasePorts: props.databasePorts,
       memorySize: props.memorySize ?? Size.mebibytes(2048),
-      timeout: props.timeout,
-      encryptionKey: props.vault.key,
       environment: {
-        PGDR_BUCKET: props.vault.bucket.bucketName,
-        PGDR_KMS_KEY_ARN: props.vault.key.keyArn,
-        PGDR_SECRET_ARN: props.secret.secretArn,
         ...(props.verificationServerSecret ? { PGDR_VERIFY_SECRET_ARN: props.verificationServerSecret.secretArn } : {}),
         PGDR_VERIFICATION: policy,
       },
     });
     props.vault.grantReadDumps(this.job.function, props.database);
     props.vault.grantWriteDumps(this.job.function, props.database);
-    props.secret.grantRead(this.job.function);
     props.verificationServerSecret?.grantRead(this.job.function);
 
     this.manifestRule = new events.Rule(this, 'NewManifest', {
