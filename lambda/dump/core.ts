@@ -158,7 +158,6 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     const digest = new Digest(gate);
     sink.digest = digest;
     const piping = pipeline(stored, digest).catch(failed('stream'));
-    const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream').catch(failed('upload'));
 
     const countStarted = clock.now();
     let counts: { rows: Record<string, number>; objects: ObjectCounts; seconds: number } | undefined;
@@ -167,6 +166,14 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       const objects = await objectCounts(session!);
       counts = { rows, objects, seconds: seconds(countStarted, clock.now()) };
     })().catch((err) => failed('count')(new DumpError(`counting rows in the dump's snapshot failed: ${(err as Error).message}`)));
+
+    // The object becomes visible only if nothing failed: pg_dump and zstd exited 0 (the digest
+    // ends only then), the counts are done, and no deadline passed.
+    const beforeComplete = async () => {
+      await counting;
+      if (stopping) throw new DumpError('dump stopped before completion');
+    };
+    const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream', { beforeComplete }).catch(failed('upload'));
 
     await Promise.allSettled([uploading, counting, gate, piping]);
     if (deadlineTimer) clearTimeout(deadlineTimer);

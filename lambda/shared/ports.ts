@@ -26,6 +26,14 @@ export interface PutTextOptions {
   readonly ifNoneMatch?: boolean;
 }
 
+export interface UploadOptions {
+  /**
+   * Called once every byte is uploaded, before the object is made visible (CompleteMultipartUpload
+   * or the single PutObject); rejecting aborts the upload. The last word of the producer.
+   */
+  readonly beforeComplete?: () => Promise<void>;
+}
+
 /** The backup bucket. */
 export interface ObjectStore {
   /** Bucket name, recorded in manifests. */
@@ -38,10 +46,10 @@ export interface ObjectStore {
   getStream(key: string): Promise<Readable | undefined>;
   /**
    * Streams `body` into the object (multipart for large bodies, constant memory). When the body
-   * errors or a request fails, the multipart upload is aborted and the error is rethrown; the
-   * object then does not exist.
+   * errors, a request fails or `beforeComplete` rejects, the multipart upload is aborted and the
+   * error is rethrown; the object then does not exist.
    */
-  uploadStream(key: string, body: AsyncIterable<Buffer>, contentType: string): Promise<void>;
+  uploadStream(key: string, body: AsyncIterable<Buffer>, contentType: string, options?: UploadOptions): Promise<void>;
   /** All keys under a prefix. */
   listKeys(prefix: string): Promise<string[]>;
 }

@@ -22,7 +22,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { ObjectStore, PreconditionFailedError, PutTextOptions, StoredText } from './ports';
+import { ObjectStore, PreconditionFailedError, PutTextOptions, StoredText, UploadOptions } from './ports';
 
 export interface S3StoreOptions {
   /** SSE-KMS key (ARN or ID). @default no SSE header (bucket default encryption applies) */
@@ -113,7 +113,7 @@ export class S3ObjectStore implements ObjectStore {
     return keys;
   }
 
-  async uploadStream(key: string, body: AsyncIterable<Buffer>, contentType: string): Promise<void> {
+  async uploadStream(key: string, body: AsyncIterable<Buffer>, contentType: string, options: UploadOptions = {}): Promise<void> {
     const { partSize, concurrency } = this;
     let uploadId: string | undefined;
     const parts: CompletedPart[] = [];
@@ -167,6 +167,7 @@ export class S3ObjectStore implements ObjectStore {
       }
       if (!uploadId) {
         // Small object: one PutObject.
+        await options.beforeComplete?.();
         await this.s3.send(
           new PutObjectCommand({
             Bucket: this.bucket,
@@ -183,6 +184,7 @@ export class S3ObjectStore implements ObjectStore {
       pending = [];
       await Promise.all(inFlight);
       if (failure) throw failure;
+      await options.beforeComplete?.();
       parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
       await this.s3.send(
         new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),

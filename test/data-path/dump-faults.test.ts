@@ -85,6 +85,19 @@ test('S3 failing mid-upload (UploadPart 2): pg_dump stopped, upload aborted, no 
   await expectNothingStored('s3-fails');
 });
 
+test('deadline reached mid-dump (the Lambda timeout is near): dump abandoned, upload aborted', async () => {
+  const rec = recordingClient(s3);
+  // Slow S3 (each part takes 300 ms) so the dump is still running when the deadline passes.
+  rec.client.middlewareStack.add((next) => async (args) => { await new Promise((r) => setTimeout(r, 300)); return next(args); }, { step: 'initialize', name: 'slow' });
+  const h = harness(pg, s3, 'deadline', 'shop');
+  const started = Date.now();
+  await expect(h.dump({ store: new S3ObjectStore(rec.client, s3.bucket, { partSize: 5 * 1024 * 1024 }) }, 'daily', new Date(Date.now() + 700))).rejects.toThrow(/deadline reached after [\d.]+ s; dump abandoned/);
+  expect(Date.now() - started).toBeLessThan(5000);
+  expect(rec.commands).toContain('AbortMultipartUploadCommand');
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+  await expectNothingStored('deadline');
+});
+
 test('database unreachable: one clear error, no upload started', async () => {
   const port = await freePort();
   const h = harness(pg, s3, 'unreachable', 'shop');

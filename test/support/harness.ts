@@ -51,7 +51,7 @@ export interface Harness {
   readonly emf: EmfCapture;
   readonly log: LogCapture;
   store(): S3ObjectStore;
-  dump(overrides?: Partial<DumpDeps>, backupClass?: string): Promise<BackupManifest>;
+  dump(overrides?: Partial<DumpDeps>, backupClass?: string, deadline?: Date): Promise<BackupManifest>;
   verify(request?: { manifestKey?: string; restoreTest?: boolean }, overrides?: Partial<VerifyDeps>): Promise<VerificationRecord>;
 }
 
@@ -64,10 +64,10 @@ export function harness(pg: PgCluster, s3: TestS3, database: string, sourceDb: s
     emf,
     log,
     store,
-    dump: (overrides = {}, backupClass = 'daily') =>
+    dump: (overrides = {}, backupClass = 'daily', deadline?: Date) =>
       runDump(
         { store: store(), connection, pgBin: PG_BIN, compression: 'auto', metrics: emf.factory(database, overrides.metrics ? 'x' : backupClass), log, clock: systemClock, ...overrides },
-        { database, backupClass },
+        { database, backupClass, deadline },
       ),
     verify: (request = {}, overrides = {}) =>
       runVerify(
