@@ -81,8 +81,11 @@ class ByteCounter extends Transform {
 
 const seconds = (from: Date, to: Date) => Math.round((to.getTime() - from.getTime()) / 10) / 100;
 
-function kill(tool: RunningTool | undefined): void {
-  if (tool && tool.child.exitCode === null && tool.child.signalCode === null) tool.child.kill('SIGKILL');
+/** SIGKILLs a running tool; true when it was still running (so its exit is our doing). */
+function kill(tool: RunningTool | undefined): boolean {
+  if (!tool || tool.child.exitCode !== null || tool.child.signalCode !== null) return false;
+  tool.child.kill('SIGKILL');
+  return true;
 }
 
 /** Runs one dump; returns the manifest written next to it. */
@@ -121,16 +124,17 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     // arrival: a pg_dump/zstd that we killed, or a stream we broke, only reports the consequence.
     const errors: Partial<Record<'deadline' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream', Error>> = {};
     let stopping = false;
+    const killedByUs = { pg_dump: false, zstd: false };
     const sink: { digest?: Digest } = {};
     const stop = () => {
       if (stopping) return;
       stopping = true;
-      kill(dump);
-      kill(zstd);
+      killedByUs.pg_dump = kill(dump);
+      killedByUs.zstd = kill(zstd);
       sink.digest?.destroy(new Error('dump stopped'));
     };
     const failed = (source: keyof typeof errors) => (err: unknown) => {
-      const consequence = stopping && (source === 'pg_dump' || source === 'zstd' || source === 'stream');
+      const consequence = source === 'pg_dump' || source === 'zstd' ? killedByUs[source] : source === 'stream' && stopping;
       if (!consequence) errors[source] ??= err instanceof Error ? err : new Error(String(err));
       stop();
     };
