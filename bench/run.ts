@@ -127,7 +127,7 @@ async function main(): Promise<void> {
       '|---|---|---:|---:|---:|---:|',
       ...endToEnd.map((e) => `| ${e.setting} | ${e.method} | ${e.seconds} | ${(rawBytes / 1e6 / e.seconds).toFixed(0)} | ${(e.bytes / MIB).toFixed(1)} | ${(e.rssBefore / MIB).toFixed(0)} → ${(e.rssPeak / MIB).toFixed(0)} |`),
       '',
-      'The RSS column is the whole benchmark process, which also runs s3rver receiving the upload; the dump job's own buffers are bounded by the part size (16 MiB parts, 2 in flight, plus the part being filled). Memory at larger dump sizes was not measured. The machine is shared: across three runs the end-to-end zstd-stream dump took 2.65-3.84 s and the -Z1 dump 4.05-5.61 s; the ordering of the candidates was the same in every run.',
+      'The RSS column is the whole benchmark process, which also runs s3rver receiving the upload; the dump job\'s own buffers are bounded by the part size (16 MiB parts, 2 in flight, plus the part being filled). Memory at larger dump sizes was not measured. On a shared machine, figures vary from run to run: compare candidates within one run.',
       '',
     ];
     const out = join(__dirname, 'results.md');
