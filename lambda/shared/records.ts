@@ -141,6 +141,11 @@ export interface LatestVerified {
   readonly backupStartedAt: string;
   readonly verifiedAt: string;
   readonly level: 1 | 2;
+  /**
+   * Set when the backup named here later failed verification and no other verified backup of the
+   * database exists: the pointer then names no usable backup (readers must treat it as absent).
+   */
+  readonly revoked?: { readonly at: string; readonly reason: string };
 }
 
 /** A stored document that cannot be used (wrong JSON, unknown schema version, missing fields). */

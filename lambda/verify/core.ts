@@ -28,6 +28,7 @@ import {
   Mismatch,
   parseLatestVerified,
   parseManifest,
+  parseVerification,
   SmokeQueryResult,
   VERIFICATION_SCHEMA_VERSION,
   VerificationRecord,
@@ -119,7 +120,8 @@ export async function runVerify(deps: VerifyDeps, request: VerifyRequest): Promi
       const advanced = await advanceLatestVerified(store, record, keysFromManifestKey(manifestKey).verification);
       log.info('verification succeeded', { database, manifestKey, verificationLevel: record.level, latestVerifiedAdvanced: advanced, restoreSeconds: record.restoreTest?.totalSeconds });
     } else {
-      log.error('verification failed', { database, manifestKey, verificationLevel: record.level, failures: record.failures });
+      const pointer = await retreatLatestVerified(store, record, deps.clock);
+      log.error('verification failed', { database, manifestKey, verificationLevel: record.level, failures: record.failures, latestVerified: pointer });
     }
     return record;
   } catch (err) {
@@ -296,10 +298,48 @@ async function runSmokeQuery(client: Client, query: SmokeQuery, timeoutSeconds: 
   }
 }
 
-/** Moves `<database>/latest-verified.json` to this backup if it is newer; true when it moved. */
-async function advanceLatestVerified(store: ObjectStore, record: VerificationRecord, verificationKey: string): Promise<boolean> {
-  const key = latestVerifiedKey(record.database);
-  const next: LatestVerified = {
+/**
+ * After a failed verification: when `<database>/latest-verified.json` names this very backup
+ * (it passed before and fails now: altered or lost object), move the pointer back to the newest
+ * other backup whose verification record says ok, or mark it revoked when there is none. Returns
+ * what became of the pointer.
+ */
+async function retreatLatestVerified(store: ObjectStore, failed: VerificationRecord, clock: Clock): Promise<'untouched' | 'retreated' | 'revoked'> {
+  const key = latestVerifiedKey(failed.database);
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const current = await store.getText(key);
+    if (!current) return 'untouched';
+    const pointer = parseLatestVerified(current.text, key);
+    if (pointer.dumpKey !== failed.dumpKey || pointer.revoked) return 'untouched';
+    const previous = await newestOtherVerified(store, failed);
+    const next: LatestVerified = previous
+      ? pointerTo(previous, keysFromManifestKey(previous.manifestKey).verification)
+      : { ...pointer, revoked: { at: clock.now().toISOString(), reason: failed.failures.join('; ') } };
+    try {
+      await store.putText(key, `${JSON.stringify(next, null, 2)}\n`, current.etag ? { ifMatch: current.etag } : undefined);
+      return previous ? 'retreated' : 'revoked';
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+    }
+  }
+  throw new VerifyError(`could not update ${key}: it kept changing`);
+}
+
+/** The newest backup of the database, other than `failed`, whose stored verification record says ok. */
+async function newestOtherVerified(store: ObjectStore, failed: VerificationRecord): Promise<VerificationRecord | undefined> {
+  const keys = (await manifestKeys(store, failed.database)).filter((k) => k !== failed.manifestKey).reverse();
+  for (const manifestKey of keys) {
+    const verificationKey = keysFromManifestKey(manifestKey).verification;
+    const stored = await store.getText(verificationKey);
+    if (!stored) continue;
+    const record = parseVerification(stored.text, verificationKey);
+    if (record.ok) return record;
+  }
+  return undefined;
+}
+
+function pointerTo(record: VerificationRecord, verificationKey: string): LatestVerified {
+  return {
     schemaVersion: LATEST_VERIFIED_SCHEMA_VERSION,
     database: record.database,
     backupClass: record.backupClass,
@@ -310,11 +350,17 @@ async function advanceLatestVerified(store: ObjectStore, record: VerificationRec
     verifiedAt: record.verifiedAt,
     level: record.level,
   };
+}
+
+/** Moves `<database>/latest-verified.json` to this backup if it is newer; true when it moved. */
+async function advanceLatestVerified(store: ObjectStore, record: VerificationRecord, verificationKey: string): Promise<boolean> {
+  const key = latestVerifiedKey(record.database);
+  const next = pointerTo(record, verificationKey);
   for (let attempt = 1; attempt <= 5; attempt++) {
     const current = await store.getText(key);
     if (current) {
       const pointer = parseLatestVerified(current.text, key);
-      if (Date.parse(pointer.backupStartedAt) >= Date.parse(record.backupStartedAt)) return false;
+      if (!pointer.revoked && Date.parse(pointer.backupStartedAt) >= Date.parse(record.backupStartedAt)) return false;
     }
     try {
       await store.putText(key, `${JSON.stringify(next, null, 2)}\n`, current?.etag ? { ifMatch: current.etag } : { ifNoneMatch: true });

@@ -8,7 +8,7 @@ import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
 import { harness, Harness } from '../support/harness';
 import { keysFromManifestKey, latestVerifiedKey } from '../../lambda/shared/layout';
-import { BackupManifest, parseVerification } from '../../lambda/shared/records';
+import { BackupManifest, parseLatestVerified, parseVerification } from '../../lambda/shared/records';
 import { scratchDatabaseName } from '../../lambda/verify/core';
 
 let pg: PgCluster;
@@ -158,4 +158,45 @@ test('restoreTestEveryNth: 2 restores every second backup only', async () => {
   const r2 = await h.verify({ manifestKey: manifestKeyOf(second) });
   expect([r1.level, r2.level]).toEqual([1, 2]);
   expect(r1.ok && r2.ok).toBe(true);
+});
+
+describe('a backup that passed once and fails on re-verification loses the latest-verified pointer', () => {
+  const pointerOf = async (h: Harness, database: string) => parseLatestVerified((await h.store().getText(latestVerifiedKey(database)))!.text, 'latest');
+
+  test('the pointer moves back to the newest other verified backup', async () => {
+    const h = harness(pg, s3, 'rot', 'shop', { restoreTestEveryNth: 0, smokeQueries: [] });
+    const older = await h.dump();
+    const newer = await h.dump();
+    expect((await h.verify({ manifestKey: manifestKeyOf(older) })).ok).toBe(true);
+    expect((await h.verify({ manifestKey: manifestKeyOf(newer) })).ok).toBe(true);
+    expect((await pointerOf(h, 'rot')).dumpKey).toBe(newer.dump.key);
+
+    const bytes = Buffer.from(await getBytes(newer.dump.key));
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await putBytes(newer.dump.key, bytes);
+    expect((await h.verify({ manifestKey: manifestKeyOf(newer) })).ok).toBe(false);
+
+    const pointer = await pointerOf(h, 'rot');
+    expect(pointer).toMatchObject({ dumpKey: older.dump.key, backupStartedAt: older.startedAt });
+    expect(pointer.revoked).toBeUndefined();
+    expect(h.log.entries.find((e) => e.level === 'ERROR')?.attributes).toMatchObject({ latestVerified: 'retreated' });
+  });
+
+  test('with no other verified backup the pointer is revoked, and the next good backup replaces it', async () => {
+    const h = harness(pg, s3, 'rot-only', 'shop', { restoreTestEveryNth: 0, smokeQueries: [] });
+    const only = await h.dump();
+    expect((await h.verify({ manifestKey: manifestKeyOf(only) })).ok).toBe(true);
+    const bytes = await getBytes(only.dump.key);
+    await putBytes(only.dump.key, bytes.subarray(0, bytes.length - 10));
+    expect((await h.verify({ manifestKey: manifestKeyOf(only) })).ok).toBe(false);
+    const revoked = await pointerOf(h, 'rot-only');
+    expect(revoked.dumpKey).toBe(only.dump.key);
+    expect(revoked.revoked?.reason).toMatch(/size is \d+ bytes, the manifest says \d+/);
+
+    const next = await h.dump();
+    expect((await h.verify({ manifestKey: manifestKeyOf(next) })).ok).toBe(true);
+    const pointer = await pointerOf(h, 'rot-only');
+    expect(pointer).toMatchObject({ dumpKey: next.dump.key });
+    expect(pointer.revoked).toBeUndefined();
+  });
 });
