@@ -9,8 +9,14 @@ const configPath: string = app.node.tryGetContext(CONFIG_CONTEXT_KEY) ?? DEFAULT
 try {
   addPgdr(app, loadConfig(configPath));
 } catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`pgdr: invalid configuration: ${err.message}\n`);
+  // One clear line, not a stack trace (PGDR_DEBUG=1 shows the trace of a construct error).
+  if (err instanceof ConfigError) {
+    process.stderr.write(`pgdr: invalid configuration: ${err.message}\n`);
+  } else if (err instanceof Error && !process.env.PGDR_DEBUG) {
+    process.stderr.write(`pgdr: cannot build the stack from ${configPath}: ${err.message}\n`);
+  } else {
+    throw err;
+  }
   process.exit(1);
 }
 app.synth();

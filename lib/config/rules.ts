@@ -2,6 +2,8 @@
  * Rules that relate several fields of a configuration. Each returns issues that name the
  * field path, the rule and the value received.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { formatSeconds } from './duration';
 import { longestGapSeconds, parseSchedule } from './schedule';
 import type { PgdrConfig } from './schema';
@@ -14,6 +16,9 @@ export interface RuleIssue {
 
 /** RDS uploads transaction logs to S3 every five minutes: the best PITR can promise. */
 export const RDS_PITR_RPO_SECONDS = 300;
+/** PostgreSQL majors Amazon Linux 2023 packages, from which the default tools layer is built. */
+export const DEFAULT_TOOLS_MAJORS: readonly number[] = [15, 16, 17];
+
 /** S3 refuses a lifecycle transition to Standard-IA earlier than 30 days after creation. */
 export const S3_STANDARD_IA_MIN_DAYS = 30;
 /** S3 wants an object to stay 30 days in Standard-IA before it moves on. */
@@ -21,6 +26,11 @@ export const S3_DAYS_IN_IA_BEFORE_NEXT = 30;
 
 export function crossFieldIssues(config: PgdrConfig): RuleIssue[] {
   const issues: RuleIssue[] = [];
+  for (const [major, dir] of Object.entries(config.pgTools.directories)) {
+    if (!existsSync(join(dir, 'bin', 'pg_dump'))) {
+      issues.push({ path: ['pgTools', 'directories', major], message: 'must be a directory holding bin/pg_dump and lib/ (made by scripts/pack-pg-tools.sh)' });
+    }
+  }
   const seen = new Map<string, number>();
   config.databases.forEach((db, i) => {
     const at = (...rest: (string | number)[]) => ['databases', i, ...rest];
@@ -39,6 +49,14 @@ export function crossFieldIssues(config: PgdrConfig): RuleIssue[] {
       }
       issues.push(...retentionIssues(cls.retention, db.rpo.seconds).map((x) => ({ ...x, path: at('backupClasses', j, 'retention', ...x.path) })));
     });
+
+    const major = db.source.engineMajorVersion;
+    if (!DEFAULT_TOOLS_MAJORS.includes(major) && !config.pgTools.layerArns[String(major)] && !config.pgTools.directories[String(major)]) {
+      issues.push({
+        path: at('source', 'engineMajorVersion'),
+        message: `has no PostgreSQL client tools: the default layer is built for ${DEFAULT_TOOLS_MAJORS.join(', ')}; set pgTools.layerArns["${major}"] or pgTools.directories["${major}"]`,
+      });
+    }
 
     const usesPitr = db.source.type === 'rds' && db.source.pointInTimeRecovery;
     if (usesPitr) {

@@ -66,6 +66,13 @@ describe('valid configuration', () => {
     expect(parseConfig(config).databases[0].backupClasses).toHaveLength(2);
   });
 
+  it('accepts a major outside the default layer builds when a layer is configured for it', () => {
+    const config = validConfig();
+    config.databases[0].source.engineMajorVersion = 14;
+    config.pgTools = { layerArns: { '14': 'arn:aws:lambda:eu-west-1:123456789012:layer:pg14:2' } };
+    expect(parseConfig(config).pgTools.layerArns['14']).toMatch(/layer:pg14:2$/);
+  });
+
   it('reads EventBridge day-of-week numbers from Sunday = 1', () => {
     const config = validConfig();
     config.databases[0].rpo = '7d';
@@ -87,6 +94,8 @@ describe('invalid configuration: one clear line naming the field, the rule and t
     ['unknown source type', (c) => (c.databases[0].source.type = 'aurora'), /databases\[0\]\.source\.type: Invalid discriminator value\. Expected 'rds' \| 'external' \(received "aurora"\)/],
     ['bad secret ARN', (c) => (c.databases[0].source.secretArn = 'pgdr/shop'), /databases\[0\]\.source\.secretArn: must be the complete Secrets Manager secret ARN, with its 6-character suffix .* \(received "pgdr\/shop"\)/],
     ['unsupported engine major', (c) => (c.databases[0].source.engineMajorVersion = 11), /databases\[0\]\.source\.engineMajorVersion: PostgreSQL 13 or newer is supported \(received 11\)/],
+    ['engine major without client tools', (c) => (c.databases[0].source.engineMajorVersion = 14), /databases\[0\]\.source\.engineMajorVersion: has no PostgreSQL client tools: the default layer is built for 15, 16, 17; set pgTools\.layerArns\["14"\] .* \(received 14\)/],
+    ['tools directory that does not exist', (c) => (c.pgTools = { directories: { '15': '/nonexistent/pg15' } }), /pgTools\.directories\.15: must be a directory holding bin\/pg_dump and lib\/ .* \(received "\/nonexistent\/pg15"\)/],
     ['RPO shorter than the schedule interval', (c) => (c.databases[0].rpo = '1h'), /databases\[0\]\.rpo: cannot be met: the backup schedules leave up to 1d between two dumps \(received "1h"\)/],
     ['RPO below what RDS PITR can do', (c) => {
       c.databases[0].source = { type: 'rds', instanceIdentifier: 'db1', secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-AbCdEf', engineMajorVersion: 15 };
