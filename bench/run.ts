@@ -1,154 +1,154 @@
 /**
- * Compression benchmark for the dump job (`npm run bench`; BENCH_MB=256 by default).
+ * Benchmarks of the dump job (`npm run bench`), written to bench/results.md:
  *
- * Creates a throw-away cluster, fills one table with BENCH_MB MiB of random text, then measures
- * each candidate pipeline end to end (pg_dump -> compression -> sha256sum, as the dump job
- * hashes every stored byte) on all cores and pinned to one core (`taskset -c 0`, about what a
- * 1769 MB Lambda has; a 1024 MB Lambda has less). Finally it runs the real dump core with its
- * chosen compression into s3rver. Results go to bench/results.md.
+ *   compression  candidate pipelines on one table of --compression-mb MiB (BENCH_MB; 256), and
+ *                the real dump job with `auto` and `pg_dump-gzip` (bench/compression.ts);
+ *   memory       the real dump job in a Node process of its own at several database sizes
+ *                (--sizes, MiB of pg_dump -Z0 output), its RSS and heap (bench/memory.ts).
+ *
+ * `npm run bench -- --only memory` (or `--only compression`) runs one section and leaves the
+ * other section of the results file as it was recorded. Everything the benchmark starts (the
+ * PostgreSQL cluster, s3rver, the dump children with their pg_dump and zstd) is stopped by PID
+ * when it ends, fails or is interrupted (SIGINT, SIGTERM).
  */
-import { spawnSync } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
-import { writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { PgCluster, PG_BIN } from '../test/support/pg-cluster';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PgCluster } from '../test/support/pg-cluster';
 import { startTestS3 } from '../test/support/s3-server';
-import { runDump } from '../lambda/dump/core';
-import { S3ObjectStore } from '../lambda/shared/s3-store';
-import { connectionFromUrl, libpqEnv } from '../lambda/shared/connection';
-import { silentLog, systemClock } from '../lambda/shared/ports';
-import type { MetricsPort } from '../lambda/shared/ports';
-import type { CompressionSetting } from '../lambda/shared/compression';
+import { COMPRESSION_SETTINGS, CompressionSetting } from '../lambda/shared/compression';
+import { Cleanups } from './processes';
+import { bundleChild } from './child-runner';
+import type { Bench } from './context';
+import { compressionSection } from './compression';
+import { memorySection } from './memory';
 
-const MIB = 1024 * 1024;
-const SIZE_MB = Number(process.env.BENCH_MB ?? 256);
-const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const SECTIONS = ['compression', 'memory'] as const;
+type Section = (typeof SECTIONS)[number];
 
-interface Candidate {
-  readonly name: string;
-  readonly pipeline: string;
+const USAGE = `Usage: npm run bench -- [options]
+
+  --only SECTION        run only this section: ${SECTIONS.join(', ')} (repeatable, or comma-separated)
+  --compression-mb N    compression section: MiB of table data (default: BENCH_MB or 256)
+  --sizes A,B,C         memory section: target MiB of pg_dump -Z0 output (default: 128,512,1024,2048)
+  --settings X,Y        memory section: PGDR_COMPRESSION values (default: auto,pg_dump-gzip)
+  --repeat N            memory section: dumps per size and setting (default: 2)
+  --out FILE            results file (default: bench/results.md); other sections in it are kept
+  --verbose             copy the dump children's JSON logs and EMF lines to stderr
+  -h, --help            this text`;
+
+class UsageError extends Error {}
+
+function positiveNumbers(value: string, option: string): number[] {
+  const numbers = value.split(',').map((v) => Number(v.trim()));
+  if (numbers.length === 0 || numbers.some((n) => !Number.isFinite(n) || n <= 0)) throw new UsageError(`${option} takes positive numbers separated by commas (received ${JSON.stringify(value)})`);
+  return numbers;
 }
 
-const PG_DUMP = `${PG_BIN}/pg_dump --format=custom`;
-const CANDIDATES: Candidate[] = [
-  { name: 'pg_dump -Fc -Z0 (no compression)', pipeline: `${PG_DUMP} --compress=0` },
-  { name: 'pg_dump -Fc -Z1 (zlib 1 inside pg_dump)', pipeline: `${PG_DUMP} --compress=1` },
-  { name: 'pg_dump -Fc (zlib 6, the default)', pipeline: `${PG_DUMP}` },
-  { name: 'pg_dump -Fc -Z0 | zstd -1 -T0', pipeline: `${PG_DUMP} --compress=0 | zstd -1 -T0 -q -c` },
-  { name: 'pg_dump -Fc -Z0 | zstd -3 -T0', pipeline: `${PG_DUMP} --compress=0 | zstd -3 -T0 -q -c` },
-  { name: 'pg_dump -Fc -Z0 | gzip -1', pipeline: `${PG_DUMP} --compress=0 | gzip -1 -c` },
-];
-
-interface Result {
-  readonly name: string;
-  readonly cores: string;
-  readonly seconds: number;
-  readonly bytes: number;
+interface Options {
+  readonly sections: Section[];
+  readonly compressionMiB: number;
+  readonly sizesMiB: number[];
+  readonly settings: CompressionSetting[];
+  readonly repeat: number;
+  readonly out: string;
+  readonly verbose: boolean;
 }
 
-function measure(candidate: Candidate, env: NodeJS.ProcessEnv, pinned: boolean): Result {
-  const script = `set -o pipefail; ${candidate.pipeline} | tee >(wc -c > /tmp/pgdr-bench-bytes) | sha256sum > /dev/null`;
-  const command = pinned ? ['taskset', '-c', '0', 'bash', '-c', script] : ['bash', '-c', script];
-  const started = process.hrtime.bigint();
-  const run = spawnSync(command[0], command.slice(1), { env, encoding: 'utf8' });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (run.status !== 0) throw new Error(`${candidate.name} failed: ${run.stderr}`);
-  spawnSync('sleep', ['0.2']); // let tee's wc finish writing
-  const bytes = Number(readFileSync('/tmp/pgdr-bench-bytes', 'utf8').trim());
-  return { name: candidate.name, cores: pinned ? '1' : String(cpus().length), seconds, bytes };
+function options(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      only: { type: 'string', multiple: true },
+      'compression-mb': { type: 'string' },
+      sizes: { type: 'string' },
+      settings: { type: 'string' },
+      repeat: { type: 'string' },
+      out: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const only = (values.only ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new UsageError(`unknown section ${JSON.stringify(s)} for --only; use ${SECTIONS.join(' or ')}`);
+  const settings = (values.settings ?? 'auto,pg_dump-gzip').split(',').map((v) => v.trim());
+  for (const s of settings) if (!(COMPRESSION_SETTINGS as readonly string[]).includes(s)) throw new UsageError(`unknown --settings value ${JSON.stringify(s)}; use ${COMPRESSION_SETTINGS.join(', ')}`);
+  const repeat = positiveNumbers(values.repeat ?? '2', '--repeat')[0];
+  if (!Number.isInteger(repeat)) throw new UsageError('--repeat takes a whole number');
+  return {
+    sections: only.length > 0 ? SECTIONS.filter((s) => only.includes(s)) : [...SECTIONS],
+    compressionMiB: positiveNumbers(values['compression-mb'] ?? process.env.BENCH_MB ?? '256', '--compression-mb')[0],
+    sizesMiB: positiveNumbers(values.sizes ?? '128,512,1024,2048', '--sizes'),
+    settings: settings as CompressionSetting[],
+    repeat,
+    out: resolve(values.out ?? join(__dirname, 'results.md')),
+    verbose: values.verbose ?? false,
+  };
 }
 
-const nullMetrics: MetricsPort = { add: () => undefined, flush: () => undefined };
+/** The results file: a fixed header, then one `<!-- bench:NAME -->` ... `<!-- /bench:NAME -->` block per section. */
+function writeResults(path: string, fresh: Partial<Record<Section, string>>): void {
+  const previous = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const block = (name: Section) => {
+    const body =
+      fresh[name] ??
+      new RegExp(`<!-- bench:${name} -->\\n([\\s\\S]*?)<!-- /bench:${name} -->`).exec(previous)?.[1] ??
+      `## ${name[0].toUpperCase()}${name.slice(1)}\n\nNot measured yet: \`npm run bench -- --only ${name}\`.\n\n`;
+    return `<!-- bench:${name} -->\n${body}<!-- /bench:${name} -->`;
+  };
+  const header = [
+    '# Dump job benchmarks',
+    '',
+    'Written by `npm run bench` (bench/run.ts). Each section says when and where it was measured;',
+    '`npm run bench -- --only compression` or `--only memory` re-runs one section and keeps the other.',
+  ].join('\n');
+  writeFileSync(path, `${header}\n\n${SECTIONS.map(block).join('\n\n')}\n`);
+}
 
-async function main(): Promise<void> {
-  const pg = await PgCluster.start();
-  const s3 = await startTestS3();
+async function main(): Promise<number> {
+  let opts: Options | undefined;
   try {
-    await pg.createDatabase('bench');
-    console.error(`filling a table with ${SIZE_MB} MiB of random text...`);
-    // ~1 KiB rows of hex text from md5: random, compresses about 2:1 like real text columns.
-    await pg.sql('bench', `CREATE TABLE events (id bigint, body text);
-      INSERT INTO events SELECT i, (SELECT string_agg(md5(random()::text || i || j), ' ') FROM generate_series(1, 30) j)
-      FROM generate_series(1, ${Math.round((SIZE_MB * MIB) / 1000)}) i;`);
-    await pg.sql('bench', 'VACUUM ANALYZE events');
-    // Flush the freshly written table now, so the first measurement does not compete with the checkpointer.
-    await pg.sql('bench', 'CHECKPOINT');
-    spawnSync('sync');
-    const [{ size }] = await pg.sql<{ size: string }>('bench', `SELECT pg_total_relation_size('events') AS size`);
-    const tableBytes = Number(size);
-    const env = { ...process.env, ...libpqEnv(connectionFromUrl(pg.url('bench'))) };
-    for (const k of Object.keys(env)) if (k === 'PGSSLMODE') env[k] = 'disable';
+    opts = options(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!opts) {
+    console.log(USAGE);
+    return 0;
+  }
+  const cleanups = new Cleanups();
+  cleanups.exitOnSignals();
+  try {
+    const bundle = bundleChild(cleanups);
+    const pg = await PgCluster.start();
+    cleanups.add(`PostgreSQL cluster (postmaster ${pg.pid})`, () => pg.stop());
+    const s3Dir = mkdtempSync(join(tmpdir(), 'pgdr-bench-s3-'));
+    cleanups.add('s3rver directory', () => rmSync(s3Dir, { recursive: true, force: true }));
+    const s3 = await startTestS3('pgdr-bench', s3Dir);
+    cleanups.add('s3rver', () => s3.stop());
+    const bench: Bench = { pg, s3, bundle, cleanups, verbose: opts.verbose };
 
-    const results: Result[] = [];
-    for (const candidate of CANDIDATES) {
-      for (const pinned of hasTaskset ? [false, true] : [false]) {
-        measure(candidate, env, pinned); // warm the cache once
-        const best = [measure(candidate, env, pinned), measure(candidate, env, pinned), measure(candidate, env, pinned)].sort((a, b) => a.seconds - b.seconds)[0];
-        results.push(best);
-        console.error(`${best.name} [${best.cores} core(s)]: ${best.seconds.toFixed(2)} s, ${(best.bytes / MIB).toFixed(1)} MiB`);
-      }
-    }
-
-    // The real dump core with its automatic choice, into s3rver (SHA-256, multipart, manifest).
-    const endToEnd: Array<{ setting: CompressionSetting; seconds: number; bytes: number; method: string; rssBefore: number; rssPeak: number }> = [];
-    for (const setting of ['auto', 'pg_dump-gzip'] as CompressionSetting[]) {
-      global.gc?.();
-      const rssBefore = process.memoryUsage().rss;
-      let rssPeak = rssBefore;
-      const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 20);
-      const store = new S3ObjectStore(s3.client, s3.bucket, { partSize: 16 * MIB });
-      const manifest = await runDump(
-        { store, connection: { ...connectionFromUrl(pg.url('bench')), sslmode: 'disable' }, pgBin: PG_BIN, compression: setting, metrics: nullMetrics, log: silentLog, clock: systemClock },
-        { database: 'bench', backupClass: 'bench' },
-      );
-      clearInterval(sampler);
-      endToEnd.push({ setting, seconds: manifest.durations.totalSeconds, bytes: manifest.dump.bytes, method: manifest.dump.compression.method, rssBefore, rssPeak });
-      console.error(`runDump ${setting} (${manifest.dump.compression.method}): ${manifest.durations.totalSeconds} s, ${(manifest.dump.bytes / MIB).toFixed(1)} MiB`);
-    }
-
-    const rawBytes = results.find((r) => r.name.startsWith('pg_dump -Fc -Z0 (no'))!.bytes;
-    const cpu = readCpuModel();
-    const lines = [
-      '# Dump compression benchmark',
-      '',
-      `Measured ${new Date().toISOString().slice(0, 10)} by \`npm run bench\` (bench/run.ts) on ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 1024 ** 3)} GiB RAM;`,
-      `PostgreSQL ${PG_BIN.match(/\d+/)?.[0]} (server and pg_dump on the same machine), zstd ${zstdVersion()}.`,
-      `Data: one table of ${(tableBytes / MIB).toFixed(0)} MiB on disk (random md5 hex text, ~1 KiB rows); pg_dump -Z0 output ${(rawBytes / MIB).toFixed(0)} MiB.`,
-      'Each figure is the best of three runs after a warm-up; the pipeline ends in sha256sum, as the dump job hashes every stored byte.',
-      'Throughput = uncompressed dump bytes / wall time.',
-      '',
-      '| pipeline | cores | seconds | MB/s | stored MiB | ratio |',
-      '|---|---:|---:|---:|---:|---:|',
-      ...results.map((r) => `| ${r.name.replace(/\|/g, '\\|')} | ${r.cores} | ${r.seconds.toFixed(2)} | ${(rawBytes / 1e6 / r.seconds).toFixed(0)} | ${(r.bytes / MIB).toFixed(1)} | ${(rawBytes / r.bytes).toFixed(2)} |`),
-      '',
-      'The dump job itself (lambda/dump/core.ts: snapshot, row counts, SHA-256, multipart upload to s3rver on the same machine):',
-      '',
-      '| PGDR_COMPRESSION | method | seconds | MB/s | stored MiB | process RSS before → peak (MiB) |',
-      '|---|---|---:|---:|---:|---:|',
-      ...endToEnd.map((e) => `| ${e.setting} | ${e.method} | ${e.seconds} | ${(rawBytes / 1e6 / e.seconds).toFixed(0)} | ${(e.bytes / MIB).toFixed(1)} | ${(e.rssBefore / MIB).toFixed(0)} → ${(e.rssPeak / MIB).toFixed(0)} |`),
-      '',
-      'The RSS column is the whole benchmark process, which also runs s3rver receiving the upload; the dump job\'s own buffers are bounded by the part size (16 MiB parts, 2 in flight, plus the part being filled). Memory at larger dump sizes was not measured. On a shared machine, figures vary from run to run: compare candidates within one run.',
-      '',
-    ];
-    const out = join(__dirname, 'results.md');
-    writeFileSync(out, `${lines.join('\n')}\n`);
-    console.error(`wrote ${out}`);
+    const fresh: Partial<Record<Section, string>> = {};
+    const started = Date.now();
+    if (opts.sections.includes('compression')) fresh.compression = await compressionSection(bench, opts.compressionMiB);
+    if (opts.sections.includes('memory')) fresh.memory = await memorySection(bench, { sizesMiB: opts.sizesMiB, settings: opts.settings, repeat: opts.repeat });
+    writeResults(opts.out, fresh);
+    console.error(`wrote ${opts.out} (${opts.sections.join(', ')}; ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    return 0;
   } finally {
-    await s3.stop();
-    await pg.stop();
+    await cleanups.runAll();
   }
 }
 
-function readCpuModel(): string {
-  return cpus()[0]?.model?.trim() || (existsSync('/proc/cpuinfo') ? 'unknown CPU' : 'unknown CPU');
-}
-
-function zstdVersion(): string {
-  const out = spawnSync('zstd', ['--version'], { encoding: 'utf8' }).stdout ?? '';
-  return out.match(/v(\d+\.\d+\.\d+)/)?.[1] ?? 'unknown';
-}
-
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
