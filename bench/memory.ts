@@ -69,7 +69,7 @@ function conclude(rows: Row[], settings: CompressionSetting[], partSize: number,
     `The JS heap peaked at ${range(heaps)} MiB at every size, and Buffers (\`arrayBuffers\`, where the part data lives) at ${buffers((r) => r.rawBytes === first)} MiB at the smallest size and ${sizes.length > 1 ? buffers((r) => r.rawBytes !== first) : 'n/a'} MiB at the others:`,
     `about ${(buffersMax / partSize).toFixed(0)} parts of ${mib(partSize)} MiB` +
       (buffersMax > design + partSize / 2
-        ? `, more than S3ObjectStore's documented ${mib(partSize)} × (${concurrency} + 1) = ${mib(design)} MiB, because while it waits for a free upload slot it still holds the incoming chunks of a part besides their concatenated copy, and finished parts are freed only at the next garbage collection.`
+        ? `, more than S3ObjectStore's documented ${mib(partSize)} × (${concurrency} + 1) = ${mib(design)} MiB, because the buffer joined from the incoming chunks lives until its last part is uploaded, and finished parts are freed only at the next garbage collection.`
         : ` (S3ObjectStore's design bound: ${mib(partSize)} × (${concurrency} + 1) = ${mib(design)} MiB).`),
     kinds.has('flat') && kinds.size === 1
       ? ''

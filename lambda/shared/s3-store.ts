@@ -3,7 +3,8 @@
  *
  * Uploads are our own multipart loop rather than lib-storage's Upload, so that a failure is
  * handled deterministically: the loop stops reading, waits for the parts in flight, sends
- * AbortMultipartUpload and only then rethrows. Memory is bounded by partSize x (concurrency + 1).
+ * AbortMultipartUpload and only then rethrows. Part buffers: about partSize x (concurrency + 1), plus
+ * what the garbage collector has not reclaimed yet (measured: bench/results.md, memory section).
  * Every PutObject/UploadPart carries a CRC32 checksum (ChecksumAlgorithm: CRC32; the bucket has
  * Object Lock, which requires one) and, when a KMS key is given, SSE-KMS headers.
  *
@@ -155,14 +156,20 @@ export class S3ObjectStore implements ObjectStore {
         pending.push(chunk);
         pendingBytes += chunk.length;
         if (pendingBytes >= partSize) {
+          // Let go of the chunks before waiting for an upload slot, and copy the remainder so it
+          // does not keep the whole joined buffer alive: memory stays near partSize x (concurrency + 1).
           const all = Buffer.concat(pending, pendingBytes);
+          pending = [];
+          pendingBytes = 0;
           let offset = 0;
           while (all.length - offset >= partSize) {
             await startPart(all.subarray(offset, offset + partSize));
             offset += partSize;
           }
-          pending = offset < all.length ? [all.subarray(offset)] : [];
-          pendingBytes = all.length - offset;
+          if (offset < all.length) {
+            pending = [Buffer.from(all.subarray(offset))];
+            pendingBytes = all.length - offset;
+          }
         }
       }
       if (!uploadId) {
