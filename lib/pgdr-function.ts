@@ -40,6 +40,8 @@ export interface JobProps {
   readonly vpc: ec2.IVpc;
   /** Subnets of the VPC. @default the VPC's private subnets */
   readonly vpcSubnets?: ec2.SubnetSelection;
+  /** TLS mode to the database when its secret names none (`disable`, `prefer`, `require`, `verify-full`). @default "require" */
+  readonly sslMode?: string;
   /** Memory (CPU scales with it). @default Size.mebibytes(1024) */
   readonly memorySize?: Size;
   /** Timeout, at most 15 minutes. @default Duration.minutes(15) */
@@ -135,6 +137,7 @@ export class PgdrFunction extends Construct {
         PGDR_BUCKET: props.vault.bucket.bucketName,
         PGDR_KMS_KEY_ARN: props.vault.key.keyArn,
         PGDR_SECRET_ARN: props.secret.secretArn,
+        PGDR_PG_SSLMODE: props.sslMode ?? 'require',
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },

@@ -13,6 +13,8 @@ const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[
 const SECRET_ARN_RULE = 'must be the complete Secrets Manager secret ARN, with its 6-character suffix (e.g. "...:secret:pgdr/shop-AbCdEf")';
 const secretArn = () => z.string().regex(SECRET_ARN_RE, SECRET_ARN_RULE);
 const port = z.int().min(1).max(65535).default(5432);
+/** TLS to the database when the secret names no sslmode. Encrypted by default; `disable` only for servers without TLS. */
+const sslmode = z.enum(['disable', 'prefer', 'require', 'verify-full']).default('require');
 
 /** A resource name used in S3 keys and AWS resource names. */
 const name = (what: string) =>
@@ -165,6 +167,8 @@ export const rdsSourceSchema = z.strictObject({
   engineMajorVersion,
   /** TCP port the jobs connect to (opened in their security group). @default 5432 */
   port,
+  /** libpq sslmode when the secret has none. @default "require" */
+  sslmode,
   /** RDS automated backups with point-in-time recovery are on (RPO down to ~5 minutes). @default true */
   pointInTimeRecovery: z.boolean().default(true),
 });
@@ -177,6 +181,8 @@ export const externalSourceSchema = z.strictObject({
   engineMajorVersion,
   /** TCP port the jobs connect to (opened in their security group). @default 5432 */
   port,
+  /** libpq sslmode when the secret has none. @default "require" */
+  sslmode,
 });
 
 export const databaseSchema = z.strictObject({
