@@ -7,6 +7,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { DEFAULT_TOOLS_MAJORS } from './config/rules';
 import { PgToolsCodeBuild } from './pg-tools-build';
 
 /** Where the layer contents come from. */
@@ -18,7 +19,7 @@ export type PgToolsHostBuild = 'fallback' | 'prefer' | 'never';
 /** glibc of the Lambda runtimes on Amazon Linux 2023 (nodejs22.x, nodejs24.x): host builds must need no newer. */
 export const LAMBDA_GLIBC = '2.34';
 /** PostgreSQL majors whose client packages (`postgresql<major>`) Amazon Linux 2023 ships. */
-export const AL2023_PG_MAJORS: readonly number[] = [15, 16, 17];
+export const AL2023_PG_MAJORS: readonly number[] = DEFAULT_TOOLS_MAJORS;
 /** The client tools every layer must hold. */
 export const PG_TOOLS = ['pg_dump', 'pg_restore', 'psql'] as const;
 

@@ -25,6 +25,7 @@ import { CompressionSetting, planCompression, startCompressor } from '../shared/
 import { objectCounts, rowCounts } from '../shared/catalog';
 import { BackupManifest, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
 import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
+import { reportFailure } from '../shared/failure';
 
 export interface DumpRequest {
   /** pgdr database name (S3 prefix, metric dimension). */
@@ -231,8 +232,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     kill(dump);
     kill(zstd);
     const error = err instanceof DumpError ? err : new DumpError((err as Error).message ?? String(err), { cause: err });
-    metrics.add('BackupFailed', 1, 'Count');
-    log.error('dump failed', { ...context, error: error.message, errorType: (err as Error).name, seconds: seconds(startedAt, clock.now()) });
+    reportFailure(metrics, log, 'BackupFailed', 'dump failed', { ...context, seconds: seconds(startedAt, clock.now()) }, err);
     throw error;
   } finally {
     metrics.flush();

@@ -18,7 +18,8 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { runDump } from './core';
+import { DumpError, runDump } from './core';
+import { reportFailure } from '../shared/failure';
 import { compressionFromEnv, EnvError, requireEnv, sslModeFromEnv } from '../shared/env';
 import { readConnectionSecret } from '../shared/secrets';
 import { S3ObjectStore } from '../shared/s3-store';
@@ -63,11 +64,10 @@ export async function handler(event: DumpEvent, context?: LambdaContextLike): Pr
     );
   } catch (err) {
     // Failures before the core ran (secret, environment) still count as failed backups.
-    if (!(err as Error).name?.startsWith('DumpError')) {
+    if (!(err instanceof DumpError)) {
       const metrics = emfMetrics(database, event?.backupClass ?? 'unknown');
-      metrics.add('BackupFailed', 1, 'Count');
+      reportFailure(metrics, log, 'BackupFailed', 'dump failed', { database, backupClass: event?.backupClass }, err);
       metrics.flush();
-      log.error('dump failed', { database, backupClass: event?.backupClass, error: (err as Error).message, errorType: (err as Error).name });
     }
     throw err;
   }

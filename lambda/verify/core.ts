@@ -20,6 +20,7 @@ import { compareCounts, objectCounts, rowCounts } from '../shared/catalog';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
 import { quoteIdent, withClient } from '../shared/pg-client';
+import { reportFailure } from '../shared/failure';
 import { Clock, LogPort, MetricsFactory, MetricsPort, ObjectStore, PreconditionFailedError } from '../shared/ports';
 import {
   BackupManifest,
@@ -126,8 +127,7 @@ export async function runVerify(deps: VerifyDeps, request: VerifyRequest): Promi
     return record;
   } catch (err) {
     metrics ??= deps.metrics(database, parseManifestKey(request.manifestKey ?? '')?.backupClass ?? 'unknown');
-    metrics.add('VerifyFailed', 1, 'Count');
-    log.error('verification failed', { database, manifestKey: request.manifestKey, error: (err as Error).message, errorType: (err as Error).name });
+    reportFailure(metrics, log, 'VerifyFailed', 'verification failed', { database, manifestKey: request.manifestKey }, err);
     throw err instanceof VerifyError ? err : new VerifyError((err as Error).message);
   } finally {
     metrics?.flush();

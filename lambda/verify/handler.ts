@@ -32,6 +32,7 @@ import { systemClock } from '../shared/ports';
 import type { VerificationRecord } from '../shared/records';
 import type { ConnectionInfo } from '../shared/connection';
 import { parseManifestKey } from '../shared/layout';
+import { reportFailure } from '../shared/failure';
 
 export interface S3ObjectCreatedEvent {
   readonly 'detail-type'?: string;
@@ -77,9 +78,8 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
   } catch (err) {
     // Could not even start: still a failed verification for the alarms.
     const metrics = emfMetricsFactory(database, (manifestKey && parseManifestKey(manifestKey)?.backupClass) || 'unknown');
-    metrics.add('VerifyFailed', 1, 'Count');
+    reportFailure(metrics, log, 'VerifyFailed', 'verification failed', { database, manifestKey }, err);
     metrics.flush();
-    log.error('verification failed', { database, manifestKey, error: (err as Error).message, errorType: (err as Error).name });
     throw err;
   }
   const record = await runVerify(

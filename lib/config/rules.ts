@@ -16,7 +16,7 @@ export interface RuleIssue {
 
 /** RDS uploads transaction logs to S3 every five minutes: the best PITR can promise. */
 export const RDS_PITR_RPO_SECONDS = 300;
-/** PostgreSQL majors Amazon Linux 2023 packages, from which the default tools layer is built. */
+/** PostgreSQL majors Amazon Linux 2023 packages, from which the default tools layer is built (lib/pg-tools.ts uses this list too). */
 export const DEFAULT_TOOLS_MAJORS: readonly number[] = [15, 16, 17];
 
 /** S3 refuses a lifecycle transition to Standard-IA earlier than 30 days after creation. */

@@ -9,7 +9,7 @@ import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
 import { handler as dumpHandler } from '../../lambda/dump/handler';
 import { handler as verifyHandler, VerificationFailedError } from '../../lambda/verify/handler';
-import { latestVerifiedKey } from '../../lambda/shared/layout';
+import { keysFromDumpKey, latestVerifiedKey } from '../../lambda/shared/layout';
 import type { BackupManifest, VerificationRecord } from '../../lambda/shared/records';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pgdr/shop-AbCdEf';
@@ -98,7 +98,7 @@ test('dump handler, then the verify handler on the S3 event of its manifest', as
   expect(stdout.join('')).not.toContain(pg.password);
 
   stdout = [];
-  const manifestKey = manifest.dump.key.replace(/\.dump$/, '.manifest.json');
+  const manifestKey = keysFromDumpKey(manifest.dump.key).manifest;
   const record = (await verifyHandler({
     'detail-type': 'Object Created',
     detail: { bucket: { name: s3.bucket }, object: { key: manifestKey } },

@@ -12,7 +12,7 @@ import { PgCluster, PG_BIN } from '../support/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { bulkSchema, RICH_SCHEMA } from '../support/fixtures';
 import { harness } from '../support/harness';
-import { keysFromManifestKey, latestVerifiedKey } from '../../lambda/shared/layout';
+import { keysFromDumpKey, keysFromManifestKey, latestVerifiedKey } from '../../lambda/shared/layout';
 import { parseLatestVerified, parseVerification } from '../../lambda/shared/records';
 import { objectCounts, rowCounts } from '../../lambda/shared/catalog';
 
@@ -90,8 +90,8 @@ test('the pointer only moves forward: verifying an older backup after a newer on
   const h = harness(pg, s3, 'shop', 'shop', { restoreTestEveryNth: 0, smokeQueries: [] });
   const older = await h.dump();
   const newer = await h.dump();
-  expect((await h.verify({ manifestKey: newer.dump.key.replace(/\.dump$/, '.manifest.json') })).ok).toBe(true);
-  const recordOld = await h.verify({ manifestKey: older.dump.key.replace(/\.dump$/, '.manifest.json') });
+  expect((await h.verify({ manifestKey: keysFromDumpKey(newer.dump.key).manifest })).ok).toBe(true);
+  const recordOld = await h.verify({ manifestKey: keysFromDumpKey(older.dump.key).manifest });
   expect(recordOld).toMatchObject({ ok: true, level: 1 });
   const pointer = parseLatestVerified((await h.store().getText(latestVerifiedKey('shop')))!.text, 'latest');
   expect(pointer.dumpKey).toBe(newer.dump.key);

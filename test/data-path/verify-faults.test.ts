@@ -7,7 +7,7 @@ import { PgCluster } from '../support/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
 import { harness, Harness } from '../support/harness';
-import { keysFromManifestKey, latestVerifiedKey } from '../../lambda/shared/layout';
+import { keysFromDumpKey, keysFromManifestKey, latestVerifiedKey } from '../../lambda/shared/layout';
 import { BackupManifest, parseLatestVerified, parseVerification } from '../../lambda/shared/records';
 import { scratchDatabaseName } from '../../lambda/verify/core';
 
@@ -24,7 +24,7 @@ afterAll(async () => {
   await Promise.allSettled([s3?.stop(), pg?.stop()]);
 });
 
-const manifestKeyOf = (m: BackupManifest) => m.dump.key.replace(/\.dump$/, '.manifest.json');
+const manifestKeyOf = (m: BackupManifest) => keysFromDumpKey(m.dump.key).manifest;
 
 async function getBytes(key: string): Promise<Buffer> {
   const out = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
