@@ -33,14 +33,19 @@ export function findPgBin(explicit?: string): string {
     if (!existsSync(join(chosen, 'pg_dump'))) throw new CliError(`no pg_dump in ${chosen} (--pg-bin / PGDR_PG_BIN)`);
     return chosen;
   }
-  const debian = '/usr/lib/postgresql';
-  if (existsSync(debian)) {
-    const majors = readdirSync(debian).filter((d) => /^\d+$/.test(d) && existsSync(join(debian, d, 'bin', 'pg_dump'))).sort((a, b) => Number(b) - Number(a));
-    if (majors.length > 0) return join(debian, majors[0], 'bin');
-  }
+  const debian = newestDebianBin('pg_dump');
+  if (debian) return debian;
   const onPath = findOnPath('pg_dump');
   if (onPath) return onPath.slice(0, -'/pg_dump'.length);
   throw new CliError('cannot find pg_dump: install the PostgreSQL client tools or pass --pg-bin DIR');
+}
+
+/** The newest Debian `/usr/lib/postgresql/<major>/bin` that holds `tool`, if any. */
+export function newestDebianBin(tool: string): string | undefined {
+  const root = '/usr/lib/postgresql';
+  if (!existsSync(root)) return undefined;
+  const majors = readdirSync(root).filter((d) => /^\d+$/.test(d) && existsSync(join(root, d, 'bin', tool)));
+  return majors.length > 0 ? join(root, String(Math.max(...majors.map(Number))), 'bin') : undefined;
 }
 
 const discard = () => new Writable({ write: (_c, _e, cb) => cb() });

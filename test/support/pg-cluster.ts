@@ -5,21 +5,21 @@
  * so the server goes away even when a test fails.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { newestDebianBin } from '../../cli/local';
 
 /** Where the PostgreSQL server binaries live: PGDR_TEST_PG_BIN, else the newest Debian /usr/lib/postgresql/N/bin with initdb. */
-export const PG_BIN = process.env.PGDR_TEST_PG_BIN ?? newestDebianServerBin();
+export const PG_BIN = process.env.PGDR_TEST_PG_BIN ?? newestServerBin();
 
-function newestDebianServerBin(): string {
-  const root = '/usr/lib/postgresql';
-  const majors = existsSync(root) ? readdirSync(root).filter((d) => /^\d+$/.test(d) && existsSync(join(root, d, 'bin', 'initdb'))) : [];
-  if (majors.length === 0) throw new Error(`no PostgreSQL server under ${root}: apt-get install -y postgresql (or set PGDR_TEST_PG_BIN)`);
-  return join(root, String(Math.max(...majors.map(Number))), 'bin');
+function newestServerBin(): string {
+  const bin = newestDebianBin('initdb');
+  if (!bin) throw new Error('no PostgreSQL server under /usr/lib/postgresql: apt-get install -y postgresql (or set PGDR_TEST_PG_BIN)');
+  return bin;
 }
 
 /** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
