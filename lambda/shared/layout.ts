@@ -4,7 +4,7 @@
  * reading and writing.
  *
  *   <database>/<class>/<YYYY>/<MM>/<DD>/<database>_<class>_<timestamp>.dump
- *   ...same stem....manifest.json / ....verification.json
+ *   ...same stem....manifest.json / ....verification.json / ....globals.sql
  *   <database>/latest-verified.json
  */
 
@@ -33,6 +33,8 @@ export interface BackupKeys {
   readonly dump: string;
   readonly manifest: string;
   readonly verification: string;
+  /** The roles the dump needs, as SQL (no passwords): `....globals.sql`. */
+  readonly globals: string;
 }
 
 /** Keys of the backup of `database`/`backupClass` started at `at`. */
@@ -56,7 +58,7 @@ export function keysFromManifestKey(manifestKey: string): BackupKeys {
 }
 
 function keysFromStem(stem: string): BackupKeys {
-  return { dump: `${stem}.dump`, manifest: `${stem}.manifest.json`, verification: `${stem}.verification.json` };
+  return { dump: `${stem}.dump`, manifest: `${stem}.manifest.json`, verification: `${stem}.verification.json`, globals: `${stem}.globals.sql` };
 }
 
 /** Names usable as pgdr database and backup class names (the configuration's rule). */

@@ -46,6 +46,56 @@ export interface CompressionInfo {
   readonly level: number;
 }
 
+/**
+ * The source database's encoding and locale, read from pg_database in the dump's session. The
+ * restore test creates its scratch database with the same; a server that cannot is a failure.
+ */
+export interface DatabaseLocale {
+  /** e.g. "UTF8", "LATIN1", "SQL_ASCII" (pg_encoding_to_char(encoding)). */
+  readonly encoding: string;
+  /** datcollate / datctype, e.g. "C.UTF-8", "en_US.UTF-8", "C". */
+  readonly collate: string;
+  readonly ctype: string;
+  /** datlocprovider: libc, icu (and builtin from PostgreSQL 17). */
+  readonly localeProvider: 'libc' | 'icu' | 'builtin';
+  /** The ICU / builtin locale when the provider is not libc (daticulocale, datlocale from 17). */
+  readonly locale?: string;
+}
+
+/** One role the database needs (owner, grantee, policy role, member): no password, ever. */
+export interface GlobalRole {
+  readonly name: string;
+  /** CREATE ROLE options, e.g. ["LOGIN", "NOSUPERUSER", "INHERIT", "CONNECTION LIMIT 10"]. */
+  readonly options: string[];
+  /** Roles this role is a member of. */
+  readonly memberOf: ReadonlyArray<{ readonly role: string; readonly admin: boolean }>;
+  /** `ALTER ROLE ... SET` settings (e.g. "search_path=app, public"): everywhere, or in this database only. */
+  readonly settings: ReadonlyArray<{ readonly scope: 'all-databases' | 'this-database'; readonly setting: string }>;
+}
+
+/**
+ * The globals a restore of this dump needs (roles, memberships, role settings; no passwords),
+ * taken in the dump's session. Also stored as SQL next to the dump (`....globals.sql`) for a
+ * restore by hand: `psql -f globals.sql` before `pg_restore`.
+ */
+export interface BackupGlobals {
+  /** Key of `....globals.sql`. */
+  readonly key: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly roles: GlobalRole[];
+}
+
+/**
+ * Who owns what and who was granted what, in the dump's snapshot, so a restore with owners and
+ * privileges can be compared: objects owned per role, privileges granted per grantee (PUBLIC
+ * included as "PUBLIC").
+ */
+export interface PrivilegeSummary {
+  readonly owners: Record<string, number>;
+  readonly grants: Record<string, number>;
+}
+
 /** What the dump job proves about one dump. */
 export interface BackupManifest {
   readonly schemaVersion: typeof MANIFEST_SCHEMA_VERSION;
@@ -76,6 +126,12 @@ export interface BackupManifest {
   /** Rows per table (`schema.table`, identifiers quoted as PostgreSQL would), in the dump's snapshot. */
   readonly rowCounts: Record<string, number>;
   readonly objectCounts: ObjectCounts;
+  /** Encoding and locale of the source database. Absent in manifests written before pgdr 0.2. */
+  readonly locale?: DatabaseLocale;
+  /** The roles the dump needs. Absent in manifests written before pgdr 0.2. */
+  readonly globals?: BackupGlobals;
+  /** Owners and grants. Absent in manifests written before pgdr 0.2. */
+  readonly privileges?: PrivilegeSummary;
 }
 
 export interface Mismatch {
