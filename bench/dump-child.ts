@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { S3Client } from '@aws-sdk/client-s3';
-import { runDump } from '../lambda/dump/core';
+import { deadlineSignal, runDump } from '../lambda/dump/core';
 import { S3ObjectStore } from '../lambda/shared/s3-store';
 import { connectionFromUrl } from '../lambda/shared/connection';
 import { emfMetrics } from '../lambda/shared/metrics';
@@ -114,7 +114,7 @@ async function run(job: ChildJob): Promise<ChildReport> {
   };
   const sampler = setInterval(sample, job.sampleMs);
   try {
-    const manifest = await runDump(deps, { database: job.database, backupClass: job.backupClass, deadline: new Date(job.deadline) });
+    const manifest = await runDump(deps, { database: job.database, backupClass: job.backupClass, signal: deadlineSignal(new Date(job.deadline).getTime() - Date.now()) });
     sample();
     return {
       ok: true,

@@ -4,12 +4,14 @@
  *   1. check pg_dump's major version against the server's (pg_dump refuses newer servers);
  *   2. open a REPEATABLE READ READ ONLY transaction and export its snapshot;
  *   3. run `pg_dump -Fc --snapshot=<it>` and, at the same time, count rows per table and
- *      objects in that same snapshot, so the counts are exactly what the dump holds;
+ *      objects in that same snapshot, so the counts are exactly what the dump holds (on a second
+ *      session, in short transactions that import the snapshot: catalog.ts `snapshotCounts`);
  *   4. stream pg_dump's stdout -> (zstd) -> SHA-256 + byte counter -> S3 multipart upload
  *      (no temp file; memory bounded by the upload's part buffers);
  *   5. only when pg_dump (and zstd) exited 0 and the upload completed, write the manifest.
  * Any failure kills the children, aborts the upload, writes no manifest, logs one structured
- * error, emits BackupFailed and throws a DumpError.
+ * error, emits BackupFailed and throws a DumpError. The server's statement, lock, idle and
+ * transaction timeouts do not apply to any of these sessions (shared/session-settings.ts).
  *
  * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
  */
@@ -22,7 +24,7 @@ import { ConnectionInfo, describe } from '../shared/connection';
 import { connectClient } from '../shared/pg-client';
 import { expectSuccess, RunningTool, startTool, toolVersion } from '../shared/pg-process';
 import { CompressionSetting, planCompression, startCompressor } from '../shared/compression';
-import { objectCounts, rowCounts } from '../shared/catalog';
+import { snapshotCounts } from '../shared/catalog';
 import { BackupManifest, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
 import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
 import { reportFailure } from '../shared/failure';
@@ -31,8 +33,11 @@ export interface DumpRequest {
   /** pgdr database name (S3 prefix, metric dimension). */
   readonly database: string;
   readonly backupClass: string;
-  /** Give up (and clean up) at this time, e.g. shortly before the Lambda timeout. */
-  readonly deadline?: Date;
+  /**
+   * Give up (and clean up) when this aborts: e.g. `deadlineSignal` shortly before the Lambda
+   * timeout, or Ctrl-C. The message of its reason (an Error) says why.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface DumpDeps {
@@ -80,6 +85,13 @@ class ByteCounter extends Transform {
   }
 }
 
+/** Aborts `ms` milliseconds from now with the reason "deadline reached" (the timer does not keep the process alive). */
+export function deadlineSignal(ms: number): AbortSignal {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new DumpError('deadline reached')), Math.max(0, ms)).unref();
+  return controller.signal;
+}
+
 const seconds = (from: Date, to: Date) => Math.round((to.getTime() - from.getTime()) / 10) / 100;
 
 /** SIGKILLs a running tool; true when it was still running (so its exit is our doing). */
@@ -95,10 +107,12 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
   const { database, backupClass } = request;
   const startedAt = clock.now();
   const context = { database, backupClass, server: describe(connection) };
+  // The session whose transaction exports the snapshot, and the one that counts in it.
   let session: Client | undefined;
+  let counter: Client | undefined;
   let dump: RunningTool | undefined;
   let zstd: RunningTool | undefined;
-  let deadlineTimer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     assertName(database, 'database name');
     assertName(backupClass, 'backup class name');
@@ -123,25 +137,34 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
 
     // Any failure stops everything else. Which error is reported is decided by cause, not by
     // arrival: a pg_dump/zstd that we killed, or a stream we broke, only reports the consequence.
-    const errors: Partial<Record<'deadline' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream', Error>> = {};
+    const errors: Partial<Record<'abandoned' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream', Error>> = {};
     let stopping = false;
     const killedByUs = { pg_dump: false, zstd: false };
     const sink: { digest?: Digest } = {};
+    // Stops the counting between batches; closing its session fails the count in progress at once.
+    const halt = new AbortController();
     const stop = () => {
       if (stopping) return;
       stopping = true;
       killedByUs.pg_dump = kill(dump);
       killedByUs.zstd = kill(zstd);
       sink.digest?.destroy(new Error('dump stopped'));
+      halt.abort(new DumpError('dump stopped'));
+      counter?.end().catch(() => undefined);
     };
     const failed = (source: keyof typeof errors) => (err: unknown) => {
-      const consequence = source === 'pg_dump' || source === 'zstd' ? killedByUs[source] : source === 'stream' && stopping;
+      const consequence = source === 'pg_dump' || source === 'zstd' ? killedByUs[source] : (source === 'stream' || source === 'count') && stopping;
       if (!consequence) errors[source] ??= err instanceof Error ? err : new Error(String(err));
       stop();
     };
-    if (request.deadline) {
-      const ms = request.deadline.getTime() - Date.now();
-      deadlineTimer = setTimeout(() => failed('deadline')(new DumpError(`deadline reached after ${seconds(startedAt, clock.now())} s; dump abandoned`)), Math.max(0, ms));
+    const { signal } = request;
+    if (signal) {
+      onAbort = () => {
+        const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+        failed('abandoned')(new DumpError(`${why} after ${seconds(startedAt, clock.now())} s; dump abandoned`));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
     }
 
     const dumpStarted = clock.now();
@@ -167,13 +190,13 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     const countStarted = clock.now();
     let counts: { rows: Record<string, number>; objects: ObjectCounts; seconds: number } | undefined;
     const counting = (async () => {
-      const rows = await rowCounts(session!);
-      const objects = await objectCounts(session!);
+      counter = await connectClient(connection);
+      const { rows, objects } = await snapshotCounts(counter, snapshot, halt.signal);
       counts = { rows, objects, seconds: seconds(countStarted, clock.now()) };
     })().catch((err) => failed('count')(new DumpError(`counting rows in the dump's snapshot failed: ${(err as Error).message}`)));
 
     // The object becomes visible only if nothing failed: pg_dump and zstd exited 0 (the digest
-    // ends only then), the counts are done, and no deadline passed.
+    // ends only then), the counts are done, and the run was not abandoned.
     const beforeComplete = async () => {
       await counting;
       if (stopping) throw new DumpError('dump stopped before completion');
@@ -181,11 +204,16 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream', { beforeComplete }).catch(failed('upload'));
 
     await Promise.allSettled([uploading, counting, gate, piping]);
-    if (deadlineTimer) clearTimeout(deadlineTimer);
-    const cause = errors.deadline ?? errors.pg_dump ?? errors.zstd ?? errors.count ?? errors.upload ?? errors.stream;
+    const cause = errors.abandoned ?? errors.pg_dump ?? errors.zstd ?? errors.count ?? errors.upload ?? errors.stream;
     if (cause || stopping || !counts) throw cause ?? new DumpError('dump stopped for an unknown reason');
     const dumpFinished = clock.now();
-    await session.query('COMMIT');
+    // The snapshot's transaction is NOT committed here: it is READ ONLY and only kept the
+    // snapshot importable. pg_dump exited 0 and every counting transaction committed, so both
+    // imported it while it was valid (an import after the exporter is gone fails, and so would
+    // they): dump and counts are consistent whatever becomes of that session now. A COMMIT that
+    // fails at this point (the session cut by the server or the network) would change no data but
+    // turn a good, uploaded dump into a failure with no manifest. `finally` rolls it back and
+    // closes it, ignoring errors.
 
     const finishedAt = clock.now();
     const manifest: BackupManifest = {
@@ -210,7 +238,17 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       rowCounts: counts.rows,
       objectCounts: counts.objects,
     };
-    await store.putText(keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true });
+    try {
+      await store.putText(keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true });
+    } catch (err) {
+      // The one step after the upload. The job may not delete (the vault is write-once), so say
+      // what is left behind.
+      throw new DumpError(
+        `writing the manifest ${keys.manifest} failed after the dump was uploaded (${keys.dump} is left without a manifest; ` +
+          `nothing verifies or restores it): ${(err as Error).message ?? String(err)}`,
+        { cause: err },
+      );
+    }
 
     metrics.add('BackupSucceeded', 1, 'Count');
     metrics.add('BackupBytes', manifest.dump.bytes, 'Bytes');
@@ -228,14 +266,15 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     });
     return manifest;
   } catch (err) {
-    if (deadlineTimer) clearTimeout(deadlineTimer);
     kill(dump);
     kill(zstd);
     const error = err instanceof DumpError ? err : new DumpError((err as Error).message ?? String(err), { cause: err });
     reportFailure(metrics, log, 'BackupFailed', 'dump failed', { ...context, seconds: seconds(startedAt, clock.now()) }, err);
     throw error;
   } finally {
+    if (onAbort) request.signal?.removeEventListener('abort', onAbort);
     metrics.flush();
+    await counter?.end().catch(() => undefined);
     if (session) {
       await session.query('ROLLBACK').catch(() => undefined);
       await session.end().catch(() => undefined);

@@ -18,7 +18,7 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { DumpError, runDump } from './core';
+import { deadlineSignal, DumpError, runDump } from './core';
 import { reportFailure } from '../shared/failure';
 import { compressionFromEnv, EnvError, requireEnv, sslModeFromEnv } from '../shared/env';
 import { readConnectionSecret } from '../shared/secrets';
@@ -60,7 +60,7 @@ export async function handler(event: DumpEvent, context?: LambdaContextLike): Pr
         clock: systemClock,
       },
       // Leave 30 s to abort the upload and report before Lambda stops us.
-      { database, backupClass: event.backupClass, deadline: remaining ? new Date(Date.now() + remaining - 30_000) : undefined },
+      { database, backupClass: event.backupClass, signal: remaining ? deadlineSignal(remaining - 30_000) : undefined },
     );
   } catch (err) {
     // Failures before the core ran (secret, environment) still count as failed backups.

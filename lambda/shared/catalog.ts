@@ -31,11 +31,22 @@ export const OBJECT_COUNTS_SQL = `SELECT
      WHERE NOT t.tgisinternal AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}) AS triggers,
   (SELECT count(*) FROM pg_largeobject_metadata) AS "largeObjects"`;
 
-/** Tables that hold rows (plain tables and partitions; partitioned parents hold none themselves). */
-export const DATA_TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS name
+/**
+ * Tables that hold rows (plain tables and partitions; partitioned parents hold none themselves),
+ * with the locks that counting one takes: the table and each of its indexes (the planner opens
+ * them all with AccessShareLock).
+ */
+export const DATA_TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS name,
+    1 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid) AS locks
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
   ORDER BY 1`;
+
+/** A table that holds rows: `schema.table` (quoted where PostgreSQL needs quotes) and the locks counting it takes. */
+export interface DataTable {
+  readonly name: string;
+  readonly locks: number;
+}
 
 export async function objectCounts(client: ClientBase): Promise<ObjectCounts> {
   const { rows } = await client.query(OBJECT_COUNTS_SQL);
@@ -45,16 +56,108 @@ export async function objectCounts(client: ClientBase): Promise<ObjectCounts> {
   return counts;
 }
 
-/** Exact rows per table (`schema.table`, quoted where PostgreSQL needs quotes). */
-export async function rowCounts(client: ClientBase): Promise<Record<string, number>> {
-  const { rows } = await client.query<{ name: string }>(DATA_TABLES_SQL);
-  const counts: Record<string, number> = {};
-  for (const { name } of rows) {
-    // `name` comes from format('%I.%I'): already a safely quoted identifier.
-    const result = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${name}`);
-    counts[name] = Number(result.rows[0].n);
+export async function dataTables(client: ClientBase): Promise<DataTable[]> {
+  const { rows } = await client.query<{ name: string; locks: string }>(DATA_TABLES_SQL);
+  return rows.map((r) => ({ name: r.name, locks: Number(r.locks) }));
+}
+
+/**
+ * Splits `tables` into consecutive batches that take at most `budget` locks each (a table that
+ * alone needs more is a batch of its own). Pure.
+ */
+export function lockBatches(tables: readonly DataTable[], budget: number): DataTable[][] {
+  const batches: DataTable[][] = [];
+  let batch: DataTable[] = [];
+  let locks = 0;
+  for (const table of tables) {
+    if (batch.length > 0 && locks + table.locks > budget) {
+      batches.push(batch);
+      batch = [];
+      locks = 0;
+    }
+    batch.push(table);
+    locks += table.locks;
   }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/**
+ * The lock budget of one counting transaction: `max_locks_per_transaction`, what the server sizes
+ * its shared lock table by, per session.
+ */
+async function lockBudget(client: ClientBase): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(`SELECT current_setting('max_locks_per_transaction') AS n`);
+  return Math.max(1, Number(rows[0].n));
+}
+
+/** Exact rows of each table of `batch`, in one statement. */
+async function countBatch(client: ClientBase, batch: readonly DataTable[]): Promise<Record<string, number>> {
+  // Names come from format('%I.%I'): already safely quoted identifiers.
+  const sql = batch.map((t, i) => `SELECT ${i} AS i, count(*) AS n FROM ${t.name}`).join('\nUNION ALL ');
+  const { rows } = await client.query<{ i: number; n: string }>(sql);
+  const counts: Record<string, number> = {};
+  for (const row of rows) counts[batch[Number(row.i)].name] = Number(row.n);
   return counts;
+}
+
+/**
+ * Exact rows per table of the database `client` is connected to, in batches of at most
+ * `max_locks_per_transaction` locks. Call it outside a transaction: each batch is then a statement
+ * of its own that releases its locks when it ends.
+ */
+export async function rowCounts(client: ClientBase): Promise<Record<string, number>> {
+  const budget = await lockBudget(client);
+  const counts: Record<string, number> = {};
+  for (const batch of lockBatches(await dataTables(client), budget)) Object.assign(counts, await countBatch(client, batch));
+  return counts;
+}
+
+const SNAPSHOT_ID = /^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$/;
+
+/**
+ * Runs `fn` on `client` in a short REPEATABLE READ READ ONLY transaction that imports the exported
+ * snapshot `snapshot`, then commits (or rolls back after a failure), releasing its locks.
+ */
+async function inSnapshot<T>(client: ClientBase, snapshot: string, fn: () => Promise<T>): Promise<T> {
+  if (!SNAPSHOT_ID.test(snapshot)) throw new Error(`${JSON.stringify(snapshot)} is not a snapshot identifier`);
+  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  try {
+    await client.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
+    const result = await fn();
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Object counts and exact rows per table in the exported snapshot `snapshot`, the one pg_dump
+ * reads, so they are exactly what the dump holds. `client` is a session of its own; the exporting
+ * transaction must stay open until this returns (every transaction here imports the snapshot).
+ *
+ * Locks: pg_dump already holds AccessShareLock on every table it dumps. Counting in the exporting
+ * transaction would lock every table (and index) a second time and keep all of it until the end,
+ * doubling the shared lock table a backup needs (`out of shared memory` near the limit). Here
+ * each batch of at most `max_locks_per_transaction` locks is counted in a transaction of its own
+ * that commits before the next starts: on top of pg_dump's locks, at most one batch is held.
+ * `signal` stops it between batches.
+ */
+export async function snapshotCounts(client: ClientBase, snapshot: string, signal?: AbortSignal): Promise<{ rows: Record<string, number>; objects: ObjectCounts }> {
+  signal?.throwIfAborted();
+  const { tables, objects, budget } = await inSnapshot(client, snapshot, async () => ({
+    tables: await dataTables(client),
+    objects: await objectCounts(client),
+    budget: await lockBudget(client),
+  }));
+  const rows: Record<string, number> = {};
+  for (const batch of lockBatches(tables, budget)) {
+    signal?.throwIfAborted();
+    Object.assign(rows, await inSnapshot(client, snapshot, () => countBatch(client, batch)));
+  }
+  return { rows, objects };
 }
 
 /** Differences between expected (manifest) and actual counts; tables missing on one side count too. */

@@ -6,6 +6,7 @@
  * and errors show.
  */
 import type { ClientConfig } from 'pg';
+import { SESSION_OPTIONS } from './session-settings';
 
 export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-full';
 const SSL_MODES: readonly SslMode[] = ['disable', 'prefer', 'require', 'verify-full'];
@@ -113,6 +114,7 @@ export function libpqEnv(conn: ConnectionInfo): Record<string, string> {
     PGSSLMODE: conn.sslmode ?? 'prefer',
     PGCONNECT_TIMEOUT: '15',
     PGAPPNAME: 'pgdr',
+    PGOPTIONS: SESSION_OPTIONS,
   };
 }
 
@@ -126,6 +128,8 @@ export function pgClientConfig(conn: ConnectionInfo, tls: boolean): ClientConfig
     user: conn.username,
     password: conn.password,
     application_name: 'pgdr',
+    // Server-side timeouts off for this session from its start: session-settings.ts.
+    options: SESSION_OPTIONS,
     connectionTimeoutMillis: 15_000,
     ssl: !tls ? false : mode === 'verify-full' ? { rejectUnauthorized: true, servername: conn.host } : { rejectUnauthorized: false },
   };

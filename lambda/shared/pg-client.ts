@@ -1,9 +1,12 @@
 /**
  * node-postgres connections with one clear, secret-free error per failure mode
- * (unreachable, wrong password, unknown database, TLS).
+ * (unreachable, wrong password, unknown database, TLS). Every session pgdr opens is made here, and
+ * none is subject to the server's statement, lock, idle or transaction timeouts
+ * (session-settings.ts).
  */
 import { Client } from 'pg';
 import { ConnectionError, ConnectionInfo, describe, pgClientConfig } from './connection';
+import { NEUTRALISE_NEWER_SQL } from './session-settings';
 
 /** Turns a pg/network error into one line that names the server but never the password. */
 export function explainPgError(err: unknown, conn: ConnectionInfo): string {
@@ -31,8 +34,23 @@ export function explainPgError(err: unknown, conn: ConnectionInfo): string {
   }
 }
 
-/** Connects; `sslmode=prefer` tries TLS first and falls back to plain when the server has no TLS. */
+/**
+ * Connects, with the server's timeouts turned off for the session: the older ones by its startup
+ * options (`pgClientConfig`), the newer ones here, before the caller gets the client.
+ */
 export async function connectClient(conn: ConnectionInfo): Promise<Client> {
+  const client = await openClient(conn);
+  try {
+    await client.query(NEUTRALISE_NEWER_SQL);
+    return client;
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw new ConnectionError(explainPgError(err, conn));
+  }
+}
+
+/** Opens a session; `sslmode=prefer` tries TLS first and falls back to plain when the server has no TLS. */
+async function openClient(conn: ConnectionInfo): Promise<Client> {
   const mode = conn.sslmode ?? 'prefer';
   const attempts = mode === 'disable' ? [false] : mode === 'prefer' ? [true, false] : [true];
   let lastError: unknown;

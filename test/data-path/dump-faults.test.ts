@@ -12,6 +12,7 @@ import { fakeBin, OLD_PG_DUMP, pidRecordingPgDump } from '../support/fake-bin';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import type { ObjectStore } from '../../lambda/shared/ports';
+import { deadlineSignal, DumpError } from '../../lambda/dump/core';
 
 let pg: PgCluster;
 let s3: TestS3;
@@ -86,16 +87,63 @@ test('S3 failing mid-upload (UploadPart 2): pg_dump stopped, upload aborted, no 
 });
 
 test('deadline reached mid-dump (the Lambda timeout is near): dump abandoned, upload aborted', async () => {
-  const rec = recordingClient(s3);
-  // Slow S3 (each part takes 300 ms) so the dump is still running when the deadline passes.
-  rec.client.middlewareStack.add((next) => async (args) => { await new Promise((r) => setTimeout(r, 300)); return next(args); }, { step: 'initialize', name: 'slow' });
+  // The deadline is a signal; here it fires when the first part goes to S3: the multipart upload
+  // exists and the object is not complete (it completes only after every part is stored).
+  const deadline = new AbortController();
+  const rec = recordingClient(s3, (command, input) => {
+    if (command === 'UploadPartCommand' && input.PartNumber === 1) deadline.abort(new DumpError('deadline reached'));
+    return undefined;
+  });
   const h = harness(pg, s3, 'deadline', 'shop');
-  const started = Date.now();
-  await expect(h.dump({ store: new S3ObjectStore(rec.client, s3.bucket, { partSize: 5 * 1024 * 1024 }) }, 'daily', new Date(Date.now() + 700))).rejects.toThrow(/deadline reached after [\d.]+ s; dump abandoned/);
-  expect(Date.now() - started).toBeLessThan(5000);
+  await expect(h.dump({ store: new S3ObjectStore(rec.client, s3.bucket, { partSize: 5 * 1024 * 1024 }) }, 'daily', deadline.signal)).rejects.toThrow(
+    /^deadline reached after [\d.]+ s; dump abandoned$/,
+  );
+  expect(rec.commands).toContain('UploadPartCommand');
   expect(rec.commands).toContain('AbortMultipartUploadCommand');
+  expect(rec.commands).not.toContain('CompleteMultipartUploadCommand');
   expect(h.emf.values('BackupFailed')).toEqual([1]);
   await expectNothingStored('deadline');
+});
+
+test('deadline reached while pg_dump and the counting wait for a lock: abandoned at once, not after the wait', async () => {
+  await pg.createDatabase('locked');
+  await pg.sql('locked', 'CREATE TABLE waiting (id int PRIMARY KEY); INSERT INTO waiting VALUES (1)');
+  // A transaction that holds the table: pg_dump's LOCK TABLE and the count(*) queue behind it.
+  const holder = await pg.client('locked');
+  await holder.query('BEGIN; LOCK TABLE waiting IN ACCESS EXCLUSIVE MODE');
+  try {
+    const deadline = new AbortController();
+    const h = harness(pg, s3, 'locked', 'locked');
+    const dumping = h.dump({}, 'daily', deadline.signal);
+    dumping.catch(() => undefined);
+    // When both pgdr sessions (pg_dump's and the counting one) wait for the lock, the deadline passes.
+    await holder.query(`DO $$ BEGIN
+      WHILE (SELECT count(*) FROM pg_stat_activity WHERE datname = 'locked' AND application_name = 'pgdr' AND wait_event_type = 'Lock') < 2 LOOP
+        PERFORM pg_stat_clear_snapshot(); PERFORM pg_sleep(0.02);
+      END LOOP; END $$`);
+    deadline.abort(new DumpError('deadline reached'));
+    await expect(dumping).rejects.toThrow(/^deadline reached after [\d.]+ s; dump abandoned$/);
+    expect(h.emf.values('BackupFailed')).toEqual([1]);
+    await expectNothingStored('locked');
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    await holder.end();
+  }
+});
+
+test('deadlineSignal aborts when the time is up, with "deadline reached" as its reason', () => {
+  jest.useFakeTimers();
+  try {
+    const signal = deadlineSignal(30_000);
+    jest.advanceTimersByTime(29_999);
+    expect(signal.aborted).toBe(false);
+    jest.advanceTimersByTime(1);
+    expect(signal.aborted).toBe(true);
+    expect(signal.reason).toBeInstanceOf(DumpError);
+    expect((signal.reason as Error).message).toBe('deadline reached');
+  } finally {
+    jest.useRealTimers();
+  }
 });
 
 test('database unreachable: one clear error, no upload started', async () => {

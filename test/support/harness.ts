@@ -51,7 +51,8 @@ export interface Harness {
   readonly emf: EmfCapture;
   readonly log: LogCapture;
   store(): S3ObjectStore;
-  dump(overrides?: Partial<DumpDeps>, backupClass?: string, deadline?: Date): Promise<BackupManifest>;
+  /** `signal` abandons the dump when it aborts (DumpRequest.signal). */
+  dump(overrides?: Partial<DumpDeps>, backupClass?: string, signal?: AbortSignal): Promise<BackupManifest>;
   verify(request?: { manifestKey?: string; restoreTest?: boolean }, overrides?: Partial<VerifyDeps>): Promise<VerificationRecord>;
 }
 
@@ -64,10 +65,10 @@ export function harness(pg: PgCluster, s3: TestS3, database: string, sourceDb: s
     emf,
     log,
     store,
-    dump: (overrides = {}, backupClass = 'daily', deadline?: Date) =>
+    dump: (overrides = {}, backupClass = 'daily', signal?: AbortSignal) =>
       runDump(
         { store: store(), connection, pgBin: PG_BIN, compression: 'auto', metrics: emf.factory(database, overrides.metrics ? 'x' : backupClass), log, clock: systemClock, ...overrides },
-        { database, backupClass, deadline },
+        { database, backupClass, signal },
       ),
     verify: (request = {}, overrides = {}) =>
       runVerify(

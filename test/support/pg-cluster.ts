@@ -57,6 +57,8 @@ function runAsPostgres(cmd: string, args: string[]): void {
 export interface PgClusterOptions {
   /** Password of the `postgres` superuser. @default random */
   readonly password?: string;
+  /** Server settings for the command line (`-c name=value`), after and over the defaults, e.g. `{ max_connections: 10 }`. */
+  readonly settings?: Readonly<Record<string, string | number>>;
 }
 
 export class PgCluster {
@@ -71,6 +73,12 @@ export class PgCluster {
     if (ids) chownSync(pwfile, ids.uid, ids.gid);
     const data = join(dir, 'data');
     const cluster = new PgCluster(dir, data, 0, password);
+    const settings = Object.entries(options.settings ?? {})
+      .map(([name, value]) => {
+        if (!/^[a-z_.]+$/.test(name) || !/^[\w.-]+$/.test(String(value))) throw new Error(`PgCluster setting ${name}=${value}: only plain names and values`);
+        return ` -c ${name}=${value}`;
+      })
+      .join('');
     try {
       runAsPostgres(join(PG_BIN, 'initdb'), [
         '-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
@@ -82,7 +90,7 @@ export class PgCluster {
         try {
           runAsPostgres(join(PG_BIN, 'pg_ctl'), [
             '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start',
-            '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50`,
+            '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50${settings}`,
           ]);
           break;
         } catch (err) {
