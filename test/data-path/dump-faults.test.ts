@@ -11,6 +11,7 @@ import { harness } from '../support/harness';
 import { fakeBin, OLD_PG_DUMP, pidRecordingPgDump } from '../support/fake-bin';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import { connectionFromUrl } from '../../lambda/shared/connection';
+import { keysFromDumpKey } from '../../lambda/shared/layout';
 import type { ObjectStore } from '../../lambda/shared/ports';
 import { deadlineSignal, DumpError } from '../../lambda/dump/core';
 
@@ -84,6 +85,22 @@ test('S3 failing mid-upload (UploadPart 2): pg_dump stopped, upload aborted, no 
   expect(rec.commands).not.toContain('CompleteMultipartUploadCommand');
   expect(h.emf.values('BackupFailed')).toEqual([1]);
   await expectNothingStored('s3-fails');
+});
+
+test('the manifest write failing after the upload: the error names the step and the object left without a manifest', async () => {
+  const rec = recordingClient(s3, (command, input) =>
+    command === 'PutObjectCommand' && String(input.Key).endsWith('.manifest.json') ? Object.assign(new Error('We encountered an internal error. Please try again.'), { name: 'InternalError' }) : undefined,
+  );
+  const h = harness(pg, s3, 'manifest-fails', 'shop');
+  const error = await h.dump({ store: new S3ObjectStore(rec.client, s3.bucket, { partSize: 5 * 1024 * 1024 }) }).catch((e: Error) => e);
+  const stored = await s3.keys('manifest-fails/');
+  expect(stored).toHaveLength(1);
+  expect((error as Error).message).toBe(
+    `writing the manifest ${keysFromDumpKey(stored[0]).manifest} failed after the dump was uploaded (${stored[0]} is left without a manifest; ` +
+      'nothing verifies or restores it): We encountered an internal error. Please try again.',
+  );
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+  expect(h.log.entries.find((e) => e.level === 'ERROR')?.attributes?.error).toBe((error as Error).message);
 });
 
 test('deadline reached mid-dump (the Lambda timeout is near): dump abandoned, upload aborted', async () => {

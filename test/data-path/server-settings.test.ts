@@ -1,0 +1,226 @@
+/**
+ * Server-side timeouts, set the ways a DBA or a managed provider sets them (on the database, on
+ * the role, server-wide through ALTER SYSTEM as a parameter group would), do not reach pgdr's
+ * sessions: the snapshot session outlives idle_in_transaction_session_timeout, the counting
+ * outlasts statement_timeout and lock_timeout, and the sessions of pgdr's own connections and of
+ * the tools it runs have them off. No test waits for a time to pass on the client: each waits for
+ * the server to report the state it needs.
+ */
+import type { Client } from 'pg';
+import { PgCluster, PG_BIN } from '../support/pg-cluster';
+import { startTestS3, TestS3 } from '../support/s3-server';
+import { harness } from '../support/harness';
+import { connectClient } from '../../lambda/shared/pg-client';
+import { connectionFromUrl } from '../../lambda/shared/connection';
+import { runTool } from '../../lambda/shared/pg-process';
+import { keysFromDumpKey } from '../../lambda/shared/layout';
+import type { ObjectStore, UploadOptions } from '../../lambda/shared/ports';
+import { NEWER_TIMEOUTS, STARTUP_TIMEOUTS } from '../../lambda/shared/session-settings';
+
+let pg: PgCluster;
+let s3: TestS3;
+
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([PgCluster.start(), startTestS3()]);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([s3?.stop(), pg?.stop()]);
+});
+
+type Way = 'database' | 'role' | 'server';
+const WAYS: Way[] = ['database', 'role', 'server'];
+
+/** A test session of its own, with every timeout off (the settings under test must not cut the test itself). */
+async function adminClient(database: string): Promise<Client> {
+  const client = await pg.client(database);
+  await client.query(`SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET idle_session_timeout = 0`);
+  return client;
+}
+
+/** What a new plain (non-pgdr) session on `database` sees for `name`. */
+async function seenByNewSession(database: string, name: string): Promise<string> {
+  const client = await pg.client(database);
+  try {
+    return (await client.query<Record<string, string>>(`SHOW ${name}`)).rows[0][name];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Sets `settings` for new sessions on `database` the given way; returns how to undo it. */
+async function setTimeouts(way: Way, database: string, settings: Record<string, string>): Promise<() => Promise<void>> {
+  const admin = await adminClient('postgres');
+  const target = way === 'database' ? `DATABASE "${database}"` : 'ROLE postgres';
+  try {
+    for (const [name, value] of Object.entries(settings)) {
+      await admin.query(way === 'server' ? `ALTER SYSTEM SET ${name} = '${value}'` : `ALTER ${target} SET ${name} = '${value}'`);
+    }
+    if (way === 'server') await admin.query('SELECT pg_reload_conf()');
+  } finally {
+    await admin.end();
+  }
+  // The reload reaches the postmaster asynchronously: wait until a new session has every setting.
+  const [name, value] = Object.entries(settings)[0];
+  const expected = await normalised(database, name, value);
+  while ((await seenByNewSession(database, name)) !== expected);
+  return async () => {
+    const undo = await adminClient('postgres');
+    try {
+      await undo.query(way === 'server' ? 'ALTER SYSTEM RESET ALL' : `ALTER ${target} RESET ALL`);
+      if (way === 'server') await undo.query('SELECT pg_reload_conf()');
+    } finally {
+      await undo.end();
+    }
+    while ((await seenByNewSession(database, name)) !== '0');
+  };
+}
+
+/** How SHOW prints `value` for `name` (e.g. '1000ms' as '1s'). */
+async function normalised(database: string, name: string, value: string): Promise<string> {
+  const client = await adminClient(database);
+  try {
+    await client.query(`SET ${name} = '${value}'`);
+    return (await client.query<Record<string, string>>(`SHOW ${name}`)).rows[0][name];
+  } finally {
+    await client.end();
+  }
+}
+
+/** A store whose upload runs `hook` after pgdr's own last word (pg_dump done, counts done) and before the object completes. */
+function storeWithHook(real: ObjectStore, hook: () => Promise<void>): ObjectStore {
+  return Object.assign(Object.create(real) as ObjectStore, {
+    uploadStream: (key: string, body: AsyncIterable<Buffer>, type: string, options: UploadOptions = {}) =>
+      real.uploadStream(key, body, type, {
+        beforeComplete: async () => {
+          await options.beforeComplete?.();
+          await hook();
+        },
+      }),
+  });
+}
+
+const SNAPSHOT_SESSION = (database: string) =>
+  `SELECT pid FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'pgdr' AND state = 'idle in transaction'`;
+
+test.each(WAYS)('every session pgdr opens, its own and the tools\', has the server timeouts off when they are set on the %s', async (way) => {
+  const database = await pg.createDatabase(`shown_${way}`);
+  const settings = Object.fromEntries([...STARTUP_TIMEOUTS, 'idle_session_timeout'].map((name) => [name, '7min']));
+  const undo = await setTimeouts(way, database, settings);
+  try {
+    // The setting is in force for other sessions...
+    expect(await seenByNewSession(database, 'statement_timeout')).toBe('7min');
+    const connection = connectionFromUrl(pg.url(database));
+    const names = [...STARTUP_TIMEOUTS, ...NEWER_TIMEOUTS.filter((n) => n !== 'transaction_timeout')]; // transaction_timeout: PostgreSQL 17+
+    // ...but not in pgdr's node-postgres sessions (dump, counting, verify's admin and scratch sessions)...
+    const client = await connectClient(connection);
+    try {
+      for (const name of names) expect([name, (await client.query<Record<string, string>>(`SHOW ${name}`)).rows[0][name]]).toEqual([name, '0']);
+    } finally {
+      await client.end();
+    }
+    // ...nor in the sessions of the tools it runs (pg_dump, pg_restore) through libpq.
+    const shown = await runTool(PG_BIN, 'psql', ['-XAt', '-c', names.map((n) => `SHOW ${n};`).join(' ')], { connection });
+    // idle_session_timeout (14+) cannot go into PGOPTIONS (older servers refuse unknown names); the tools are never idle outside a transaction.
+    expect(shown.trim().split('\n')).toEqual(['0', '0', '0', '7min']);
+  } finally {
+    await undo();
+  }
+});
+
+test.each(WAYS)('idle_in_transaction_session_timeout (1 s) set on the %s: the snapshot session outlives it; the backup succeeds and restores', async (way) => {
+  const database = await pg.createDatabase(`idle_${way}`);
+  await pg.sql(database, 'CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, 1000) i');
+  const undo = await setTimeouts(way, database, { idle_in_transaction_session_timeout: '1s' });
+  const watcher = await adminClient(database);
+  let idleFor: string | undefined;
+  try {
+    const h = harness(pg, s3, `idle-${way}`, database);
+    // Before the object completes, wait until the snapshot session has been idle in its
+    // transaction for twice the timeout, by the server's clock, or is gone.
+    const hook = async () => {
+      await watcher.query(`DO $$ BEGIN
+        WHILE EXISTS (${SNAPSHOT_SESSION(database)} AND clock_timestamp() - state_change < interval '2 s') LOOP
+          PERFORM pg_stat_clear_snapshot(); PERFORM pg_sleep(0.05);
+        END LOOP; END $$`);
+      idleFor = (await watcher.query<{ idle: string }>(`SELECT (clock_timestamp() - state_change)::text AS idle FROM pg_stat_activity WHERE pid IN (${SNAPSHOT_SESSION(database)})`)).rows[0]?.idle;
+    };
+    const manifest = await h.dump({ store: storeWithHook(h.store(), hook) });
+    expect(idleFor).toBeDefined(); // the session was still there, idle in transaction for more than 2 s
+    expect(manifest.rowCounts).toEqual({ 'public.items': 1000 });
+    expect(await s3.keys(`idle-${way}/`)).toEqual(expect.arrayContaining([manifest.dump.key, keysFromDumpKey(manifest.dump.key).manifest]));
+    const record = await h.verify();
+    expect(record.failures).toEqual([]);
+  } finally {
+    await watcher.end();
+    await undo();
+  }
+});
+
+test.each(WAYS)('statement_timeout and lock_timeout (1 s) set on the %s: counting waits behind a lock for longer; the backup succeeds', async (way) => {
+  const database = await pg.createDatabase(`slow_${way}`);
+  await pg.sql(database, 'CREATE TABLE waiting (id int PRIMARY KEY); INSERT INTO waiting SELECT generate_series(1, 500)');
+  const undo = await setTimeouts(way, database, { statement_timeout: '1s', lock_timeout: '1s' });
+  const holder = await adminClient(database);
+  await holder.query('BEGIN; LOCK TABLE waiting IN ACCESS EXCLUSIVE MODE');
+  let held = true;
+  try {
+    const h = harness(pg, s3, `slow-${way}`, database);
+    const dumping = h.dump();
+    dumping.catch(() => undefined);
+    // Wait until the count has been waiting for the lock for twice the timeouts, by the server's
+    // clock, or stopped waiting (cancelled by a timeout: the defect).
+    await holder.query(`DO $$ DECLARE counting int; BEGIN
+        LOOP
+          PERFORM pg_stat_clear_snapshot();
+          SELECT pid INTO counting FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'pgdr' AND wait_event_type = 'Lock' AND query LIKE '%count(*)%';
+          EXIT WHEN counting IS NOT NULL;
+          PERFORM pg_sleep(0.02);
+        END LOOP;
+        WHILE EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = counting AND wait_event_type = 'Lock' AND clock_timestamp() - query_start < interval '2 s') LOOP
+          PERFORM pg_stat_clear_snapshot(); PERFORM pg_sleep(0.05);
+        END LOOP;
+      END $$`);
+    const waiting = await holder.query(`SELECT pid FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'pgdr'
+      AND wait_event_type = 'Lock' AND query LIKE '%count(*)%' AND clock_timestamp() - query_start >= interval '2 s'`);
+    expect(waiting.rowCount).toBe(1); // still waiting, twice as long as the timeouts allow
+    await holder.query('ROLLBACK');
+    held = false;
+    const manifest = await dumping;
+    expect(manifest.rowCounts).toEqual({ 'public.waiting': 500 });
+  } finally {
+    if (held) await holder.query('ROLLBACK').catch(() => undefined);
+    await holder.end();
+    await undo();
+  }
+});
+
+test('the snapshot session cut after pg_dump and the counts are done: the backup stands, with its manifest', async () => {
+  const database = await pg.createDatabase('cut');
+  await pg.sql(database, 'CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items SELECT generate_series(1, 300)');
+  const killer = await adminClient(database);
+  let terminated = 0;
+  try {
+    const h = harness(pg, s3, 'cut', database);
+    const hook = async () => {
+      // What a watchdog for idle transactions, or the server's own timeout, does.
+      terminated = (await killer.query(`SELECT pg_terminate_backend(pid, 10000) FROM (${SNAPSHOT_SESSION(database)}) s`)).rowCount ?? 0;
+    };
+    const manifest = await h.dump({ store: storeWithHook(h.store(), hook) });
+    expect(terminated).toBe(1);
+    expect(manifest.rowCounts).toEqual({ 'public.items': 300 });
+    expect(await s3.keys('cut/')).toEqual([manifest.dump.key, keysFromDumpKey(manifest.dump.key).manifest].sort());
+    expect(h.emf.values('BackupSucceeded')).toEqual([1]);
+  } finally {
+    await killer.end();
+  }
+});
+
+test('the verify job\'s smoke queries keep their own statement timeout', async () => {
+  const database = await pg.createDatabase('smoke');
+  await pg.sql(database, 'CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1)');
+  const h = harness(pg, s3, 'smoke', database, { restoreTestEveryNth: 1, smokeQueries: [{ name: 'slow', sql: 'SELECT pg_sleep(60)', minRows: 1 }] });
+  await h.dump();
+  const record = await h.verify({}, { smokeQueryTimeoutSeconds: 1 });
+  expect(record.failures).toEqual(['smoke query "slow" failed: canceling statement due to statement timeout']);
+});
