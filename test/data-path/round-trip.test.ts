@@ -12,6 +12,7 @@ import { PgCluster, PG_BIN } from '../support/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { bulkSchema, RICH_SCHEMA } from '../support/fixtures';
 import { harness } from '../support/harness';
+import { storeWithHook } from '../support/store-hooks';
 import { keysFromDumpKey, keysFromManifestKey, latestVerifiedKey } from '../../lambda/shared/layout';
 import { parseLatestVerified, parseVerification } from '../../lambda/shared/records';
 import { objectCounts, rowCounts } from '../../lambda/shared/catalog';
@@ -104,20 +105,24 @@ test('row counts are those of the dump snapshot while another connection keeps i
   const writer = await pg.client('busy');
   let writing = true;
   let inserted = 0;
+  let committed: (() => void) | undefined;
+  /** Resolves at the writer's next commit. */
+  const nextCommit = () => new Promise<void>((resolve) => (committed = resolve));
   const writes = (async () => {
     while (writing) {
       // One transaction touching both tables: in any snapshot, audit rows = Event rows - 20000.
       await writer.query(`BEGIN; INSERT INTO "Event"(payload) SELECT repeat('y', 200) FROM generate_series(1, 50); INSERT INTO audit(at) SELECT clock_timestamp() FROM generate_series(1, 50); COMMIT;`);
       inserted += 50;
+      committed?.();
     }
   })();
   try {
-    await new Promise((r) => setTimeout(r, 200));
+    await nextCommit();
     const h = harness(pg, s3, 'busy', 'busy');
-    const manifest = await h.dump();
-    const before = inserted;
-    await new Promise((r) => setTimeout(r, 200));
-    expect(inserted).toBeGreaterThan(before); // the writer really kept going during and after the dump
+    // The writer commits during the dump: after the snapshot and the counts, before the object completes.
+    let duringDump = 0;
+    const manifest = await h.dump({ store: storeWithHook(h.store(), async () => { await nextCommit(); duringDump = inserted; }) });
+    expect(duringDump).toBeGreaterThan(0);
     expect(manifest.rowCounts['public.audit']).toBe(manifest.rowCounts['public."Event"'] - 20000);
     expect(manifest.rowCounts['public.audit']).toBeGreaterThan(0);
     writing = false;

@@ -14,7 +14,7 @@ import { connectClient } from '../../lambda/shared/pg-client';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { runTool } from '../../lambda/shared/pg-process';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
-import type { ObjectStore, UploadOptions } from '../../lambda/shared/ports';
+import { storeWithHook } from '../support/store-hooks';
 import { NEWER_TIMEOUTS, STARTUP_TIMEOUTS } from '../../lambda/shared/session-settings';
 
 let pg: PgCluster;
@@ -85,19 +85,6 @@ async function normalised(database: string, name: string, value: string): Promis
   } finally {
     await client.end();
   }
-}
-
-/** A store whose upload runs `hook` after pgdr's own last word (pg_dump done, counts done) and before the object completes. */
-function storeWithHook(real: ObjectStore, hook: () => Promise<void>): ObjectStore {
-  return Object.assign(Object.create(real) as ObjectStore, {
-    uploadStream: (key: string, body: AsyncIterable<Buffer>, type: string, options: UploadOptions = {}) =>
-      real.uploadStream(key, body, type, {
-        beforeComplete: async () => {
-          await options.beforeComplete?.();
-          await hook();
-        },
-      }),
-  });
 }
 
 const SNAPSHOT_SESSION = (database: string) =>
