@@ -10,7 +10,7 @@ import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { connectClient } from '../../lambda/shared/pg-client';
 import { connectionFromUrl, libpqEnv } from '../../lambda/shared/connection';
-import { dataTables, lockBatches, snapshotCounts } from '../../lambda/shared/catalog';
+import { dataTables, lockBatches, rowCounts, snapshotCounts } from '../../lambda/shared/catalog';
 
 /** Tables t0000..t1999, each with a primary key (a count takes 2 locks: table and index); t<i> holds i % 7 rows. */
 const TABLES = 2000;
@@ -46,26 +46,27 @@ test('the server is near its lock limit: plain pg_dump succeeds; counting every 
   const client = await pg.client('many');
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const error = await (async () => {
-      for (let i = 0; i < TABLES; i++) await client.query(`SELECT count(*) FROM ${tableName(i)}`);
-    })().catch((e: Error) => e);
-    expect(error).toBeInstanceOf(Error);
-    expect((error as Error).message).toBe('out of shared memory');
+    const all = Array.from({ length: TABLES }, (_, i) => `SELECT count(*) FROM ${tableName(i)}`).join(' UNION ALL ');
+    await expect(client.query(all)).rejects.toThrow(/^out of shared memory$/);
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
     await client.end();
   }
 });
 
-test(`pgdr dumps ${TABLES} tables on that server, with exact counts, and the dump restores`, async () => {
+test(`pgdr dumps ${TABLES} tables on that server, with exact counts`, async () => {
   const h = harness(pg, s3, 'many', 'many');
   const manifest = await h.dump();
   expect(Object.keys(manifest.rowCounts)).toHaveLength(TABLES);
   for (let i = 0; i < TABLES; i++) expect([i, manifest.rowCounts[`public.${tableName(i)}`]]).toEqual([i, rowsOf(i)]);
   expect(manifest.objectCounts).toMatchObject({ tables: TABLES, indexes: TABLES });
-  const record = await h.verify();
-  expect(record.failures).toEqual([]);
-  expect(record.restoreTest?.rowCountMismatches).toEqual([]);
+  // The verify job's counting (each batch a statement of its own) fits too and agrees.
+  const client = await pg.client('many');
+  try {
+    expect(await rowCounts(client)).toEqual(manifest.rowCounts);
+  } finally {
+    await client.end();
+  }
 });
 
 test('counts in short transactions that import the snapshot are the snapshot\'s, whatever commits between them', async () => {
@@ -107,4 +108,10 @@ test('a snapshot that is gone makes the counting fail with the server\'s reason'
   } finally {
     await Promise.allSettled([exporter.end(), counter.end()]);
   }
+});
+
+test('lockBatches: consecutive batches within the lock budget; a table that alone exceeds it is a batch of its own', () => {
+  const t = (name: string, locks: number) => ({ name, locks });
+  expect(lockBatches([t('a', 2), t('b', 2), t('c', 3), t('d', 9), t('e', 1)], 5).map((b) => b.map((x) => x.name))).toEqual([['a', 'b'], ['c'], ['d'], ['e']]);
+  expect(lockBatches([], 64)).toEqual([]);
 });
