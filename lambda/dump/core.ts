@@ -157,16 +157,6 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       if (!consequence) errors[source] ??= err instanceof Error ? err : new Error(String(err));
       stop();
     };
-    const { signal } = request;
-    if (signal) {
-      onAbort = () => {
-        const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
-        failed('abandoned')(new DumpError(`${why} after ${seconds(startedAt, clock.now())} s; dump abandoned`));
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    }
-
     const dumpStarted = clock.now();
     dump = startTool(pgBin, 'pg_dump', ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'], { connection });
     const producers: Promise<unknown>[] = [expectSuccess(dump).catch((err) => { failed('pg_dump')(err); throw err; })];
@@ -202,6 +192,17 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       if (stopping) throw new DumpError('dump stopped before completion');
     };
     const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream', { beforeComplete }).catch(failed('upload'));
+
+    // Abandoning stops everything started above; a signal that aborted earlier does so at once.
+    const { signal } = request;
+    if (signal) {
+      onAbort = () => {
+        const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+        failed('abandoned')(new DumpError(`${why} after ${seconds(startedAt, clock.now())} s; dump abandoned`));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    }
 
     await Promise.allSettled([uploading, counting, gate, piping]);
     const cause = errors.abandoned ?? errors.pg_dump ?? errors.zstd ?? errors.count ?? errors.upload ?? errors.stream;

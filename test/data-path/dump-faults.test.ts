@@ -148,6 +148,19 @@ test('deadline reached while pg_dump and the counting wait for a lock: abandoned
   }
 });
 
+test('deadline already passed when the dump starts: abandoned before anything is stored', async () => {
+  const deadline = new AbortController();
+  deadline.abort(new DumpError('deadline reached'));
+  const rec = recordingClient(s3);
+  const h = harness(pg, s3, 'late', 'shop');
+  await expect(h.dump({ store: new S3ObjectStore(rec.client, s3.bucket, { partSize: 5 * 1024 * 1024 }) }, 'daily', deadline.signal)).rejects.toThrow(
+    /^deadline reached after [\d.]+ s; dump abandoned$/,
+  );
+  expect(rec.commands).toEqual([]); // pg_dump killed and the body ended before any byte reached the store
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+  await expectNothingStored('late');
+});
+
 test('deadlineSignal aborts when the time is up, with "deadline reached" as its reason', () => {
   jest.useFakeTimers();
   try {
