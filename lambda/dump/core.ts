@@ -26,6 +26,7 @@ import { objectCounts, rowCounts } from '../shared/catalog';
 import { BackupManifest, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
 import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
 import { reportFailure } from '../shared/failure';
+import { readDatabaseLocale } from '../shared/locale';
 
 export interface DumpRequest {
   /** pgdr database name (S3 prefix, metric dimension). */
@@ -116,6 +117,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
           `pg_dump must be of the server's major version or newer; deploy the PostgreSQL ${serverMajor} client tools layer`,
       );
     }
+    const locale = await readDatabaseLocale(session, server.versionNum);
     const plan = planCompression(deps.compression ?? 'auto', pgDump.major, pgBin);
 
     await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -209,6 +211,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       pgDump,
       rowCounts: counts.rows,
       objectCounts: counts.objects,
+      locale,
     };
     await store.putText(keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true });
 

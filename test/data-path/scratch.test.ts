@@ -1,0 +1,126 @@
+/**
+ * The scratch database lifecycle: only what pgdr provably created (exact name AND pgdr's marker)
+ * is ever dropped, and a scratch database whose run is gone (its owner session, which holds an
+ * advisory lock for the whole restore test, ended) is dropped by the very next run, which says so
+ * in its log and record. A run in progress is never disturbed.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PgCluster } from '../support/pg-cluster';
+import { startTestS3, TestS3 } from '../support/s3-server';
+import { RICH_SCHEMA } from '../support/fixtures';
+import { harness } from '../support/harness';
+import { fakeBin, FakeBin } from '../support/fake-bin';
+import { ownerLockKeys, scratchDatabaseName, scratchMarker } from '../../lambda/verify/scratch';
+
+let pg: PgCluster;
+let s3: TestS3;
+
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([PgCluster.start(), startTestS3()]);
+  await pg.createDatabase('shop');
+  await pg.sql('shop', RICH_SCHEMA);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([s3?.stop(), pg?.stop()]);
+});
+
+const scratchDatabases = async () => (await pg.databases()).filter((d) => d.startsWith('pgdr_verify_'));
+const dropLogged = (h: ReturnType<typeof harness>) =>
+  h.log.entries.filter((e) => e.message.startsWith('dropped a scratch database')).map((e) => e.attributes!.scratchDatabase);
+
+test("a person's pgdr_verify_* databases and forged scratch names without pgdr's marker are never dropped", async () => {
+  const h = harness(pg, s3, 'people', 'shop');
+  const manual = 'pgdr_verify_shop_manual_copy';
+  const forged = 'pgdr_verify_shop_1600000000_abcdef'; // exact pattern, old, no marker
+  const wrongMarker = 'pgdr_verify_shop_1600000001_abcdef'; // exact pattern, the marker of another name
+  const people = [manual, forged, wrongMarker];
+  for (const name of people) await pg.createDatabase(name);
+  await pg.sql('postgres', `COMMENT ON DATABASE ${wrongMarker} IS '${scratchMarker(forged)}'`);
+  try {
+    await h.dump();
+    const record = await h.verify({ restoreTest: true });
+    expect(record.ok).toBe(true);
+    expect(await scratchDatabases()).toEqual(people.sort());
+    expect(record.restoreTest!.leftovers).toEqual({ dropped: [], inUse: [], unmarked: [forged, wrongMarker] });
+    expect(dropLogged(h)).toEqual([]);
+    expect(h.log.entries.filter((e) => e.message.includes('has no pgdr marker')).map((e) => e.attributes!.database)).toEqual([forged, wrongMarker]);
+  } finally {
+    for (const name of people) await pg.sql('postgres', `DROP DATABASE IF EXISTS "${name}"`);
+  }
+});
+
+describe('a run whose owner session ends mid-restore', () => {
+  let dir: string;
+  let bin: FakeBin;
+  const started = () => join(dir, 'started');
+  const go = () => join(dir, 'go');
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pgdr-scratch-'));
+    execFileSync('mkfifo', [started(), go()]);
+    // pg_restore that says it started and waits to be let go (through FIFOs: events, no timing).
+    bin = fakeBin({
+      pg_restore: `if [ "$1" = "--list" ]; then exec "$REAL" "$@"; fi\necho started > ${JSON.stringify(started())}\nread line < ${JSON.stringify(go())}\nexec "$REAL" "$@"`,
+    });
+  });
+
+  afterAll(async () => {
+    // Unblock a wrapper still waiting (test failed midway): open both FIFOs without blocking.
+    for (const [path, flags] of [[started(), constants.O_RDONLY | constants.O_NONBLOCK], [go(), constants.O_RDWR | constants.O_NONBLOCK]] as const) {
+      const handle = await open(path, flags).catch(() => undefined);
+      if (flags & constants.O_RDWR) await handle?.write('go\n').catch(() => undefined);
+      await handle?.close();
+    }
+    bin?.remove();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('is left alone while it runs, then dropped by the very next run, which says so', async () => {
+    const first = harness(pg, s3, 'killed', 'shop');
+    await first.dump();
+    const running = first.verify({ restoreTest: true }, { pgBin: bin.dir });
+    running.catch(() => undefined);
+    await readFile(started()); // the first run is restoring now: its scratch database exists
+    const [scratch] = (await scratchDatabases()).filter((d) => d.startsWith('pgdr_verify_killed_'));
+    expect(scratch).toMatch(/^pgdr_verify_killed_\d{10}_[0-9a-f]{6}$/);
+    const [k1, k2] = ownerLockKeys(scratch);
+    const owners = await pg.sql<{ pid: number }>('postgres', `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted`, [k1, k2]);
+    expect(owners).toHaveLength(1);
+
+    // A concurrent run on the same server does not touch a scratch database whose owner is alive.
+    const concurrent = harness(pg, s3, 'killed', 'shop');
+    const whileRunning = await concurrent.verify({ restoreTest: true });
+    expect(whileRunning.ok).toBe(true);
+    expect(whileRunning.restoreTest!.leftovers).toEqual({ dropped: [], inUse: [scratch], unmarked: [] });
+    expect(await scratchDatabases()).toContain(scratch);
+
+    // The owner session goes away (as when the run's process is killed): waits until it has ended.
+    expect((await pg.sql<{ done: boolean }>('postgres', 'SELECT pg_terminate_backend($1, 60000) AS done', [owners[0].pid]))[0].done).toBe(true);
+
+    const next = harness(pg, s3, 'killed', 'shop');
+    const record = await next.verify({ restoreTest: true });
+    expect(record.ok).toBe(true);
+    expect(record.restoreTest!.leftovers).toEqual({ dropped: [scratch], inUse: [], unmarked: [] });
+    expect(dropLogged(next)).toEqual([scratch]);
+    expect(next.log.entries.find((e) => e.message.startsWith('dropped a scratch database'))!.level).toBe('WARN');
+    expect(await scratchDatabases()).toEqual([]);
+
+    // Let the first run go on: its database is gone, so it fails, and it says its session was lost.
+    await writeFile(go(), 'go\n');
+    const firstRecord = await running;
+    expect(firstRecord.ok).toBe(false);
+    expect(firstRecord.failures.join('\n')).toMatch(/restore test failed: pg_restore exited with code 1: .*database "pgdr_verify_killed_\d+_[0-9a-f]+" does not exist/);
+    expect(first.log.entries.some((e) => e.message.startsWith('the scratch database owner session ended'))).toBe(true);
+    expect(await scratchDatabases()).toEqual([]);
+  });
+});
+
+test('scratch names are exact: pgdr_verify_<db>_<epoch>_<6 hex>', () => {
+  expect(scratchDatabaseName('my-shop', new Date('2026-01-02T03:04:05Z'))).toMatch(/^pgdr_verify_my_shop_1767323045_[0-9a-f]{6}$/);
+});
