@@ -215,7 +215,8 @@ export class ScratchOwner {
       await this.client.query(`CREATE DATABASE ${quoteIdent(this.name)} TEMPLATE template0${options}`);
     } catch (err) {
       if (!locale) throw err;
-      throw new ScratchLocaleError(`the restore server cannot create a database with the source's ${describeLocale(locale)}: ${(err as Error).message}`);
+      const detail = (err as { detail?: string }).detail;
+      throw new ScratchLocaleError(`the restore server cannot create a database with the source's ${describeLocale(locale)}: ${(err as Error).message}${detail ? ` (${detail})` : ''}`);
     }
     this.created = true;
     await this.client.query(`COMMENT ON DATABASE ${quoteIdent(this.name)} IS ${quoteLiteral(scratchMarker(this.name))}`);
