@@ -4,8 +4,9 @@
  * advisory lock for the whole restore test, ended) is dropped by the very next run, which says so
  * in its log and record. A run in progress is never disturbed.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,21 +61,23 @@ describe('a run whose owner session ends mid-restore', () => {
   let bin: FakeBin;
   const started = () => join(dir, 'started');
   const go = () => join(dir, 'go');
+  const wrapperPid = () => join(dir, 'pg_restore.pid');
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pgdr-scratch-'));
     execFileSync('mkfifo', [started(), go()]);
     // pg_restore that says it started and waits to be let go (through FIFOs: events, no timing).
     bin = fakeBin({
-      pg_restore: `if [ "$1" = "--list" ]; then exec "$REAL" "$@"; fi\necho started > ${JSON.stringify(started())}\nread line < ${JSON.stringify(go())}\nexec "$REAL" "$@"`,
+      pg_restore: `if [ "$1" = "--list" ]; then exec "$REAL" "$@"; fi\necho $$ > ${JSON.stringify(wrapperPid())}\necho started > ${JSON.stringify(started())}\nread line < ${JSON.stringify(go())}\nexec "$REAL" "$@"`,
     });
   });
 
   afterAll(async () => {
     // Unblock a wrapper still waiting (test failed midway): open both FIFOs without blocking.
-    for (const [path, flags] of [[started(), constants.O_RDONLY | constants.O_NONBLOCK], [go(), constants.O_RDWR | constants.O_NONBLOCK]] as const) {
-      const handle = await open(path, flags).catch(() => undefined);
-      if (flags & constants.O_RDWR) await handle?.write('go\n').catch(() => undefined);
+    // Opening a FIFO read-write never blocks and releases whoever waits on the other end.
+    for (const path of [started(), go()]) {
+      const handle = await open(path, constants.O_RDWR | constants.O_NONBLOCK).catch(() => undefined);
+      if (path === go()) await handle?.write('go\n').catch(() => undefined);
       await handle?.close();
     }
     bin?.remove();
@@ -118,6 +121,48 @@ describe('a run whose owner session ends mid-restore', () => {
     expect(firstRecord.failures.join('\n')).toMatch(/restore test failed: pg_restore exited with code 1: .*database "pgdr_verify_killed_\d+_[0-9a-f]+" does not exist/);
     expect(first.log.entries.some((e) => e.message.startsWith('the scratch database owner session ended'))).toBe(true);
     expect(await scratchDatabases()).toEqual([]);
+  });
+  test('a verify process killed mid-restore (SIGKILL): the next run drops its scratch database at once and says so', async () => {
+    const h = harness(pg, s3, 'sigkill', 'shop');
+    await h.dump();
+    const settings = { endpoint: s3.endpoint, bucket: s3.bucket, url: pg.url('shop'), pgBin: bin.dir, database: 'sigkill' };
+    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'support', 'verify-child.ts')], {
+      env: { ...process.env, PGDR_VERIFY_CHILD: JSON.stringify(settings) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let childStderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (childStderr += chunk.toString()));
+    const exited = once(child, 'exit');
+    let restorePid: number | undefined;
+    try {
+      // The child is restoring once its pg_restore says so (or it failed before: say why).
+      await Promise.race([readFile(started()), exited.then(() => Promise.reject(new Error(`the verify child exited before restoring: ${childStderr}`)))]);
+      restorePid = Number(readFileSync(wrapperPid(), 'utf8'));
+      const [scratch] = (await scratchDatabases()).filter((d) => d.startsWith('pgdr_verify_sigkill_'));
+      expect(scratch).toBeDefined();
+      child.kill('SIGKILL');
+      await exited;
+      process.kill(restorePid, 'SIGKILL'); // its pg_restore, still waiting on the FIFO
+      restorePid = undefined;
+      // Wait for the event, not for a while: the lock is free once the server has ended the dead session.
+      const waiter = await pg.client('shop');
+      try {
+        await waiter.query('SELECT pg_advisory_lock($1, $2)', ownerLockKeys(scratch));
+        await waiter.query('SELECT pg_advisory_unlock($1, $2)', ownerLockKeys(scratch));
+      } finally {
+        await waiter.end();
+      }
+      expect(await scratchDatabases()).toContain(scratch);
+
+      const record = await h.verify({ restoreTest: true });
+      expect(record.ok).toBe(true);
+      expect(record.restoreTest!.leftovers).toEqual({ dropped: [scratch], inUse: [], unmarked: [] });
+      expect(dropLogged(h)).toEqual([scratch]);
+      expect(await scratchDatabases()).toEqual([]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (restorePid) process.kill(restorePid, 'SIGKILL');
+    }
   });
 });
 
