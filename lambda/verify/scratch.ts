@@ -119,6 +119,7 @@ export class ScratchOwner {
   /** Set when the owner session ended early: the lock is gone, another run may drop the database. */
   lostReason?: string;
   private created = false;
+  private closing = false;
 
   private constructor(
     private readonly admin: ConnectionInfo,
@@ -126,8 +127,11 @@ export class ScratchOwner {
     readonly versionNum: number,
     readonly name: string,
   ) {
-    client.on('error', (err) => (this.lostReason ??= err.message));
-    client.on('end', () => (this.lostReason ??= 'the session ended'));
+    const lost = (reason: string) => {
+      if (!this.closing) this.lostReason ??= reason;
+    };
+    client.on('error', (err) => lost(err.message));
+    client.on('end', () => lost('the session ended'));
   }
 
   /** Connects the owner session of the scratch database `name` (see scratchDatabaseName). */
@@ -239,6 +243,7 @@ export class ScratchOwner {
       }
       return true;
     } finally {
+      this.closing = true;
       await this.client.end().catch(() => undefined);
     }
   }

@@ -16,7 +16,8 @@ import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
 import { harness } from '../support/harness';
 import { fakeBin, FakeBin } from '../support/fake-bin';
-import { ownerLockKeys, scratchDatabaseName, scratchMarker } from '../../lambda/verify/scratch';
+import { connectionFromUrl } from '../../lambda/shared/connection';
+import { ownerLockKeys, scratchDatabaseName, scratchMarker, ScratchOwner } from '../../lambda/verify/scratch';
 
 let pg: PgCluster;
 let s3: TestS3;
@@ -54,6 +55,25 @@ test("a person's pgdr_verify_* databases and forged scratch names without pgdr's
   } finally {
     for (const name of people) await pg.sql('postgres', `DROP DATABASE IF EXISTS "${name}"`);
   }
+});
+
+test('a run in progress whose owner session is in another database is left alone (advisory locks are per database)', async () => {
+  // Two pgdr databases on one server: each verify connects to its own source database.
+  await pg.createDatabase('crm');
+  const owner = await ScratchOwner.open(connectionFromUrl(pg.url('shop')), scratchDatabaseName('shop', new Date()));
+  try {
+    await owner.create(undefined);
+    const h = harness(pg, s3, 'crm', 'crm');
+    await h.dump();
+    const record = await h.verify({ restoreTest: true });
+    expect(record.ok).toBe(true);
+    expect(record.restoreTest!.leftovers).toEqual({ dropped: [], inUse: [owner.name], unmarked: [] });
+    expect(await scratchDatabases()).toEqual([owner.name]);
+    expect(h.log.entries.some((e) => e.message.startsWith('the scratch database owner session ended'))).toBe(false);
+  } finally {
+    expect(await owner.dropAndClose()).toBe(true);
+  }
+  expect(await scratchDatabases()).toEqual([]);
 });
 
 describe('a run whose owner session ends mid-restore', () => {
