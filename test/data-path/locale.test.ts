@@ -58,6 +58,22 @@ test.each(['LATIN1', 'SQL_ASCII'])('a %s database is recorded and restored into 
   expect(await scratchDatabases()).toEqual([]);
 });
 
+test('an ICU database is recorded with its ICU locale and restored into one with the same', async () => {
+  await pg.sql('postgres', `CREATE DATABASE icu ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'de-DE' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' TEMPLATE template0`);
+  await pg.sql('icu', `CREATE TABLE words (w text); INSERT INTO words VALUES ('b'), ('ä'), ('a'), ('z')`);
+  // German ICU order puts ä next to a; the C locale would put it after z.
+  const h = harness(pg, s3, 'icu', 'icu', {
+    restoreTestEveryNth: 1,
+    smokeQueries: [{ name: 'icu order', sql: `SELECT 1 FROM (SELECT string_agg(w, '' ORDER BY w) AS s FROM words) x WHERE s = 'aäbz'`, minRows: 1 }],
+  });
+  const manifest = await h.dump();
+  const expected: DatabaseLocale = { encoding: 'UTF8', collate: 'C.UTF-8', ctype: 'C.UTF-8', localeProvider: 'icu', locale: 'de-DE' };
+  expect(manifest.locale).toEqual(expected);
+  const record = await h.verify({ restoreTest: true });
+  expect(record.failures).toEqual([]);
+  expect(record.restoreTest!.locale).toEqual({ checked: true, expected, actual: expected });
+});
+
 test('a locale the restore server does not have fails the verification and names it', async () => {
   const h = harness(pg, s3, 'no-such-locale', 'latin1', { restoreTestEveryNth: 1, smokeQueries: [] });
   const manifest = await h.dump();
