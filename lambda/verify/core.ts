@@ -21,7 +21,6 @@ import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
 import { withClient } from '../shared/pg-client';
 import { ToolError } from '../shared/pg-process';
-import { LeftoverReport, scratchDatabaseName, ScratchLocaleError, ScratchOwner } from './scratch';
 import { reportFailure } from '../shared/failure';
 import { Clock, LogPort, MetricsFactory, MetricsPort, ObjectStore, PreconditionFailedError } from '../shared/ports';
 import {
@@ -36,6 +35,7 @@ import {
   VERIFICATION_SCHEMA_VERSION,
   VerificationRecord,
 } from '../shared/records';
+import { LeftoverReport, scratchDatabaseName, ScratchLocaleError, ScratchOwner } from './scratch';
 
 export interface SmokeQuery {
   readonly name: string;
@@ -220,7 +220,7 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
   let restoreErrors: string[] | undefined;
   let locale: NonNullable<VerificationRecord['restoreTest']>['locale'] = manifest.locale
     ? { checked: false, expected: manifest.locale, reason: 'the scratch database was not created' }
-    : { checked: false, reason: 'the manifest records no encoding and locale (written before pgdr 0.2): the restore server default was used' };
+    : { checked: false, reason: 'the manifest records no encoding and locale (written before pgdr 0.2): not checked, the scratch database gets the restore server default' };
   try {
     // The owner session holds the scratch database's lock until the end of the test (scratch.ts).
     owner = await ScratchOwner.open(admin, scratch);

@@ -106,7 +106,7 @@ test('a manifest of an older pgdr (no locale) restores into the server default a
   expect(record.ok).toBe(true);
   expect(record.restoreTest!.locale).toEqual({
     checked: false,
-    reason: 'the manifest records no encoding and locale (written before pgdr 0.2): the restore server default was used',
+    reason: 'the manifest records no encoding and locale (written before pgdr 0.2): not checked, the scratch database gets the restore server default',
     actual: { encoding: 'UTF8', collate: 'C.UTF-8', ctype: 'C.UTF-8', localeProvider: 'libc' },
   });
 });
