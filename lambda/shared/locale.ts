@@ -1,7 +1,9 @@
 /**
- * A database's encoding and locale (the manifest's `locale`), read from pg_database. The column
- * holding the ICU / builtin locale depends on the server: none before 15, `daticulocale` in 15
- * and 16, `datlocale` from 17.
+ * A database's encoding and locale (the manifest's `locale`): read from pg_database, and the
+ * CREATE DATABASE options that reproduce it on another server (the restore test's scratch
+ * database; a restore by hand or a dump-based failover needs the same). The column holding the
+ * ICU / builtin locale depends on the server: none before 15, `daticulocale` in 15 and 16,
+ * `datlocale` from 17.
  */
 import type { Client } from 'pg';
 import type { DatabaseLocale } from './records';
@@ -33,4 +35,54 @@ export async function readDatabaseLocale(client: Client, serverVersionNum: numbe
 /** The server's version number (e.g. 150018), as `server_version_num`. */
 export async function serverVersionNum(client: Client): Promise<number> {
   return Number((await client.query<{ n: string }>(`SELECT current_setting('server_version_num') AS n`)).rows[0].n);
+}
+
+/** A server cannot create a database with the given encoding and locale (or made a different one). */
+export class LocaleMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LocaleMismatchError';
+  }
+}
+
+/** `'text'` as an SQL literal (as quote_literal does: E'' when it holds a backslash). */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error(`${JSON.stringify(value)} cannot be an SQL literal (NUL byte)`);
+  const quoted = value.replace(/'/g, "''");
+  return value.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
+}
+
+/** The CREATE DATABASE options that reproduce `locale` on a server of `versionNum`. */
+export function localeOptions(locale: DatabaseLocale, versionNum: number): string {
+  if (!/^[A-Za-z0-9_]+$/.test(locale.encoding)) throw new LocaleMismatchError(`the manifest's encoding ${JSON.stringify(locale.encoding)} is not an encoding name`);
+  const major = Math.floor(versionNum / 10000);
+  const options = [`ENCODING ${quoteLiteral(locale.encoding)}`, `LC_COLLATE ${quoteLiteral(locale.collate)}`, `LC_CTYPE ${quoteLiteral(locale.ctype)}`];
+  const needs = (provider: string, minMajor: number) => {
+    if (major < minMajor) throw new LocaleMismatchError(`the restore server (PostgreSQL ${major}) has no locale provider ${provider} (PostgreSQL ${minMajor} or newer), which the source database uses`);
+  };
+  if (locale.localeProvider === 'icu') {
+    needs('icu', 15);
+    options.push('LOCALE_PROVIDER icu', `ICU_LOCALE ${quoteLiteral(locale.locale ?? '')}`);
+  } else if (locale.localeProvider === 'builtin') {
+    needs('builtin', 17);
+    options.push('LOCALE_PROVIDER builtin', `BUILTIN_LOCALE ${quoteLiteral(locale.locale ?? '')}`);
+  } else if (major >= 15) {
+    options.push('LOCALE_PROVIDER libc');
+  }
+  return options.join(' ');
+}
+
+export const describeLocale = (l: DatabaseLocale) =>
+  `encoding ${l.encoding}, LC_COLLATE "${l.collate}", LC_CTYPE "${l.ctype}", provider ${l.localeProvider}${l.locale ? ` "${l.locale}"` : ''}`;
+
+/** Fields of `actual` that differ from `expected`, e.g. `LC_COLLATE "C" instead of "de_DE"`. */
+export function localeDifferences(expected: DatabaseLocale, actual: DatabaseLocale): string[] {
+  const fields: Array<[string, string | undefined, string | undefined]> = [
+    ['encoding', expected.encoding, actual.encoding],
+    ['LC_COLLATE', expected.collate, actual.collate],
+    ['LC_CTYPE', expected.ctype, actual.ctype],
+    ['locale provider', expected.localeProvider, actual.localeProvider],
+    ['locale', expected.locale, actual.locale],
+  ];
+  return fields.filter(([, e, a]) => (e ?? '') !== (a ?? '')).map(([what, e, a]) => `${what} "${a ?? ''}" instead of "${e ?? ''}"`);
 }

@@ -19,6 +19,7 @@ import { checkArchive, restoreArchive } from '../shared/archive';
 import { compareCounts, objectCounts, rowCounts } from '../shared/catalog';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
+import { LocaleMismatchError } from '../shared/locale';
 import { withClient } from '../shared/pg-client';
 import { ToolError } from '../shared/pg-process';
 import { reportFailure } from '../shared/failure';
@@ -35,7 +36,7 @@ import {
   VERIFICATION_SCHEMA_VERSION,
   VerificationRecord,
 } from '../shared/records';
-import { LeftoverReport, scratchDatabaseName, ScratchLocaleError, ScratchOwner } from './scratch';
+import { LeftoverReport, scratchDatabaseName, ScratchOwner } from './scratch';
 
 export interface SmokeQuery {
   readonly name: string;
@@ -245,7 +246,7 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     for (const q of smokeQueries.filter((s) => !s.ok)) failures.push(`smoke query "${q.name}" ${q.error ? `failed: ${q.error}` : `returned ${q.rows} rows, needs at least ${q.minRows}`}`);
   } catch (err) {
     checksDone = clock.now();
-    if (err instanceof ScratchLocaleError) locale = { ...locale, checked: true, reason: err.message };
+    if (err instanceof LocaleMismatchError) locale = { ...locale, checked: true, reason: err.message };
     if (err instanceof ToolError && err.exit?.errorLines?.length) restoreErrors = [...err.exit.errorLines];
     failures.push(`restore test failed: ${(err as Error).message}`);
   } finally {

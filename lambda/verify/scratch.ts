@@ -25,7 +25,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
 import { ConnectionInfo } from '../shared/connection';
-import { readDatabaseLocale, serverVersionNum } from '../shared/locale';
+import { describeLocale, localeDifferences, LocaleMismatchError, localeOptions, quoteLiteral, readDatabaseLocale, serverVersionNum } from '../shared/locale';
 import { connectClient, quoteIdent } from '../shared/pg-client';
 import type { LogPort } from '../shared/ports';
 import type { DatabaseLocale } from '../shared/records';
@@ -50,14 +50,6 @@ export function ownerLockKeys(name: string): [number, number] {
   return [digest.readUInt32BE(0) & 0x7fffffff, digest.readUInt32BE(4) & 0x7fffffff];
 }
 
-/** The restore server cannot create a database with the source's encoding and locale. */
-export class ScratchLocaleError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ScratchLocaleError';
-  }
-}
-
 /** What a cleanup found among the databases named like scratch databases. */
 export interface LeftoverReport {
   /** Marked scratch databases whose run is gone: dropped. */
@@ -66,48 +58,6 @@ export interface LeftoverReport {
   readonly inUse: string[];
   /** Exact scratch names without pgdr's marker (a person's, or a run killed between CREATE and COMMENT): left alone. */
   readonly unmarked: string[];
-}
-
-/** `'text'` as an SQL literal (as quote_literal does: E'' when it holds a backslash). */
-export function quoteLiteral(value: string): string {
-  if (value.includes('\0')) throw new Error(`${JSON.stringify(value)} cannot be an SQL literal (NUL byte)`);
-  const quoted = value.replace(/'/g, "''");
-  return value.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
-}
-
-/** The CREATE DATABASE options that reproduce `locale` on a server of `versionNum`. */
-export function localeOptions(locale: DatabaseLocale, versionNum: number): string {
-  if (!/^[A-Za-z0-9_]+$/.test(locale.encoding)) throw new ScratchLocaleError(`the manifest's encoding ${JSON.stringify(locale.encoding)} is not an encoding name`);
-  const major = Math.floor(versionNum / 10000);
-  const options = [`ENCODING ${quoteLiteral(locale.encoding)}`, `LC_COLLATE ${quoteLiteral(locale.collate)}`, `LC_CTYPE ${quoteLiteral(locale.ctype)}`];
-  const needs = (provider: string, minMajor: number) => {
-    if (major < minMajor) throw new ScratchLocaleError(`the restore server (PostgreSQL ${major}) has no locale provider ${provider} (PostgreSQL ${minMajor} or newer), which the source database uses`);
-  };
-  if (locale.localeProvider === 'icu') {
-    needs('icu', 15);
-    options.push('LOCALE_PROVIDER icu', `ICU_LOCALE ${quoteLiteral(locale.locale ?? '')}`);
-  } else if (locale.localeProvider === 'builtin') {
-    needs('builtin', 17);
-    options.push('LOCALE_PROVIDER builtin', `BUILTIN_LOCALE ${quoteLiteral(locale.locale ?? '')}`);
-  } else if (major >= 15) {
-    options.push('LOCALE_PROVIDER libc');
-  }
-  return options.join(' ');
-}
-
-const describeLocale = (l: DatabaseLocale) =>
-  `encoding ${l.encoding}, LC_COLLATE "${l.collate}", LC_CTYPE "${l.ctype}", provider ${l.localeProvider}${l.locale ? ` "${l.locale}"` : ''}`;
-
-/** Fields of `actual` that differ from `expected`, e.g. `LC_COLLATE "C" instead of "de_DE"`. */
-function localeDifferences(expected: DatabaseLocale, actual: DatabaseLocale): string[] {
-  const fields: Array<[string, string | undefined, string | undefined]> = [
-    ['encoding', expected.encoding, actual.encoding],
-    ['LC_COLLATE', expected.collate, actual.collate],
-    ['LC_CTYPE', expected.ctype, actual.ctype],
-    ['locale provider', expected.localeProvider, actual.localeProvider],
-    ['locale', expected.locale, actual.locale],
-  ];
-  return fields.filter(([, e, a]) => (e ?? '') !== (a ?? '')).map(([what, e, a]) => `${what} "${a ?? ''}" instead of "${e ?? ''}"`);
 }
 
 /**
@@ -208,7 +158,7 @@ export class ScratchOwner {
   /**
    * Takes the owner lock, creates the scratch database (with the source's encoding and locale
    * when known) and marks it. Returns the scratch database's locale as created. A locale the
-   * server cannot reproduce is a ScratchLocaleError naming what did not match.
+   * server cannot reproduce is a LocaleMismatchError naming what did not match.
    */
   async create(locale: DatabaseLocale | undefined): Promise<DatabaseLocale> {
     const keys = ownerLockKeys(this.name);
@@ -220,13 +170,13 @@ export class ScratchOwner {
     } catch (err) {
       if (!locale) throw err;
       const detail = (err as { detail?: string }).detail;
-      throw new ScratchLocaleError(`the restore server cannot create a database with the source's ${describeLocale(locale)}: ${(err as Error).message}${detail ? ` (${detail})` : ''}`);
+      throw new LocaleMismatchError(`the restore server cannot create a database with the source's ${describeLocale(locale)}: ${(err as Error).message}${detail ? ` (${detail})` : ''}`);
     }
     this.created = true;
     await this.client.query(`COMMENT ON DATABASE ${quoteIdent(this.name)} IS ${quoteLiteral(scratchMarker(this.name))}`);
     const actual = await readDatabaseLocale(this.client, this.versionNum, this.name);
     const differences = locale ? localeDifferences(locale, actual) : [];
-    if (differences.length > 0) throw new ScratchLocaleError(`the restore server created the scratch database with ${differences.join(', ')} (the source's ${describeLocale(locale!)})`);
+    if (differences.length > 0) throw new LocaleMismatchError(`the restore server created the scratch database with ${differences.join(', ')} (the source's ${describeLocale(locale!)})`);
     return actual;
   }
 

@@ -12,7 +12,7 @@ import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { BackupManifest, DatabaseLocale } from '../../lambda/shared/records';
-import { localeOptions, quoteLiteral } from '../../lambda/verify/scratch';
+import { localeOptions, quoteLiteral } from '../../lambda/shared/locale';
 
 let pg: PgCluster;
 let s3: TestS3;
