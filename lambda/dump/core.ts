@@ -28,6 +28,7 @@ import { snapshotCounts } from '../shared/catalog';
 import { BackupManifest, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
 import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
 import { reportFailure } from '../shared/failure';
+import { readDatabaseLocale } from '../shared/locale';
 
 export interface DumpRequest {
   /** pgdr database name (S3 prefix, metric dimension). */
@@ -130,6 +131,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
           `pg_dump must be of the server's major version or newer; deploy the PostgreSQL ${serverMajor} client tools layer`,
       );
     }
+    const locale = await readDatabaseLocale(session, server.versionNum);
     const plan = planCompression(deps.compression ?? 'auto', pgDump.major, pgBin);
 
     await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -238,6 +240,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       pgDump,
       rowCounts: counts.rows,
       objectCounts: counts.objects,
+      locale,
     };
     try {
       await store.putText(keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true });

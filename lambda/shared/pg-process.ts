@@ -2,7 +2,10 @@
  * Runs the PostgreSQL client tools (pg_dump, pg_restore, psql) and helpers (zstd) as child
  * processes. Connection settings and the password reach the child through its environment
  * (PGHOST, ..., PGPASSWORD), never through argv, so neither `ps` nor a logged command line
- * shows them. stderr is kept (last 16 KiB) for error messages.
+ * shows them. stderr is kept for error messages: its last 16 KiB, and every error line
+ * (`ERROR:`, `FATAL:`, `pg_restore: error: ...`; the first MAX_ERROR_LINES of them, each cut at
+ * MAX_LINE_CHARS) however much the tool wrote after it, so the line naming the cause survives a
+ * long CONTEXT / "Command was" / warning tail.
  */
 import { spawn, ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,12 +14,25 @@ import type { Readable, Writable } from 'node:stream';
 import { ConnectionInfo, libpqEnv } from './connection';
 
 const STDERR_KEEP = 16 * 1024;
+/** At most this many error lines are kept (the first ones: the cause comes first). */
+export const MAX_ERROR_LINES = 10;
+/** Each kept line is cut to this many characters. */
+export const MAX_LINE_CHARS = 400;
+/** Lines of the stderr tail a summary shows besides the error lines. */
+const TAIL_LINES = 3;
+
+/** A line that reports an error: the server's `ERROR:`/`FATAL:`/`PANIC:` or a tool's `error:`. */
+const ERROR_LINE = /\b(?:error|fatal|panic):/i;
 
 export interface ToolExit {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   /** The tail of stderr. */
   readonly stderr: string;
+  /** Every error line of stderr in order, the first MAX_ERROR_LINES of them, each cut at MAX_LINE_CHARS. */
+  readonly errorLines?: readonly string[];
+  /** How many error lines stderr had in all (more than errorLines.length when some were left out). */
+  readonly errorCount?: number;
 }
 
 /** A tool failed: its name, how it ended and what it said. */
@@ -71,11 +87,9 @@ export function startTool(binDir: string, tool: string, args: string[], options:
     env: childEnv(binDir, options.connection),
     stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
-  let stderr = '';
+  const collector = new StderrCollector();
   child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_KEEP);
-  });
+  child.stderr!.on('data', (chunk: string) => collector.add(chunk));
   // EPIPE on stdin when the child exits early is reported through its exit status instead.
   child.stdin?.on('error', () => undefined);
   const exited = new Promise<ToolExit>((resolve) => {
@@ -85,26 +99,67 @@ export function startTool(binDir: string, tool: string, args: string[], options:
       resolve({ code: null, signal: null, stderr: `cannot start ${tool}: ${err.message}` });
     });
     child.on('close', (code, signal) => {
-      if (!spawnError) resolve({ code, signal, stderr });
+      if (!spawnError) resolve({ code, signal, ...collector.end() });
     });
   });
   return { tool, child, stdin: child.stdin, stdout: child.stdout!, exited };
 }
 
-/** The last meaningful line(s) of stderr, for an error message. */
-export function stderrSummary(stderr: string, lines = 3): string {
-  return stderr
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .slice(-lines)
-    .join(' | ');
+/** Keeps the tail of a stream of stderr text and its error lines, bounded in count and length. */
+export class StderrCollector {
+  private tail = '';
+  private partial = '';
+  private readonly errors: string[] = [];
+  private errorTotal = 0;
+
+  add(chunk: string): void {
+    this.tail = (this.tail + chunk).slice(-STDERR_KEEP);
+    const lines = (this.partial + chunk).split('\n');
+    // A line longer than we would keep is judged on its start (where "ERROR:" is).
+    this.partial = lines.pop()!.slice(0, 4 * MAX_LINE_CHARS);
+    for (const line of lines) this.line(line);
+  }
+
+  end(): { stderr: string; errorLines: string[]; errorCount: number } {
+    if (this.partial) this.line(this.partial);
+    this.partial = '';
+    return { stderr: this.tail, errorLines: [...this.errors], errorCount: this.errorTotal };
+  }
+
+  private line(raw: string): void {
+    const line = raw.trim();
+    if (!ERROR_LINE.test(line)) return;
+    this.errorTotal++;
+    if (this.errors.length < MAX_ERROR_LINES) this.errors.push(cut(line));
+  }
+}
+
+const cut = (line: string) => (line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS - 1)}…` : line);
+
+/**
+ * What a tool said, for an error message: every error line (bounded: the first MAX_ERROR_LINES,
+ * each cut at MAX_LINE_CHARS, and how many were left out), then the last lines of stderr not
+ * already shown (CONTEXT, the final "errors ignored on restore: N"), joined with " | ".
+ */
+export function stderrSummary(stderr: string, found?: { readonly errorLines?: readonly string[]; readonly errorCount?: number }): string {
+  let errors = found?.errorLines;
+  let total = found?.errorCount ?? errors?.length ?? 0;
+  if (!errors) {
+    const collector = new StderrCollector();
+    collector.add(stderr);
+    ({ errorLines: errors, errorCount: total } = collector.end());
+  }
+  const all = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const errorSet = new Set(errors);
+  const tail = all.slice(-TAIL_LINES).map(cut).filter((l) => !errorSet.has(l));
+  const more = total > errors.length ? [`(${total - errors.length} more error lines)`] : [];
+  return [...errors, ...more, ...tail].join(' | ');
 }
 
 /** Describes how a tool ended, e.g. "pg_dump was killed by SIGKILL: <stderr>". */
 export function describeExit(tool: string, exit: ToolExit): string {
   const how = exit.signal ? `was killed by ${exit.signal}` : exit.code === null ? 'could not start' : `exited with code ${exit.code}`;
-  const said = stderrSummary(exit.stderr);
+  const said = stderrSummary(exit.stderr, exit);
   return said ? `${tool} ${how}: ${said}` : `${tool} ${how}`;
 }
 

@@ -183,6 +183,16 @@ export interface VerificationRecord {
     readonly objectCountMismatches: Mismatch[];
     readonly smokeQueries: SmokeQueryResult[];
     readonly scratchDropped: boolean;
+    /**
+     * The scratch database's encoding and locale. `checked`: it was created with the manifest's
+     * `locale` and `actual` matched it; false when the manifest has none (written before pgdr 0.2:
+     * the server's default was used, `reason` says so) or the server could not reproduce it.
+     */
+    readonly locale?: { readonly checked: boolean; readonly expected?: DatabaseLocale; readonly actual?: DatabaseLocale; readonly reason?: string };
+    /** Scratch databases of earlier runs found on the restore server: dropped (their run is gone), in use, or unmarked (never touched). */
+    readonly leftovers?: { readonly dropped: string[]; readonly inUse: string[]; readonly unmarked: string[] };
+    /** pg_restore's error lines when it failed (bounded: the first 10, each cut at 400 characters). */
+    readonly restoreErrors?: string[];
   };
 }
 

@@ -3,23 +3,25 @@
  *
  *   Level 1 (every backup): stream the object, recompute size and SHA-256 and compare them with
  *     the manifest; `pg_restore --list` must parse the archive.
- *   Level 2 (restore test, per policy): drop scratch databases left by crashed runs, create
- *     `pgdr_verify_<db>_<epoch>_<rand>` on the restore server, pg_restore into it, compare
- *     per-table row counts and object counts with the manifest, run the smoke queries, time it,
- *     and always drop the scratch database.
+ *   Level 2 (restore test, per policy): drop the scratch databases of runs that are gone
+ *     (scratch.ts: pgdr's marker and no live owner, never anything else), create
+ *     `pgdr_verify_<db>_<epoch>_<rand>` on the restore server with the source's encoding and
+ *     locale, pg_restore into it, compare per-table row counts and object counts with the
+ *     manifest, run the smoke queries, time it, and always drop the scratch database.
  * Then write `....verification.json` next to the dump, emit VerifySucceeded/VerifyFailed (and
  * RestoreTestSeconds, RowCountMismatches), and on success advance
  * `<database>/latest-verified.json`, only forward in time (conditional writes).
  *
  * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
  */
-import { randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
 import { checkArchive, restoreArchive } from '../shared/archive';
 import { compareCounts, objectCounts, rowCounts } from '../shared/catalog';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
-import { quoteIdent, withClient } from '../shared/pg-client';
+import { LocaleMismatchError } from '../shared/locale';
+import { withClient } from '../shared/pg-client';
+import { ToolError } from '../shared/pg-process';
 import { reportFailure } from '../shared/failure';
 import { Clock, LogPort, MetricsFactory, MetricsPort, ObjectStore, PreconditionFailedError } from '../shared/ports';
 import {
@@ -34,6 +36,7 @@ import {
   VERIFICATION_SCHEMA_VERSION,
   VerificationRecord,
 } from '../shared/records';
+import { LeftoverReport, scratchDatabaseName, ScratchOwner } from './scratch';
 
 export interface SmokeQuery {
   readonly name: string;
@@ -65,8 +68,6 @@ export interface VerifyDeps {
   readonly metrics: MetricsFactory;
   readonly log: LogPort;
   readonly clock: Clock;
-  /** Scratch databases older than this are leftovers of crashed runs. @default 1200 (Lambda's 15 min + margin) */
-  readonly staleScratchSeconds?: number;
   /** statement_timeout of each smoke query. @default 60 */
   readonly smokeQueryTimeoutSeconds?: number;
 }
@@ -79,13 +80,7 @@ export class VerifyError extends Error {
   }
 }
 
-export const SCRATCH_PREFIX = 'pgdr_verify_';
-const SCRATCH_RE = /_(\d{10})_[0-9a-f]{6}$/;
-
-/** `pgdr_verify_<db>_<epoch seconds>_<6 hex>` (at most 62 characters for a 32-character name). */
-export function scratchDatabaseName(database: string, at: Date): string {
-  return `${SCRATCH_PREFIX}${database.replace(/-/g, '_')}_${Math.floor(at.getTime() / 1000)}_${randomBytes(3).toString('hex')}`;
-}
+export { SCRATCH_PREFIX, scratchDatabaseName } from './scratch';
 
 const seconds = (from: Date, to: Date) => Math.round((to.getTime() - from.getTime()) / 10) / 100;
 
@@ -210,21 +205,6 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
   };
 }
 
-/** Drops `pgdr_verify_*` databases that are not from a run still in progress. */
-async function dropStaleScratch(client: Client, deps: VerifyDeps, log: LogPort): Promise<string[]> {
-  const staleBefore = deps.clock.now().getTime() / 1000 - (deps.staleScratchSeconds ?? 1200);
-  const { rows } = await client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'pgdr\\_verify\\_%'`);
-  const dropped: string[] = [];
-  for (const { datname } of rows) {
-    const m = SCRATCH_RE.exec(datname);
-    if (m && Number(m[1]) >= staleBefore) continue;
-    await client.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`);
-    dropped.push(datname);
-    log.warn('dropped a scratch database left by an earlier run', { scratchDatabase: datname });
-  }
-  return dropped;
-}
-
 async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failures: string[]): Promise<NonNullable<VerificationRecord['restoreTest']>> {
   const { clock, log, store } = deps;
   const admin = deps.restoreServer.connection;
@@ -234,16 +214,21 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
   let rowCountMismatches: Mismatch[] = [];
   let objectCountMismatches: Mismatch[] = [];
   const smokeQueries: SmokeQueryResult[] = [];
-  let created = false;
   let scratchDropped = false;
   let checksDone = started;
+  let owner: ScratchOwner | undefined;
+  let leftovers: LeftoverReport | undefined;
+  let restoreErrors: string[] | undefined;
+  let locale: NonNullable<VerificationRecord['restoreTest']>['locale'] = manifest.locale
+    ? { checked: false, expected: manifest.locale, reason: 'the scratch database was not created' }
+    : { checked: false, reason: 'the manifest records no encoding and locale (written before pgdr 0.2): not checked, the scratch database gets the restore server default' };
   try {
-    await withClient(admin, async (client) => {
-      await dropStaleScratch(client, deps, log);
-      await client.query(`CREATE DATABASE ${quoteIdent(scratch)} TEMPLATE template0`);
-      created = true;
-    });
-    log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin) });
+    // The owner session holds the scratch database's lock until the end of the test (scratch.ts).
+    owner = await ScratchOwner.open(admin, scratch);
+    leftovers = await owner.dropDeadLeftovers(log);
+    const actual = await owner.create(manifest.locale);
+    locale = manifest.locale ? { checked: true, expected: manifest.locale, actual } : { ...locale, actual };
+    log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin), encoding: actual.encoding, localeChecked: locale.checked });
     const body = await store.getStream(manifest.dump.key);
     if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
     const restoreStarted = clock.now();
@@ -261,17 +246,17 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     for (const q of smokeQueries.filter((s) => !s.ok)) failures.push(`smoke query "${q.name}" ${q.error ? `failed: ${q.error}` : `returned ${q.rows} rows, needs at least ${q.minRows}`}`);
   } catch (err) {
     checksDone = clock.now();
+    if (err instanceof LocaleMismatchError) locale = { ...locale, checked: true, reason: err.message };
+    if (err instanceof ToolError && err.exit?.errorLines?.length) restoreErrors = [...err.exit.errorLines];
     failures.push(`restore test failed: ${(err as Error).message}`);
   } finally {
-    if (created) {
-      try {
-        await withClient(admin, (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)} WITH (FORCE)`));
-        scratchDropped = true;
-      } catch (err) {
-        failures.push(`dropping the scratch database ${scratch} failed: ${(err as Error).message} (the next run drops it)`);
-      }
+    try {
+      scratchDropped = (await owner?.dropAndClose()) ?? false;
+    } catch (err) {
+      failures.push(`dropping the scratch database ${scratch} failed: ${(err as Error).message} (the next run drops it)`);
     }
   }
+  if (owner?.lostReason) log.warn('the scratch database owner session ended during the restore test', { scratchDatabase: scratch, reason: owner.lostReason });
   return {
     server: deps.restoreServer.kind,
     scratchDatabase: scratch,
@@ -281,6 +266,9 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     objectCountMismatches,
     smokeQueries,
     scratchDropped,
+    locale,
+    ...(leftovers ? { leftovers } : {}),
+    ...(restoreErrors ? { restoreErrors } : {}),
   };
 }
 
