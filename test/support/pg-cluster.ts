@@ -5,7 +5,7 @@
  * so the server goes away even when a test fails.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,10 @@ function runAsPostgres(cmd: string, args: string[]): void {
 export interface PgClusterOptions {
   /** Password of the `postgres` superuser. @default random */
   readonly password?: string;
+  /** Files written into the data directory before the start (mode 0600, owned by the server), e.g. a TLS key or pg_hba.conf. @default none */
+  readonly files?: Record<string, string>;
+  /** Server settings appended to postgresql.conf, e.g. `{ ssl: 'on', ssl_cert_file: 'server.crt' }`. @default none */
+  readonly settings?: Record<string, string>;
 }
 
 export class PgCluster {
@@ -75,6 +79,12 @@ export class PgCluster {
       runAsPostgres(join(PG_BIN, 'initdb'), [
         '-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
       ]);
+      for (const [name, content] of Object.entries(options.files ?? {})) {
+        writeFileSync(join(data, name), content, { mode: 0o600 });
+        if (ids) chownSync(join(data, name), ids.uid, ids.gid);
+      }
+      const settings = Object.entries(options.settings ?? {}).map(([k, v]) => `${k} = '${v.replace(/'/g, "''")}'\n`);
+      if (settings.length > 0) appendFileSync(join(data, 'postgresql.conf'), settings.join(''));
       // A port can be taken between asking and binding: retry a few times.
       for (let attempt = 1; ; attempt++) {
         const port = await freePort();
