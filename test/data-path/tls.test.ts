@@ -5,14 +5,13 @@
  * The same ConnectionInfo drives both clients (lambda/shared/connection.ts): pgClientConfig for
  * node-postgres, libpqEnv (PGSSLMODE, PGSSLROOTCERT) for pg_dump.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { PgCluster, PG_BIN } from '../support/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
+import { TestPki } from '../support/test-pki';
 import { ConnectionInfo, connectionFromSecret, libpqEnv, PUBLIC_ROOTS, rootCertFile, SslMode } from '../../lambda/shared/connection';
 import { connectClient } from '../../lambda/shared/pg-client';
 import { runTool, ToolError } from '../../lambda/shared/pg-process';
@@ -20,56 +19,23 @@ import { EnvError, tlsFromEnv } from '../../lambda/shared/env';
 
 const ROLE = 'tls_only';
 const ROLE_PASSWORD = 'tls-only-pw';
-const OPENSSL_CNF = `
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = unused
-[ca_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-[server_ext]
-basicConstraints = CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1
-authorityKeyIdentifier = keyid
-`;
-
-let dir: string;
+let pki: TestPki;
 let pg: PgCluster;
 let s3: TestS3;
 /** The CA that signed the server certificate, and another one. */
 let rightCa: string;
 let wrongCa: string;
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-/** A self-signed CA certificate `<name>.crt` with its key `<name>.key` in `dir`. */
-function makeCa(name: string): string {
-  openssl('req', '-x509', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`,
-    '-days', '2', '-subj', `/CN=pgdr test ${name}`, '-config', 'openssl.cnf', '-extensions', 'ca_ext');
-  return join(dir, `${name}.crt`);
-}
-
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'pgdr-tls-'));
-  writeFileSync(join(dir, 'openssl.cnf'), OPENSSL_CNF);
-  rightCa = makeCa('ca');
-  wrongCa = makeCa('other-ca');
-  openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr',
-    '-subj', '/CN=pgdr-test-server', '-config', 'openssl.cnf');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2',
-    '-extfile', 'openssl.cnf', '-extensions', 'server_ext');
+  pki = new TestPki();
+  rightCa = pki.ca('ca');
+  wrongCa = pki.ca('other-ca');
+  const server = pki.server('server', 'ca', 'IP:127.0.0.1');
   [pg, s3] = await Promise.all([
     PgCluster.start({
       files: {
-        'server.crt': readFileSync(join(dir, 'server.crt'), 'utf8'),
-        'server.key': readFileSync(join(dir, 'server.key'), 'utf8'),
+        'server.crt': server.cert,
+        'server.key': server.key,
         'pg_hba.conf': [
           'local all all scram-sha-256',
           `hostnossl all ${ROLE} all reject`,
@@ -88,7 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([pg?.stop(), s3?.stop()]);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  pki?.remove();
 });
 
 /** The TLS-only role on the test server, by `host`, with `sslmode` and `sslrootcert`. */
@@ -239,6 +205,6 @@ describe("the job's configured TLS (environment) and the secret", () => {
   });
 
   it('a CA bundle that is missing is one TLS line naming the file', async () => {
-    expect(await nodeConnects(conn('verify-full', join(dir, 'absent.pem')))).toBe(`TLS: cannot read the CA bundle ${join(dir, 'absent.pem')} (ENOENT)`);
+    expect(await nodeConnects(conn('verify-full', join(pki.dir, 'absent.pem')))).toBe(`TLS: cannot read the CA bundle ${join(pki.dir, 'absent.pem')} (ENOENT)`);
   });
 });
