@@ -8,7 +8,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DEFAULT_TOOLS_MAJORS } from './config/rules';
-import { caBundleProblem } from './tls-ca';
+import { caBundleProblem, RDS_CA_BUNDLE_IN_LAYER } from './tls-ca';
 import { PgToolsCodeBuild, RDS_CA_BUNDLE_URL } from './pg-tools-build';
 
 /** Where the layer contents come from. */
@@ -21,8 +21,6 @@ export type PgToolsHostBuild = 'fallback' | 'prefer' | 'never';
 export const LAMBDA_GLIBC = '2.34';
 /** PostgreSQL majors whose client packages (`postgresql<major>`) Amazon Linux 2023 ships. */
 export const AL2023_PG_MAJORS: readonly number[] = DEFAULT_TOOLS_MAJORS;
-/** Where a layer holds the RDS CA bundle (scripts/pack-pg-tools.sh --ca-bundle), relative to its root (/opt in Lambda). */
-export const RDS_CA_BUNDLE_IN_LAYER = 'share/pgdr/rds-global-bundle.pem';
 /** The client tools every layer must hold. */
 export const PG_TOOLS = ['pg_dump', 'pg_restore', 'psql'] as const;
 

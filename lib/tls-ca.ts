@@ -11,6 +11,8 @@ import { readFileSync } from 'node:fs';
 export const RDS_CA_BUNDLE = 'rds';
 /** Node.js's public CAs (Mozilla's list); the jobs write them to a file for libpq. Same word as the jobs' PUBLIC_ROOTS. */
 export const PUBLIC_CAS = 'public';
+/** Where a tools layer holds the RDS CA bundle (scripts/pack-pg-tools.sh --ca-bundle), relative to its root (/opt in Lambda). */
+export const RDS_CA_BUNDLE_IN_LAYER = 'share/pgdr/rds-global-bundle.pem';
 /** Where a configured PEM file lands inside the function (/var/task is the function's code). */
 export const FUNCTION_CA_FILE = 'pgdr-ca.pem';
 /** The function's code directory in Lambda. */
