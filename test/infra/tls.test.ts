@@ -6,7 +6,12 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { BackupVault } from '../../lib/backup-vault';
+import { JobTls, PgdrFunction } from '../../lib/pgdr-function';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { addPgdr } from '../../lib/app';
 import { ConfigError, loadConfig, parseConfig } from '../../lib/config';
@@ -154,5 +159,36 @@ describe('what the jobs receive', () => {
       expect(existsSync(join(asset, 'index.js'))).toBe(true);
       expect(readFileSync(join(asset, 'pgdr-ca.pem'))).toEqual(readFileSync(caFile));
     }
+  });
+});
+
+describe('PgdrFunction tls prop (the construct API)', () => {
+  /** A dump job whose tools layer ships no RDS CA bundle (like a host build without rdsCaBundleFile). */
+  function make(tls: JobTls): () => PgdrFunction {
+    const app = new App({ outdir: mkdtempSync(join(tmp, 'fn-')), context: TEST_CONTEXT });
+    const stack = new Stack(app, 'Test');
+    const layer = lambda.LayerVersion.fromLayerVersionArn(stack, 'Layer', 'arn:aws:lambda:eu-west-1:123456789012:layer:pg15:1');
+    return () =>
+      new PgdrFunction(stack, 'Job', {
+        job: 'dump',
+        database: 'shop',
+        secret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', EXTERNAL_SOURCE.secretArn),
+        vault: new BackupVault(stack, 'Vault'),
+        pgTools: { layer, binDir: '/opt/bin', architecture: lambda.Architecture.X86_64 },
+        vpc: new ec2.Vpc(stack, 'Vpc', { natGateways: 0 }),
+        tls,
+      });
+  }
+
+  it('refuses "rds" when the layer ships no RDS CA bundle, an unknown mode and a file that is not PEM, naming the prop', () => {
+    expect(make({ caBundle: 'rds' })).toThrow(/^tls\.caBundle: "rds" needs the RDS CA bundle in the PostgreSQL client tools layer, and this layer ships none .*\(received "rds"\)$/);
+    expect(make({ mode: 'prefer' as never })).toThrow('tls.mode: must be one of verify-full, verify-ca, require, disable (received "prefer")');
+    expect(make({ caBundle: join(pki.dir, 'private-ca.key') })).toThrow(/^tls\.caBundle: must be "rds", "public" or a PEM file of CA certificates, but the file holds no PEM certificate/);
+  });
+
+  it('defaults to verify-full with the public CAs', () => {
+    const fn = make({})();
+    const env = Template.fromStack(Stack.of(fn)).findResources('AWS::Lambda::Function', { Properties: { Description: 'pgdr dump job of shop' } });
+    expect(Object.values(env)[0].Properties.Environment.Variables).toMatchObject({ PGDR_PG_SSLMODE: 'verify-full', PGDR_PG_SSLROOTCERT: 'public' });
   });
 });
