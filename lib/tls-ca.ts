@@ -6,11 +6,12 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { PUBLIC_ROOTS } from '../lambda/shared/connection';
 
 /** The RDS CA bundle for every region, in the tools layer. */
 export const RDS_CA_BUNDLE = 'rds';
-/** Node.js's public CAs (Mozilla's list); the jobs write them to a file for libpq. Same word as the jobs' PUBLIC_ROOTS. */
-export const PUBLIC_CAS = 'public';
+/** Node.js's public CAs (Mozilla's list); the jobs write them to a file for libpq. The jobs' own word for them. */
+export const PUBLIC_CAS = PUBLIC_ROOTS;
 /** Where a tools layer holds the RDS CA bundle (scripts/pack-pg-tools.sh --ca-bundle), relative to its root (/opt in Lambda). */
 export const RDS_CA_BUNDLE_IN_LAYER = 'share/pgdr/rds-global-bundle.pem';
 /** Where a configured PEM file lands inside the function (/var/task is the function's code). */

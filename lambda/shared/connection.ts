@@ -5,7 +5,8 @@
  * process environment (PGPASSWORD) or the pg client's configuration: `describe()` is what logs
  * and errors show.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -182,11 +183,19 @@ export function rootCertFile(conn: ConnectionInfo): string | undefined {
 }
 
 let publicRootsPath: string | undefined;
-/** Node's public roots written once per process to a file, so that libpq trusts exactly what the node client trusts. */
+/**
+ * Node's public roots written to a file, so that libpq trusts exactly what the node client trusts.
+ * Named by content (processes share it; a new Node.js list is a new file), written atomically.
+ */
 function publicRootsFile(): string {
   if (!publicRootsPath) {
-    const file = join(tmpdir(), `pgdr-public-roots-${process.pid}.pem`);
-    writeFileSync(file, `${rootCertificates.join('\n')}\n`, { mode: 0o644 });
+    const pem = `${rootCertificates.join('\n')}\n`;
+    const file = join(tmpdir(), `pgdr-public-cas-${createHash('sha256').update(pem).digest('hex').slice(0, 16)}.pem`);
+    if (!existsSync(file)) {
+      const partial = `${file}.${process.pid}.tmp`;
+      writeFileSync(partial, pem, { mode: 0o644 });
+      renameSync(partial, file);
+    }
     publicRootsPath = file;
   }
   return publicRootsPath;
