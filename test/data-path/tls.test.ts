@@ -14,6 +14,7 @@ import { harness } from '../support/harness';
 import { TestPki } from '../support/test-pki';
 import { ConnectionInfo, connectionFromSecret, libpqEnv, PUBLIC_ROOTS, rootCertFile, SslMode } from '../../lambda/shared/connection';
 import { connectClient } from '../../lambda/shared/pg-client';
+import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { runTool, ToolError } from '../../lambda/shared/pg-process';
 import { EnvError, tlsFromEnv } from '../../lambda/shared/env';
 
@@ -101,6 +102,13 @@ describe('verify-full with the CA that signed the server certificate', () => {
     expect(manifest.rowCounts['public.orders']).toBe(50);
     expect(manifest.dump.key).toMatch(/^shop\/daily\//);
     expect(manifest.dump.bytes).toBeGreaterThan(0);
+  });
+
+  it('the verify core restore-tests that backup over verify-full (node sessions and pg_restore)', async () => {
+    const h = harness(pg, s3, 'shop', 'shop');
+    const manifest = await h.dump({ connection: conn('verify-full', rightCa) });
+    const record = await h.verify({ manifestKey: keysFromDumpKey(manifest.dump.key).manifest, restoreTest: true }, { restoreServer: { connection: conn('verify-full', rightCa), kind: 'source' } });
+    expect({ ok: record.ok, level: record.level, failures: record.failures }).toEqual({ ok: true, level: 2, failures: [] });
   });
 
   it('libpq is given the CA file and the mode', () => {
