@@ -22,6 +22,9 @@ export const PACK_SCRIPT_PATH = path.join(__dirname, '..', 'scripts', 'pack-pg-t
 /** Newest glibc the packed files may need: the Lambda runtimes on Amazon Linux 2023 have 2.34. */
 const LAMBDA_GLIBC = '2.34';
 
+/** The CA bundle of every RDS region, published by AWS; fetched by the build, packed into the layer. */
+export const RDS_CA_BUNDLE_URL = 'https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem';
+
 /** How long the custom resource waits for the build, in all. */
 export const BUILD_TOTAL_TIMEOUT = Duration.minutes(30);
 /** How often the custom resource asks CodeBuild whether the build has finished. */
@@ -54,8 +57,10 @@ export function defaultBuildImage(architecture: lambda.Architecture): codebuild.
 
 /**
  * Shell commands of the build, one string per buildspec command (buildspec 0.2 runs them in one bash
- * shell, so variables carry over). Needs `PGDR_SCRIPT_URL` (the script asset), `PGDR_BUCKET` and
- * `PGDR_KEY` in the environment. Exported so tests can run the same commands.
+ * shell, so variables carry over). They fetch the RDS CA bundle ({@link RDS_CA_BUNDLE_URL}) and pack
+ * it at `share/pgdr/rds-global-bundle.pem` (`/opt/share/pgdr/...` in Lambda). Needs `PGDR_SCRIPT_URL`
+ * (the script asset), `PGDR_BUCKET` and `PGDR_KEY` in the environment. Exported so tests can run the
+ * same commands.
  */
 export function buildCommands(majorVersion: number): { install: string[]; build: string[] } {
   const pkg = `postgresql${majorVersion}`;
@@ -66,9 +71,11 @@ export function buildCommands(majorVersion: number): { install: string[]; build:
     build: [
       'aws s3 cp --no-progress "$PGDR_SCRIPT_URL" pack-pg-tools.sh',
       `bindir="$(dirname "$(rpm -ql ${pkg} | grep '/pg_dump$' | head -n 1)")"`,
-      `bash pack-pg-tools.sh --expect-major ${majorVersion} --max-glibc ${LAMBDA_GLIBC} "$bindir" layer`,
+      // The RDS CA bundle, over HTTPS (curl verifies AWS's certificate); the pack script checks it is PEM certificates.
+      `curl -fsS --retry 3 --proto =https -o rds-global-bundle.pem ${RDS_CA_BUNDLE_URL}`,
+      `bash pack-pg-tools.sh --expect-major ${majorVersion} --max-glibc ${LAMBDA_GLIBC} --ca-bundle rds-global-bundle.pem "$bindir" layer`,
       'cat layer/pg-tools.manifest',
-      '(cd layer && zip -qr -X ../pg-tools.zip bin lib pg-tools.manifest)',
+      '(cd layer && zip -qr -X ../pg-tools.zip bin lib share pg-tools.manifest)',
       'aws s3 cp --no-progress pg-tools.zip "s3://$PGDR_BUCKET/$PGDR_KEY"',
     ],
   };

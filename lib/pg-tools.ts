@@ -8,7 +8,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DEFAULT_TOOLS_MAJORS } from './config/rules';
-import { PgToolsCodeBuild } from './pg-tools-build';
+import { caBundleProblem, RDS_CA_BUNDLE_IN_LAYER } from './tls-ca';
+import { PgToolsCodeBuild, RDS_CA_BUNDLE_URL } from './pg-tools-build';
 
 /** Where the layer contents come from. */
 export type PgToolsSourceKind = 'codeBuild' | 'docker' | 'layerArn' | 'localDirectory';
@@ -52,6 +53,8 @@ export interface DockerPgToolsOptions {
   readonly hostBuild?: PgToolsHostBuild;
   /** Host directory holding pg_dump of the wanted major, for host builds. @default the first of /usr/lib/postgresql/<major>/bin, /usr/pgsql-<major>/bin, /usr/local/pgsql/bin, /usr/bin whose pg_dump has that major */
   readonly hostBinDir?: string;
+  /** A local copy of the RDS CA bundle (global-bundle.pem) for host builds, which run offline; the Docker build downloads it. @default host builds ship no RDS CA bundle (a warning says so) */
+  readonly rdsCaBundleFile?: string;
 }
 
 /**
@@ -173,6 +176,13 @@ export class PgTools extends Construct {
   readonly sourceKind: PgToolsSourceKind;
   /** The deploy-time build (project, bucket, object key, custom resource), with the codeBuild source only. */
   readonly codeBuild?: PgToolsCodeBuild;
+  /**
+   * Where the RDS CA bundle is inside the function (`/opt/share/pgdr/rds-global-bundle.pem`), or
+   * undefined when this layer does not ship it: the CodeBuild source and the Docker build fetch it; a
+   * local directory has it when packed with `--ca-bundle`; a host build when given `rdsCaBundleFile`;
+   * a layer ARN is taken on trust to follow the same layout.
+   */
+  readonly rdsCaBundle?: string;
 
   constructor(scope: Construct, id: string, props: PgToolsProps) {
     super(scope, id);
@@ -187,9 +197,11 @@ export class PgTools extends Construct {
     if (compatibleRuntimes.length === 0) throw new Error('compatibleRuntimes: must name at least one runtime (received [])');
     const description = `PostgreSQL ${this.majorVersion} client tools (pg_dump, pg_restore, psql) for pgdr: /opt/bin + /opt/lib`;
 
+    const rdsCaBundle = `/opt/${RDS_CA_BUNDLE_IN_LAYER}`;
     if (source instanceof LayerArnSource) {
       validateLayerArn(source.arn);
       this.layer = lambda.LayerVersion.fromLayerVersionArn(this, 'Layer', source.arn);
+      this.rdsCaBundle = rdsCaBundle;
       return;
     }
 
@@ -201,9 +213,11 @@ export class PgTools extends Construct {
       // change: the key names its inputs (script, major, image, architecture, commands), so any change
       // to what is built is a new key, and so a new layer version.
       code = new lambda.S3Code(this.codeBuild.bucket, this.codeBuild.objectKey);
+      this.rdsCaBundle = rdsCaBundle;
     } else if (source instanceof LocalDirectorySource) {
       validateLocalDirectory(source.directory, this.majorVersion);
       code = lambda.Code.fromAsset(path.resolve(source.directory));
+      if (fs.existsSync(path.join(source.directory, RDS_CA_BUNDLE_IN_LAYER))) this.rdsCaBundle = rdsCaBundle;
     } else if (source instanceof DockerSource) {
       const { bundling, host } = dockerBundling(this.majorVersion, this.architecture, source.options);
       bundler = host;
@@ -227,6 +241,15 @@ export class PgTools extends Construct {
     if (bundler?.hostBuildFrom) {
       Annotations.of(this).addInfo(
         `PostgreSQL ${this.majorVersion} client tools packed from the host (${bundler.hostBuildFrom}), not from Amazon Linux 2023 packages: ${bundler.reason}`,
+      );
+    }
+    // The Docker build downloads the RDS CA bundle; a host build packs it only from a local copy.
+    const hostWithoutCa = bundler?.hostBuildFrom !== undefined && !bundler.settings.rdsCaBundleFile;
+    if (source instanceof DockerSource && !hostWithoutCa) this.rdsCaBundle = rdsCaBundle;
+    if (hostWithoutCa) {
+      Annotations.of(this).addWarningV2(
+        'pgdr:pgToolsNoRdsCaBundle',
+        `the PostgreSQL ${this.majorVersion} client tools packed from the host hold no RDS CA bundle (host builds run offline): pass rdsCaBundleFile, or jobs of RDS sources cannot verify the server`,
       );
     }
   }
@@ -323,11 +346,22 @@ function dockerBundling(
     // glibc-common brings ldd; zstd is packed next to the PostgreSQL tools.
     `dnf install -y -q --setopt=install_weak_deps=False ${pkg} zstd glibc-common >&2`,
     `bindir="$(dirname "$(rpm -ql ${pkg} | grep '/pg_dump$' | head -n 1)")"`,
-    `bash /asset-input/${PACK_SCRIPT} --expect-major ${major} "$bindir" /asset-output`,
+    `curl -fsS --retry 3 --proto =https -o /tmp/rds-global-bundle.pem ${RDS_CA_BUNDLE_URL}`,
+    `bash /asset-input/${PACK_SCRIPT} --expect-major ${major} --ca-bundle /tmp/rds-global-bundle.pem "$bindir" /asset-output`,
     // dnf needs root; hand the output back to the owner of the mounted output directory.
     'chown -R "$(stat -c %u:%g /asset-output)" /asset-output',
   ].join('\n');
-  const host = new PgToolsHostBundler({ majorVersion: major, architecture: architecture.name, hostBuild, hostBinDir: options.hostBinDir });
+  if (options.rdsCaBundleFile !== undefined) {
+    const problem = caBundleProblem(options.rdsCaBundleFile);
+    if (problem) throw new Error(`source.rdsCaBundleFile: must be a PEM file of CA certificates, but it ${problem} (received "${options.rdsCaBundleFile}")`);
+  }
+  const host = new PgToolsHostBundler({
+    majorVersion: major,
+    architecture: architecture.name,
+    hostBuild,
+    hostBinDir: options.hostBinDir,
+    rdsCaBundleFile: options.rdsCaBundleFile && path.resolve(options.rdsCaBundleFile),
+  });
   return {
     host,
     bundling: {
@@ -350,6 +384,8 @@ export interface PgToolsHostBundlerSettings {
   readonly hostBuild: PgToolsHostBuild;
   /** Host directory to pack. @default searched (see DockerPgToolsOptions.hostBinDir) */
   readonly hostBinDir?: string;
+  /** Absolute path of the RDS CA bundle to pack. @default none packed */
+  readonly rdsCaBundleFile?: string;
 }
 
 /**
@@ -383,7 +419,14 @@ export class PgToolsHostBundler implements ILocalBundling {
     const binDir = hostProblem.binDir;
     const run = spawnSync(
       'bash',
-      [path.join(SCRIPTS_DIR, PACK_SCRIPT), '--expect-major', String(majorVersion), '--max-glibc', LAMBDA_GLIBC, binDir, outputDir],
+      [
+        path.join(SCRIPTS_DIR, PACK_SCRIPT),
+        '--expect-major', String(majorVersion),
+        '--max-glibc', LAMBDA_GLIBC,
+        ...(this.settings.rdsCaBundleFile ? ['--ca-bundle', this.settings.rdsCaBundleFile] : []),
+        binDir,
+        outputDir,
+      ],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
     );
     if (run.status !== 0) {

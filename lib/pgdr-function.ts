@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import * as path from 'node:path';
 import type { BackupVault } from './backup-vault';
 import { wildcardResourceFinding } from './nag';
+import { caBundleProblem, FUNCTION_CA_FILE, FUNCTION_CODE_DIR, PUBLIC_CAS, RDS_CA_BUNDLE, TLS_MODES, TlsMode } from './tls-ca';
 
 const PROJECT_ROOT = path.join(__dirname, '..');
 
@@ -24,6 +25,20 @@ export interface PgToolsLayer {
   readonly binDir: string;
   /** Architecture the binaries are built for. */
   readonly architecture: lambda.Architecture;
+  /** Path of the RDS CA bundle inside the function, when the layer ships it. @default none (jobs cannot use caBundle "rds") */
+  readonly rdsCaBundle?: string;
+}
+
+/** How a job authenticates the database server over TLS. */
+export interface JobTls {
+  /** sslmode when the secret names none: `verify-full`, `verify-ca`, `require` (encrypted, server not authenticated) or `disable`. @default "verify-full" */
+  readonly mode?: TlsMode;
+  /**
+   * The CAs verify-ca and verify-full trust: `"rds"` (the RDS CA bundle in the tools layer),
+   * `"public"` (Node.js's public CAs), or the path of a PEM file, copied into the function.
+   * @default "public"
+   */
+  readonly caBundle?: string;
 }
 
 /** What every pgdr job of one database is given (the dump and verify jobs extend it). */
@@ -40,8 +55,8 @@ export interface JobProps {
   readonly vpc: ec2.IVpc;
   /** Subnets of the VPC. @default the VPC's private subnets */
   readonly vpcSubnets?: ec2.SubnetSelection;
-  /** TLS mode to the database when its secret names none (`disable`, `prefer`, `require`, `verify-full`). @default "require" */
-  readonly sslMode?: string;
+  /** TLS to the database: the sslmode used when its secret names none, and the CAs trusted. @default { mode: "verify-full", caBundle: "public" } */
+  readonly tls?: JobTls;
   /** Memory (CPU scales with it). @default Size.mebibytes(1024) */
   readonly memorySize?: Size;
   /** Timeout, at most 15 minutes. @default Duration.minutes(15) */
@@ -81,6 +96,7 @@ export class PgdrFunction extends Construct {
     if (!Token.isUnresolved(timeout.toSeconds()) && timeout.toSeconds() > 900) {
       throw new Error(`timeout: must be at most 15 minutes (the Lambda limit) (received ${timeout.toHumanString()})`);
     }
+    const tls = jobTls(props.tls, props.pgTools);
     const retryAttempts = props.retryAttempts ?? 1;
     if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2) {
       throw new Error(`retryAttempts: must be 0, 1 or 2 (received ${retryAttempts})`);
@@ -137,7 +153,8 @@ export class PgdrFunction extends Construct {
         PGDR_BUCKET: props.vault.bucket.bucketName,
         PGDR_KMS_KEY_ARN: props.vault.key.keyArn,
         PGDR_SECRET_ARN: props.secret.secretArn,
-        PGDR_PG_SSLMODE: props.sslMode ?? 'require',
+        PGDR_PG_SSLMODE: tls.mode,
+        PGDR_PG_SSLROOTCERT: tls.rootCert,
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
@@ -146,6 +163,8 @@ export class PgdrFunction extends Construct {
         sourceMap: true,
         target: 'node24',
         externalModules: ['pg-native'],
+        // A configured CA file travels in the function's code (the asset hash follows its content).
+        ...(tls.copyFile ? { commandHooks: copyIntoBundle(tls.copyFile, FUNCTION_CA_FILE) } : {}),
       },
     });
     props.secret.grantRead(this.function);
@@ -203,4 +222,34 @@ export class PgdrFunction extends Construct {
       maxEventAge: Duration.hours(1),
     });
   }
+}
+
+/** What the job's environment says about TLS, and the CA file to copy into the function, if any. */
+function jobTls(tls: JobTls = {}, pgTools: PgToolsLayer): { mode: TlsMode; rootCert: string; copyFile?: string } {
+  const mode = tls.mode ?? 'verify-full';
+  if (!(TLS_MODES as readonly string[]).includes(mode)) throw new Error(`tls.mode: must be one of ${TLS_MODES.join(', ')} (received "${mode}")`);
+  const caBundle = tls.caBundle ?? PUBLIC_CAS;
+  if (caBundle === PUBLIC_CAS) return { mode, rootCert: PUBLIC_CAS };
+  if (caBundle === RDS_CA_BUNDLE) {
+    if (!pgTools.rdsCaBundle) {
+      throw new Error(
+        `tls.caBundle: "${RDS_CA_BUNDLE}" needs the RDS CA bundle in the PostgreSQL client tools layer, and this layer ships none ` +
+          '(a local directory packed without --ca-bundle, or a host build without rdsCaBundleFile) (received "rds")',
+      );
+    }
+    return { mode, rootCert: pgTools.rdsCaBundle };
+  }
+  const problem = caBundleProblem(caBundle);
+  if (problem) throw new Error(`tls.caBundle: must be "${RDS_CA_BUNDLE}", "${PUBLIC_CAS}" or a PEM file of CA certificates, but the file ${problem} (received "${caBundle}")`);
+  return { mode, rootCert: `${FUNCTION_CODE_DIR}/${FUNCTION_CA_FILE}`, copyFile: path.resolve(caBundle) };
+}
+
+/** esbuild command hooks that copy `file` into the bundle as `name`. */
+function copyIntoBundle(file: string, name: string): nodejs.ICommandHooks {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (_inputDir: string, outputDir: string) => [`cp ${quote(file)} ${quote(path.join(outputDir, name))}`],
+  };
 }

@@ -83,7 +83,7 @@ export class PgdrStack extends Stack {
     const verifySecret = db.verification.serverSecretArn
       ? secretsmanager.Secret.fromSecretCompleteArn(this, `${db.name}-VerifySecret`, db.verification.serverSecretArn)
       : undefined;
-    const common = { database: db.name, vault: this.vault, pgTools, vpc: this.network.vpc, vpcSubnets: this.network.subnets, sslMode: db.source.sslmode };
+    const common = { database: db.name, vault: this.vault, pgTools, vpc: this.network.vpc, vpcSubnets: this.network.subnets, tls: db.source.tls };
     const dump = new DumpJob(this, `${db.name}-DumpJob`, {
       ...common,
       secret,

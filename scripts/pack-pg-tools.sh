@@ -16,6 +16,10 @@
 #   --rpath MODE       auto (default): if patchelf is on PATH, set DT_RPATH '$ORIGIN/../lib' on each packed
 #                      executable so it finds its libraries ahead of the runtime's own copies;
 #                      always: require patchelf; never: leave binaries untouched (rely on LD_LIBRARY_PATH).
+#   --ca-bundle FILE   copy FILE (the RDS CA bundle, global-bundle.pem) to share/pgdr/rds-global-bundle.pem
+#                      (/opt/share/pgdr/rds-global-bundle.pem in Lambda) after checking that it is a
+#                      non-empty series of PEM certificates, each a well-formed DER SEQUENCE (base64,
+#                      od: no openssl needed).
 #   -h, --help
 #
 # Libraries: everything `ldd` resolves for each tool (ldd already lists the transitive closure) is
@@ -40,12 +44,13 @@ PROG=pack-pg-tools
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 note() { echo "$PROG: $*" >&2; }
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 
 TOOLS_ARG=""
 EXPECT_MAJOR=""
 MAX_GLIBC=""
 RPATH_MODE=auto
+CA_BUNDLE=""
 POSITIONAL=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -57,6 +62,8 @@ while [ $# -gt 0 ]; do
     --max-glibc=*) MAX_GLIBC="${1#*=}"; shift ;;
     --rpath) [ $# -ge 2 ] || die "--rpath needs a value"; RPATH_MODE="$2"; shift 2 ;;
     --rpath=*) RPATH_MODE="${1#*=}"; shift ;;
+    --ca-bundle) [ $# -ge 2 ] || die "--ca-bundle needs a value"; CA_BUNDLE="$2"; shift 2 ;;
+    --ca-bundle=*) CA_BUNDLE="${1#*=}"; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; POSITIONAL+=("$@"); break ;;
     -*) die "unknown option '$1' (see --help)" ;;
@@ -71,6 +78,49 @@ case "$RPATH_MODE" in auto|always|never) ;; *) die "--rpath must be auto, always
 if [ -n "$EXPECT_MAJOR" ] && ! [[ "$EXPECT_MAJOR" =~ ^[0-9]+$ ]]; then die "--expect-major must be a whole number, got '$EXPECT_MAJOR'"; fi
 if [ -n "$MAX_GLIBC" ] && ! [[ "$MAX_GLIBC" =~ ^[0-9]+\.[0-9]+$ ]]; then die "--max-glibc must look like 2.34, got '$MAX_GLIBC'"; fi
 [ -d "$SRC" ] || die "source bin directory '$SRC' does not exist"
+
+# --- the CA bundle: checked before anything is packed ------------------------------------------
+# Prints the number of certificates in a PEM file, or dies naming what is wrong. Each block must be
+# base64 that decodes to one DER SEQUENCE (0x30) whose encoded length is exactly the decoded size.
+CA_BUNDLE_PATH=share/pgdr/rds-global-bundle.pem
+check_pem_certificates() {
+  local f="$1" line inblock=0 b64="" n=0 lineno=0 start=0 bytes hex len total
+  [ -f "$f" ] || die "--ca-bundle '$f' does not exist"
+  [ -s "$f" ] || die "--ca-bundle '$f' is empty"
+  command -v base64 >/dev/null 2>&1 || die "--ca-bundle needs base64 (coreutils)"
+  while IFS= read -r line || [ -n "$line" ]; do
+    lineno=$((lineno + 1))
+    line="${line%$'\r'}"
+    case "$line" in
+      '-----BEGIN CERTIFICATE-----')
+        [ "$inblock" = 0 ] || die "--ca-bundle '$f' line $lineno: BEGIN CERTIFICATE inside the certificate of line $start"
+        inblock=1; start=$lineno; b64="" ;;
+      '-----END CERTIFICATE-----')
+        [ "$inblock" = 1 ] || die "--ca-bundle '$f' line $lineno: END CERTIFICATE without BEGIN"
+        inblock=0; n=$((n + 1))
+        hex="$(printf '%s' "$b64" | base64 -d 2>/dev/null | od -An -v -tx1 | tr -d ' \n')" || hex=""
+        bytes=$(( ${#hex} / 2 ))
+        [ "$bytes" -ge 4 ] && [ "${hex:0:2}" = 30 ] || die "--ca-bundle '$f': the certificate at line $start is not base64 of a DER certificate"
+        len=$((16#${hex:2:2}))
+        if [ "$len" -lt 128 ]; then total=$((2 + len))
+        elif [ "$len" = 129 ]; then total=$((3 + 16#${hex:4:2}))
+        elif [ "$len" = 130 ]; then total=$((4 + 16#${hex:4:4}))
+        elif [ "$len" = 131 ]; then total=$((5 + 16#${hex:4:6}))
+        else die "--ca-bundle '$f': the certificate at line $start has an unsupported DER length"; fi
+        [ "$total" = "$bytes" ] || die "--ca-bundle '$f': the certificate at line $start is truncated or corrupt ($bytes bytes, DER says $total)" ;;
+      *)
+        if [ "$inblock" = 1 ]; then
+          [[ "$line" =~ ^[A-Za-z0-9+/=]*$ ]] || die "--ca-bundle '$f' line $lineno: not base64 inside the certificate of line $start"
+          b64+="$line"
+        fi ;;
+    esac
+  done <"$f"
+  [ "$inblock" = 0 ] || die "--ca-bundle '$f': the certificate at line $start has no END CERTIFICATE line"
+  [ "$n" -gt 0 ] || die "--ca-bundle '$f' holds no PEM certificate (no -----BEGIN CERTIFICATE----- block)"
+  echo "$n"
+}
+CA_COUNT=""
+if [ -n "$CA_BUNDLE" ]; then CA_COUNT="$(check_pem_certificates "$CA_BUNDLE")" || exit 1; fi
 command -v ldd >/dev/null 2>&1 || die "ldd not found on PATH (install glibc-common / libc-bin)"
 if [ -n "$MAX_GLIBC" ]; then command -v readelf >/dev/null 2>&1 || die "--max-glibc needs readelf (install binutils)"; fi
 USE_PATCHELF=0
@@ -108,7 +158,7 @@ mkdir -p "$OUT/bin" "$OUT/lib"
 OUT_ABS="$(cd "$OUT" && pwd -P)"
 # A failed run leaves no half-packed tree behind (only what this script creates is removed).
 DONE=0
-cleanup() { [ "$DONE" = 1 ] || rm -rf "$OUT_ABS/bin" "$OUT_ABS/lib" "$OUT_ABS/pg-tools.manifest"; }
+cleanup() { [ "$DONE" = 1 ] || { rm -rf "$OUT_ABS/bin" "$OUT_ABS/lib" "$OUT_ABS/pg-tools.manifest" "$OUT_ABS/share/pgdr"; rmdir "$OUT_ABS/share" 2>/dev/null || true; }; }
 trap cleanup EXIT
 
 # --- glibc: never packed ------------------------------------------------------------------------
@@ -194,6 +244,12 @@ elif [ -n "$EXPECT_MAJOR" ]; then
   die "--expect-major given but pg_dump is not among the packed tools"
 fi
 
+if [ -n "$CA_BUNDLE" ]; then
+  mkdir -p "$OUT/$(dirname "$CA_BUNDLE_PATH")"
+  cp "$CA_BUNDLE" "$OUT/$CA_BUNDLE_PATH"
+  chmod 0644 "$OUT/$CA_BUNDLE_PATH"
+fi
+
 {
   echo "# pg-tools layer manifest written by pack-pg-tools.sh"
   echo "source $SRC"
@@ -202,7 +258,8 @@ fi
   for f in "$OUT"/bin/*; do echo "bin $(basename "$f")"; done
   for name in $(printf '%s\n' "${!LIB_SRC[@]}" | sort); do echo "lib $name ${LIB_SRC[$name]}"; done
   for name in $(printf '%s\n' "${EXCLUDED[@]}" | sort -u); do echo "excluded $name"; done
+  [ -z "$CA_BUNDLE" ] || echo "ca-bundle $CA_BUNDLE_PATH $CA_COUNT certificates sha256 $(sha256sum "$OUT/$CA_BUNDLE_PATH" | cut -d' ' -f1)"
 } >"$OUT/pg-tools.manifest"
 
 DONE=1
-note "packed $(ls "$OUT/bin" | wc -l) tool(s) and ${#LIB_SRC[@]} libraries into $OUT_ABS${PG_VERSION_LINE:+ ($PG_VERSION_LINE)}"
+note "packed $(ls "$OUT/bin" | wc -l) tool(s) and ${#LIB_SRC[@]} libraries${CA_COUNT:+ and $CA_COUNT CA certificates} into $OUT_ABS${PG_VERSION_LINE:+ ($PG_VERSION_LINE)}"

@@ -10,6 +10,7 @@
  *          PGDR_PG_BIN            directory of pg_dump (and zstd); in Lambda /opt/bin (libs in /opt/lib)
  *          PGDR_COMPRESSION       optional: auto (default) | zstd-stream | pg_dump-zstd | pg_dump-gzip | none
  *          PGDR_PG_SSLMODE        optional: sslmode when the secret has none (default prefer)
+ *          PGDR_PG_SSLROOTCERT    optional: PEM file of the CAs verify-ca/verify-full trust, or "public" (default)
  *          POWERTOOLS_METRICS_NAMESPACE=PgDr, POWERTOOLS_SERVICE_NAME
  *   result: the manifest; throws on any failure (after aborting the upload and emitting BackupFailed).
  *   calls:  secretsmanager:GetSecretValue; s3:PutObject (incl. CreateMultipartUpload, UploadPart,
@@ -20,7 +21,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { deadlineSignal, DumpError, runDump } from './core';
 import { reportFailure } from '../shared/failure';
-import { compressionFromEnv, EnvError, requireEnv, sslModeFromEnv } from '../shared/env';
+import { compressionFromEnv, EnvError, requireEnv, tlsFromEnv } from '../shared/env';
 import { readConnectionSecret } from '../shared/secrets';
 import { S3ObjectStore } from '../shared/s3-store';
 import { emfMetrics } from '../shared/metrics';
@@ -47,7 +48,7 @@ export async function handler(event: DumpEvent, context?: LambdaContextLike): Pr
     if (!event || typeof event.backupClass !== 'string') throw new EnvError(`event must be {"backupClass": "<class>"} (received ${JSON.stringify(event)})`);
     s3 ??= new S3Client({});
     secrets ??= new SecretsManagerClient({});
-    const connection = await readConnectionSecret(secrets, requireEnv('PGDR_SECRET_ARN'), sslModeFromEnv());
+    const connection = await readConnectionSecret(secrets, requireEnv('PGDR_SECRET_ARN'), tlsFromEnv());
     const remaining = context?.getRemainingTimeInMillis?.();
     return await runDump(
       {

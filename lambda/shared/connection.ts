@@ -5,11 +5,34 @@
  * process environment (PGPASSWORD) or the pg client's configuration: `describe()` is what logs
  * and errors show.
  */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import type { ClientConfig } from 'pg';
 import { SESSION_OPTIONS } from './session-settings';
 
-export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-full';
-const SSL_MODES: readonly SslMode[] = ['disable', 'prefer', 'require', 'verify-full'];
+/**
+ * libpq's sslmode, with the same meaning for the node client and the libpq tools:
+ * `disable` plain; `prefer` TLS if the server offers it, unauthenticated; `require` TLS,
+ * unauthenticated (any certificate); `verify-ca` TLS, the certificate chain must lead to a trusted
+ * CA (host name not checked); `verify-full` as verify-ca and the certificate must name the host.
+ */
+export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+export const SSL_MODES: readonly SslMode[] = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+/** `sslrootcert` value meaning the public CAs: Mozilla's list as shipped in Node.js (`tls.rootCertificates`). */
+export const PUBLIC_ROOTS = 'public';
+
+/** The TLS settings a job is configured with, used where the secret names none. */
+export interface TlsDefaults {
+  /** @default "prefer" */
+  readonly sslmode?: SslMode;
+  /** CAs trusted by verify-ca/verify-full: an absolute path to a PEM file, or {@link PUBLIC_ROOTS}. @default PUBLIC_ROOTS */
+  readonly sslrootcert?: string;
+}
 
 export interface ConnectionInfo {
   readonly host: string;
@@ -19,6 +42,8 @@ export interface ConnectionInfo {
   readonly password: string;
   /** @default "prefer" */
   readonly sslmode?: SslMode;
+  /** CAs trusted by verify-ca/verify-full: an absolute path to a PEM file, or {@link PUBLIC_ROOTS}. @default PUBLIC_ROOTS */
+  readonly sslrootcert?: string;
 }
 
 /** A connection problem stated without secrets. */
@@ -42,9 +67,9 @@ function sslModeOf(value: unknown, where: string): SslMode | undefined {
 
 /**
  * Reads the secret JSON (RDS convention). `dbname` defaults to "postgres" (RDS master secrets
- * have none); `sslmode` may come from the secret or `defaultSslMode`.
+ * have none); `sslmode` comes from the secret, else from `tls`; the trusted CAs from `tls`.
  */
-export function connectionFromSecret(secretString: string, secretName: string, defaultSslMode?: SslMode): ConnectionInfo {
+export function connectionFromSecret(secretString: string, secretName: string, tls: TlsDefaults = {}): ConnectionInfo {
   let doc: Record<string, unknown>;
   try {
     doc = JSON.parse(secretString) as Record<string, unknown>;
@@ -62,7 +87,8 @@ export function connectionFromSecret(secretString: string, secretName: string, d
     dbname: typeof doc.dbname === 'string' && doc.dbname !== '' ? doc.dbname : 'postgres',
     username: doc.username as string,
     password: doc.password as string,
-    sslmode: sslModeOf(doc.sslmode, `secret ${secretName}`) ?? defaultSslMode,
+    sslmode: sslModeOf(doc.sslmode, `secret ${secretName}`) ?? tls.sslmode,
+    ...(tls.sslrootcert ? { sslrootcert: tls.sslrootcert } : {}),
   };
 }
 
@@ -105,6 +131,7 @@ export function withDatabase(conn: ConnectionInfo, dbname: string): ConnectionIn
 
 /** libpq environment for a child process: the password goes here, never into argv. */
 export function libpqEnv(conn: ConnectionInfo): Record<string, string> {
+  const rootCert = rootCertFile(conn);
   return {
     PGHOST: conn.host,
     PGPORT: String(conn.port),
@@ -112,6 +139,8 @@ export function libpqEnv(conn: ConnectionInfo): Record<string, string> {
     PGDATABASE: conn.dbname,
     PGPASSWORD: conn.password,
     PGSSLMODE: conn.sslmode ?? 'prefer',
+    // Only for the verifying modes: with a root certificate file present, libpq's `require` would verify too.
+    ...(rootCert ? { PGSSLROOTCERT: rootCert } : {}),
     PGCONNECT_TIMEOUT: '15',
     PGAPPNAME: 'pgdr',
     PGOPTIONS: SESSION_OPTIONS,
@@ -120,7 +149,6 @@ export function libpqEnv(conn: ConnectionInfo): Record<string, string> {
 
 /** node-postgres client configuration; `prefer` is tried as TLS first by `connectClient`. */
 export function pgClientConfig(conn: ConnectionInfo, tls: boolean): ClientConfig {
-  const mode = conn.sslmode ?? 'prefer';
   return {
     host: conn.host,
     port: conn.port,
@@ -131,6 +159,97 @@ export function pgClientConfig(conn: ConnectionInfo, tls: boolean): ClientConfig
     // Server-side timeouts off for this session from its start: session-settings.ts.
     options: SESSION_OPTIONS,
     connectionTimeoutMillis: 15_000,
-    ssl: !tls ? false : mode === 'verify-full' ? { rejectUnauthorized: true, servername: conn.host } : { rejectUnauthorized: false },
+    ssl: tls ? nodeTlsOptions(conn) : false,
   };
+}
+
+/**
+ * The node client's TLS options, equivalent to what {@link libpqEnv} asks of libpq: the same CA
+ * file for verify-ca and verify-full; the host name checked by verify-full only (SNI for names,
+ * never for IP addresses); no verification for prefer and require.
+ */
+function nodeTlsOptions(conn: ConnectionInfo): NonNullable<Exclude<ClientConfig['ssl'], boolean>> {
+  const mode = conn.sslmode ?? 'prefer';
+  const rootCert = rootCertFile(conn);
+  if (!rootCert) return { rejectUnauthorized: false };
+  const ca = readCaFile(rootCert);
+  if (mode === 'verify-ca') return { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
+  return { ca, rejectUnauthorized: true, ...(isIP(conn.host) === 0 ? { servername: conn.host } : {}) };
+}
+
+/** The PEM file of trusted CAs for a verifying sslmode, or undefined when the mode verifies nothing. */
+export function rootCertFile(conn: ConnectionInfo): string | undefined {
+  if (conn.sslmode !== 'verify-ca' && conn.sslmode !== 'verify-full') return undefined;
+  const setting = conn.sslrootcert ?? PUBLIC_ROOTS;
+  if (setting === PUBLIC_ROOTS) return publicRootsFile();
+  if (!isAbsolute(setting)) throw new ConnectionError(`TLS: sslrootcert must be an absolute path or "${PUBLIC_ROOTS}" (received ${JSON.stringify(setting)})`);
+  return setting;
+}
+
+let publicRootsPath: string | undefined;
+/**
+ * Node's public roots written to a file, so that libpq trusts exactly what the node client trusts.
+ * Named by content (processes share it; a new Node.js list is a new file), written atomically.
+ */
+function publicRootsFile(): string {
+  if (!publicRootsPath) {
+    const pem = `${rootCertificates.join('\n')}\n`;
+    const file = join(tmpdir(), `pgdr-public-cas-${createHash('sha256').update(pem).digest('hex').slice(0, 16)}.pem`);
+    if (!existsSync(file)) {
+      const partial = `${file}.${process.pid}.tmp`;
+      writeFileSync(partial, pem, { mode: 0o644 });
+      renameSync(partial, file);
+    }
+    publicRootsPath = file;
+  }
+  return publicRootsPath;
+}
+
+const caCache = new Map<string, string>();
+function readCaFile(file: string): string {
+  let pem = caCache.get(file);
+  if (pem === undefined) {
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConnectionError(`TLS: cannot read the CA bundle ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConnectionError(`TLS: the CA bundle ${file} holds no PEM certificate`);
+    caCache.set(file, pem);
+  }
+  return pem;
+}
+
+/** Node's errors for a certificate it does not trust (the chain), by code. */
+const UNTRUSTED_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'INVALID_CA',
+]);
+
+/**
+ * One line for a TLS failure of the node client, naming TLS, the server, the sslmode and the CAs
+ * trusted; undefined when `err` is not about TLS.
+ */
+export function explainTlsError(err: unknown, conn: ConnectionInfo): string | undefined {
+  const e = err as { code?: string; message?: string };
+  const mode = conn.sslmode ?? 'prefer';
+  const server = `${conn.host}:${conn.port}`;
+  const trusted = conn.sslrootcert && conn.sslrootcert !== PUBLIC_ROOTS ? `the CA bundle ${conn.sslrootcert}` : 'the public CAs';
+  if (e.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `TLS: the certificate of ${server} is not valid for the host name "${conn.host}" (sslmode ${mode}: ${e.message}); connect by a name the certificate holds, or use sslmode verify-ca`;
+  }
+  if (e.code && UNTRUSTED_CERT_CODES.has(e.code)) {
+    return `TLS: the certificate of ${server} is not trusted (sslmode ${mode}, trusting ${trusted}: ${e.code}, ${e.message})`;
+  }
+  if (/does not support SSL/i.test(e.message ?? '')) return `TLS: the server ${server} does not accept TLS connections (sslmode ${mode})`;
+  return undefined;
 }

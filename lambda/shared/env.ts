@@ -1,6 +1,7 @@
 /** Reads the handlers' environment with one clear error per missing or malformed variable. */
 import { COMPRESSION_SETTINGS, CompressionSetting } from './compression';
-import type { SslMode } from './connection';
+import { isAbsolute } from 'node:path';
+import { PUBLIC_ROOTS, SSL_MODES, SslMode, TlsDefaults } from './connection';
 
 export class EnvError extends Error {
   constructor(message: string) {
@@ -29,11 +30,20 @@ export function compressionFromEnv(env: NodeJS.ProcessEnv = process.env): Compre
   return value as CompressionSetting;
 }
 
-/** PGDR_PG_SSLMODE: the sslmode used when the secret names none. @default "prefer" */
-export function sslModeFromEnv(env: NodeJS.ProcessEnv = process.env): SslMode {
-  const value = optionalEnv('PGDR_PG_SSLMODE', env) ?? 'prefer';
-  if (!['disable', 'prefer', 'require', 'verify-full'].includes(value)) {
-    throw new EnvError(`PGDR_PG_SSLMODE must be disable, prefer, require or verify-full (received ${JSON.stringify(value)})`);
+/**
+ * The job's TLS settings, used where the secret names no sslmode:
+ * PGDR_PG_SSLMODE (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`; @default "prefer")
+ * and PGDR_PG_SSLROOTCERT (absolute path of a PEM file of CA certificates, or "public" for
+ * Node.js's public CAs; @default "public").
+ */
+export function tlsFromEnv(env: NodeJS.ProcessEnv = process.env): TlsDefaults {
+  const sslmode = optionalEnv('PGDR_PG_SSLMODE', env) ?? 'prefer';
+  if (!(SSL_MODES as readonly string[]).includes(sslmode)) {
+    throw new EnvError(`PGDR_PG_SSLMODE must be one of ${SSL_MODES.join(', ')} (received ${JSON.stringify(sslmode)})`);
   }
-  return value as SslMode;
+  const sslrootcert = optionalEnv('PGDR_PG_SSLROOTCERT', env) ?? PUBLIC_ROOTS;
+  if (sslrootcert !== PUBLIC_ROOTS && !isAbsolute(sslrootcert)) {
+    throw new EnvError(`PGDR_PG_SSLROOTCERT must be an absolute path of a PEM file or "${PUBLIC_ROOTS}" (received ${JSON.stringify(sslrootcert)})`);
+  }
+  return { sslmode: sslmode as SslMode, sslrootcert };
 }

@@ -5,13 +5,15 @@
  * (session-settings.ts).
  */
 import { Client } from 'pg';
-import { ConnectionError, ConnectionInfo, describe, pgClientConfig } from './connection';
+import { ConnectionError, ConnectionInfo, describe, explainTlsError, pgClientConfig } from './connection';
 import { NEUTRALISE_NEWER_SQL } from './session-settings';
 
 /** Turns a pg/network error into one line that names the server but never the password. */
 export function explainPgError(err: unknown, conn: ConnectionInfo): string {
   const e = err as NodeJS.ErrnoException & { code?: string; message?: string };
   const where = describe(conn);
+  const tls = explainTlsError(err, conn);
+  if (tls) return tls;
   switch (e.code) {
     case 'ECONNREFUSED':
       return `cannot connect to PostgreSQL at ${conn.host}:${conn.port}: connection refused (is the server running?)`;

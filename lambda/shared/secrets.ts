@@ -4,9 +4,9 @@
  * secret is encrypted with a customer-managed key).
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConnectionError, ConnectionInfo, connectionFromSecret, SslMode } from './connection';
+import { ConnectionError, ConnectionInfo, connectionFromSecret, TlsDefaults } from './connection';
 
-export async function readConnectionSecret(client: SecretsManagerClient, secretId: string, defaultSslMode?: SslMode): Promise<ConnectionInfo> {
+export async function readConnectionSecret(client: SecretsManagerClient, secretId: string, tls?: TlsDefaults): Promise<ConnectionInfo> {
   let secretString: string | undefined;
   try {
     const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
@@ -15,5 +15,5 @@ export async function readConnectionSecret(client: SecretsManagerClient, secretI
     throw new ConnectionError(`cannot read secret ${secretId}: ${(err as Error).name}: ${(err as Error).message}`);
   }
   if (secretString === undefined) throw new ConnectionError(`secret ${secretId} has no SecretString`);
-  return connectionFromSecret(secretString, secretId, defaultSslMode);
+  return connectionFromSecret(secretString, secretId, tls);
 }

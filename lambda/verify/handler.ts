@@ -10,7 +10,7 @@
  *           PGDR_SECRET_ARN (source server; scratch databases go there by default),
  *           PGDR_VERIFY_SECRET_ARN (optional: another server for the scratch databases),
  *           PGDR_VERIFICATION (JSON {"restoreTestEveryNth":1,"smokeQueries":[{"name","sql","minRows"}]}),
- *           PGDR_PG_BIN (pg_restore, and zstd for zstd-stream dumps), PGDR_PG_SSLMODE (optional),
+ *           PGDR_PG_BIN (pg_restore, and zstd for zstd-stream dumps), PGDR_PG_SSLMODE and PGDR_PG_SSLROOTCERT (optional),
  *           POWERTOOLS_METRICS_NAMESPACE=PgDr, POWERTOOLS_SERVICE_NAME.
  *   result: the verification record; throws when verification failed (after writing the record
  *           and emitting VerifyFailed) or could not run.
@@ -23,7 +23,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { runVerify } from './core';
 import { parsePolicy } from './policy';
-import { EnvError, optionalEnv, requireEnv, sslModeFromEnv } from '../shared/env';
+import { EnvError, optionalEnv, requireEnv, tlsFromEnv } from '../shared/env';
 import { readConnectionSecret } from '../shared/secrets';
 import { S3ObjectStore } from '../shared/s3-store';
 import { emfMetricsFactory } from '../shared/metrics';
@@ -74,7 +74,7 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
   const verifySecret = optionalEnv('PGDR_VERIFY_SECRET_ARN');
   let connection: ConnectionInfo;
   try {
-    connection = await readConnectionSecret(secrets, verifySecret ?? requireEnv('PGDR_SECRET_ARN'), sslModeFromEnv());
+    connection = await readConnectionSecret(secrets, verifySecret ?? requireEnv('PGDR_SECRET_ARN'), tlsFromEnv());
   } catch (err) {
     // Could not even start: still a failed verification for the alarms.
     const metrics = emfMetricsFactory(database, (manifestKey && parseManifestKey(manifestKey)?.backupClass) || 'unknown');

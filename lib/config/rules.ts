@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { formatSeconds } from './duration';
 import { longestGapSeconds, parseSchedule } from './schedule';
 import type { PgdrConfig } from './schema';
+import { RDS_CA_BUNDLE, RDS_CA_BUNDLE_IN_LAYER } from '../tls-ca';
 
 /** One broken rule. */
 export interface RuleIssue {
@@ -55,6 +56,14 @@ export function crossFieldIssues(config: PgdrConfig): RuleIssue[] {
       issues.push({
         path: at('source', 'engineMajorVersion'),
         message: `has no PostgreSQL client tools: the default layer is built for ${DEFAULT_TOOLS_MAJORS.join(', ')}; set pgTools.layerArns["${major}"] or pgTools.directories["${major}"]`,
+      });
+    }
+
+    const toolsDir = config.pgTools.directories[String(major)];
+    if (db.source.tls.caBundle === RDS_CA_BUNDLE && toolsDir && existsSync(join(toolsDir, 'bin', 'pg_dump')) && !existsSync(join(toolsDir, RDS_CA_BUNDLE_IN_LAYER))) {
+      issues.push({
+        path: at('source', 'tls', 'caBundle'),
+        message: `is "${RDS_CA_BUNDLE}" (the default for RDS sources), which needs the RDS CA bundle in the tools layer, but pgTools.directories["${major}"] has no ${RDS_CA_BUNDLE_IN_LAYER}: pack it with scripts/pack-pg-tools.sh --ca-bundle global-bundle.pem, or set a PEM file`,
       });
     }
 

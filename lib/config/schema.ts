@@ -4,6 +4,7 @@
  * Field-level rules live in the zod schemas; rules that relate fields live in rules.ts.
  */
 import { z } from 'zod';
+import { caBundleProblem, PUBLIC_CAS, RDS_CA_BUNDLE, TLS_MODES } from '../tls-ca';
 import { HumanDuration, parseDuration } from './duration';
 import { parseSchedule } from './schedule';
 
@@ -13,8 +14,31 @@ const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[
 const SECRET_ARN_RULE = 'must be the complete Secrets Manager secret ARN, with its 6-character suffix (e.g. "...:secret:pgdr/shop-AbCdEf")';
 const secretArn = () => z.string().regex(SECRET_ARN_RE, SECRET_ARN_RULE);
 const port = z.int().min(1).max(65535).default(5432);
-/** TLS to the database when the secret names no sslmode. Encrypted by default; `disable` only for servers without TLS. */
-const sslmode = z.enum(['disable', 'prefer', 'require', 'verify-full']).default('require');
+/**
+ * How the jobs authenticate the database server. `mode` is the sslmode used when the secret names
+ * none (a secret's `sslmode` wins); `caBundle` the CAs verify-ca/verify-full trust: "rds" (the RDS
+ * bundle shipped in the tools layer), "public" (Node.js's public CAs) or the path of a PEM file of
+ * CA certificates (relative to the working directory of `cdk synth`), copied into the functions.
+ */
+const tlsSchema = (defaultCaBundle: string) =>
+  z
+    .strictObject({
+      /** `verify-full` (chain and host name), `verify-ca` (chain only), `require` (encrypted, server not authenticated), `disable`. @default "verify-full" */
+      mode: z.enum(TLS_MODES).default('verify-full'),
+      /** "rds", "public" or a PEM file path. @default "rds" for RDS sources, "public" for external ones */
+      caBundle: z
+        .string()
+        .min(1)
+        .superRefine((value, ctx) => {
+          if (value === RDS_CA_BUNDLE || value === PUBLIC_CAS) return;
+          const problem = caBundleProblem(value);
+          if (problem) ctx.addIssue({ code: 'custom', message: `must be "${RDS_CA_BUNDLE}", "${PUBLIC_CAS}" or a PEM file of CA certificates, but the file ${problem}` });
+        })
+        .default(defaultCaBundle),
+    })
+    .prefault({});
+/** The field `tls` replaced; kept so that an old configuration gets a message saying so. */
+const replacedSslmode = z.never({ error: 'was replaced by "tls": { "mode": ..., "caBundle": ... } (see the README, "TLS to the database")' }).optional();
 
 /** A resource name used in S3 keys and AWS resource names. */
 const name = (what: string) =>
@@ -167,8 +191,10 @@ export const rdsSourceSchema = z.strictObject({
   engineMajorVersion,
   /** TCP port the jobs connect to (opened in their security group). @default 5432 */
   port,
-  /** libpq sslmode when the secret has none. @default "require" */
-  sslmode,
+  /** TLS to the server. @default { mode: "verify-full", caBundle: "rds" } */
+  tls: tlsSchema(RDS_CA_BUNDLE),
+  /** Replaced by `tls`. */
+  sslmode: replacedSslmode,
   /** RDS automated backups with point-in-time recovery are on (RPO down to ~5 minutes). @default true */
   pointInTimeRecovery: z.boolean().default(true),
 });
@@ -181,8 +207,10 @@ export const externalSourceSchema = z.strictObject({
   engineMajorVersion,
   /** TCP port the jobs connect to (opened in their security group). @default 5432 */
   port,
-  /** libpq sslmode when the secret has none. @default "require" */
-  sslmode,
+  /** TLS to the server. @default { mode: "verify-full", caBundle: "public" } */
+  tls: tlsSchema(PUBLIC_CAS),
+  /** Replaced by `tls`. */
+  sslmode: replacedSslmode,
 });
 
 export const databaseSchema = z.strictObject({

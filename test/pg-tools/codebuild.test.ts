@@ -3,7 +3,7 @@
  * No Docker, no AWS: the template is asserted, the handlers run against a stand-in SDK, and the
  * buildspec's build commands run on this machine's PostgreSQL 15 with `aws`/`rpm` stand-ins.
  */
-import { spawnSync } from 'child_process';
+import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -16,7 +16,9 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { BackupVault } from '../../lib/backup-vault';
 import { PgTools, PgToolsHostBundler, PgToolsProps, PgToolsSource } from '../../lib/pg-tools';
-import { BUILD_HANDLER_SOURCE, BUILD_QUERY_INTERVAL, BUILD_TOTAL_TIMEOUT } from '../../lib/pg-tools-build';
+import { BUILD_HANDLER_SOURCE, BUILD_QUERY_INTERVAL, BUILD_TOTAL_TIMEOUT, RDS_CA_BUNDLE_URL } from '../../lib/pg-tools-build';
+import { writeCurlShim } from '../support/curl-shim';
+import { TestPki } from '../support/test-pki';
 
 const HOST_PG15 = '/usr/lib/postgresql/15/bin';
 /** The feature flags of a real `cdk synth` (cdk.json has no bundling context: every stack bundles). */
@@ -107,9 +109,22 @@ describe('default source: PgToolsSource.codeBuild()', () => {
     const build = spec.phases.build.commands.join('\n');
     expect(build).toMatch(/aws s3 cp .*"\$PGDR_SCRIPT_URL" pack-pg-tools\.sh/);
     expect(build).toMatch(/rpm -ql postgresql16 \| grep '\/pg_dump\$'/);
-    expect(build).toMatch(/bash pack-pg-tools\.sh --expect-major 16 --max-glibc 2\.34 "\$bindir" layer/);
+    expect(build).toMatch(/bash pack-pg-tools\.sh --expect-major 16 --max-glibc 2\.34 --ca-bundle rds-global-bundle\.pem "\$bindir" layer/);
     expect(build).toMatch(/aws s3 cp .*pg-tools\.zip "s3:\/\/\$PGDR_BUCKET\/\$PGDR_KEY"$/m);
     expect(envOf(template).PGDR_SCRIPT_URL).toEqual({ 'Fn::Sub': expect.stringMatching(/^s3:\/\/cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.sh$/) });
+  });
+
+  it('the buildspec fetches the RDS CA bundle over HTTPS, has the pack script check it, and zips it into the layer', () => {
+    const { template, tools } = synthesize();
+    const build = buildspecOf(template).phases.build.commands;
+    const fetch = build.findIndex((c) => c.startsWith('curl '));
+    const pack = build.findIndex((c) => c.startsWith('bash pack-pg-tools.sh '));
+    expect(build[fetch]).toBe(`curl -fsS --retry 3 --proto =https -o rds-global-bundle.pem ${RDS_CA_BUNDLE_URL}`);
+    expect(RDS_CA_BUNDLE_URL).toBe('https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem');
+    expect(fetch).toBeLessThan(pack);
+    expect(build[pack]).toContain(' --ca-bundle rds-global-bundle.pem ');
+    expect(build).toContain('(cd layer && zip -qr -X ../pg-tools.zip bin lib share pg-tools.manifest)');
+    expect(tools.rdsCaBundle).toBe('/opt/share/pgdr/rds-global-bundle.pem');
   });
 
   it('ARM64 layers build on the Amazon Linux 2023 ARM image', () => {
@@ -419,7 +434,11 @@ describe('custom resource handlers (stand-in CodeBuild SDK)', () => {
 // failure) on this machine's PostgreSQL 15, with stand-ins only for what needs AWS or dnf: `aws s3 cp`
 // copies to and from a local directory, `rpm -ql` lists the Debian package's pg_dump.
 (fs.existsSync(`${HOST_PG15}/pg_dump`) ? describe : describe.skip)('the buildspec build commands, run locally', () => {
-  it('fetch the script asset, pack, zip and upload a layer whose pg_dump runs from its own lib/', () => {
+  /**
+   * Runs the build phase with the stand-ins; `curl` serves `caBundle` as the RDS bundle.
+   * Returns the run and where the upload would land.
+   */
+  function runBuild(caBundle: string): { run: SpawnSyncReturns<string>; zip: string } {
     const { app, template } = synthesize({ majorVersion: 15 });
     const assembly = app.synth();
     const spec = buildspecOf(template);
@@ -446,6 +465,7 @@ describe('custom resource handlers (stand-in CodeBuild SDK)', () => {
     fs.writeFileSync(path.join(shims, 'rpm'), `#!/bin/sh\n[ "$1 $2" = "-ql postgresql15" ] || exit 1\nprintf '%s\\n' ${HOST_PG15}/pg_dump ${HOST_PG15}/pg_restore ${HOST_PG15}/psql\n`, {
       mode: 0o755,
     });
+    writeCurlShim(shims, RDS_CA_BUNDLE_URL, caBundle);
     const work = fs.mkdtempSync(path.join(tmp, 'src-'));
     const run = spawnSync(spec.env.shell, ['-c', `set -e\n${spec.phases.build.commands.join('\n')}`], {
       cwd: work,
@@ -457,16 +477,36 @@ describe('custom resource handlers (stand-in CodeBuild SDK)', () => {
         PGDR_KEY: env.PGDR_KEY as string,
       },
     });
+    return { run, zip: path.join(s3root, 'layer-bucket', env.PGDR_KEY as string) };
+  }
+
+  it('fetch the script asset and the RDS CA bundle, pack, zip and upload a layer whose pg_dump runs from its own lib/', () => {
+    // The RDS bundle's URL served from a bundle of two test CAs (no network here).
+    const pki = new TestPki();
+    const caBundle = path.join(tmp, 'rds-test-bundle.pem');
+    fs.writeFileSync(caBundle, fs.readFileSync(pki.ca('rds-root-1'), 'utf8') + fs.readFileSync(pki.ca('rds-root-2'), 'utf8'));
+    pki.remove();
+    const { run, zip } = runBuild(caBundle);
     expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' });
     expect(run.stdout).toMatch(/^version pg_dump \(PostgreSQL\) 15\./m); // the manifest, printed to the build log
+    expect(run.stdout).toMatch(/^ca-bundle share\/pgdr\/rds-global-bundle\.pem 2 certificates sha256 [0-9a-f]{64}$/m);
 
-    const zip = path.join(s3root, 'layer-bucket', env.PGDR_KEY as string);
     expect(fs.existsSync(zip)).toBe(true);
     const unpacked = fs.mkdtempSync(path.join(tmp, 'layer-'));
     expect(spawnSync('unzip', ['-q', zip, '-d', unpacked]).status).toBe(0);
-    expect(fs.readdirSync(unpacked).sort()).toEqual(['bin', 'lib', 'pg-tools.manifest']);
+    expect(fs.readdirSync(unpacked).sort()).toEqual(['bin', 'lib', 'pg-tools.manifest', 'share']);
+    expect(fs.readFileSync(path.join(unpacked, 'share', 'pgdr', 'rds-global-bundle.pem'))).toEqual(fs.readFileSync(caBundle));
     expect(fs.readdirSync(path.join(unpacked, 'bin'))).toEqual(expect.arrayContaining(['pg_dump', 'pg_restore', 'psql']));
     const version = spawnSync(path.join(unpacked, 'bin', 'pg_dump'), ['--version'], { encoding: 'utf8', env: { LD_LIBRARY_PATH: path.join(unpacked, 'lib') } });
     expect(version.stdout).toMatch(/^pg_dump \(PostgreSQL\) 15\./);
+  });
+
+  it('a download that is not PEM certificates (an error page) fails the build at the pack step and uploads nothing', () => {
+    const page = path.join(tmp, 'error-page.pem');
+    fs.writeFileSync(page, '<?xml version="1.0"?><Error><Code>AccessDenied</Code></Error>\n');
+    const { run, zip } = runBuild(page);
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/^pack-pg-tools: error: --ca-bundle 'rds-global-bundle\.pem' holds no PEM certificate/m);
+    expect(fs.existsSync(zip)).toBe(false);
   });
 });

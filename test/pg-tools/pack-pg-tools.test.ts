@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { TestPki } from '../support/test-pki';
 
 const SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'pack-pg-tools.sh');
 const PG_BIN = process.env.PGDR_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -148,4 +149,56 @@ describe('pack-pg-tools.sh failures', () => {
     expect(pack([PG_BIN]).stderr).toMatch(/expected SOURCE_BIN_DIR and OUTPUT_DIR, got 1 argument/);
     expect(pack(['--rpath', 'sometimes', PG_BIN, path.join(tmp, 'y')]).stderr).toMatch(/--rpath must be auto, always or never, got 'sometimes'/);
   });
+});
+
+describe('pack-pg-tools.sh --ca-bundle (the RDS CA bundle, checked without openssl)', () => {
+  const pki = new TestPki();
+  let bundle: string;
+  const pem = (file: string) => fs.readFileSync(file, 'utf8');
+  beforeAll(() => {
+    bundle = path.join(tmp, 'bundle.pem');
+    fs.writeFileSync(bundle, pem(pki.ca('rds-root-a')) + pem(pki.ca('rds-root-b')) + pem(pki.ca('rds-root-c')));
+  });
+  afterAll(() => pki.remove());
+
+  it('copies a valid bundle to share/pgdr/rds-global-bundle.pem and records it in the manifest', () => {
+    const dir = path.join(tmp, 'with-ca');
+    const r = pack(['--ca-bundle', bundle, '--tools', 'pg_dump', PG_BIN, dir]);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: expect.stringMatching(/and 3 CA certificates into /) });
+    const packed = path.join(dir, 'share', 'pgdr', 'rds-global-bundle.pem');
+    expect(fs.readFileSync(packed)).toEqual(fs.readFileSync(bundle));
+    expect(fs.statSync(packed).mode & 0o777).toBe(0o644);
+    const sha = execFileSync('sha256sum', [bundle], { encoding: 'utf8' }).split(' ')[0];
+    expect(fs.readFileSync(path.join(dir, 'pg-tools.manifest'), 'utf8')).toMatch(new RegExp(`^ca-bundle share/pgdr/rds-global-bundle\\.pem 3 certificates sha256 ${sha}$`, 'm'));
+  });
+
+  it('accepts CRLF line ends', () => {
+    const crlf = path.join(tmp, 'crlf.pem');
+    fs.writeFileSync(crlf, pem(bundle).replace(/\n/g, '\r\n'));
+    expect(pack(['--ca-bundle', crlf, '--tools', 'pg_dump', PG_BIN, path.join(tmp, 'with-crlf')]).status).toBe(0);
+  });
+
+  const broken: Array<[string, () => string, RegExp]> = [
+    ['is missing', () => path.join(tmp, 'nosuch.pem'), /nosuch\.pem' does not exist/],
+    ['is empty', () => write('empty.pem', ''), /empty\.pem' is empty/],
+    ['holds no certificate (an HTML error page)', () => write('html.pem', '<html><body>Access Denied</body></html>\n'), /holds no PEM certificate/],
+    ['has a certificate cut short', () => write('cut.pem', pem(bundle).split('\n').filter((_, i) => i !== 3).join('\n')), /the certificate at line 1 is truncated or corrupt \(\d+ bytes, DER says \d+\)/],
+    ['has no END line', () => write('open.pem', pem(bundle).replace(/-----END CERTIFICATE-----\n$/, '')), /the certificate at line \d+ has no END CERTIFICATE line/],
+    ['has text that is not base64 inside a certificate', () => write('junk.pem', pem(bundle).replace(/^(-----BEGIN CERTIFICATE-----\n)/, '$1not base64!\n')), /line 2: not base64 inside the certificate of line 1/],
+    ['is a private key', () => write('key.pem', pem(path.join(pki.dir, 'rds-root-a.key'))), /holds no PEM certificate/],
+  ];
+  it.each(broken)('a bundle that %s: non-zero exit naming the problem, nothing packed', (name, file, message) => {
+    const dir = path.join(tmp, `bad-ca-${name.replace(/\W+/g, '-')}`);
+    const r = pack(['--ca-bundle', file(), '--tools', 'pg_dump', PG_BIN, dir]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`^pack-pg-tools: error: --ca-bundle '${tmp}/.*${message.source}`));
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(fs.existsSync(path.join(dir, 'bin')) || fs.existsSync(path.join(dir, 'share'))).toBe(false);
+  });
+
+  function write(name: string, text: string): string {
+    const file = path.join(tmp, name);
+    fs.writeFileSync(file, text);
+    return file;
+  }
 });

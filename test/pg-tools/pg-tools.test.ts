@@ -6,6 +6,9 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { PgTools, PgToolsHostBundler, PgToolsProps, PgToolsSource } from '../../lib/pg-tools';
+import { RDS_CA_BUNDLE_URL } from '../../lib/pg-tools-build';
+import { writeCurlShim } from '../support/curl-shim';
+import { TestPki } from '../support/test-pki';
 
 const HOST_PG15 = '/usr/lib/postgresql/15/bin';
 const ARN = 'arn:aws:lambda:eu-west-1:123456789012:layer:pg-tools-15:3';
@@ -86,6 +89,17 @@ describe('PgTools sources', () => {
     }
   });
 
+  it('the RDS CA bundle: a local directory has it only when packed with --ca-bundle; a layer ARN is taken on trust', () => {
+    const withCa = fakeLayerDir(15);
+    fs.mkdirSync(path.join(withCa, 'share', 'pgdr'), { recursive: true });
+    fs.writeFileSync(path.join(withCa, 'share', 'pgdr', 'rds-global-bundle.pem'), '-----BEGIN CERTIFICATE-----\n');
+    const stack = stackWithoutBundling();
+    const local = (dir: string, id: string) => new PgTools(stack, id, { majorVersion: 15, source: PgToolsSource.localDirectory(dir) });
+    expect(local(withCa, 'WithCa').rdsCaBundle).toBe('/opt/share/pgdr/rds-global-bundle.pem');
+    expect(local(fakeLayerDir(15), 'WithoutCa').rdsCaBundle).toBeUndefined();
+    expect(new PgTools(stack, 'Arn', { majorVersion: 15, source: PgToolsSource.layerArn(ARN) }).rdsCaBundle).toBe('/opt/share/pgdr/rds-global-bundle.pem');
+  });
+
   it('compatible runtimes are a prop', () => {
     const stack = stackWithoutBundling();
     new PgTools(stack, 'PgTools', { majorVersion: 15, compatibleRuntimes: [lambda.Runtime.NODEJS_24_X], source: PgToolsSource.localDirectory(fakeLayerDir(15)) });
@@ -114,6 +128,28 @@ describe('PgTools Docker source when bundling runs and no Docker engine answers'
     Annotations.fromStack(stack).hasInfo('/Test/PgTools', Match.stringLikeRegexp(`packed from the host \\(${HOST_PG15}\\).*no Docker engine answered`));
   });
 
+  (fs.existsSync(`${HOST_PG15}/pg_dump`) ? it : it.skip)('host builds run offline: they pack the RDS CA bundle from rdsCaBundleFile, and without it warn and ship none', () => {
+    const pki = new TestPki();
+    try {
+      const app = new App({ outdir: fs.mkdtempSync(path.join(tmp, 'synth-')) });
+      const stack = new Stack(app, 'Test');
+      const withCa = new PgTools(stack, 'WithCa', { majorVersion: 15, source: PgToolsSource.docker({ rdsCaBundleFile: pki.ca('rds-local-copy') }) });
+      const withoutCa = new PgTools(stack, 'WithoutCa', { majorVersion: 15, source: PgToolsSource.docker() });
+      const assembly = app.synth();
+      expect(withCa.rdsCaBundle).toBe('/opt/share/pgdr/rds-global-bundle.pem');
+      expect(withoutCa.rdsCaBundle).toBeUndefined();
+      const t = Template.fromStack(stack);
+      const keys = Object.entries(t.findResources('AWS::Lambda::LayerVersion')).map(([id, r]) => [id, r.Properties.Content.S3Key as string]);
+      const asset = (prefix: string) => path.join(assembly.directory, `asset.${keys.find(([id]) => id.startsWith(prefix))![1].replace(/\.zip$/, '')}`);
+      expect(fs.readFileSync(path.join(asset('WithCa'), 'share', 'pgdr', 'rds-global-bundle.pem'))).toEqual(fs.readFileSync(path.join(pki.dir, 'rds-local-copy.crt')));
+      expect(fs.existsSync(path.join(asset('WithoutCa'), 'share'))).toBe(false);
+      Annotations.fromStack(stack).hasWarning('/Test/WithoutCa', Match.stringLikeRegexp('hold no RDS CA bundle .*pass rdsCaBundleFile'));
+      Annotations.fromStack(stack).hasNoWarning('/Test/WithCa', Match.anyValue());
+    } finally {
+      pki.remove();
+    }
+  });
+
   it('fails with the ways out when the host has no client of that major', () => {
     const app = new App({ outdir: fs.mkdtempSync(path.join(tmp, 'synth-')) });
     const stack = new Stack(app, 'Test');
@@ -134,14 +170,19 @@ describe('PgTools Docker source with a Docker engine', () => {
   afterAll(() => (saved === undefined ? delete process.env.CDK_DOCKER : (process.env.CDK_DOCKER = saved)));
 
   // A stand-in `docker` that records its arguments and runs the container command on the host,
-  // with /asset-input and /asset-output mapped back and `dnf`/`rpm` shimmed to the Debian binaries:
-  // it checks the command CDK would run in Amazon Linux 2023, end to end, without an engine.
+  // with /asset-input, /asset-output and /tmp mapped back, `dnf`/`rpm` shimmed to the Debian binaries
+  // and `curl` serving a test CA bundle for the RDS bundle's URL: it checks the command CDK would run
+  // in Amazon Linux 2023, end to end, without an engine.
   (fs.existsSync(`${HOST_PG15}/pg_dump`) ? it : it.skip)('runs dnf install postgresql<major> and the pack script in amazonlinux:2023 as root', () => {
     const dir = fs.mkdtempSync(path.join(tmp, 'fake-docker-'));
     const log = path.join(dir, 'log');
     fs.mkdirSync(path.join(dir, 'shims'));
     fs.writeFileSync(path.join(dir, 'shims', 'dnf'), `#!/bin/sh\necho "dnf $*" >> ${log}\n`, { mode: 0o755 });
     fs.writeFileSync(path.join(dir, 'shims', 'rpm'), `#!/bin/sh\necho ${HOST_PG15}/pg_dump\n`, { mode: 0o755 });
+    const pki = new TestPki();
+    const caBundle = pki.ca('rds-test-root');
+    writeCurlShim(path.join(dir, 'shims'), RDS_CA_BUNDLE_URL, caBundle);
+    fs.mkdirSync(path.join(dir, 'container-tmp'));
     const docker = path.join(dir, 'docker');
     fs.writeFileSync(
       docker,
@@ -153,7 +194,10 @@ describe('PgTools Docker source with a Docker engine', () => {
         'args=("$@"); in=; out=',
         'for ((i=0; i<${#args[@]}; i++)); do [ "${args[i]}" = -v ] || continue; m="${args[i+1]}"; h="${m%%:*}"; r="${m#*:}"; c="${r%%:*}";',
         '  [ "$c" = /asset-input ] && in="$h"; [ "$c" = /asset-output ] && out="$h"; done',
-        'script="${args[-1]}"; script="${script//\\/asset-input/$in}"; script="${script//\\/asset-output/$out}"',
+        'script="${args[-1]}"',
+        // /tmp first: the mapped asset directories may themselves lie under /tmp.
+        `script="\${script//\\/tmp\\//${path.join(dir, 'container-tmp')}/}"`,
+        'script="${script//\\/asset-input/$in}"; script="${script//\\/asset-output/$out}"',
         `PATH="${path.join(dir, 'shims')}:$PATH" exec bash -c "$script"`,
       ].join('\n'),
       { mode: 0o755 },
@@ -177,6 +221,11 @@ describe('PgTools Docker source with a Docker engine', () => {
     const key: string = Object.values(t.findResources('AWS::Lambda::LayerVersion'))[0].Properties.Content.S3Key;
     const assetDir = path.join(assembly.directory, `asset.${key.replace(/\.zip$/, '')}`);
     expect(fs.readdirSync(path.join(assetDir, 'bin'))).toEqual(expect.arrayContaining(['pg_dump', 'pg_restore', 'psql']));
+    // The RDS CA bundle, downloaded in the container and checked by the pack script.
+    expect(calls).toContain(`curl -fsS --retry 3 --proto =https -o /tmp/rds-global-bundle.pem ${RDS_CA_BUNDLE_URL}`);
+    expect(fs.readFileSync(path.join(assetDir, 'share', 'pgdr', 'rds-global-bundle.pem'))).toEqual(fs.readFileSync(caBundle));
+    expect(tools.rdsCaBundle).toBe('/opt/share/pgdr/rds-global-bundle.pem');
+    pki.remove();
   });
 });
 
@@ -240,6 +289,14 @@ describe('PgTools prop validation', () => {
     );
     expect(make({ majorVersion: 15, source: PgToolsSource.docker({ hostBinDir: 'relative/bin' }) })).toThrow(
       'source.hostBinDir: must be an absolute path (received "relative/bin")',
+    );
+  });
+
+  it('an rdsCaBundleFile that is not PEM certificates', () => {
+    const notPem = path.join(tmp, 'not-a-bundle.pem');
+    fs.writeFileSync(notPem, 'hello\n');
+    expect(make({ majorVersion: 15, source: PgToolsSource.docker({ rdsCaBundleFile: notPem }) })).toThrow(
+      `source.rdsCaBundleFile: must be a PEM file of CA certificates, but it holds no PEM certificate (-----BEGIN CERTIFICATE----- block) (received "${notPem}")`,
     );
   });
 

@@ -57,8 +57,13 @@ function runAsPostgres(cmd: string, args: string[]): void {
 export interface PgClusterOptions {
   /** Password of the `postgres` superuser. @default random */
   readonly password?: string;
-  /** Server settings for the command line (`-c name=value`), after and over the defaults, e.g. `{ max_connections: 10 }`. */
+  /**
+   * Server settings for the command line (`-c name=value`), after and over the defaults, e.g.
+   * `{ max_connections: 10 }` or `{ ssl: 'on', ssl_cert_file: 'server.crt' }`. @default none
+   */
   readonly settings?: Readonly<Record<string, string | number>>;
+  /** Files written into the data directory before the start (mode 0600, owned by the server), e.g. a TLS key or pg_hba.conf. @default none */
+  readonly files?: Record<string, string>;
 }
 
 export class PgCluster {
@@ -83,6 +88,10 @@ export class PgCluster {
       runAsPostgres(join(PG_BIN, 'initdb'), [
         '-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
       ]);
+      for (const [name, content] of Object.entries(options.files ?? {})) {
+        writeFileSync(join(data, name), content, { mode: 0o600 });
+        if (ids) chownSync(join(data, name), ids.uid, ids.gid);
+      }
       // A port can be taken between asking and binding: retry a few times.
       for (let attempt = 1; ; attempt++) {
         const port = await freePort();
