@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import type { ClientConfig } from 'pg';
-import { SESSION_OPTIONS } from './session-settings';
 
 /**
  * libpq's sslmode, with the same meaning for the node client and the libpq tools:
@@ -143,7 +142,6 @@ export function libpqEnv(conn: ConnectionInfo): Record<string, string> {
     ...(rootCert ? { PGSSLROOTCERT: rootCert } : {}),
     PGCONNECT_TIMEOUT: '15',
     PGAPPNAME: 'pgdr',
-    PGOPTIONS: SESSION_OPTIONS,
   };
 }
 
@@ -156,8 +154,6 @@ export function pgClientConfig(conn: ConnectionInfo, tls: boolean): ClientConfig
     user: conn.username,
     password: conn.password,
     application_name: 'pgdr',
-    // Server-side timeouts off for this session from its start: session-settings.ts.
-    options: SESSION_OPTIONS,
     connectionTimeoutMillis: 15_000,
     ssl: tls ? nodeTlsOptions(conn) : false,
   };

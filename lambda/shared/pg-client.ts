@@ -6,7 +6,7 @@
  */
 import { Client } from 'pg';
 import { ConnectionError, ConnectionInfo, describe, explainTlsError, pgClientConfig } from './connection';
-import { NEUTRALISE_NEWER_SQL } from './session-settings';
+import { NEUTRALISE_TIMEOUTS_SQL } from './session-settings';
 
 /** Turns a pg/network error into one line that names the server but never the password. */
 export function explainPgError(err: unknown, conn: ConnectionInfo): string {
@@ -37,13 +37,13 @@ export function explainPgError(err: unknown, conn: ConnectionInfo): string {
 }
 
 /**
- * Connects, with the server's timeouts turned off for the session: the older ones by its startup
- * options (`pgClientConfig`), the newer ones here, before the caller gets the client.
+ * Connects, with the server's timeouts turned off for the session before the caller gets the
+ * client (session-settings.ts).
  */
 export async function connectClient(conn: ConnectionInfo): Promise<Client> {
   const client = await openClient(conn);
   try {
-    await client.query(NEUTRALISE_NEWER_SQL);
+    await client.query(NEUTRALISE_TIMEOUTS_SQL);
     return client;
   } catch (err) {
     await client.end().catch(() => undefined);

@@ -6,25 +6,27 @@
  * turn these off for their own sessions; pgdr turns them off for EVERY session it opens, in the
  * one place where sessions are made:
  *
- * - `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout` (PostgreSQL 9.6+)
- *   travel in the startup packet: the `options` of node-postgres (connection.ts `pgClientConfig`)
- *   and `PGOPTIONS` of the libpq tools (`libpqEnv`). They are off before the first statement
- *   runs, whichever way the server sets them: startup options override the server's
- *   configuration and the database's and role's settings (only a SET inside the session wins
- *   over them, e.g. the verify job's `SET LOCAL statement_timeout` around each smoke query).
- * - `idle_session_timeout` (14+) and `transaction_timeout` (17+) would make older servers refuse
- *   the connection if named in the startup packet, so `connectClient` turns them off right after
- *   connecting, where the server has them (`NEUTRALISE_NEWER_SQL`).
+ * - the node-postgres sessions (`connectClient`) turn every one of TIMEOUTS that the server has
+ *   off with one statement right after connecting, before the caller gets the session
+ *   (`NEUTRALISE_TIMEOUTS_SQL`). A session SET wins over the server's configuration and the
+ *   database's and role's settings (only a later SET wins over it, e.g. the verify job's
+ *   `SET LOCAL statement_timeout` around each smoke query).
+ * - Not in the startup packet (`options` / `PGOPTIONS`): connection poolers in front of managed
+ *   PostgreSQL (PgBouncer, Neon's and Supabase's poolers) refuse a connection whose startup
+ *   packet names `statement_timeout` or `lock_timeout` ("unsupported startup parameter"), and
+ *   pgdr must work through them. pg_dump and pg_restore set statement_timeout, lock_timeout and
+ *   idle_in_transaction_session_timeout to 0 in their own sessions (and transaction_timeout from
+ *   PostgreSQL 17), so the tools need nothing from pgdr.
  */
 
-/** Turned off in the startup packet of every session. */
-export const STARTUP_TIMEOUTS = ['statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout'] as const;
+/** Server-side timeouts pgdr turns off in each of its sessions (the newer ones where the server has them). */
+export const TIMEOUTS = [
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'idle_session_timeout', // PostgreSQL 14+
+  'transaction_timeout', // PostgreSQL 17+
+] as const;
 
-/** The startup `options` / `PGOPTIONS` value that turns STARTUP_TIMEOUTS off. */
-export const SESSION_OPTIONS = STARTUP_TIMEOUTS.map((name) => `-c ${name}=0`).join(' ');
-
-/** Timeouts of newer servers, turned off right after connecting where the server has them. */
-export const NEWER_TIMEOUTS = ['idle_session_timeout', 'transaction_timeout'] as const;
-
-/** One statement, valid on every server version: sets each of NEWER_TIMEOUTS that exists to 0 for the session. */
-export const NEUTRALISE_NEWER_SQL = `SELECT set_config(name, '0', false) FROM pg_settings WHERE name IN (${NEWER_TIMEOUTS.map((n) => `'${n}'`).join(', ')})`;
+/** One statement, valid on every server version: sets each of TIMEOUTS that the server has to 0 for the session. */
+export const NEUTRALISE_TIMEOUTS_SQL = `SELECT set_config(name, '0', false) FROM pg_settings WHERE name IN (${TIMEOUTS.map((n) => `'${n}'`).join(', ')})`;
