@@ -50,7 +50,22 @@ export function newestDebianBin(tool: string): string | undefined {
 
 const discard = () => new Writable({ write: (_c, _e, cb) => cb() });
 
-export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean }): Promise<LocalEnv> {
+/** A LogPort that passes every message and string attribute through `redact` first. */
+export function redactingLog(inner: LogPort, redact: (text: string) => string): LogPort {
+  const clean = (value: unknown): unknown =>
+    typeof value === 'string'
+      ? redact(value)
+      : Array.isArray(value)
+        ? value.map(clean)
+        : value && typeof value === 'object'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clean(v)]))
+          : value;
+  const wrap = (write: LogPort['info']): LogPort['info'] => (message, attributes) =>
+    write(redact(message), attributes && (clean(attributes) as Record<string, unknown>));
+  return { info: wrap(inner.info), warn: wrap(inner.warn), error: wrap(inner.error) };
+}
+
+export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean; redact: (text: string) => string }): Promise<LocalEnv> {
   const pgBin = findPgBin(options.pgBin);
   const root = process.env.PGDR_LOCAL_DIR ?? join(process.cwd(), '.pgdr');
   const s3 = await startLocalS3({ directory: join(root, 's3'), buckets: [LOCAL_BUCKET] });
@@ -60,7 +75,7 @@ export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean 
     s3,
     store: new S3ObjectStore(client, LOCAL_BUCKET, { partSize: 8 * 1024 * 1024 }),
     pgBin,
-    log: verbose ? streamLog(process.stderr) : silentLog,
+    log: verbose ? redactingLog(streamLog(process.stderr), options.redact) : silentLog,
     metrics: (database, backupClass) => emfMetrics(database, backupClass, verbose ? process.stderr : discard()),
     close: async () => {
       client.destroy();

@@ -12,7 +12,9 @@
 import { Command, CommanderError, Option } from 'commander';
 import { runDump } from '../lambda/dump/core';
 import { runVerify, VerificationPolicy } from '../lambda/verify/core';
-import { connectionFromUrl, ConnectionInfo, redactUrl } from '../lambda/shared/connection';
+import { connectionFromUrl, ConnectionInfo } from '../lambda/shared/connection';
+import { withPasswordFromEnvironment } from '../lambda/shared/pgpass';
+import { redactSecrets } from '../lambda/shared/redact';
 import { COMPRESSION_SETTINGS, CompressionSetting } from '../lambda/shared/compression';
 import { systemClock } from '../lambda/shared/ports';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
@@ -35,12 +37,23 @@ function requireLocal(options: CommonOptions, command: string): void {
   }
 }
 
+/** Passwords this run knows (from URLs and PGPASSWORD): hidden wherever they appear in output. */
+const knownSecrets: string[] = [];
+
+/** Parses a URL option; a URL without a password takes it from PGPASSWORD or the password file, as libpq does. */
 function parseUrl(url: string, option: string): ConnectionInfo {
   try {
-    return connectionFromUrl(url, option);
+    const connection = withPasswordFromEnvironment(connectionFromUrl(url, option), { env: process.env });
+    if (connection.password) knownSecrets.push(connection.password);
+    return connection;
   } catch (err) {
     throw new CliError((err as Error).message);
   }
+}
+
+/** `text` as it may be shown: no password in any shape, on any line. */
+export function redactOutput(text: string): string {
+  return redactSecrets(text, [...knownSecrets, ...(process.env.PGPASSWORD ? [process.env.PGPASSWORD] : [])]);
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
@@ -62,13 +75,15 @@ function printManifest(manifest: BackupManifest, json: boolean): void {
 }
 
 function printRecord(record: VerificationRecord, json: boolean): void {
+  // A failure can quote a tool's stderr: shown without passwords, like every other output.
+  const shown: VerificationRecord = { ...record, failures: record.failures.map(redactOutput) };
   if (json) {
-    process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     return;
   }
-  const restore = record.restoreTest ? `, restore test ${record.restoreTest.totalSeconds} s in ${record.restoreTest.scratchDatabase} (dropped: ${record.restoreTest.scratchDropped})` : '';
-  process.stdout.write(`${record.ok ? 'VERIFIED' : 'FAILED'} ${record.dumpKey} (level ${record.level}${restore})\n`);
-  for (const failure of record.failures) process.stdout.write(`  - ${failure}\n`);
+  const restore = shown.restoreTest ? `, restore test ${shown.restoreTest.totalSeconds} s in ${shown.restoreTest.scratchDatabase} (dropped: ${shown.restoreTest.scratchDropped})` : '';
+  process.stdout.write(`${shown.ok ? 'VERIFIED' : 'FAILED'} ${shown.dumpKey} (level ${shown.level}${restore})\n`);
+  for (const failure of shown.failures) process.stdout.write(`  - ${failure}\n`);
 }
 
 export function buildProgram(): Command {
@@ -96,7 +111,7 @@ export function buildProgram(): Command {
       if (!options.sourceUrl) throw new CliError(`backup --local needs --source-url: the local runner does not read the database secret from AWS Secrets Manager`);
       const connection = parseUrl(options.sourceUrl, '--source-url');
       const backupClass = options.class ?? db.config?.backupClasses[0]?.name ?? 'manual';
-      const env = await openLocalEnv(options);
+      const env = await openLocalEnv({ ...options, redact: redactOutput });
       try {
         const manifest = await runDump(
           { store: env.store, connection, pgBin: env.pgBin, compression: options.compression, metrics: env.metrics(db.name, backupClass), log: env.log, clock: systemClock },
@@ -126,7 +141,7 @@ export function buildProgram(): Command {
       if (!url) throw new CliError('verify --local needs --verify-url or --source-url: the server that hosts the scratch database of the restore test');
       const connection = parseUrl(url, options.verifyUrl ? '--verify-url' : '--source-url');
       const policy: VerificationPolicy = { restoreTestEveryNth: 1, smokeQueries: db.config?.verification.smokeQueries ?? [] };
-      const env = await openLocalEnv(options);
+      const env = await openLocalEnv({ ...options, redact: redactOutput });
       let record: VerificationRecord;
       try {
         record = await runVerify(
@@ -158,9 +173,9 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander already printed it
-    const message = (err as Error).message ?? String(err);
-    // One line, never a URL with its password.
-    process.stderr.write(`pgdr: ${redactUrl(message.split('\n')[0])}${message.includes('\n') ? `\n${message.split('\n').slice(1).join('\n')}` : ''}\n`);
+    const message = (err as Error)?.message ?? String(err);
+    // Never a password, on any line (a configuration error lists one problem per line).
+    process.stderr.write(`pgdr: ${redactOutput(message)}\n`);
     return err instanceof CliError ? err.exitCode : 1;
   }
 }
