@@ -66,7 +66,8 @@ export function connectionFromSecret(secretString: string, secretName: string, d
   };
 }
 
-const URL_SHAPE = 'postgres://user:password@host:port/database';
+/** The URL's shape, written so that redaction (which hides any `user:secret@host`) leaves it readable. */
+const URL_SHAPE = 'postgres://user@host:port/database (a password goes after "user:", percent-encoded, or in PGPASSWORD)';
 const ENCODE_HINT = 'percent-encode special characters in the password (@ as %40, / as %2F, # as %23, ? as %3F, : as %3A)';
 
 /**
@@ -76,10 +77,18 @@ const ENCODE_HINT = 'percent-encode special characters in the password (@ as %40
  */
 export function displayUrl(parsed: URL): string {
   const user = parsed.username ? `${parsed.username}${parsed.password ? `:${REDACTED}` : ''}@` : parsed.password ? `:${REDACTED}@` : '';
-  return `${parsed.protocol}//${user}${parsed.host}${parsed.pathname}`;
+  return `${parsed.protocol}//${user}${parsed.hostname === NO_HOST ? '' : parsed.host}${parsed.pathname}`;
 }
 
 /** Why a text that `new URL` refuses is not a usable URL, without echoing it (it may hold a password). */
+/** An '@' after the host: a password with an unencoded / # ? or @ split the URL. */
+function splitByPassword(what: string): string {
+  return `${what} is not a valid URL: it has an '@' after the host; ${ENCODE_HINT}`;
+}
+
+const EMPTY_HOST_AFTER_USER = /^(\s*[a-z][a-z0-9+.-]*:\/\/[^/?#]*@)([/?#]|$)/i;
+const NO_HOST = 'pgdr-no-host.invalid';
+
 const HAS_AUTHORITY = /^\s*[a-z][a-z0-9+.-]*:\/\//i;
 
 function whyNotAUrl(url: string, what: string): string {
@@ -93,7 +102,7 @@ function whyNotAUrl(url: string, what: string): string {
   const port = /:(\d+)$/.exec(hostPort);
   if (port && Number(port[1]) > 65535) return `${what}: port must be 1-65535 (received ${port[1]})`;
   if (/[/?#]/.test(rest) && rest.includes('@') && !authority.includes('@')) {
-    return `${what} is not a valid URL: its password seems to hold a special character; ${ENCODE_HINT}`;
+    return splitByPassword(what);
   }
   return `${what} is not a valid URL (value not shown, it may hold a password); expected ${URL_SHAPE}`;
 }
@@ -108,13 +117,14 @@ export function connectionFromUrl(url: string, what = 'URL'): ConnectionInfo {
   let parsed: URL;
   try {
     if (!HAS_AUTHORITY.test(url)) throw new Error('no scheme://');
-    parsed = new URL(url);
+    // `postgres://user@/db?host=/dir`: no host before the path (libpq allows it), which URL refuses.
+    parsed = new URL(url.replace(EMPTY_HOST_AFTER_USER, `$1${NO_HOST}$2`));
   } catch {
     throw new ConnectionError(whyNotAUrl(url, what));
   }
   // An '@' after the host means the parser split a password with an unencoded / # or ?.
   if (`${parsed.pathname}${parsed.search}${parsed.hash}`.includes('@')) {
-    throw new ConnectionError(`${what} is not a valid URL: it has an '@' after the host; ${ENCODE_HINT}`);
+    throw new ConnectionError(splitByPassword(what));
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw new ConnectionError(`${what} ${displayUrl(parsed)} must start with postgres:// or postgresql://`);
@@ -128,7 +138,8 @@ export function connectionFromUrl(url: string, what = 'URL'): ConnectionInfo {
   };
   const shown = `${what} ${displayUrl(parsed)}`;
   const query = parsed.searchParams;
-  const host = query.get('host') ?? decode(parsed.hostname.replace(/^\[(.*)\]$/, '$1'), 'host');
+  const urlHost = parsed.hostname === NO_HOST ? '' : decode(parsed.hostname.replace(/^\[(.*)\]$/, '$1'), 'host');
+  const host = query.get('host') ?? urlHost;
   if (!host) throw new ConnectionError(`${shown} names no host (a unix socket directory is written %2Fvar%2Frun%2Fpostgresql or ?host=/var/run/postgresql)`);
   const dbname = query.get('dbname') ?? decode(parsed.pathname.replace(/^\//, ''), 'database');
   if (!dbname || dbname.includes('/')) throw new ConnectionError(`${shown} names no database (${URL_SHAPE})`);
