@@ -6,6 +6,14 @@
  * ListMultipartUploads (GET ?uploads). pgdr relies on both (a failed dump aborts its upload; tests
  * check that none is left open), so this module adds them as one small middleware working on
  * s3rver's own upload directory (`<bucket>/._S3rver_uploads/<uploadId>/{key,metadata,1,2,...}`).
+ *
+ * s3rver also ignores conditional writes, on which pgdr's records rely (the manifest is written
+ * once with If-None-Match: *, `latest-verified.json` only moves forward with If-Match: <etag>).
+ * A second middleware enforces them on PutObject and CompleteMultipartUpload as S3 does: 412
+ * PreconditionFailed when the condition does not hold (If-Match on a missing key: 404
+ * NoSuchKey). Writes to one key are serialized (check and write under one lock), so of two
+ * concurrent conditional writers exactly one wins and the other gets 412.
+ *
  * Versioning, Object Lock, SSE-KMS and checksums are not emulated: s3rver accepts and ignores
  * those headers.
  */
@@ -41,8 +49,11 @@ interface KoaContext {
   method: string;
   path: string;
   query: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | undefined>;
   status: number;
   body: unknown;
+  /** s3rver's filesystem store. */
+  store: { getMetadata(bucket: string, key: string): Promise<{ etag: string }> };
 }
 
 type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
@@ -59,7 +70,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   });
   // Run before s3rver's router (the last middleware), after its XML encoder.
   const stack = (server as unknown as { middleware: Middleware[] }).middleware;
-  stack.splice(stack.length - 1, 0, multipartAdditions(options.directory));
+  stack.splice(stack.length - 1, 0, multipartAdditions(options.directory), conditionalWrites());
   const address = (await server.run()) as unknown as { port: number };
   const endpoint = `http://127.0.0.1:${address.port}`;
   let stopped = false;
@@ -76,14 +87,67 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   };
 }
 
+/** Bucket and (decoded) key of a path-style request. */
+function target(ctx: KoaContext): { bucket?: string; key: string } {
+  const [, bucket, ...keyParts] = ctx.path.split('/');
+  return { bucket, key: keyParts.map(decodeURIComponent).join('/') };
+}
+
+function s3Error(ctx: KoaContext, status: number, code: string, message: string): void {
+  ctx.status = status;
+  ctx.body = { Error: { Code: code, Message: message } };
+}
+
+/** An ETag without quotes and weak marker, for comparison. */
+const bareEtag = (etag: string) => etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+
+/** If-None-Match / If-Match on PutObject and CompleteMultipartUpload, with writes to a key serialized. */
+function conditionalWrites(): Middleware {
+  const locks = new Map<string, Promise<void>>();
+  return async (ctx, next) => {
+    const { bucket, key } = target(ctx);
+    const isPut = ctx.method === 'PUT' && ctx.query.uploadId === undefined && ctx.headers['x-amz-copy-source'] === undefined;
+    const isComplete = ctx.method === 'POST' && typeof ctx.query.uploadId === 'string';
+    if (!bucket || !key || !(isPut || isComplete)) return next();
+    const lockKey = `${bucket}/${key}`;
+    const previous = locks.get(lockKey) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const chained = previous.then(() => mine);
+    locks.set(lockKey, chained);
+    await previous;
+    try {
+      const ifNoneMatch = ctx.headers['if-none-match'];
+      const ifMatch = ctx.headers['if-match'];
+      if (typeof ifNoneMatch === 'string' || typeof ifMatch === 'string') {
+        const current = await ctx.store.getMetadata(bucket, key).catch(() => undefined);
+        if (typeof ifNoneMatch === 'string') {
+          if (ifNoneMatch.trim() !== '*') return s3Error(ctx, 501, 'NotImplemented', 'If-None-Match only accepts *');
+          if (current) return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+        }
+        if (typeof ifMatch === 'string') {
+          if (!current) return s3Error(ctx, 404, 'NoSuchKey', 'The specified key does not exist.');
+          const wanted = ifMatch.split(',').map(bareEtag);
+          if (!wanted.includes('*') && !wanted.includes(bareEtag(current.etag))) {
+            return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          }
+        }
+      }
+      await next();
+    } finally {
+      release();
+      if (locks.get(lockKey) === chained) locks.delete(lockKey);
+    }
+  };
+}
+
 function uploadsDir(root: string, bucket: string): string {
   return join(root, bucket, '._S3rver_uploads');
 }
 
 function multipartAdditions(root: string): Middleware {
   return async (ctx, next) => {
-    const [, bucket, ...keyParts] = ctx.path.split('/');
-    const key = keyParts.map(decodeURIComponent).join('/');
+    const { bucket, key } = target(ctx);
     if (ctx.method === 'DELETE' && bucket && key && typeof ctx.query.uploadId === 'string') {
       const dir = join(uploadsDir(root, bucket), ctx.query.uploadId.replace(/[^0-9a-zA-Z]/g, ''));
       const storedKey = await fs.readFile(join(dir, 'key'), 'utf8').catch(() => undefined);
