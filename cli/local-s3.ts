@@ -14,14 +14,24 @@
  * NoSuchKey). Writes to one key are serialized (check and write under one lock), so of two
  * concurrent conditional writers exactly one wins and the other gets 412.
  *
+ * s3rver's file writes (PutObject, UploadPart, the object assembled by CompleteMultipartUpload)
+ * leave an unhandled stream error when the disk is full, which kills the whole process, and can
+ * leave a partial object file that reads as a stored object. `safeWrites` replaces them: each
+ * file is written to a temporary name and renamed only when complete, a failure removes what it
+ * wrote, and the error reaches the client as one S3 error (507 InsufficientStorage for ENOSPC,
+ * naming the directory), so the uploader aborts its multipart upload and reports one line.
+ *
  * Versioning, Object Lock, SSE-KMS and checksums are not emulated: s3rver accepts and ignores
  * those headers.
  */
 // s3rver ships no types; cli/s3rver.d.ts declares the part used here (tsconfig does not include cli/).
 // eslint-disable-next-line @typescript-eslint/triple-slash-reference
 /// <reference path="./s3rver.d.ts" />
-import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import S3rver from 's3rver';
 import { S3Client } from '@aws-sdk/client-s3';
 
@@ -68,9 +78,10 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     directory: options.directory,
     configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
   });
+  safeWrites((server as unknown as { store: FilesystemStore }).store);
   // Run before s3rver's router (the last middleware), after its XML encoder.
   const stack = (server as unknown as { middleware: Middleware[] }).middleware;
-  stack.splice(stack.length - 1, 0, multipartAdditions(options.directory), conditionalWrites());
+  stack.splice(stack.length - 1, 0, diskErrors(options.directory), multipartAdditions(options.directory), conditionalWrites());
   const address = (await server.run()) as unknown as { port: number };
   const endpoint = `http://127.0.0.1:${address.port}`;
   let stopped = false;
@@ -84,6 +95,77 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
       stopped = true;
       await server.close();
     },
+  };
+}
+
+/** The part of s3rver's FilesystemStore that `safeWrites` replaces or calls. */
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+  putObject(object: { bucket: string; key: string; content: Buffer | Readable; metadata: unknown }): Promise<{ size: number; md5: string }>;
+  putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
+}
+
+/** Writes `content` to `path` through a temporary file renamed at the end; nothing is left on failure. */
+async function writeWhole(path: string, content: Buffer | Readable): Promise<{ size: number; md5: string }> {
+  await fs.mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.pgdr-partial-${randomBytes(6).toString('hex')}`;
+  const md5 = createHash('md5');
+  let size = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      md5.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Buffer.isBuffer(content) ? Readable.from([content]) : content, count, createWriteStream(temporary));
+    await fs.rename(temporary, path);
+  } catch (err) {
+    await fs.rm(temporary, { force: true });
+    throw err;
+  }
+  return { size, md5: md5.digest('hex') };
+}
+
+/** Replaces s3rver's object and part writes by ones that fail cleanly (see the module comment). */
+function safeWrites(store: FilesystemStore): void {
+  store.putObject = async (object) => {
+    const path = store.getResourcePath(object.bucket, object.key, 'object');
+    const written = await writeWhole(path, object.content);
+    try {
+      await store.putMetadata(object.bucket, object.key, object.metadata, written.md5);
+    } catch (err) {
+      await fs.rm(path, { force: true });
+      throw err;
+    }
+    return written;
+  };
+  store.putPart = async (bucket, uploadId, partNumber, content) => {
+    const path = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+    const written = await writeWhole(path, content);
+    try {
+      await fs.writeFile(`${path}.md5`, written.md5);
+    } catch (err) {
+      await fs.rm(path, { force: true });
+      await fs.rm(`${path}.md5`, { force: true });
+      throw err;
+    }
+    return written;
+  };
+}
+
+/** A full disk (or quota) under the server's directory becomes one S3 error that names it. */
+function diskErrors(root: string): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+      s3Error(ctx, 507, 'InsufficientStorage', `no space left on device in the local S3 directory ${root} (free space, or set PGDR_LOCAL_DIR to a larger disk)`);
+    }
   };
 }
 
