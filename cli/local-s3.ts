@@ -7,6 +7,11 @@
  * check that none is left open), so this module adds them as one small middleware working on
  * s3rver's own upload directory (`<bucket>/._S3rver_uploads/<uploadId>/{key,metadata,1,2,...}`).
  *
+ * s3rver encrypts ListObjectsV2 continuation tokens with DES, which Node's OpenSSL 3 only offers
+ * behind --openssl-legacy-provider (so `pgdr` used to re-run itself with that flag, in a second
+ * process that Ctrl-C reached badly). `listV2Paging` serves ListObjectsV2 through s3rver's
+ * ListObjects (V1, marker-based) instead, with the last key as an opaque token: no DES, one process.
+ *
  * s3rver also ignores conditional writes, on which pgdr's records rely (the manifest is written
  * once with If-None-Match: *, `latest-verified.json` only moves forward with If-Match: <etag>).
  * A second middleware enforces them on PutObject and CompleteMultipartUpload as S3 does: 412
@@ -49,6 +54,8 @@ export interface LocalS3Options {
 
 export interface LocalS3 {
   readonly endpoint: string;
+  /** Where objects are stored. */
+  readonly directory: string;
   readonly port: number;
   /** A client for this server (path-style, s3rver credentials). */
   client(): S3Client;
@@ -81,12 +88,13 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   safeWrites((server as unknown as { store: FilesystemStore }).store);
   // Run before s3rver's router (the last middleware), after its XML encoder.
   const stack = (server as unknown as { middleware: Middleware[] }).middleware;
-  stack.splice(stack.length - 1, 0, diskErrors(options.directory), multipartAdditions(options.directory), conditionalWrites());
+  stack.splice(stack.length - 1, 0, diskErrors(options.directory), listV2Paging(), multipartAdditions(options.directory), conditionalWrites());
   const address = (await server.run()) as unknown as { port: number };
   const endpoint = `http://127.0.0.1:${address.port}`;
   let stopped = false;
   return {
     endpoint,
+    directory: options.directory,
     port: address.port,
     client: () =>
       new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS, maxAttempts: 1 }),
@@ -166,6 +174,40 @@ function diskErrors(root: string): Middleware {
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
       s3Error(ctx, 507, 'InsufficientStorage', `no space left on device in the local S3 directory ${root} (free space, or set PGDR_LOCAL_DIR to a larger disk)`);
     }
+  };
+}
+
+const TOKEN_PREFIX = 'pgdr1.';
+
+/** ListObjectsV2 served by s3rver's V1 listing (see the module comment). */
+function listV2Paging(): Middleware {
+  return async (ctx, next) => {
+    const { bucket, key } = target(ctx);
+    if (ctx.method !== 'GET' || !bucket || key || ctx.query['list-type'] !== '2') return next();
+    const { 'continuation-token': token, 'start-after': startAfter, 'fetch-owner': fetchOwner, ...rest } = ctx.query;
+    delete rest['list-type'];
+    let marker = typeof startAfter === 'string' ? startAfter : undefined;
+    if (typeof token === 'string') {
+      if (!token.startsWith(TOKEN_PREFIX)) return s3Error(ctx, 400, 'InvalidArgument', 'The continuation token provided is incorrect');
+      marker = Buffer.from(token.slice(TOKEN_PREFIX.length), 'base64url').toString('utf8');
+    }
+    ctx.query = { ...rest, ...(marker !== undefined ? { marker } : {}) };
+    await next();
+    const result = (ctx.body as { ListBucketResult?: Record<string, unknown> } | undefined)?.ListBucketResult;
+    if (!result) return;
+    const { NextMarker: nextMarker, Contents: contents, ...kept } = result;
+    delete kept.Marker;
+    const objects = (contents ?? []) as Array<Record<string, unknown>>;
+    const last = typeof nextMarker === 'string' ? nextMarker : (objects[objects.length - 1]?.Key as string | undefined);
+    ctx.body = {
+      ListBucketResult: {
+        ...kept,
+        ...(typeof token === 'string' ? { ContinuationToken: token } : { StartAfter: startAfter }),
+        ...(result.IsTruncated && last !== undefined ? { NextContinuationToken: `${TOKEN_PREFIX}${Buffer.from(last, 'utf8').toString('base64url')}` } : {}),
+        KeyCount: objects.length,
+        Contents: fetchOwner === 'true' ? objects : objects.map(({ Owner: _owner, ...object }) => object),
+      },
+    };
   };
 }
 

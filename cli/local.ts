@@ -7,6 +7,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore } from '../lambda/shared/s3-store';
 import { emfMetrics } from '../lambda/shared/metrics';
 import { streamLog } from '../lambda/shared/logging';
@@ -50,6 +51,21 @@ export function newestDebianBin(tool: string): string | undefined {
 
 const discard = () => new Writable({ write: (_c, _e, cb) => cb() });
 
+/** Logs "part uploaded" (key, part number) after each multipart part: progress for --verbose. */
+function logUploadedParts(client: S3Client, log: LogPort): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      if (context.commandName === 'UploadPartCommand') {
+        const input = args.input as { Key?: string; PartNumber?: number };
+        log.info('part uploaded', { key: input.Key, partNumber: input.PartNumber });
+      }
+      return out;
+    },
+    { step: 'initialize', name: 'pgdrProgress' },
+  );
+}
+
 /** A LogPort that passes every message and string attribute through `redact` first. */
 export function redactingLog(inner: LogPort, redact: (text: string) => string): LogPort {
   const clean = (value: unknown): unknown =>
@@ -71,11 +87,13 @@ export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean;
   const s3 = await startLocalS3({ directory: join(root, 's3'), buckets: [LOCAL_BUCKET] });
   const client = s3.client();
   const verbose = options.verbose === true;
+  const log = verbose ? redactingLog(streamLog(process.stderr), options.redact) : silentLog;
+  if (verbose) logUploadedParts(client, log);
   return {
     s3,
     store: new S3ObjectStore(client, LOCAL_BUCKET, { partSize: 8 * 1024 * 1024 }),
     pgBin,
-    log: verbose ? redactingLog(streamLog(process.stderr), options.redact) : silentLog,
+    log,
     metrics: (database, backupClass) => emfMetrics(database, backupClass, verbose ? process.stderr : discard()),
     close: async () => {
       client.destroy();

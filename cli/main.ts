@@ -20,6 +20,7 @@ import { systemClock } from '../lambda/shared/ports';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
 import { CliError } from './errors';
 import { openLocalEnv } from './local';
+import { interruptOnSignals, signalExitCode } from './interrupt';
 import { resolveDatabase } from './resolve';
 
 interface CommonOptions {
@@ -112,13 +113,19 @@ export function buildProgram(): Command {
       const connection = parseUrl(options.sourceUrl, '--source-url');
       const backupClass = options.class ?? db.config?.backupClasses[0]?.name ?? 'manual';
       const env = await openLocalEnv({ ...options, redact: redactOutput });
+      const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.s3.directory}`);
       try {
         const manifest = await runDump(
           { store: env.store, connection, pgBin: env.pgBin, compression: options.compression, metrics: env.metrics(db.name, backupClass), log: env.log, clock: systemClock },
-          { database: db.name, backupClass },
+          { database: db.name, backupClass, signal: interrupt.signal },
         );
         printManifest(manifest, options.json === true);
+      } catch (err) {
+        if (!interrupt.received) throw err;
+        // The dump core stopped pg_dump and aborted the upload: nothing of this backup is stored.
+        throw new CliError(`${(err as Error).message}; its upload was aborted and no manifest was written`, signalExitCode(interrupt.received));
       } finally {
+        interrupt.dispose();
         await env.close();
       }
     });

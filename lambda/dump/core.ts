@@ -33,6 +33,8 @@ export interface DumpRequest {
   readonly backupClass: string;
   /** Give up (and clean up) at this time, e.g. shortly before the Lambda timeout. */
   readonly deadline?: Date;
+  /** Give up (and clean up) when this aborts, e.g. on Ctrl-C; an Error reason is the message. */
+  readonly signal?: AbortSignal;
 }
 
 export interface DumpDeps {
@@ -99,6 +101,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
   let dump: RunningTool | undefined;
   let zstd: RunningTool | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   try {
     assertName(database, 'database name');
     assertName(backupClass, 'backup class name');
@@ -143,6 +146,10 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       const ms = request.deadline.getTime() - Date.now();
       deadlineTimer = setTimeout(() => failed('deadline')(new DumpError(`deadline reached after ${seconds(startedAt, clock.now())} s; dump abandoned`)), Math.max(0, ms));
     }
+    const aborted = () => new DumpError(`${request.signal?.reason instanceof Error ? request.signal.reason.message : 'aborted'} after ${seconds(startedAt, clock.now())} s; dump abandoned`);
+    if (request.signal?.aborted) throw aborted();
+    onAbort = () => failed('deadline')(aborted());
+    request.signal?.addEventListener('abort', onAbort, { once: true });
 
     const dumpStarted = clock.now();
     dump = startTool(pgBin, 'pg_dump', ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'], { connection });
@@ -235,6 +242,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     reportFailure(metrics, log, 'BackupFailed', 'dump failed', { ...context, seconds: seconds(startedAt, clock.now()) }, err);
     throw error;
   } finally {
+    if (onAbort) request.signal?.removeEventListener('abort', onAbort);
     metrics.flush();
     if (session) {
       await session.query('ROLLBACK').catch(() => undefined);

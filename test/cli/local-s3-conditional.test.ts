@@ -125,3 +125,12 @@ test('two verify runs advancing latest-verified at once: the pointer only moves 
   const pointer = JSON.parse((await store().getText(pointerKey))!.text) as { dumpKey: string };
   expect(pointer.dumpKey).toBe(newer.dump.key);
 });
+
+test('ListObjectsV2 pages past 1,000 keys without the OpenSSL legacy provider (no DES tokens)', async () => {
+  expect(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`).not.toContain('--openssl-legacy-provider');
+  const st = store();
+  const keys = Array.from({ length: 1005 }, (_, i) => `paging/k${String(i).padStart(4, '0')}.json`);
+  for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => st.putText(k, '{}')));
+  expect(await st.listKeys('paging/')).toEqual(keys);
+  expect(await s3.keys('paging/k100')).toEqual(keys.slice(1000));
+});

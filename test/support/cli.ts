@@ -29,9 +29,14 @@ export function runPgdr(localDir: string, args: string[], env: NodeJS.ProcessEnv
   });
 }
 
-/** Starts `pgdr args...` without waiting (the caller signals it and awaits `exited`). */
-export function startPgdr(localDir: string, args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; exited: Promise<CliRun> } {
-  const child = spawn(process.execPath, [PGDR_JS, ...args], { cwd: ROOT, env: cliEnv(localDir, env), stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `pgdr args...` without waiting (the caller signals it and awaits `exited`); `detached` gives it its own process group. */
+export function startPgdr(
+  localDir: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  options: { detached?: boolean } = {},
+): { child: ChildProcess; exited: Promise<CliRun> } {
+  const child = spawn(process.execPath, [PGDR_JS, ...args], { cwd: ROOT, env: cliEnv(localDir, env), stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
