@@ -9,6 +9,8 @@
  * Errors are one line on stderr and exit code 1; a failed verification prints its record and
  * exits 1.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { runDump } from '../lambda/dump/core';
 import { runVerify, VerificationPolicy } from '../lambda/verify/core';
@@ -87,9 +89,15 @@ function printRecord(record: VerificationRecord, json: boolean): void {
   for (const failure of shown.failures) process.stdout.write(`  - ${failure}\n`);
 }
 
+/** pgdr's version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 export function buildProgram(): Command {
   const program = new Command('pgdr')
     .description('Disaster recovery for PostgreSQL: verified dumps, RPO/RTO alarms, failover')
+    .version(packageVersion(), '-V, --version', 'print the pgdr version')
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
