@@ -175,7 +175,12 @@ export function buildProgram(): Command {
         await env.close();
       }
       printRecord(record, options.json === true);
-      if (!record.ok) throw new CliError(`verification of ${record.dumpKey} failed: ${record.failures.join('; ')}`);
+      if (!record.ok) {
+        // A configured name brings its smoke queries along: say so, a newcomer may not expect it.
+        const smokeFailed = record.failures.some((f) => f.startsWith('smoke query'));
+        const origin = smokeFailed && db.configuredAt ? ` (smoke queries of "${db.name}" from ${db.configuredAt}.verification.smokeQueries; another name runs none)` : '';
+        throw new CliError(`verification of ${record.dumpKey} failed: ${record.failures.join('; ')}${origin}`);
+      }
     });
 
   return program;

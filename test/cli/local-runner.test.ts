@@ -129,3 +129,16 @@ test('bad URL, unknown name, unreachable server, no backup: one clear line, non-
     expect(run.stderr).not.toMatch(/hunter2|hun\/|ter2/);
   });
 });
+
+test('the quick start with a name the sample configuration knows: a failing smoke query says where it came from', async () => {
+  // pgdr.config.json (the sample, in the working directory) configures "shop" with a smoke query on "orders".
+  const backup = await pgdr('backup', 'shop', '--local', '--source-url', pg.url('clinic'));
+  expect(backup.code).toBe(0);
+  const verify = await pgdr('verify', 'shop', '--local', '--source-url', pg.url('clinic'));
+  expect(verify.code).toBe(1);
+  expect(verify.stderr.trim().split('\n')).toEqual([
+    expect.stringMatching(
+      /^pgdr: verification of shop\/daily\/.* failed: smoke query "orders present" failed: .*relation "orders" does not exist.* \(smoke queries of "shop" from pgdr\.config\.json databases\[0\]\.verification\.smokeQueries; another name runs none\)$/,
+    ),
+  ]);
+});
