@@ -100,7 +100,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the pgdr version')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    // commander's own errors echo arguments (`unknown command 'postgres://u:pw@h/db'`): redacted too.
+    .configureOutput({ writeErr: (text) => process.stderr.write(redactOutput(text)) });
 
   program
     .command('backup')

@@ -80,7 +80,6 @@ export function displayUrl(parsed: URL): string {
   return `${parsed.protocol}//${user}${parsed.hostname === NO_HOST ? '' : parsed.host}${parsed.pathname}`;
 }
 
-/** Why a text that `new URL` refuses is not a usable URL, without echoing it (it may hold a password). */
 /** An '@' after the host: a password with an unencoded / # ? or @ split the URL. */
 function splitByPassword(what: string): string {
   return `${what} is not a valid URL: it has an '@' after the host; ${ENCODE_HINT}`;
@@ -89,8 +88,10 @@ function splitByPassword(what: string): string {
 const EMPTY_HOST_AFTER_USER = /^(\s*[a-z][a-z0-9+.-]*:\/\/[^/?#]*@)([/?#]|$)/i;
 const NO_HOST = 'pgdr-no-host.invalid';
 
+/** `scheme://` at the start: without it, `new URL` reads `user:password@...` as a scheme and a path. */
 const HAS_AUTHORITY = /^\s*[a-z][a-z0-9+.-]*:\/\//i;
 
+/** Why a text that `new URL` refuses is not a usable URL, without echoing it (it may hold a password). */
 function whyNotAUrl(url: string, what: string): string {
   const scheme = HAS_AUTHORITY.exec(url);
   if (!scheme) {

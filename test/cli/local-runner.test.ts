@@ -113,6 +113,7 @@ test('bad URL, unknown name, unreachable server, no backup: one clear line, non-
     [['backup', 'clinic', '--local', '--source-url', 'postgresql:/u:hunter2@h/db'], /^pgdr: --source-url is not a URL/],
     [['backup', 'clinic', '--local', '--source-url', 'postgres://u:hunter2@h:70000/db'], /^pgdr: --source-url: port must be 1-65535 \(received 70000\)$/],
     [['backup', 'clinic', '--local', '--source-url', 'postgres://u:hun/ter2@h/db'], /^pgdr: --source-url is not a valid URL: it has an '@' after the host; percent-encode/],
+    [['postgres://u:hunter2@h/db'], /^error: unknown command 'postgres:\/\/u:\*\*\*@h\/db'$/],
     [['verify', 'nosuch', '--local'], /^pgdr: unknown database "nosuch": pgdr\.config\.json configures .+; to use another database, give --verify-url or --source-url$/],
     [['backup', 'Not_Valid', '--local', '--source-url', pg.url('clinic')], /^pgdr: database name "Not_Valid" is not valid/],
     [['backup', 'clinic', '--local', '--source-url', `postgres://postgres:hunter2@127.0.0.1:${port}/clinic`], new RegExp(`^pgdr: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port}: connection refused \\(is the server running\\?\\)$`)],
