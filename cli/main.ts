@@ -7,7 +7,8 @@
  *   pgdr verify NAME --local [--verify-url URL] [--source-url URL] [--json]
  *
  * Errors are one line on stderr and exit code 1; a failed verification prints its record and
- * exits 1.
+ * exits 1. No output shows a password (redactOutput on every line). Ctrl-C/SIGTERM during a
+ * backup stops it cleanly (cli/interrupt.ts) and exits 130/143. `pgdr --version` prints the version.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
