@@ -3,8 +3,14 @@
 import { App } from 'aws-cdk-lib';
 import { addPgdr, CONFIG_CONTEXT_KEY } from '../lib/app';
 import { ConfigError, DEFAULT_CONFIG_PATH, loadConfig } from '../lib/config';
+import { misspelledContextKeys, misspelledContextMessage } from './context-keys';
 
 const app = new App();
+const misspelled = misspelledContextKeys(app.node.getAllContext() as Record<string, unknown>, CONFIG_CONTEXT_KEY);
+if (misspelled.length > 0) {
+  process.stderr.write(`pgdr: ${misspelledContextMessage(misspelled, CONFIG_CONTEXT_KEY)}\n`);
+  process.exit(1);
+}
 const configPath: string = app.node.tryGetContext(CONFIG_CONTEXT_KEY) ?? DEFAULT_CONFIG_PATH;
 try {
   addPgdr(app, loadConfig(configPath));

@@ -6,14 +6,37 @@
  * ListMultipartUploads (GET ?uploads). pgdr relies on both (a failed dump aborts its upload; tests
  * check that none is left open), so this module adds them as one small middleware working on
  * s3rver's own upload directory (`<bucket>/._S3rver_uploads/<uploadId>/{key,metadata,1,2,...}`).
+ *
+ * s3rver encrypts ListObjectsV2 continuation tokens with DES, which Node's OpenSSL 3 only offers
+ * behind --openssl-legacy-provider (so `pgdr` used to re-run itself with that flag, in a second
+ * process that Ctrl-C reached badly). `listV2Paging` serves ListObjectsV2 through s3rver's
+ * ListObjects (V1, marker-based) instead, with the last key as an opaque token: no DES, one process.
+ *
+ * s3rver also ignores conditional writes, on which pgdr's records rely (the manifest is written
+ * once with If-None-Match: *, `latest-verified.json` only moves forward with If-Match: <etag>).
+ * A second middleware enforces them on PutObject and CompleteMultipartUpload as S3 does: 412
+ * PreconditionFailed when the condition does not hold (If-Match on a missing key: 404
+ * NoSuchKey). Writes to one key are serialized (check and write under one lock), so of two
+ * concurrent conditional writers exactly one wins and the other gets 412.
+ *
+ * s3rver's file writes (PutObject, UploadPart, the object assembled by CompleteMultipartUpload)
+ * leave an unhandled stream error when the disk is full, which kills the whole process, and can
+ * leave a partial object file that reads as a stored object. `safeWrites` replaces them: each
+ * file is written to a temporary name and renamed only when complete, a failure removes what it
+ * wrote, and the error reaches the client as one S3 error (507 InsufficientStorage for ENOSPC,
+ * naming the directory), so the uploader aborts its multipart upload and reports one line.
+ *
  * Versioning, Object Lock, SSE-KMS and checksums are not emulated: s3rver accepts and ignores
  * those headers.
  */
 // s3rver ships no types; cli/s3rver.d.ts declares the part used here (tsconfig does not include cli/).
 // eslint-disable-next-line @typescript-eslint/triple-slash-reference
 /// <reference path="./s3rver.d.ts" />
-import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import S3rver from 's3rver';
 import { S3Client } from '@aws-sdk/client-s3';
 
@@ -31,6 +54,8 @@ export interface LocalS3Options {
 
 export interface LocalS3 {
   readonly endpoint: string;
+  /** Where objects are stored. */
+  readonly directory: string;
   readonly port: number;
   /** A client for this server (path-style, s3rver credentials). */
   client(): S3Client;
@@ -41,8 +66,11 @@ interface KoaContext {
   method: string;
   path: string;
   query: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | undefined>;
   status: number;
   body: unknown;
+  /** s3rver's filesystem store. */
+  store: { getMetadata(bucket: string, key: string): Promise<{ etag: string }> };
 }
 
 type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
@@ -57,14 +85,16 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     directory: options.directory,
     configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
   });
+  safeWrites((server as unknown as { store: FilesystemStore }).store);
   // Run before s3rver's router (the last middleware), after its XML encoder.
   const stack = (server as unknown as { middleware: Middleware[] }).middleware;
-  stack.splice(stack.length - 1, 0, multipartAdditions(options.directory));
+  stack.splice(stack.length - 1, 0, diskErrors(options.directory), listV2Paging(), multipartAdditions(options.directory), conditionalWrites());
   const address = (await server.run()) as unknown as { port: number };
   const endpoint = `http://127.0.0.1:${address.port}`;
   let stopped = false;
   return {
     endpoint,
+    directory: options.directory,
     port: address.port,
     client: () =>
       new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS, maxAttempts: 1 }),
@@ -76,14 +106,172 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   };
 }
 
+/** The part of s3rver's FilesystemStore that `safeWrites` replaces or calls. */
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+  putObject(object: { bucket: string; key: string; content: Buffer | Readable; metadata: unknown }): Promise<{ size: number; md5: string }>;
+  putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
+}
+
+/** Writes `content` to `path` through a temporary file renamed at the end; nothing is left on failure. */
+async function writeWhole(path: string, content: Buffer | Readable): Promise<{ size: number; md5: string }> {
+  await fs.mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.pgdr-partial-${randomBytes(6).toString('hex')}`;
+  const md5 = createHash('md5');
+  let size = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      md5.update(chunk);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Buffer.isBuffer(content) ? Readable.from([content]) : content, count, createWriteStream(temporary));
+    await fs.rename(temporary, path);
+  } catch (err) {
+    await fs.rm(temporary, { force: true });
+    throw err;
+  }
+  return { size, md5: md5.digest('hex') };
+}
+
+/** Replaces s3rver's object and part writes by ones that fail cleanly (see the module comment). */
+function safeWrites(store: FilesystemStore): void {
+  store.putObject = async (object) => {
+    const path = store.getResourcePath(object.bucket, object.key, 'object');
+    const written = await writeWhole(path, object.content);
+    try {
+      await store.putMetadata(object.bucket, object.key, object.metadata, written.md5);
+    } catch (err) {
+      await fs.rm(path, { force: true });
+      throw err;
+    }
+    return written;
+  };
+  store.putPart = async (bucket, uploadId, partNumber, content) => {
+    const path = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+    const written = await writeWhole(path, content);
+    try {
+      await fs.writeFile(`${path}.md5`, written.md5);
+    } catch (err) {
+      await fs.rm(path, { force: true });
+      await fs.rm(`${path}.md5`, { force: true });
+      throw err;
+    }
+    return written;
+  };
+}
+
+/** A full disk (or quota) under the server's directory becomes one S3 error that names it. */
+function diskErrors(root: string): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
+      s3Error(ctx, 507, 'InsufficientStorage', `no space left on device in the local S3 directory ${root} (free space, or set PGDR_LOCAL_DIR to a larger disk)`);
+    }
+  };
+}
+
+const TOKEN_PREFIX = 'pgdr1.';
+
+/** ListObjectsV2 served by s3rver's V1 listing (see the module comment). */
+function listV2Paging(): Middleware {
+  return async (ctx, next) => {
+    const { bucket, key } = target(ctx);
+    if (ctx.method !== 'GET' || !bucket || key || ctx.query['list-type'] !== '2') return next();
+    const { 'continuation-token': token, 'start-after': startAfter, 'fetch-owner': fetchOwner, ...rest } = ctx.query;
+    delete rest['list-type'];
+    let marker = typeof startAfter === 'string' ? startAfter : undefined;
+    if (typeof token === 'string') {
+      if (!token.startsWith(TOKEN_PREFIX)) return s3Error(ctx, 400, 'InvalidArgument', 'The continuation token provided is incorrect');
+      marker = Buffer.from(token.slice(TOKEN_PREFIX.length), 'base64url').toString('utf8');
+    }
+    ctx.query = { ...rest, ...(marker !== undefined ? { marker } : {}) };
+    await next();
+    const result = (ctx.body as { ListBucketResult?: Record<string, unknown> } | undefined)?.ListBucketResult;
+    if (!result) return;
+    const { NextMarker: nextMarker, Contents: contents, ...kept } = result;
+    delete kept.Marker;
+    const objects = (contents ?? []) as Array<Record<string, unknown>>;
+    const last = typeof nextMarker === 'string' ? nextMarker : (objects[objects.length - 1]?.Key as string | undefined);
+    ctx.body = {
+      ListBucketResult: {
+        ...kept,
+        ...(typeof token === 'string' ? { ContinuationToken: token } : { StartAfter: startAfter }),
+        ...(result.IsTruncated && last !== undefined ? { NextContinuationToken: `${TOKEN_PREFIX}${Buffer.from(last, 'utf8').toString('base64url')}` } : {}),
+        KeyCount: objects.length,
+        Contents: fetchOwner === 'true' ? objects : objects.map(({ Owner: _owner, ...object }) => object),
+      },
+    };
+  };
+}
+
+/** Bucket and (decoded) key of a path-style request. */
+function target(ctx: KoaContext): { bucket?: string; key: string } {
+  const [, bucket, ...keyParts] = ctx.path.split('/');
+  return { bucket, key: keyParts.map(decodeURIComponent).join('/') };
+}
+
+function s3Error(ctx: KoaContext, status: number, code: string, message: string): void {
+  ctx.status = status;
+  ctx.body = { Error: { Code: code, Message: message } };
+}
+
+/** An ETag without quotes and weak marker, for comparison. */
+const bareEtag = (etag: string) => etag.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+
+/** If-None-Match / If-Match on PutObject and CompleteMultipartUpload, with writes to a key serialized. */
+function conditionalWrites(): Middleware {
+  const locks = new Map<string, Promise<void>>();
+  return async (ctx, next) => {
+    const { bucket, key } = target(ctx);
+    const isPut = ctx.method === 'PUT' && ctx.query.uploadId === undefined && ctx.headers['x-amz-copy-source'] === undefined;
+    const isComplete = ctx.method === 'POST' && typeof ctx.query.uploadId === 'string';
+    if (!bucket || !key || !(isPut || isComplete)) return next();
+    const lockKey = `${bucket}/${key}`;
+    const previous = locks.get(lockKey) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const chained = previous.then(() => mine);
+    locks.set(lockKey, chained);
+    await previous;
+    try {
+      const ifNoneMatch = ctx.headers['if-none-match'];
+      const ifMatch = ctx.headers['if-match'];
+      if (typeof ifNoneMatch === 'string' || typeof ifMatch === 'string') {
+        const current = await ctx.store.getMetadata(bucket, key).catch(() => undefined);
+        if (typeof ifNoneMatch === 'string') {
+          if (ifNoneMatch.trim() !== '*') return s3Error(ctx, 501, 'NotImplemented', 'If-None-Match only accepts *');
+          if (current) return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+        }
+        if (typeof ifMatch === 'string') {
+          if (!current) return s3Error(ctx, 404, 'NoSuchKey', 'The specified key does not exist.');
+          const wanted = ifMatch.split(',').map(bareEtag);
+          if (!wanted.includes('*') && !wanted.includes(bareEtag(current.etag))) {
+            return s3Error(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold');
+          }
+        }
+      }
+      await next();
+    } finally {
+      release();
+      if (locks.get(lockKey) === chained) locks.delete(lockKey);
+    }
+  };
+}
+
 function uploadsDir(root: string, bucket: string): string {
   return join(root, bucket, '._S3rver_uploads');
 }
 
 function multipartAdditions(root: string): Middleware {
   return async (ctx, next) => {
-    const [, bucket, ...keyParts] = ctx.path.split('/');
-    const key = keyParts.map(decodeURIComponent).join('/');
+    const { bucket, key } = target(ctx);
     if (ctx.method === 'DELETE' && bucket && key && typeof ctx.query.uploadId === 'string') {
       const dir = join(uploadsDir(root, bucket), ctx.query.uploadId.replace(/[^0-9a-zA-Z]/g, ''));
       const storedKey = await fs.readFile(join(dir, 'key'), 'utf8').catch(() => undefined);

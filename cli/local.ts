@@ -7,6 +7,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore } from '../lambda/shared/s3-store';
 import { emfMetrics } from '../lambda/shared/metrics';
 import { streamLog } from '../lambda/shared/logging';
@@ -50,17 +51,49 @@ export function newestDebianBin(tool: string): string | undefined {
 
 const discard = () => new Writable({ write: (_c, _e, cb) => cb() });
 
-export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean }): Promise<LocalEnv> {
+/** Logs "part uploaded" (key, part number) after each multipart part: progress for --verbose. */
+function logUploadedParts(client: S3Client, log: LogPort): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const out = await next(args);
+      if (context.commandName === 'UploadPartCommand') {
+        const input = args.input as { Key?: string; PartNumber?: number };
+        log.info('part uploaded', { key: input.Key, partNumber: input.PartNumber });
+      }
+      return out;
+    },
+    { step: 'initialize', name: 'pgdrProgress' },
+  );
+}
+
+/** A LogPort that passes every message and string attribute through `redact` first. */
+export function redactingLog(inner: LogPort, redact: (text: string) => string): LogPort {
+  const clean = (value: unknown): unknown =>
+    typeof value === 'string'
+      ? redact(value)
+      : Array.isArray(value)
+        ? value.map(clean)
+        : value && typeof value === 'object'
+          ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clean(v)]))
+          : value;
+  const wrap = (write: LogPort['info']): LogPort['info'] => (message, attributes) =>
+    write(redact(message), attributes && (clean(attributes) as Record<string, unknown>));
+  return { info: wrap(inner.info), warn: wrap(inner.warn), error: wrap(inner.error) };
+}
+
+export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean; redact: (text: string) => string }): Promise<LocalEnv> {
   const pgBin = findPgBin(options.pgBin);
   const root = process.env.PGDR_LOCAL_DIR ?? join(process.cwd(), '.pgdr');
   const s3 = await startLocalS3({ directory: join(root, 's3'), buckets: [LOCAL_BUCKET] });
   const client = s3.client();
   const verbose = options.verbose === true;
+  const log = verbose ? redactingLog(streamLog(process.stderr), options.redact) : silentLog;
+  if (verbose) logUploadedParts(client, log);
   return {
     s3,
     store: new S3ObjectStore(client, LOCAL_BUCKET, { partSize: 8 * 1024 * 1024 }),
     pgBin,
-    log: verbose ? streamLog(process.stderr) : silentLog,
+    log,
     metrics: (database, backupClass) => emfMetrics(database, backupClass, verbose ? process.stderr : discard()),
     close: async () => {
       client.destroy();

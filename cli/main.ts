@@ -7,17 +7,23 @@
  *   pgdr verify NAME --local [--verify-url URL] [--source-url URL] [--json]
  *
  * Errors are one line on stderr and exit code 1; a failed verification prints its record and
- * exits 1.
+ * exits 1. No output shows a password (redactOutput on every line). Ctrl-C/SIGTERM during a
+ * backup stops it cleanly (cli/interrupt.ts) and exits 130/143. `pgdr --version` prints the version.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { runDump } from '../lambda/dump/core';
 import { runVerify, VerificationPolicy } from '../lambda/verify/core';
-import { connectionFromUrl, ConnectionInfo, redactUrl } from '../lambda/shared/connection';
+import { connectionFromUrl, ConnectionInfo } from '../lambda/shared/connection';
+import { withPasswordFromEnvironment } from '../lambda/shared/pgpass';
+import { redactSecrets } from '../lambda/shared/redact';
 import { COMPRESSION_SETTINGS, CompressionSetting } from '../lambda/shared/compression';
 import { systemClock } from '../lambda/shared/ports';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
 import { CliError } from './errors';
 import { openLocalEnv } from './local';
+import { interruptOnSignals, signalExitCode } from './interrupt';
 import { resolveDatabase } from './resolve';
 
 interface CommonOptions {
@@ -35,12 +41,23 @@ function requireLocal(options: CommonOptions, command: string): void {
   }
 }
 
+/** Passwords this run knows (from URLs and PGPASSWORD): hidden wherever they appear in output. */
+const knownSecrets: string[] = [];
+
+/** Parses a URL option; a URL without a password takes it from PGPASSWORD or the password file, as libpq does. */
 function parseUrl(url: string, option: string): ConnectionInfo {
   try {
-    return connectionFromUrl(url, option);
+    const connection = withPasswordFromEnvironment(connectionFromUrl(url, option), { env: process.env });
+    if (connection.password) knownSecrets.push(connection.password);
+    return connection;
   } catch (err) {
     throw new CliError((err as Error).message);
   }
+}
+
+/** `text` as it may be shown: no password in any shape, on any line. */
+export function redactOutput(text: string): string {
+  return redactSecrets(text, [...knownSecrets, ...(process.env.PGPASSWORD ? [process.env.PGPASSWORD] : [])]);
 }
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
@@ -62,21 +79,30 @@ function printManifest(manifest: BackupManifest, json: boolean): void {
 }
 
 function printRecord(record: VerificationRecord, json: boolean): void {
+  // A failure can quote a tool's stderr: shown without passwords, like every other output.
+  const shown: VerificationRecord = { ...record, failures: record.failures.map(redactOutput) };
   if (json) {
-    process.stdout.write(`${JSON.stringify(record, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     return;
   }
-  const restore = record.restoreTest ? `, restore test ${record.restoreTest.totalSeconds} s in ${record.restoreTest.scratchDatabase} (dropped: ${record.restoreTest.scratchDropped})` : '';
-  process.stdout.write(`${record.ok ? 'VERIFIED' : 'FAILED'} ${record.dumpKey} (level ${record.level}${restore})\n`);
-  for (const failure of record.failures) process.stdout.write(`  - ${failure}\n`);
+  const restore = shown.restoreTest ? `, restore test ${shown.restoreTest.totalSeconds} s in ${shown.restoreTest.scratchDatabase} (dropped: ${shown.restoreTest.scratchDropped})` : '';
+  process.stdout.write(`${shown.ok ? 'VERIFIED' : 'FAILED'} ${shown.dumpKey} (level ${shown.level}${restore})\n`);
+  for (const failure of shown.failures) process.stdout.write(`  - ${failure}\n`);
+}
+
+/** pgdr's version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export function buildProgram(): Command {
   const program = new Command('pgdr')
     .description('Disaster recovery for PostgreSQL: verified dumps, RPO/RTO alarms, failover')
+    .version(packageVersion(), '-V, --version', 'print the pgdr version')
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    // commander's own errors echo arguments (`unknown command 'postgres://u:pw@h/db'`): redacted too.
+    .configureOutput({ writeErr: (text) => process.stderr.write(redactOutput(text)) });
 
   program
     .command('backup')
@@ -96,14 +122,20 @@ export function buildProgram(): Command {
       if (!options.sourceUrl) throw new CliError(`backup --local needs --source-url: the local runner does not read the database secret from AWS Secrets Manager`);
       const connection = parseUrl(options.sourceUrl, '--source-url');
       const backupClass = options.class ?? db.config?.backupClasses[0]?.name ?? 'manual';
-      const env = await openLocalEnv(options);
+      const env = await openLocalEnv({ ...options, redact: redactOutput });
+      const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.s3.directory}`);
       try {
         const manifest = await runDump(
           { store: env.store, connection, pgBin: env.pgBin, compression: options.compression, metrics: env.metrics(db.name, backupClass), log: env.log, clock: systemClock },
-          { database: db.name, backupClass },
+          { database: db.name, backupClass, signal: interrupt.signal },
         );
         printManifest(manifest, options.json === true);
+      } catch (err) {
+        if (!interrupt.received) throw err;
+        // The dump core stopped pg_dump and aborted the upload: nothing of this backup is stored.
+        throw new CliError(`${(err as Error).message}; its upload was aborted and no manifest was written`, signalExitCode(interrupt.received));
       } finally {
+        interrupt.dispose();
         await env.close();
       }
     });
@@ -126,7 +158,7 @@ export function buildProgram(): Command {
       if (!url) throw new CliError('verify --local needs --verify-url or --source-url: the server that hosts the scratch database of the restore test');
       const connection = parseUrl(url, options.verifyUrl ? '--verify-url' : '--source-url');
       const policy: VerificationPolicy = { restoreTestEveryNth: 1, smokeQueries: db.config?.verification.smokeQueries ?? [] };
-      const env = await openLocalEnv(options);
+      const env = await openLocalEnv({ ...options, redact: redactOutput });
       let record: VerificationRecord;
       try {
         record = await runVerify(
@@ -145,7 +177,12 @@ export function buildProgram(): Command {
         await env.close();
       }
       printRecord(record, options.json === true);
-      if (!record.ok) throw new CliError(`verification of ${record.dumpKey} failed: ${record.failures.join('; ')}`);
+      if (!record.ok) {
+        // A configured name brings its smoke queries along: say so, a newcomer may not expect it.
+        const smokeFailed = record.failures.some((f) => f.startsWith('smoke query'));
+        const origin = smokeFailed && db.configuredAt ? ` (smoke queries of "${db.name}" from ${db.configuredAt}.verification.smokeQueries; another name runs none)` : '';
+        throw new CliError(`verification of ${record.dumpKey} failed: ${record.failures.join('; ')}${origin}`);
+      }
     });
 
   return program;
@@ -158,9 +195,9 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander already printed it
-    const message = (err as Error).message ?? String(err);
-    // One line, never a URL with its password.
-    process.stderr.write(`pgdr: ${redactUrl(message.split('\n')[0])}${message.includes('\n') ? `\n${message.split('\n').slice(1).join('\n')}` : ''}\n`);
+    const message = (err as Error)?.message ?? String(err);
+    // Never a password, on any line (a configuration error lists one problem per line).
+    process.stderr.write(`pgdr: ${redactOutput(message)}\n`);
     return err instanceof CliError ? err.exitCode : 1;
   }
 }

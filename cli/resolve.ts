@@ -8,6 +8,8 @@ export interface ResolvedDatabase {
   readonly name: string;
   /** The configuration entry, when NAME is configured. */
   readonly config?: DatabaseConfig;
+  /** Where that entry is: `pgdr.config.json databases[0]`. */
+  readonly configuredAt?: string;
 }
 
 /** Loads --config PATH (must exist) or ./pgdr.config.json (optional). */
@@ -19,8 +21,8 @@ export function loadOptionalConfig(path?: string): { config?: PgdrConfig; path: 
 
 export function resolveDatabase(name: string, options: { config?: string; hasUrl: boolean; urlOption: string }): ResolvedDatabase {
   const { config, path } = loadOptionalConfig(options.config);
-  const configured = config?.databases.find((d) => d.name === name);
-  if (configured) return { name, config: configured };
+  const index = config ? config.databases.findIndex((d) => d.name === name) : -1;
+  if (config && index >= 0) return { name, config: config.databases[index], configuredAt: `${path} databases[${index}]` };
   if (!options.hasUrl) {
     const known = config ? config.databases.map((d) => d.name).join(', ') : '';
     throw new CliError(

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import type { ClientConfig } from 'pg';
+import { REDACTED } from './redact';
 
 /**
  * libpq's sslmode, with the same meaning for the node client and the libpq tools:
@@ -91,35 +92,98 @@ export function connectionFromSecret(secretString: string, secretName: string, t
   };
 }
 
-/** Hides the password of a URL for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@]*@/i, '$1:***@');
+/** The URL's shape, written so that redaction (which hides any `user:secret@host`) leaves it readable. */
+const URL_SHAPE = 'postgres://user@host:port/database (a password goes after "user:", percent-encoded, or in PGPASSWORD)';
+const ENCODE_HINT = 'percent-encode special characters in the password (@ as %40, / as %2F, # as %23, ? as %3F, : as %3A)';
+
+/**
+ * A URL as messages may show it: scheme, user, `:***` when it holds a password, host, port and
+ * database, rebuilt from the parsed parts (never the raw text, which may hide a password where
+ * the parser did not expect one); the query string is left out.
+ */
+export function displayUrl(parsed: URL): string {
+  const user = parsed.username ? `${parsed.username}${parsed.password ? `:${REDACTED}` : ''}@` : parsed.password ? `:${REDACTED}@` : '';
+  return `${parsed.protocol}//${user}${parsed.hostname === NO_HOST ? '' : parsed.host}${parsed.pathname}`;
 }
 
-/** Parses `postgres://user:password@host:port/dbname?sslmode=...`. */
+/** An '@' after the host: a password with an unencoded / # ? or @ split the URL. */
+function splitByPassword(what: string): string {
+  return `${what} is not a valid URL: it has an '@' after the host; ${ENCODE_HINT}`;
+}
+
+const EMPTY_HOST_AFTER_USER = /^(\s*[a-z][a-z0-9+.-]*:\/\/[^/?#]*@)([/?#]|$)/i;
+const NO_HOST = 'pgdr-no-host.invalid';
+
+/** `scheme://` at the start: without it, `new URL` reads `user:password@...` as a scheme and a path. */
+const HAS_AUTHORITY = /^\s*[a-z][a-z0-9+.-]*:\/\//i;
+
+/** Why a text that `new URL` refuses is not a usable URL, without echoing it (it may hold a password). */
+function whyNotAUrl(url: string, what: string): string {
+  const scheme = HAS_AUTHORITY.exec(url);
+  if (!scheme) {
+    return `${what} is not a URL (it does not start with postgres:// or postgresql://; value not shown, it may hold a password); expected ${URL_SHAPE}`;
+  }
+  const rest = url.slice(scheme[0].length);
+  const authority = rest.split(/[/?#]/)[0];
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  const port = /:(\d+)$/.exec(hostPort);
+  if (port && Number(port[1]) > 65535) return `${what}: port must be 1-65535 (received ${port[1]})`;
+  if (/[/?#]/.test(rest) && rest.includes('@') && !authority.includes('@')) {
+    return splitByPassword(what);
+  }
+  return `${what} is not a valid URL (value not shown, it may hold a password); expected ${URL_SHAPE}`;
+}
+
+/**
+ * Parses `postgres://user:password@host:port/dbname?sslmode=...`. A unix socket directory is
+ * given percent-encoded as the host (`postgres://user@%2Fvar%2Frun%2Fpostgresql/db`) or as
+ * `?host=/var/run/postgresql`. The password may be left out: `withPasswordFromEnvironment` fills
+ * it from PGPASSWORD or the password file, as libpq does. Errors never echo the password.
+ */
 export function connectionFromUrl(url: string, what = 'URL'): ConnectionInfo {
   let parsed: URL;
   try {
-    parsed = new URL(url);
+    if (!HAS_AUTHORITY.test(url)) throw new Error('no scheme://');
+    // `postgres://user@/db?host=/dir`: no host before the path (libpq allows it), which URL refuses.
+    parsed = new URL(url.replace(EMPTY_HOST_AFTER_USER, `$1${NO_HOST}$2`));
   } catch {
-    throw new ConnectionError(`${what} ${redactUrl(url)} is not a URL; expected postgres://user:password@host:port/database`);
+    throw new ConnectionError(whyNotAUrl(url, what));
+  }
+  // An '@' after the host means the parser split a password with an unencoded / # or ?.
+  if (`${parsed.pathname}${parsed.search}${parsed.hash}`.includes('@')) {
+    throw new ConnectionError(splitByPassword(what));
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new ConnectionError(`${what} ${redactUrl(url)} must start with postgres:// or postgresql://`);
+    throw new ConnectionError(`${what} ${displayUrl(parsed)} must start with postgres:// or postgresql://`);
   }
-  if (!parsed.hostname) throw new ConnectionError(`${what} ${redactUrl(url)} names no host`);
-  const dbname = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-  if (!dbname || dbname.includes('/')) throw new ConnectionError(`${what} ${redactUrl(url)} names no database (postgres://user:password@host:port/database)`);
-  const username = decodeURIComponent(parsed.username);
-  if (!username) throw new ConnectionError(`${what} ${redactUrl(url)} names no user`);
-  const port = parsed.port ? Number(parsed.port) : 5432;
+  const decode = (text: string, part: string): string => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      throw new ConnectionError(`${what}: the ${part} has a malformed percent-encoding (value not shown); ${ENCODE_HINT}`);
+    }
+  };
+  const shown = `${what} ${displayUrl(parsed)}`;
+  const query = parsed.searchParams;
+  const urlHost = parsed.hostname === NO_HOST ? '' : decode(parsed.hostname.replace(/^\[(.*)\]$/, '$1'), 'host');
+  const host = query.get('host') ?? urlHost;
+  if (!host) throw new ConnectionError(`${shown} names no host (a unix socket directory is written %2Fvar%2Frun%2Fpostgresql or ?host=/var/run/postgresql)`);
+  const dbname = query.get('dbname') ?? decode(parsed.pathname.replace(/^\//, ''), 'database');
+  if (!dbname || dbname.includes('/')) throw new ConnectionError(`${shown} names no database (${URL_SHAPE})`);
+  const username = query.get('user') ?? decode(parsed.username, 'user');
+  if (!username) throw new ConnectionError(`${shown} names no user`);
+  const portText = query.get('port') ?? parsed.port;
+  const port = portText ? Number(portText) : 5432;
+  if (!/^\d*$/.test(portText) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConnectionError(`${shown}: port must be 1-65535 (received ${portText})`);
+  }
   return {
-    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    host,
     port,
     dbname,
     username,
-    password: decodeURIComponent(parsed.password),
-    sslmode: sslModeOf(parsed.searchParams.get('sslmode') ?? undefined, `${what} ${redactUrl(url)}`) ?? 'prefer',
+    password: query.get('password') ?? decode(parsed.password, 'password'),
+    sslmode: sslModeOf(query.get('sslmode') ?? undefined, shown) ?? 'prefer',
   };
 }
 

@@ -41,9 +41,20 @@ function isNotFound(err: unknown): boolean {
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }
 
-function isPreconditionFailed(err: unknown): boolean {
+/**
+ * A conditional write that lost: 412 PreconditionFailed, 409 ConditionalRequestConflict (a
+ * concurrent write to the key), or 404 NoSuchKey for If-Match on a key deleted meanwhile.
+ */
+function isPreconditionFailed(err: unknown, conditional: { ifMatch?: string }): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
+  const status = e.$metadata?.httpStatusCode;
+  return (
+    e.name === 'PreconditionFailed' ||
+    status === 412 ||
+    e.name === 'ConditionalRequestConflict' ||
+    status === 409 ||
+    (conditional.ifMatch !== undefined && (e.name === 'NoSuchKey' || status === 404))
+  );
 }
 
 export class S3ObjectStore implements ObjectStore {
@@ -88,7 +99,7 @@ export class S3ObjectStore implements ObjectStore {
         }),
       );
     } catch (err) {
-      if (isPreconditionFailed(err)) throw new PreconditionFailedError(key);
+      if ((options.ifMatch !== undefined || options.ifNoneMatch) && isPreconditionFailed(err, options)) throw new PreconditionFailedError(key);
       throw err;
     }
   }

@@ -22,11 +22,41 @@ export class ConfigError extends Error {
 export function parseConfig(raw: unknown, source = 'config'): PgdrConfig {
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError(source, result.error.issues.map((issue) => describeZodIssue(issue, raw)));
+    // Report the rules that relate fields too, for the parts that are well-formed: all problems at once.
+    const schemaIssues = result.error.issues.map((issue) => describeZodIssue(issue, raw));
+    const ruleIssues = (partialRuleIssues(raw) ?? []).map((issue) => describeRuleIssue(issue, raw));
+    throw new ConfigError(source, [...schemaIssues, ...ruleIssues.filter((i) => !schemaIssues.includes(i))]);
   }
   const issues = crossFieldIssues(result.data);
   if (issues.length > 0) throw new ConfigError(source, issues.map((issue) => describeRuleIssue(issue, raw)));
   return result.data;
+}
+
+/**
+ * The cross-field rule issues of the well-formed part of a configuration that fails the schema:
+ * the databases that parse on their own (paths keep their original index), with the top-level
+ * sections the rules read. Undefined when those sections themselves are malformed.
+ */
+function partialRuleIssues(raw: unknown): RuleIssue[] | undefined {
+  if (raw === null || typeof raw !== 'object' || !Array.isArray((raw as { databases?: unknown }).databases)) return undefined;
+  const doc = raw as Record<string, unknown> & { databases: unknown[] };
+  const shape = configSchema.shape;
+  const original: number[] = [];
+  const wellFormed: unknown[] = [];
+  doc.databases.forEach((entry, i) => {
+    if (shape.databases.element.safeParse(entry).success) {
+      original.push(i);
+      wellFormed.push(entry);
+    }
+  });
+  if (wellFormed.length === 0) return [];
+  const partial = configSchema.safeParse({ databases: wellFormed, pgTools: doc.pgTools });
+  if (!partial.success) return undefined;
+  const remap = (index: number) => original[index] ?? index;
+  return crossFieldIssues(partial.data).map((issue) => ({
+    path: issue.path[0] === 'databases' && typeof issue.path[1] === 'number' ? ['databases', remap(issue.path[1]), ...issue.path.slice(2)] : issue.path,
+    message: issue.message.replace(/databases\[(\d+)\]/g, (_m, n: string) => `databases[${remap(Number(n))}]`),
+  }));
 }
 
 /** Reads and validates a configuration file. */

@@ -3,33 +3,17 @@
  * it, against a real PostgreSQL cluster and the in-process s3rver (data in a temp
  * PGDR_LOCAL_DIR so the test does not touch the project's .pgdr/).
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { freePort, PgCluster } from '../support/pg-cluster';
+import { runPgdr } from '../support/cli';
 import type { BackupManifest, VerificationRecord } from '../../lambda/shared/records';
 
-const ROOT = resolve(__dirname, '../..');
 let pg: PgCluster;
 let localDir: string;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function pgdr(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      [join(ROOT, 'bin/pgdr.js'), ...args],
-      { cwd: ROOT, env: { ...process.env, PGDR_LOCAL_DIR: localDir }, timeout: 90_000 },
-      (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const pgdr = (...args: string[]) => runPgdr(localDir, args);
 
 const CLINIC_SCHEMA = `
 CREATE SCHEMA booking;
@@ -124,7 +108,12 @@ test('bad URL, unknown name, unreachable server, no backup: one clear line, non-
   const port = await freePort();
   const cases: Array<[string[], RegExp]> = [
     [['backup', 'clinic', '--local', '--source-url', 'mysql://root:hunter2@db/x'], /^pgdr: --source-url mysql:\/\/root:\*\*\*@db\/x must start with postgres:\/\/ or postgresql:\/\/$/],
-    [['backup', 'clinic', '--local', '--source-url', 'not a url'], /^pgdr: --source-url not a url is not a URL; expected postgres:\/\/user:password@host:port\/database$/],
+    [['backup', 'clinic', '--local', '--source-url', 'not a url'], /^pgdr: --source-url is not a URL \(it does not start with postgres:\/\/ or postgresql:\/\/; value not shown, it may hold a password\); expected postgres:\/\/user@host:port\/database \(a password goes after "user:", percent-encoded, or in PGPASSWORD\)$/],
+    [['backup', 'clinic', '--local', '--source-url', 'postgres//u:hunter2@h/db'], /^pgdr: --source-url is not a URL \(it does not start with postgres:\/\/ or postgresql:\/\/; value not shown/],
+    [['backup', 'clinic', '--local', '--source-url', 'postgresql:/u:hunter2@h/db'], /^pgdr: --source-url is not a URL/],
+    [['backup', 'clinic', '--local', '--source-url', 'postgres://u:hunter2@h:70000/db'], /^pgdr: --source-url: port must be 1-65535 \(received 70000\)$/],
+    [['backup', 'clinic', '--local', '--source-url', 'postgres://u:hun/ter2@h/db'], /^pgdr: --source-url is not a valid URL: it has an '@' after the host; percent-encode/],
+    [['postgres://u:hunter2@h/db'], /^error: unknown command 'postgres:\/\/u:\*\*\*@h\/db'$/],
     [['verify', 'nosuch', '--local'], /^pgdr: unknown database "nosuch": pgdr\.config\.json configures .+; to use another database, give --verify-url or --source-url$/],
     [['backup', 'Not_Valid', '--local', '--source-url', pg.url('clinic')], /^pgdr: database name "Not_Valid" is not valid/],
     [['backup', 'clinic', '--local', '--source-url', `postgres://postgres:hunter2@127.0.0.1:${port}/clinic`], new RegExp(`^pgdr: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port}: connection refused \\(is the server running\\?\\)$`)],
@@ -138,6 +127,19 @@ test('bad URL, unknown name, unreachable server, no backup: one clear line, non-
     const lines = run.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(cases[i][1]);
-    expect(run.stderr).not.toContain('hunter2');
+    expect(run.stderr).not.toMatch(/hunter2|hun\/|ter2/);
   });
+});
+
+test('the quick start with a name the sample configuration knows: a failing smoke query says where it came from', async () => {
+  // pgdr.config.json (the sample, in the working directory) configures "shop" with a smoke query on "orders".
+  const backup = await pgdr('backup', 'shop', '--local', '--source-url', pg.url('clinic'));
+  expect(backup.code).toBe(0);
+  const verify = await pgdr('verify', 'shop', '--local', '--source-url', pg.url('clinic'));
+  expect(verify.code).toBe(1);
+  expect(verify.stderr.trim().split('\n')).toEqual([
+    expect.stringMatching(
+      /^pgdr: verification of shop\/daily\/.* failed: smoke query "orders present" failed: .*relation "orders" does not exist.* \(smoke queries of "shop" from pgdr\.config\.json databases\[0\]\.verification\.smokeQueries; another name runs none\)$/,
+    ),
+  ]);
 });

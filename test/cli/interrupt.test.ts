@@ -1,0 +1,98 @@
+/**
+ * Ctrl-C during `pgdr backup --local`: the real CLI (bin/pgdr.js) in its own process group gets
+ * SIGINT as a terminal sends it (to the whole group, pg_dump included) once the first part of
+ * the upload is stored, observed from the CLI's own --verbose "part uploaded" line. pg_dump is
+ * the real one behind a wrapper that stops after 9 MiB and then blocks until killed, so the
+ * backup cannot finish before the signal whatever the machine's speed. It must end with one
+ * line and exit 130, leaving no object, no open multipart upload and no manifest.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PgCluster } from '../support/pg-cluster';
+import { startPgdr } from '../support/cli';
+import { fakeBin, FakeBin } from '../support/fake-bin';
+import { startTestS3 } from '../support/s3-server';
+import { LOCAL_BUCKET } from '../../cli/local';
+import { interruptOnSignals } from '../../cli/interrupt';
+
+let pg: PgCluster;
+let bin: FakeBin;
+let localDir: string;
+
+/** pg_dump that passes on its first 9 MiB (more than one 8 MiB part), then blocks until killed. */
+const STALLING_PG_DUMP = `if [ "$1" = "--version" ]; then exec "$REAL" --version; fi
+"$REAL" "$@" | head -c 9437184
+exec tail -f /dev/null`;
+
+beforeAll(async () => {
+  localDir = mkdtempSync(join(tmpdir(), 'pgdr-int-'));
+  bin = fakeBin({ pg_dump: STALLING_PG_DUMP });
+  pg = await PgCluster.start();
+  await pg.createDatabase('big');
+  await pg.sql('big', `CREATE TABLE t AS SELECT i, repeat(md5(i::text), 4) AS s FROM generate_series(1, 150000) i`);
+});
+
+afterAll(async () => {
+  await pg?.stop();
+  bin?.remove();
+  rmSync(localDir, { recursive: true, force: true });
+});
+
+test('Ctrl-C after the first part: one line, exit 130, the upload aborted, nothing stored', async () => {
+  const { child, exited } = startPgdr(
+    localDir,
+    ['backup', 'big', '--local', '--source-url', pg.url('big'), '--compression', 'none', '--pg-bin', bin.dir, '--verbose'],
+    {},
+    { detached: true },
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      const onData = (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (/"message":"part uploaded"/.test(seen)) {
+          child.stderr!.off('data', onData);
+          resolve();
+        }
+      };
+      child.stderr!.on('data', onData);
+      child.once('exit', () => reject(new Error(`pgdr exited before uploading a part: ${seen}`)));
+    });
+    process.kill(-child.pid!, 'SIGINT'); // the whole process group, as a terminal's Ctrl-C
+    const run = await exited;
+    expect(run.code).toBe(130);
+    expect(run.stdout).toBe('');
+    const lines = run.stderr.trim().split('\n').filter((l) => !l.startsWith('{'));
+    expect(lines).toEqual([expect.stringMatching(/^pgdr: interrupted by SIGINT after [\d.]+ s; dump abandoned; its upload was aborted and no manifest was written$/)]);
+    expect(run.stderr).not.toContain(pg.password);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    await exited;
+  }
+  const s3 = await startTestS3(LOCAL_BUCKET, join(localDir, 's3'));
+  try {
+    expect(await s3.keys()).toEqual([]);
+    expect(await s3.openUploads()).toEqual([]);
+  } finally {
+    await s3.stop();
+  }
+});
+
+test('a second signal exits at once, saying what may be left', () => {
+  const exit = jest.fn() as unknown as (code: number) => never;
+  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  const interrupt = interruptOnSignals('an incomplete upload may remain in /x', exit);
+  try {
+    process.emit('SIGINT', 'SIGINT');
+    expect(interrupt.signal.aborted).toBe(true);
+    expect((interrupt.signal.reason as Error).message).toBe('interrupted by SIGINT');
+    expect(exit).not.toHaveBeenCalled();
+    process.emit('SIGTERM', 'SIGTERM');
+    expect(exit).toHaveBeenCalledWith(143);
+    expect(stderr).toHaveBeenCalledWith('pgdr: SIGTERM again: exiting without cleaning up; an incomplete upload may remain in /x\n');
+  } finally {
+    interrupt.dispose();
+    stderr.mockRestore();
+  }
+});

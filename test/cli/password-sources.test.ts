@@ -1,0 +1,82 @@
+/**
+ * A URL without a password takes it from PGPASSWORD or the password file (PGPASSFILE), as libpq
+ * does, for the node client and for pg_dump/pg_restore alike; unix-socket URLs work for both.
+ * Real cluster, real `pgdr backup` + `pgdr verify` through bin/pgdr.js.
+ */
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PgCluster } from '../support/pg-cluster';
+import { runPgdr } from '../support/cli';
+import { passwordFromPassfile, withPasswordFromEnvironment } from '../../lambda/shared/pgpass';
+import type { BackupManifest, VerificationRecord } from '../../lambda/shared/records';
+
+let pg: PgCluster;
+let localDir: string;
+
+beforeAll(async () => {
+  localDir = mkdtempSync(join(tmpdir(), 'pgdr-pwsrc-'));
+  pg = await PgCluster.start();
+  await pg.createDatabase('shop');
+  await pg.sql('shop', `CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT i, 'item ' || i FROM generate_series(1, 250) i;`);
+});
+
+afterAll(async () => {
+  await pg?.stop();
+  rmSync(localDir, { recursive: true, force: true });
+});
+
+/** backup then verify of `name` through `url` with `env`; both must succeed, and no password shows. */
+async function roundTrip(name: string, url: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const backup = await runPgdr(localDir, ['backup', name, '--local', '--source-url', url, '--json'], env);
+  expect(backup.stderr).toBe('');
+  expect(backup.code).toBe(0);
+  const manifest = JSON.parse(backup.stdout) as BackupManifest;
+  expect(manifest.rowCounts).toEqual({ 'public.items': 250 });
+  const verify = await runPgdr(localDir, ['verify', name, '--local', '--source-url', url, '--json'], env);
+  expect(verify.stderr).toBe('');
+  expect(verify.code).toBe(0);
+  expect(JSON.parse(verify.stdout) as VerificationRecord).toMatchObject({ ok: true, level: 2, dumpKey: manifest.dump.key });
+  expect(`${backup.stdout}${verify.stdout}`).not.toContain(pg.password);
+}
+
+const tcpUrl = () => `postgres://postgres@127.0.0.1:${pg.port}/shop`;
+
+test('PGPASSWORD: backup and verify with a URL that has no password', async () => {
+  await roundTrip('pw-env', tcpUrl(), { PGPASSWORD: pg.password });
+});
+
+test('PGPASSFILE: backup and verify with a URL that has no password', async () => {
+  const file = join(localDir, 'pgpass');
+  // Escaped ':' in a field, a comment, a non-matching line first, then a wildcard database.
+  writeFileSync(file, `# pgdr test\n127.0.0.1:${pg.port}:other:postgres:wrong\n127.0.0.1:${pg.port}:*:postgres:${pg.password.replace(/[:\\]/g, '\\$&')}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  await roundTrip('pw-file', tcpUrl(), { PGPASSFILE: file });
+});
+
+test('a password file others can read is refused with one line naming the fix', async () => {
+  const file = join(localDir, 'pgpass-open');
+  writeFileSync(file, `*:*:*:*:${pg.password}\n`);
+  chmodSync(file, 0o644);
+  const run = await runPgdr(localDir, ['backup', 'pw-open', '--local', '--source-url', tcpUrl()], { PGPASSFILE: file });
+  expect(run.code).toBe(1);
+  expect(run.stderr).toBe(`pgdr: password file ${file} can be read by group or others, so libpq ignores it: chmod 0600 ${file}\n`);
+});
+
+test('unix socket, percent-encoded directory as the host', async () => {
+  await roundTrip('sock-host', `postgres://postgres@${encodeURIComponent(pg.dir)}:${pg.port}/shop`, { PGPASSWORD: pg.password });
+});
+
+test('unix socket, ?host=DIR', async () => {
+  await roundTrip('sock-query', `postgres://postgres@/shop?host=${encodeURIComponent(pg.dir)}&port=${pg.port}`, { PGPASSWORD: pg.password });
+});
+
+test('password file lookup follows libpq (first match, wildcards, escapes, default socket dir is localhost)', () => {
+  const conn = { host: '/var/run/postgresql', port: 5432, dbname: 'shop', username: 'app', password: '' };
+  const text = ['db.example:5432:shop:app:no', 'localhost:5432:shop:app:a\\:b\\\\c', '*:*:*:*:fallback'].join('\n');
+  expect(passwordFromPassfile(text, conn)).toBe('a:b\\c');
+  expect(passwordFromPassfile(text, { ...conn, host: '/tmp/sock' })).toBe('fallback');
+  expect(withPasswordFromEnvironment({ ...conn, password: 'given' }, { env: { PGPASSWORD: 'env' } }).password).toBe('given');
+  expect(withPasswordFromEnvironment(conn, { env: { PGPASSWORD: 'env' } }).password).toBe('env');
+  expect(withPasswordFromEnvironment(conn, { env: { PGPASSFILE: '/f' }, readFile: () => text, modeOf: () => 0o100600 }).password).toBe('a:b\\c');
+});
