@@ -183,6 +183,22 @@ export interface VerificationRecord {
     readonly objectCountMismatches: Mismatch[];
     readonly smokeQueries: SmokeQueryResult[];
     readonly scratchDropped: boolean;
+    /**
+     * Roles the manifest lists that the restore server lacked and this run created there
+     * (NOLOGIN, no password, no attributes). Roles are cluster-wide: they stay after the scratch
+     * database is dropped, and later runs find them. Absent in records of pgdr before 0.2.
+     */
+    readonly rolesCreated?: string[];
+    /** Roles the manifest lists that the restore server lacks and the login could not create: each is a failure. */
+    readonly rolesMissing?: string[];
+    /** Owners were restored (pg_restore without --no-owner) and compared with the manifest. */
+    readonly ownersChecked?: boolean;
+    /** Privileges were restored (pg_restore without --no-privileges) and compared with the manifest. */
+    readonly privilegesChecked?: boolean;
+    /** What was not checked and why, one line each (never silently skipped). */
+    readonly notChecked?: string[];
+    /** Owners per role / grants per grantee that differ from the manifest's `privileges`. */
+    readonly privilegeMismatches?: Mismatch[];
   };
 }
 

@@ -16,7 +16,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
 import { checkArchive, restoreArchive } from '../shared/archive';
-import { compareCounts, objectCounts, rowCounts } from '../shared/catalog';
+import { compareCounts, comparePrivileges, objectCounts, privilegeSummary, rowCounts } from '../shared/catalog';
+import { prepareRestoreRoles, RestoreRolePlan } from '../shared/globals';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
 import { quoteIdent, withClient } from '../shared/pg-client';
@@ -237,6 +238,8 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
   let created = false;
   let scratchDropped = false;
   let checksDone = started;
+  let roles: RestoreRolePlan | undefined;
+  let privilegeMismatches: Mismatch[] = [];
   try {
     await withClient(admin, async (client) => {
       await dropStaleScratch(client, deps, log);
@@ -246,18 +249,24 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin) });
     const body = await store.getStream(manifest.dump.key);
     if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
+    roles = await withClient(admin, (client) => prepareRestoreRoles(client, manifest.globals, manifest.privileges));
+    for (const name of roles.missing) failures.push(`role ${JSON.stringify(name)} that the dump needs does not exist on the restore server, and ${describe(admin)} cannot create roles`);
+    for (const line of roles.notChecked) log.warn('restore test: not checked', { database: manifest.database, notChecked: line });
+    if (roles.created.length > 0) log.warn('restore test: created roles on the restore server (cluster-wide, NOLOGIN)', { database: manifest.database, rolesCreated: roles.created });
     const restoreStarted = clock.now();
-    await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch);
+    await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch, roles);
     restoreSeconds = seconds(restoreStarted, clock.now());
 
     await withClient(withDatabase(admin, scratch), async (client) => {
       rowCountMismatches = compareCounts(manifest.rowCounts, await rowCounts(client));
       objectCountMismatches = compareCounts(manifest.objectCounts as unknown as Record<string, number>, (await objectCounts(client)) as unknown as Record<string, number>);
+      if (roles?.privileges && manifest.privileges) privilegeMismatches = comparePrivileges(manifest.privileges, await privilegeSummary(client), roles.owners);
       for (const query of deps.policy.smokeQueries) smokeQueries.push(await runSmokeQuery(client, query, deps.smokeQueryTimeoutSeconds ?? 60));
     });
     checksDone = clock.now();
     for (const m of rowCountMismatches) failures.push(`rows of ${m.what}: manifest ${m.expected ?? 'no such table'}, restored ${m.actual ?? 'no such table'}`);
     for (const m of objectCountMismatches) failures.push(`${m.what}: manifest ${m.expected}, restored ${m.actual}`);
+    for (const m of privilegeMismatches) failures.push(`${m.what}: manifest ${m.expected ?? 'none'}, restored ${m.actual ?? 'none'}`);
     for (const q of smokeQueries.filter((s) => !s.ok)) failures.push(`smoke query "${q.name}" ${q.error ? `failed: ${q.error}` : `returned ${q.rows} rows, needs at least ${q.minRows}`}`);
   } catch (err) {
     checksDone = clock.now();
@@ -281,6 +290,16 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     objectCountMismatches,
     smokeQueries,
     scratchDropped,
+    ...(roles
+      ? {
+          rolesCreated: roles.created,
+          rolesMissing: roles.missing,
+          ownersChecked: roles.owners,
+          privilegesChecked: roles.privileges,
+          notChecked: roles.notChecked,
+          privilegeMismatches,
+        }
+      : {}),
   };
 }
 
