@@ -6,6 +6,8 @@
  * `....globals.sql` and in the manifest; the restore test on a separate verify server restores
  * WITH owners and privileges, recreating the roles it may create, failing by name on those it
  * may not; the globals SQL plus pg_restore restore by hand on a fresh cluster.
+ * The tests run in file order: the ones where the verify server lacks the roles come before the
+ * one that creates them there.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -116,6 +118,10 @@ function tool(cluster: PgCluster, name: string, args: string[], input?: Buffer |
   return { status: result.status, out: `${result.stdout}\n${result.stderr}` };
 }
 
+/** The failure line for a role the verify login `creator` cannot create. */
+const missingRoleFailure = (name: string) =>
+  `role ${JSON.stringify(name)} that the dump needs does not exist on the restore server, and creator@${verifyServer.host}:${verifyServer.port}/postgres cannot create roles`;
+
 let crm: BackupManifest;
 
 test('the dump stores the roles the database needs (by a non-superuser, no passwords) and the privileges', async () => {
@@ -198,12 +204,24 @@ test('a verify login that cannot create roles fails the verification naming each
   expect(record.ok).toBe(false);
   const missing = CRM_ROLES.filter((r) => r !== 'postgres');
   expect(record.restoreTest).toMatchObject({ rolesMissing: missing, rolesCreated: [], ownersChecked: false, privilegesChecked: false });
-  expect(record.failures.slice(0, missing.length)).toEqual(
-    missing.map((name) => `role ${JSON.stringify(name)} that the dump needs does not exist on the restore server, and creator@${verifyServer.host}:${verifyServer.port}/postgres cannot create roles`),
-  );
+  expect(record.failures.slice(0, missing.length)).toEqual(missing.map(missingRoleFailure));
   // The data restore is still tried (--no-owner --no-privileges); a policy names its role, so it fails too.
   expect(record.failures.slice(missing.length)).toEqual([expect.stringMatching(/^restore test failed: pg_restore exited with code 1: .*role "auditor" does not exist/)]);
   expect(await rolesOn(verifyServer, missing)).toEqual([]);
+});
+
+let ledger: BackupManifest;
+
+test('grants to roles that exist only on the source: not verified when the verify login cannot create them (pgdr 0.1 passed it)', async () => {
+  const h = harness(source, s3, 'ledger', 'ledger');
+  ledger = await h.dump();
+  const record = await h.verify({ manifestKey: manifestKeyOf(ledger) }, { restoreServer: { kind: 'verify', connection: login(verifyServer, 'creator', 'creator-pw') } });
+  const missing = [RW, 'app_login', 'app_owner', 'org', 'team'];
+  expect(record.ok).toBe(false);
+  expect(ledger.globals!.roles.map((r) => r.name)).toEqual([...missing, 'postgres'].sort());
+  // The data restores (--no-owner --no-privileges): only the roles fail it.
+  expect(record.failures).toEqual(missing.map(missingRoleFailure));
+  expect(record.restoreTest).toMatchObject({ rolesMissing: missing, ownersChecked: false, privilegesChecked: false, rowCountMismatches: [] });
 });
 
 test('a superuser verify login recreates the missing roles (NOLOGIN) and checks owners and privileges', async () => {
@@ -242,8 +260,7 @@ test('restored privileges that differ from the manifest fail the verification', 
 describe('a verify login that is not a superuser nor a member of the owner roles', () => {
   test('restores without owners, checks the privileges and says the owners were not checked', async () => {
     const h = harness(source, s3, 'ledger', 'ledger');
-    const manifest = await h.dump();
-    const record = await h.verify({ manifestKey: manifestKeyOf(manifest) }, { restoreServer: { kind: 'verify', connection: login(verifyServer, 'admin', 'admin-pw') } });
+    const record = await h.verify({ manifestKey: manifestKeyOf(ledger) }, { restoreServer: { kind: 'verify', connection: login(verifyServer, 'admin', 'admin-pw') } });
     expect(record.failures).toEqual([]);
     expect(record.ok).toBe(true);
     expect(record.restoreTest).toMatchObject({ ownersChecked: false, privilegesChecked: true, privilegeMismatches: [], rolesMissing: [] });
