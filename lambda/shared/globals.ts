@@ -21,7 +21,7 @@ export function isPredefinedRole(name: string): boolean {
 
 /**
  * The roles this database needs, by oid: owners, ACL grantees and policy roles of its objects
- * (pg_shdepend), the database owner, roles with settings in this database, the roles named by the
+ * and grantees on the database itself (pg_shdepend), the database owner, roles with settings in this database, the roles named by the
  * privilege summary (the bootstrap superuser is pinned, so pg_shdepend never names it), then every
  * role these are members of (transitively), then the direct members of all of those that can log
  * in (the application logins).
@@ -29,7 +29,8 @@ export function isPredefinedRole(name: string): boolean {
 const NEEDED_ROLES_CTE = `WITH RECURSIVE
 db AS (SELECT oid, datdba FROM pg_database WHERE datname = current_database()),
 base(oid) AS (
-  SELECT s.refobjid FROM pg_shdepend s, db WHERE s.dbid = db.oid AND s.refclassid = 'pg_authid'::regclass
+  SELECT s.refobjid FROM pg_shdepend s, db WHERE s.refclassid = 'pg_authid'::regclass
+    AND (s.dbid = db.oid OR (s.dbid = 0 AND s.classid = 'pg_database'::regclass AND s.objid = db.oid))
   UNION SELECT datdba FROM db
   UNION SELECT s.setrole FROM pg_db_role_setting s, db WHERE s.setdatabase = db.oid AND s.setrole <> 0
   UNION SELECT r.oid FROM pg_roles r WHERE r.rolname = ANY($1::text[])
@@ -73,7 +74,7 @@ interface RoleRow {
 }
 
 /**
- * CREATE/ALTER ROLE options of a role. SUPERUSER, REPLICATION and BYPASSRLS appear only when set:
+ * CREATE ROLE options of a role. SUPERUSER, REPLICATION and BYPASSRLS appear only when set:
  * naming them at all (even NOSUPERUSER) needs a superuser, which RDS has not, and a new role has
  * none of them anyway.
  */
@@ -176,10 +177,11 @@ export function createRoleIfMissing(name: string, options: readonly string[] = [
 
 /**
  * The globals as SQL for `psql -d TARGET -f globals.sql`, run before pg_restore into TARGET:
- * creates each missing role, sets its attributes, grants the memberships and applies its
- * settings (those of the source database go to the database psql is connected to, `:"DBNAME"`).
- * Idempotent: roles that exist are not an error, and running it twice changes nothing. No
- * password: give logins theirs with `ALTER ROLE ... PASSWORD` afterwards.
+ * creates each missing role with the source's attributes, grants the memberships and applies
+ * the role settings (those of the source database go to the database psql is connected to,
+ * `:"DBNAME"`). Idempotent: a role that exists is left as it is (not an error, attributes not
+ * touched: on RDS the master user and the rds_* roles are the server's own), and running it twice
+ * changes nothing. No password: give logins theirs with `ALTER ROLE ... PASSWORD` afterwards.
  */
 export function renderGlobalsSql(roles: readonly GlobalRole[]): string {
   const lines = [
@@ -189,9 +191,7 @@ export function renderGlobalsSql(roles: readonly GlobalRole[]): string {
     'SET standard_conforming_strings = on;',
     '',
   ];
-  for (const role of roles) {
-    lines.push(createRoleIfMissing(role.name), `ALTER ROLE ${quoteIdent(role.name)} WITH ${role.options.join(' ')};`);
-  }
+  for (const role of roles) lines.push(createRoleIfMissing(role.name, role.options));
   lines.push('');
   for (const role of roles) {
     for (const m of role.memberOf) lines.push(`GRANT ${quoteIdent(m.role)} TO ${quoteIdent(role.name)}${m.admin ? ' WITH ADMIN OPTION' : ''};`);

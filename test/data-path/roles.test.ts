@@ -17,13 +17,14 @@ import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
-import type { BackupManifest } from '../../lambda/shared/records';
+import { renderGlobalsSql } from '../../lambda/shared/globals';
+import type { BackupManifest, GlobalRole } from '../../lambda/shared/records';
 
 const RW = 'app "rw" ü';
 const Q_RW = '"app ""rw"" ü"';
 const PASSWORDS = { appLogin: 'app-login-Pw-7f3a9c', dumper: 'dumper-Pw-51e0b2', stranger: 'stranger-Pw-c4d8e1' };
-/** Roles crm needs: everything but `stranger`, `dumper` and the predefined roles. */
-const CRM_ROLES = [RW, 'app_login', 'app_owner', 'auditor', 'org', 'postgres', 'reporting', 'team'];
+/** Roles crm needs: everything but `stranger`, `dumper` and the predefined roles (`monitor` may connect to the database). */
+const CRM_ROLES = [RW, 'app_login', 'app_owner', 'auditor', 'monitor', 'org', 'postgres', 'reporting', 'team'];
 
 const ROLES_SQL = `
 CREATE ROLE org NOLOGIN;
@@ -34,6 +35,7 @@ CREATE ROLE app_login LOGIN PASSWORD '${PASSWORDS.appLogin}' CONNECTION LIMIT 20
 ALTER ROLE app_login SET search_path = crm, "$user", public;
 CREATE ROLE reporting NOLOGIN;
 CREATE ROLE auditor NOLOGIN;
+CREATE ROLE monitor LOGIN;
 CREATE ROLE stranger LOGIN PASSWORD '${PASSWORDS.stranger}';
 CREATE ROLE dumper LOGIN PASSWORD '${PASSWORDS.dumper}' IN ROLE pg_read_all_data;
 `;
@@ -76,7 +78,7 @@ beforeAll(async () => {
   await source.sql('postgres', ROLES_SQL);
   await source.createDatabase('crm');
   await source.sql('crm', CRM_SQL);
-  await source.sql('postgres', `ALTER ROLE app_login IN DATABASE crm SET statement_timeout = '5s'`);
+  await source.sql('postgres', `ALTER ROLE app_login IN DATABASE crm SET statement_timeout = '5s'; GRANT CONNECT ON DATABASE crm TO monitor`);
   await source.createDatabase('ledger');
   await source.sql('ledger', LEDGER_SQL);
   // Logins on the verify server that are not superusers.
@@ -172,6 +174,8 @@ test('the README restore fails on a server without the roles; globals.sql then p
     expect(without.out).toMatch(/role "app_owner" does not exist/);
 
     await fresh.createDatabase('crm_copy');
+    // A role that exists on the target is left as it is.
+    await fresh.sql('postgres', 'CREATE ROLE reporting LOGIN CREATEDB');
     const globalsSql = await getText(crm.globals!.key);
     for (let run = 1; run <= 2; run++) {
       const applied = tool(fresh, 'psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-q', '-d', 'crm_copy', '-f', '-'], globalsSql);
@@ -190,6 +194,7 @@ test('the README restore fails on a server without the roles; globals.sql then p
     const denied = tool(fresh, 'psql', ['-X', '-At', '-d', 'crm_copy', '-c', 'DELETE FROM crm.customer'], undefined, 'app_login', 'new-pw');
     expect(denied.out).toMatch(/permission denied for table customer/);
     expect(await fresh.sql('postgres', `SELECT rolcanlogin, rolconnlimit FROM pg_roles WHERE rolname = 'app_login'`)).toEqual([{ rolcanlogin: true, rolconnlimit: 20 }]);
+    expect(await fresh.sql('postgres', `SELECT rolcanlogin, rolcreatedb FROM pg_roles WHERE rolname = 'reporting'`)).toEqual([{ rolcanlogin: true, rolcreatedb: true }]);
   } finally {
     await fresh.stop();
   }
@@ -294,4 +299,41 @@ test('a manifest without roles (older pgdr) verifies as before and says owners a
   } finally {
     await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: manifestKeyOf(crm), Body: JSON.stringify(crm) }));
   }
+});
+
+test('the globals SQL quotes hostile role names and settings (quotes, dollar tags, newlines, unicode)', async () => {
+  const odd = `it's $pgdr$ "odd"\n-- ü`;
+  const group = 'grp $pgdr1$';
+  const roles: GlobalRole[] = [
+    {
+      name: odd,
+      options: ['NOLOGIN', 'NOINHERIT', 'NOCREATEDB', 'NOCREATEROLE', 'CONNECTION LIMIT 3'],
+      memberOf: [{ role: group, admin: true }],
+      settings: [
+        { scope: 'all-databases', setting: 'search_path=a, "we""ird", public' },
+        { scope: 'this-database', setting: "application_name=it's $x$" },
+      ],
+    },
+    { name: group, options: ['NOLOGIN', 'INHERIT', 'NOCREATEDB', 'NOCREATEROLE'], memberOf: [], settings: [] },
+  ];
+  await verifyServer.createDatabase('odd_target');
+  for (let run = 1; run <= 2; run++) {
+    expect({ run, ...tool(verifyServer, 'psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-q', '-d', 'odd_target', '-f', '-'], renderGlobalsSql(roles)) }).toMatchObject({ run, status: 0 });
+  }
+  expect(await verifyServer.sql('postgres', 'SELECT rolname, rolinherit, rolconnlimit FROM pg_roles WHERE rolname = ANY($1) ORDER BY 1', [[odd, group]])).toEqual([
+    { rolname: group, rolinherit: true, rolconnlimit: -1 },
+    { rolname: odd, rolinherit: false, rolconnlimit: 3 },
+  ]);
+  expect(await verifyServer.sql('postgres', `SELECT pg_has_role($1, $2, 'MEMBER') AS member, pg_has_role($1, $2, 'USAGE WITH ADMIN OPTION') AS admin`, [odd, group])).toEqual([{ member: true, admin: true }]);
+  expect(
+    await verifyServer.sql(
+      'postgres',
+      `SELECT coalesce(d.datname, '*') AS db, s.setconfig FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase
+       WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = $1) ORDER BY 1`,
+      [odd],
+    ),
+  ).toEqual([
+    { db: '*', setconfig: ['search_path=a, "we""ird", public'] },
+    { db: 'odd_target', setconfig: ["application_name=it's $x$"] },
+  ]);
 });
