@@ -337,3 +337,12 @@ test('the globals SQL quotes hostile role names and settings (quotes, dollar tag
     { db: 'odd_target', setconfig: ["application_name=it's $x$"] },
   ]);
 });
+
+test('a verify login that is not a superuser but a member of the owner roles restores and checks the owners', async () => {
+  // Runs after the roles exist on the verify server (created by the superuser test above).
+  await verifyServer.sql('postgres', `CREATE ROLE member_v LOGIN PASSWORD 'member-pw' CREATEDB IN ROLE app_owner`);
+  const h = harness(source, s3, 'ledger', 'ledger');
+  const record = await h.verify({ manifestKey: manifestKeyOf(ledger) }, { restoreServer: { kind: 'verify', connection: login(verifyServer, 'member_v', 'member-pw') } });
+  expect(record.failures).toEqual([]);
+  expect(record.restoreTest).toMatchObject({ ownersChecked: true, privilegesChecked: true, notChecked: [], privilegeMismatches: [], rolesCreated: [] });
+});
