@@ -65,9 +65,13 @@ export interface DatabaseLocale {
 /** One role the database needs (owner, grantee, policy role, member): no password, ever. */
 export interface GlobalRole {
   readonly name: string;
-  /** CREATE ROLE options, e.g. ["LOGIN", "NOSUPERUSER", "INHERIT", "CONNECTION LIMIT 10"]. */
+  /**
+   * CREATE ROLE options, e.g. ["LOGIN", "INHERIT", "NOCREATEDB", "NOCREATEROLE", "CONNECTION LIMIT 10"].
+   * SUPERUSER, REPLICATION and BYPASSRLS appear only when the role has them (naming them at all,
+   * even NOSUPERUSER, needs a superuser; a new role has none of them).
+   */
   readonly options: string[];
-  /** Roles this role is a member of. */
+  /** Roles this role is a member of, among the roles listed (and predefined `pg_*` roles). */
   readonly memberOf: ReadonlyArray<{ readonly role: string; readonly admin: boolean }>;
   /** `ALTER ROLE ... SET` settings (e.g. "search_path=app, public"): everywhere, or in this database only. */
   readonly settings: ReadonlyArray<{ readonly scope: 'all-databases' | 'this-database'; readonly setting: string }>;
