@@ -4,9 +4,10 @@
  *   Level 1 (every backup): stream the object, recompute size and SHA-256 and compare them with
  *     the manifest; `pg_restore --list` must parse the archive.
  *   Level 2 (restore test, per policy): drop scratch databases left by crashed runs, create
- *     `pgdr_verify_<db>_<epoch>_<rand>` on the restore server, pg_restore into it, compare
- *     per-table row counts and object counts with the manifest, run the smoke queries, time it,
- *     and always drop the scratch database.
+ *     `pgdr_verify_<db>_<epoch>_<rand>` on the restore server, make the roles the manifest lists
+ *     present (shared/globals.ts), pg_restore into it with owners and privileges, compare
+ *     per-table row counts, object counts, owners and grants with the manifest, run the smoke
+ *     queries, time it, and always drop the scratch database.
  * Then write `....verification.json` next to the dump, emit VerifySucceeded/VerifyFailed (and
  * RestoreTestSeconds, RowCountMismatches), and on success advance
  * `<database>/latest-verified.json`, only forward in time (conditional writes).
@@ -246,13 +247,13 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
       await client.query(`CREATE DATABASE ${quoteIdent(scratch)} TEMPLATE template0`);
       created = true;
     });
-    log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin) });
-    const body = await store.getStream(manifest.dump.key);
-    if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
     roles = await withClient(admin, (client) => prepareRestoreRoles(client, manifest.globals, manifest.privileges));
     for (const name of roles.missing) failures.push(`role ${JSON.stringify(name)} that the dump needs does not exist on the restore server, and ${describe(admin)} cannot create roles`);
     for (const line of roles.notChecked) log.warn('restore test: not checked', { database: manifest.database, notChecked: line });
     if (roles.created.length > 0) log.warn('restore test: created roles on the restore server (cluster-wide, NOLOGIN)', { database: manifest.database, rolesCreated: roles.created });
+    log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin) });
+    const body = await store.getStream(manifest.dump.key);
+    if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
     const restoreStarted = clock.now();
     await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch, roles);
     restoreSeconds = seconds(restoreStarted, clock.now());
