@@ -121,12 +121,11 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
 
     await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const snapshot = (await session.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
-    // The roles the database needs and who owns/was granted what, read in the dump's snapshot
-    // while pg_dump runs; awaited before the manifest.
-    const reading = readRolesAndPrivileges(session).catch((err: Error) => {
-      throw new DumpError(`reading the roles and privileges in the dump's snapshot failed: ${err.message}`);
+    // The roles the database needs and who owns/was granted what, in the dump's snapshot; read
+    // before pg_dump starts (a few catalog queries), so a failure here leaves nothing behind.
+    const needs = await readRolesAndPrivileges(session).catch((err: Error) => {
+      throw new DumpError(`reading the roles and privileges in the dump's snapshot failed: ${err.message.split('\n')[0]}`);
     });
-    reading.catch(() => undefined);
 
     // Any failure stops everything else. Which error is reported is decided by cause, not by
     // arrival: a pg_dump/zstd that we killed, or a stream we broke, only reports the consequence.
@@ -194,7 +193,6 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     const dumpFinished = clock.now();
     await session.query('COMMIT');
 
-    const needs = await reading;
     const globals = await storeGlobals(store, keys.globals, needs.roles);
     const finishedAt = clock.now();
     const manifest: BackupManifest = {

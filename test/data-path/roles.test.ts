@@ -126,6 +126,23 @@ const missingRoleFailure = (name: string) =>
 
 let crm: BackupManifest;
 
+test('roles that cannot be read fail the dump with one clear line, before anything is stored', async () => {
+  const h = harness(source, s3, 'unreadable', 'crm');
+  await source.sql('crm', 'REVOKE SELECT ON pg_catalog.pg_shdepend FROM PUBLIC');
+  try {
+    // `stranger`: neither a superuser nor pg_read_all_data, which would bypass the REVOKE.
+    await expect(h.dump({ connection: login(source, 'stranger', PASSWORDS.stranger, 'crm') })).rejects.toThrow(
+      /^reading the roles and privileges in the dump's snapshot failed: permission denied for table pg_shdepend$/,
+    );
+  } finally {
+    await source.sql('crm', 'GRANT SELECT ON pg_catalog.pg_shdepend TO PUBLIC');
+  }
+  expect(await s3.keys('unreadable/')).toEqual([]);
+  expect(await s3.openUploads('unreadable/')).toEqual([]);
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+});
+
+
 test('the dump stores the roles the database needs (by a non-superuser, no passwords) and the privileges', async () => {
   const h = harness(source, s3, 'crm', 'crm');
   crm = await h.dump({ connection: login(source, 'dumper', PASSWORDS.dumper, 'crm') });
