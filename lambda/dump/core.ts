@@ -25,6 +25,7 @@ import { connectClient } from '../shared/pg-client';
 import { expectSuccess, RunningTool, startTool, toolVersion } from '../shared/pg-process';
 import { CompressionSetting, planCompression, startCompressor } from '../shared/compression';
 import { snapshotCounts } from '../shared/catalog';
+import { readRolesAndPrivileges, storeGlobals } from '../shared/globals';
 import { BackupManifest, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
 import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
 import { reportFailure } from '../shared/failure';
@@ -136,6 +137,11 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
 
     await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const snapshot = (await session.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
+    // The roles the database needs and who owns/was granted what, in the dump's snapshot; read
+    // before pg_dump starts (a few catalog queries), so a failure here leaves nothing behind.
+    const needs = await readRolesAndPrivileges(session).catch((err: Error) => {
+      throw new DumpError(`reading the roles and privileges in the dump's snapshot failed: ${err.message.split('\n')[0]}`);
+    });
 
     // Any failure stops everything else. Which error is reported is decided by cause, not by
     // arrival: a pg_dump/zstd that we killed, or a stream we broke, only reports the consequence.
@@ -218,6 +224,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     // turn a good, uploaded dump into a failure with no manifest. `finally` rolls it back and
     // closes it, ignoring errors.
 
+    const globals = await storeGlobals(store, keys.globals, needs.roles);
     const finishedAt = clock.now();
     const manifest: BackupManifest = {
       schemaVersion: MANIFEST_SCHEMA_VERSION,
@@ -241,6 +248,8 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       rowCounts: counts.rows,
       objectCounts: counts.objects,
       locale,
+      globals,
+      privileges: needs.privileges,
     };
     try {
       await store.putText(keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, { ifNoneMatch: true });

@@ -72,14 +72,27 @@ export async function checkArchive(body: Readable, compression: CompressionInfo,
   return { ...result, archiveEntries: entries };
 }
 
+/** What pg_restore restores besides the objects and data. */
+export interface RestoreOptions {
+  /** Set each object's owner (ALTER ... OWNER TO); false: `--no-owner`, the restoring login owns all. */
+  readonly owners: boolean;
+  /** Restore GRANT/REVOKE and default privileges; false: `--no-privileges`. */
+  readonly privileges: boolean;
+}
+
+/** pg_restore's arguments for `options` (the roles named by owners/grants must exist on the server). */
+export function restoreArgs(options: RestoreOptions): string[] {
+  return [...(options.owners ? [] : ['--no-owner']), ...(options.privileges ? [] : ['--no-privileges'])];
+}
+
 /**
- * Restores a stored dump into `database` on the server of `connection` with
- * `pg_restore --no-owner --no-privileges` (the scratch server may lack the source's roles).
- * Rejects with a ToolError carrying pg_restore's message when it reports errors.
+ * Restores a stored dump into `database` on the server of `connection`, with owners and
+ * privileges as `options` say. Any error pg_restore reports (an OWNER TO or GRANT naming a role
+ * that does not exist included) rejects with a ToolError carrying pg_restore's message.
  */
-export async function restoreArchive(body: Readable, compression: CompressionInfo, pgBin: string, connection: ConnectionInfo, database: string): Promise<void> {
+export async function restoreArchive(body: Readable, compression: CompressionInfo, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions): Promise<void> {
   const decompressor = startDecompressor(compression, pgBin);
-  const restore = startTool(pgBin, 'pg_restore', ['--no-owner', '--no-privileges', `--dbname=${database}`], { connection, stdin: true });
+  const restore = startTool(pgBin, 'pg_restore', [...restoreArgs(options), `--dbname=${database}`], { connection, stdin: true });
   const piping = decompressor
     ? Promise.all([pipeline(body, decompressor.stdin!), pipeline(decompressor.stdout, restore.stdin!)])
     : pipeline(body, restore.stdin!);

@@ -5,7 +5,7 @@
  * recreates those through CREATE EXTENSION).
  */
 import type { ClientBase } from 'pg';
-import { Mismatch, OBJECT_COUNT_NAMES, ObjectCounts } from './records';
+import { Mismatch, OBJECT_COUNT_NAMES, ObjectCounts, PrivilegeSummary } from './records';
 
 const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
@@ -160,6 +160,64 @@ export async function snapshotCounts(client: ClientBase, snapshot: string, signa
   return { rows, objects };
 }
 
+/**
+ * The objects whose owner and privileges a dump carries, each with its owner, its ACL and the
+ * ACL it has when none is set (acldefault): relations (tables, partitioned tables, views,
+ * materialized views, sequences, foreign tables), schemas, functions/procedures/aggregates,
+ * types that stand on their own (not arrays nor the row types of relations), large objects.
+ * Database-level owner and ACL are not part of a database dump (pg_restore without --create).
+ */
+const OWNED_OBJECTS_SQL = `
+  SELECT c.relowner AS owner, c.relacl AS acl, acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner) AS dflt
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relpersistence <> 't' AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+  UNION ALL
+  SELECT n.nspowner, n.nspacl, acldefault('n', n.nspowner)
+    FROM pg_namespace n WHERE ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_namespace', 'n.oid')}
+  UNION ALL
+  SELECT p.proowner, p.proacl, acldefault('f', p.proowner)
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
+  UNION ALL
+  SELECT t.typowner, t.typacl, acldefault('T', t.typowner)
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')} AND t.typcategory <> 'A'
+      AND (t.typrelid = 0 OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c')
+  UNION ALL
+  SELECT l.lomowner, l.lomacl, acldefault('L', l.lomowner) FROM pg_largeobject_metadata l`;
+
+/**
+ * Owners per role, and privileges per grantee ("PUBLIC" for grants to everyone): every
+ * (object, privilege) of the effective ACL (the default one when none is set), column
+ * privileges and default privileges (ALTER DEFAULT PRIVILEGES) included. What an object's owner
+ * holds on its own object is ownership, not a grant, so it is left out: the grants then compare
+ * equal whoever owns the objects after a restore.
+ */
+export const PRIVILEGE_SUMMARY_SQL = `WITH objects AS (${OWNED_OBJECTS_SQL}
+), acls AS (
+  SELECT owner, coalesce(acl, dflt) AS acl FROM objects
+  UNION ALL
+  SELECT c.relowner, a.attacl FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped AND c.relpersistence <> 't'
+      AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+  UNION ALL
+  SELECT d.defaclrole, d.defaclacl FROM pg_default_acl d
+)
+SELECT 'owner' AS kind, pg_get_userbyid(owner) AS role, count(*) AS n FROM objects GROUP BY 2
+UNION ALL
+SELECT 'grant', CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(e.grantee) END, count(*)
+  FROM acls, LATERAL aclexplode(acls.acl) e WHERE e.grantee <> acls.owner GROUP BY 2`;
+
+/** Who owns what and who was granted what (see PRIVILEGE_SUMMARY_SQL), keys sorted. */
+export async function privilegeSummary(client: ClientBase): Promise<PrivilegeSummary> {
+  const { rows } = await client.query<{ kind: 'owner' | 'grant'; role: string; n: string }>(PRIVILEGE_SUMMARY_SQL);
+  const owners: Record<string, number> = {};
+  const grants: Record<string, number> = {};
+  for (const { kind, role, n } of [...rows].sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : 0))) {
+    (kind === 'owner' ? owners : grants)[role] = Number(n);
+  }
+  return { owners, grants };
+}
+
 /** Differences between expected (manifest) and actual counts; tables missing on one side count too. */
 export function compareCounts(expected: Record<string, number>, actual: Record<string, number>): Mismatch[] {
   const names = [...new Set([...Object.keys(expected), ...Object.keys(actual)])].sort();
@@ -170,4 +228,16 @@ export function compareCounts(expected: Record<string, number>, actual: Record<s
     if (e !== a) mismatches.push({ what, expected: e, actual: a });
   }
   return mismatches;
+}
+
+/**
+ * Differences between the manifest's privilege summary and the restored one: grants per grantee,
+ * and owners per role when `owners` (a restore with --no-owner makes the login own everything).
+ */
+export function comparePrivileges(expected: PrivilegeSummary, actual: PrivilegeSummary, owners: boolean): Mismatch[] {
+  const prefixed = (counts: Record<string, number>, prefix: string) => Object.fromEntries(Object.entries(counts).map(([role, n]) => [`${prefix} ${JSON.stringify(role)}`, n]));
+  return [
+    ...(owners ? compareCounts(prefixed(expected.owners, 'objects owned by'), prefixed(actual.owners, 'objects owned by')) : []),
+    ...compareCounts(prefixed(expected.grants, 'privileges granted to'), prefixed(actual.grants, 'privileges granted to')),
+  ];
 }

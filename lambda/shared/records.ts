@@ -65,9 +65,13 @@ export interface DatabaseLocale {
 /** One role the database needs (owner, grantee, policy role, member): no password, ever. */
 export interface GlobalRole {
   readonly name: string;
-  /** CREATE ROLE options, e.g. ["LOGIN", "NOSUPERUSER", "INHERIT", "CONNECTION LIMIT 10"]. */
+  /**
+   * CREATE ROLE options, e.g. ["LOGIN", "INHERIT", "NOCREATEDB", "NOCREATEROLE", "CONNECTION LIMIT 10"].
+   * SUPERUSER, REPLICATION and BYPASSRLS appear only when the role has them (naming them at all,
+   * even NOSUPERUSER, needs a superuser; a new role has none of them).
+   */
   readonly options: string[];
-  /** Roles this role is a member of. */
+  /** Roles this role is a member of, among the roles listed (and predefined `pg_*` roles). */
   readonly memberOf: ReadonlyArray<{ readonly role: string; readonly admin: boolean }>;
   /** `ALTER ROLE ... SET` settings (e.g. "search_path=app, public"): everywhere, or in this database only. */
   readonly settings: ReadonlyArray<{ readonly scope: 'all-databases' | 'this-database'; readonly setting: string }>;
@@ -193,6 +197,22 @@ export interface VerificationRecord {
     readonly leftovers?: { readonly dropped: string[]; readonly inUse: string[]; readonly unmarked: string[] };
     /** pg_restore's error lines when it failed (bounded: the first 10, each cut at 400 characters). */
     readonly restoreErrors?: string[];
+    /**
+     * Roles the manifest lists that the restore server lacked and this run created there
+     * (NOLOGIN, no password, no attributes). Roles are cluster-wide: they stay after the scratch
+     * database is dropped, and later runs find them. Absent in records of pgdr before 0.2.
+     */
+    readonly rolesCreated?: string[];
+    /** Roles the manifest lists that the restore server lacks and the login could not create: each is a failure. */
+    readonly rolesMissing?: string[];
+    /** Owners were restored (pg_restore without --no-owner) and compared with the manifest. */
+    readonly ownersChecked?: boolean;
+    /** Privileges were restored (pg_restore without --no-privileges) and compared with the manifest. */
+    readonly privilegesChecked?: boolean;
+    /** What was not checked and why, one line each (never silently skipped). */
+    readonly notChecked?: string[];
+    /** Owners per role / grants per grantee that differ from the manifest's `privileges`. */
+    readonly privilegeMismatches?: Mismatch[];
   };
 }
 

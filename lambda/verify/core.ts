@@ -6,8 +6,9 @@
  *   Level 2 (restore test, per policy): drop the scratch databases of runs that are gone
  *     (scratch.ts: pgdr's marker and no live owner, never anything else), create
  *     `pgdr_verify_<db>_<epoch>_<rand>` on the restore server with the source's encoding and
- *     locale, pg_restore into it, compare per-table row counts and object counts with the
- *     manifest, run the smoke queries, time it, and always drop the scratch database.
+ *     locale, make the roles the manifest lists present (shared/globals.ts), pg_restore into it
+ *     with owners and privileges, compare per-table row counts, object counts, owners and grants
+ *     with the manifest, run the smoke queries, time it, and always drop the scratch database.
  * Then write `....verification.json` next to the dump, emit VerifySucceeded/VerifyFailed (and
  * RestoreTestSeconds, RowCountMismatches), and on success advance
  * `<database>/latest-verified.json`, only forward in time (conditional writes).
@@ -16,7 +17,8 @@
  */
 import type { Client } from 'pg';
 import { checkArchive, restoreArchive } from '../shared/archive';
-import { compareCounts, objectCounts, rowCounts } from '../shared/catalog';
+import { compareCounts, comparePrivileges, objectCounts, privilegeSummary, rowCounts } from '../shared/catalog';
+import { prepareRestoreRoles, RestoreRolePlan } from '../shared/globals';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
 import { LocaleMismatchError } from '../shared/locale';
@@ -222,27 +224,35 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
   let locale: NonNullable<VerificationRecord['restoreTest']>['locale'] = manifest.locale
     ? { checked: false, expected: manifest.locale, reason: 'the scratch database was not created' }
     : { checked: false, reason: 'the manifest records no encoding and locale (written before pgdr 0.2): not checked, the scratch database gets the restore server default' };
+  let roles: RestoreRolePlan | undefined;
+  let privilegeMismatches: Mismatch[] = [];
   try {
     // The owner session holds the scratch database's lock until the end of the test (scratch.ts).
     owner = await ScratchOwner.open(admin, scratch);
     leftovers = await owner.dropDeadLeftovers(log);
     const actual = await owner.create(manifest.locale);
     locale = manifest.locale ? { checked: true, expected: manifest.locale, actual } : { ...locale, actual };
+    roles = await withClient(admin, (client) => prepareRestoreRoles(client, manifest.globals, manifest.privileges));
+    for (const name of roles.missing) failures.push(`role ${JSON.stringify(name)} that the dump needs does not exist on the restore server, and ${describe(admin)} cannot create roles`);
+    for (const line of roles.notChecked) log.warn('restore test: not checked', { database: manifest.database, notChecked: line });
+    if (roles.created.length > 0) log.warn('restore test: created roles on the restore server (cluster-wide, NOLOGIN)', { database: manifest.database, rolesCreated: roles.created });
     log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin), encoding: actual.encoding, localeChecked: locale.checked });
     const body = await store.getStream(manifest.dump.key);
     if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
     const restoreStarted = clock.now();
-    await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch);
+    await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch, roles);
     restoreSeconds = seconds(restoreStarted, clock.now());
 
     await withClient(withDatabase(admin, scratch), async (client) => {
       rowCountMismatches = compareCounts(manifest.rowCounts, await rowCounts(client));
       objectCountMismatches = compareCounts(manifest.objectCounts as unknown as Record<string, number>, (await objectCounts(client)) as unknown as Record<string, number>);
+      if (roles?.privileges && manifest.privileges) privilegeMismatches = comparePrivileges(manifest.privileges, await privilegeSummary(client), roles.owners);
       for (const query of deps.policy.smokeQueries) smokeQueries.push(await runSmokeQuery(client, query, deps.smokeQueryTimeoutSeconds ?? 60));
     });
     checksDone = clock.now();
     for (const m of rowCountMismatches) failures.push(`rows of ${m.what}: manifest ${m.expected ?? 'no such table'}, restored ${m.actual ?? 'no such table'}`);
     for (const m of objectCountMismatches) failures.push(`${m.what}: manifest ${m.expected}, restored ${m.actual}`);
+    for (const m of privilegeMismatches) failures.push(`${m.what}: manifest ${m.expected ?? 'none'}, restored ${m.actual ?? 'none'}`);
     for (const q of smokeQueries.filter((s) => !s.ok)) failures.push(`smoke query "${q.name}" ${q.error ? `failed: ${q.error}` : `returned ${q.rows} rows, needs at least ${q.minRows}`}`);
   } catch (err) {
     checksDone = clock.now();
@@ -269,6 +279,16 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     locale,
     ...(leftovers ? { leftovers } : {}),
     ...(restoreErrors ? { restoreErrors } : {}),
+    ...(roles
+      ? {
+          rolesCreated: roles.created,
+          rolesMissing: roles.missing,
+          ownersChecked: roles.owners,
+          privilegesChecked: roles.privileges,
+          notChecked: roles.notChecked,
+          privilegeMismatches,
+        }
+      : {}),
   };
 }
 
