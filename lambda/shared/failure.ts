@@ -1,7 +1,12 @@
 /** How every job reports a failed run: one failure metric and one structured error line. */
 import type { LogPort, MetricName, MetricsPort } from './ports';
+import { redactSecrets } from './redact';
 
-/** Counts `metric` once and logs `message` with the error's message and type (never a secret: errors carry none). */
+/**
+ * Counts `metric` once and logs `message` with the error's message and type. pgdr's own errors
+ * carry no secret; the message is redacted anyway (redact.ts), as a server's or a library's text
+ * may quote a connection string.
+ */
 export function reportFailure(
   metrics: MetricsPort,
   log: LogPort,
@@ -11,5 +16,5 @@ export function reportFailure(
   err: unknown,
 ): void {
   metrics.add(metric, 1, 'Count');
-  log.error(message, { ...attributes, error: (err as Error)?.message ?? String(err), errorType: (err as Error)?.name });
+  log.error(message, { ...attributes, error: redactSecrets((err as Error)?.message ?? String(err)), errorType: (err as Error)?.name });
 }

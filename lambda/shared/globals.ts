@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { ClientBase } from 'pg';
 import { privilegeSummary } from './catalog';
-import { quoteIdent } from './pg-client';
+import { quoteIdent, quoteLiteral } from './pg-client';
 import type { ObjectStore } from './ports';
 import type { BackupGlobals, GlobalRole, PrivilegeSummary } from './records';
 
@@ -115,11 +115,6 @@ export async function readRolesAndPrivileges(client: ClientBase): Promise<{ role
   const privileges = await privilegeSummary(client);
   const named = [...Object.keys(privileges.owners), ...Object.keys(privileges.grants)].filter((r) => r !== 'PUBLIC');
   return { roles: await readGlobalRoles(client, named), privileges };
-}
-
-/** `'text'` as an SQL string literal (standard_conforming_strings on, as the SQL file sets). */
-export function quoteLiteral(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
 }
 
 /** `body` in dollar quotes whose tag does not occur in it. */

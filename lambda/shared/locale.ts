@@ -7,6 +7,7 @@
  */
 import type { Client } from 'pg';
 import type { DatabaseLocale } from './records';
+import { quoteLiteral } from './pg-client';
 
 const PROVIDERS: Record<string, DatabaseLocale['localeProvider']> = { c: 'libc', i: 'icu', b: 'builtin' };
 
@@ -43,13 +44,6 @@ export class LocaleMismatchError extends Error {
     super(message);
     this.name = 'LocaleMismatchError';
   }
-}
-
-/** `'text'` as an SQL literal (as quote_literal does: E'' when it holds a backslash). */
-export function quoteLiteral(value: string): string {
-  if (value.includes('\0')) throw new Error(`${JSON.stringify(value)} cannot be an SQL literal (NUL byte)`);
-  const quoted = value.replace(/'/g, "''");
-  return value.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
 }
 
 /** The CREATE DATABASE options that reproduce `locale` on a server of `versionNum`. */

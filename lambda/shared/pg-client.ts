@@ -87,3 +87,10 @@ export async function withClient<T>(conn: ConnectionInfo, fn: (client: Client) =
 export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
+
+/** `'text'` as an SQL literal (as quote_literal does: E'' when it holds a backslash). */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new Error(`${JSON.stringify(value)} cannot be an SQL literal (NUL byte)`);
+  const quoted = value.replace(/'/g, "''");
+  return value.includes('\\') ? `E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
+}

@@ -25,8 +25,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
 import { ConnectionInfo } from '../shared/connection';
-import { describeLocale, localeDifferences, LocaleMismatchError, localeOptions, quoteLiteral, readDatabaseLocale, serverVersionNum } from '../shared/locale';
-import { connectClient, quoteIdent } from '../shared/pg-client';
+import { describeLocale, localeDifferences, LocaleMismatchError, localeOptions, readDatabaseLocale, serverVersionNum } from '../shared/locale';
+import { connectClient, quoteIdent, quoteLiteral } from '../shared/pg-client';
 import type { LogPort } from '../shared/ports';
 import type { DatabaseLocale } from '../shared/records';
 

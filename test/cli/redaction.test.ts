@@ -4,6 +4,7 @@
  */
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { redactSecrets } from '../../lambda/shared/redact';
+import { reportFailure } from '../../lambda/shared/failure';
 
 /** [description, URL as typed, fragments of the password that must never be shown] */
 const HOSTILE: Array<[string, string, string[]]> = [
@@ -94,4 +95,13 @@ describe('redactSecrets hides passwords by shape, on every line', () => {
     const text = `server said: ${secret}; url had ${encodeURIComponent(secret)}; json ${JSON.stringify(secret)}`;
     expect(leaks(redactSecrets(text, [secret]), [secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)])).toEqual([]);
   });
+});
+
+test('the jobs\' failure log line (reportFailure, Lambda side too) hides a password a server or library quoted', () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const metrics = { add: () => undefined, flush: () => undefined };
+  const log = { info: () => undefined, warn: () => undefined, error: (_m: string, a?: Record<string, unknown>) => lines.push(a ?? {}) };
+  reportFailure(metrics, log, 'BackupFailed', 'dump failed', { database: 'shop' }, new Error('could not connect: postgres://app:S3cr3tA@db:5432/shop\nDETAIL: password=S3cr3tA'));
+  expect(JSON.stringify(lines)).not.toContain('S3cr3tA');
+  expect(lines[0].error).toContain('postgres://app:***@db:5432/shop');
 });

@@ -12,7 +12,8 @@ import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { BackupManifest, DatabaseLocale } from '../../lambda/shared/records';
-import { localeOptions, quoteLiteral } from '../../lambda/shared/locale';
+import { localeOptions } from '../../lambda/shared/locale';
+import { quoteLiteral } from '../../lambda/shared/pg-client';
 
 let pg: PgCluster;
 let s3: TestS3;
