@@ -196,7 +196,8 @@ test('the snapshot session cut after pg_dump and the counts are done: the backup
     const manifest = await h.dump({ store: storeWithHook(h.store(), hook) });
     expect(terminated).toBe(1);
     expect(manifest.rowCounts).toEqual({ 'public.items': 300 });
-    expect(await s3.keys('cut/')).toEqual([manifest.dump.key, keysFromDumpKey(manifest.dump.key).manifest].sort());
+    const keys = keysFromDumpKey(manifest.dump.key);
+    expect(await s3.keys('cut/')).toEqual([keys.dump, keys.globals, keys.manifest].sort());
     expect(h.emf.values('BackupSucceeded')).toEqual([1]);
   } finally {
     await killer.end();
