@@ -15,7 +15,7 @@ const MIN_DAYS_TO_IA = 30;
 const MIN_DAYS_IN_IA = 30;
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
 /** Key actions that would make every dump unreadable, denied to all but the break-glass principal. */
-export const KEY_DESTRUCTION_ACTIONS = ['kms:ScheduleKeyDeletion', 'kms:DisableKey'];
+export const KEY_DESTRUCTION_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion'];
 /** Tag on the vault key, for service control policies that protect it from outside the account. */
 export const VAULT_KEY_TAG = 'pgdr:vault-key';
 
