@@ -29,6 +29,7 @@ const PACKS_OF = {
   LambdaConcurrency: ['NIST.800.53.R5', 'HIPAA.Security'],
   LambdaDLQ: ['NIST.800.53.R5', 'HIPAA.Security'],
   LambdaInsideVPC: ALL,
+  S3BucketLoggingEnabled: ALL,
   S3BucketReplicationEnabled: ALL,
   S3DefaultEncryptionKMS: ALL,
   VPCNoUnrestrictedRouteToIGW: ALL,

@@ -255,6 +255,11 @@ export class PgToolsCodeBuild extends Construct {
         reason:
           'Holds only zips of public Amazon Linux packages, written by one CodeBuild project at keys fixed at synth time and read by CloudFormation; no database data. Pass accessLogBucket to log it.',
       });
+      acknowledgeCompliance(
+        bucket,
+        'S3BucketLoggingEnabled',
+        'No accessLogBucket was given to this tools build; its bucket serves only synth-time keys of rebuildable package zips (pgdr itself passes the vault access log bucket).',
+      );
     }
     return bucket;
   }

@@ -13,8 +13,8 @@ import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { BackupVault } from '../../lib/backup-vault';
+import { nagPacks } from '../../lib/nag';
 import { PgTools, PgToolsHostBundler, PgToolsProps, PgToolsSource } from '../../lib/pg-tools';
 import { BUILD_HANDLER_SOURCE, BUILD_QUERY_INTERVAL, BUILD_TOTAL_TIMEOUT } from '../../lib/pg-tools-build';
 
@@ -228,12 +228,12 @@ describe('least privilege', () => {
   });
 });
 
-describe('cdk-nag AwsSolutions', () => {
+describe('cdk-nag: AwsSolutions, NIST 800-53 R5, HIPAA Security and PCI DSS 3.2.1 (the packs of the app)', () => {
   function nag(build: (stack: Stack) => void): { rule: string; path: string }[] {
     const outdir = fs.mkdtempSync(path.join(tmp, 'nag-'));
     const app = new App({ outdir, context: CDK_CONTEXT });
     build(new Stack(app, 'Test'));
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    Validations.of(app).addPlugins(...nagPacks(app));
     try {
       app.synth();
       return [];
