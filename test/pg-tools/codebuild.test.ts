@@ -262,17 +262,23 @@ describe('cdk-nag: AwsSolutions, NIST 800-53 R5, HIPAA Security and PCI DSS 3.2.
     ).toEqual([]);
   });
 
-  it("zero findings with the vault's key and access log bucket, and then one KMS key in all", () => {
+  it("zero findings with a given key and the vault's access log bucket; that key encrypts the build's logs", () => {
     let stack!: Stack;
     expect(
       nag((s) => {
         stack = s;
         const vault = new BackupVault(s, 'Vault');
-        new PgTools(s, 'PgTools', { majorVersion: 15, source: PgToolsSource.codeBuild({ encryptionKey: vault.key, accessLogBucket: vault.accessLogBucket }) });
+        const encryptionKey = new kms.Key(s, 'BuildKey', { enableKeyRotation: true });
+        new PgTools(s, 'PgTools', { majorVersion: 15, source: PgToolsSource.codeBuild({ encryptionKey, accessLogBucket: vault.accessLogBucket }) });
       }),
     ).toEqual([]);
     const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::KMS::Key', 1);
+    t.resourceCountIs('AWS::KMS::Key', 2); // the vault's and the given one; none made by the build
+    const groups = Object.values(t.findResources('AWS::Logs::LogGroup')) as { Properties: { LogGroupName: string; KmsKeyId: unknown } }[];
+    expect(groups.map((g) => g.Properties.LogGroupName).sort()).toEqual(
+      ['codebuild', 'provider', 'start-build', 'wait-for-build', 'waiter'].map((n) => `/pgdr-tools/Test/15-x86_64/${n}`),
+    );
+    for (const g of groups) expect(g.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^BuildKey/), 'Arn'] });
     t.hasResourceProperties('AWS::S3::Bucket', { LoggingConfiguration: { LogFilePrefix: 'pg-tools-builds/' } });
   });
 
