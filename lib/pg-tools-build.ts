@@ -264,9 +264,14 @@ export class PgToolsCodeBuild extends Construct {
     return bucket;
   }
 
-  /** A log group of the build, encrypted with {@link encryptionKey}, kept three months. */
+  /**
+   * A log group of the build, encrypted with {@link encryptionKey}, kept three months and deleted
+   * with the stack: its name is fixed, so a retained one would stop the stack from being created again.
+   */
   private logGroup(id: string, name: string): logs.LogGroup {
-    return encryptedLogGroup(this, id, { encryptionKey: this.encryptionKey, logGroupName: `${this.logGroupNamePrefix}${name}`, retention: logs.RetentionDays.THREE_MONTHS });
+    const group = encryptedLogGroup(this, id, { encryptionKey: this.encryptionKey, logGroupName: `${this.logGroupNamePrefix}${name}`, retention: logs.RetentionDays.THREE_MONTHS });
+    group.applyRemovalPolicy(RemovalPolicy.DESTROY);
+    return group;
   }
 
   /** One handler of the custom resource, with its own role, log group and the one CodeBuild action it needs. */

@@ -1,4 +1,11 @@
+/**
+ * Every shipped configuration, synthesized once: the four cdk-nag packs report nothing
+ * unacknowledged, every acknowledgement has its own true reason, and the genuine findings of the
+ * compliance packs stay fixed (issue 10, defect 13), as do the vault key's guards (defect 14).
+ */
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { KEY_DESTRUCTION_ACTIONS } from '../../lib/backup-vault';
+import { loadConfig } from '../../lib/config';
 import { NagViolation, SHIPPED_CONFIGS, synthConfig } from './synth';
 
 /** The packs every pgdr app runs (lib/nag.ts): their rule ids start with these prefixes. */
@@ -25,6 +32,18 @@ interface Acknowledgement {
   readonly reason: string;
 }
 
+type Resources = Record<string, { Type: string; Properties?: any; Metadata?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string }>;
+
+function ofType(resources: Resources, type: string): [string, any][] {
+  return Object.entries(resources).filter(([, r]) => r.Type === type);
+}
+
+/** Logical ids a value refers to (Ref, Fn::GetAtt), anywhere inside it. */
+function refsIn(value: unknown): string[] {
+  const text = JSON.stringify(value ?? null);
+  return [...text.matchAll(/"Ref":"([^"]+)"|"Fn::GetAtt":\["([^"]+)"/g)].map((m) => m[1] ?? m[2]);
+}
+
 it('the cdk-nag harness reports findings of every pack when there are some', () => {
   const { violations } = synthConfig('pgdr.config.json', (stack) => new s3.Bucket(stack, 'CarelessBucket'));
   const careless = violations.filter((v) => v.path.includes('CarelessBucket')).map((v) => v.rule);
@@ -42,8 +61,10 @@ it('the cdk-nag harness reports findings of every pack when there are some', () 
 describe.each(SHIPPED_CONFIGS)('%s', (configPath) => {
   // One synthesis per configuration; the four packs all run on it.
   const synthesized = synthConfig(configPath);
-  const resources = synthesized.template.toJSON().Resources as Record<string, { Type: string; Metadata?: any }>;
+  const resources = synthesized.template.toJSON().Resources as Resources;
   const acknowledged: Acknowledgement[] = Object.values(resources).flatMap((r) => r.Metadata?.cdk_nag?.rules_to_suppress ?? []);
+  const [vaultKeyId] = ofType(resources, 'AWS::KMS::Key').find(([id]) => id.startsWith('VaultKey'))!;
+  const keyPolicy = resources[vaultKeyId].Properties.KeyPolicy.Statement as any[];
 
   it('synthesizes with zero unacknowledged findings in AwsSolutions, NIST 800-53 R5, HIPAA Security and PCI DSS 3.2.1', () => {
     expect(byPack(synthesized.violations)).toEqual({});
@@ -71,5 +92,66 @@ describe.each(SHIPPED_CONFIGS)('%s', (configPath) => {
     const alarms = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm');
     const claims = acknowledged.filter((a) => /\balarmed\b|\balarm (on|watches|fires|pages)\b/i.test(a.reason));
     expect(alarms.length > 0 ? [] : claims).toEqual([]);
+  });
+
+  it('encrypts every log group with a customer-managed key', () => {
+    const groups = ofType(resources, 'AWS::Logs::LogGroup');
+    expect(groups.length).toBeGreaterThan(0);
+    expect(groups.filter(([, r]) => !r.Properties.KmsKeyId).map(([id]) => id)).toEqual([]);
+  });
+
+  it('gives no instance a public IP by launching in a subnet of the created VPC', () => {
+    const subnets = ofType(resources, 'AWS::EC2::Subnet');
+    expect(subnets.length).toBeGreaterThan(0);
+    expect(subnets.filter(([, r]) => r.Properties.MapPublicIpOnLaunch !== false).map(([id]) => id)).toEqual([]);
+  });
+
+  it('keeps the vault key out of reach of the tools build: own key for the project and its logs, no IAM statement on the vault key', () => {
+    const projects = ofType(resources, 'AWS::CodeBuild::Project');
+    expect(projects.length).toBeGreaterThan(0);
+    for (const [, project] of projects) {
+      expect(refsIn(project.Properties.EncryptionKey)).not.toContain(vaultKeyId);
+      const role = refsIn(project.Properties.ServiceRole)[0];
+      const policies = ofType(resources, 'AWS::IAM::Policy').filter(([, p]) => refsIn(p.Properties.Roles).includes(role));
+      expect(policies.length).toBeGreaterThan(0);
+      expect(policies.flatMap(([, p]) => refsIn(p.Properties.PolicyDocument))).not.toContain(vaultKeyId);
+    }
+    const buildLogs = ofType(resources, 'AWS::Logs::LogGroup').filter(([, r]) => String(r.Properties.LogGroupName).startsWith('/pgdr-tools/'));
+    expect(buildLogs.length).toBeGreaterThan(0);
+    for (const [, group] of buildLogs) expect(refsIn(group.Properties.KmsKeyId)).not.toContain(vaultKeyId);
+  });
+
+  it("logs every transition of the tools build's waiter state machine and traces it", () => {
+    const machines = ofType(resources, 'AWS::StepFunctions::StateMachine');
+    expect(machines.length).toBeGreaterThan(0);
+    for (const [, m] of machines) {
+      expect(m.Properties.TracingConfiguration).toEqual({ Enabled: true });
+      expect(m.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: false, Destinations: [expect.anything()] });
+    }
+  });
+
+  it('keeps the vault key whatever happens to the stack, with the longest deletion window', () => {
+    expect(resources[vaultKeyId]).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain', Properties: { PendingWindowInDays: 30 } });
+  });
+
+  it("denies deleting or disabling the vault key to all but the break-glass principal (default: the account's root user)", () => {
+    const accountRoot = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']] };
+    expect(keyPolicy).toContainEqual({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: KEY_DESTRUCTION_ACTIONS,
+      Resource: '*',
+      Condition: { ArnNotEquals: { 'aws:PrincipalArn': loadConfig(configPath).vault.breakGlassPrincipalArn ?? accountRoot } },
+    });
+  });
+
+  it('lets grants on the vault key be made only by AWS services for a resource', () => {
+    expect(keyPolicy).toContainEqual({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 'kms:CreateGrant',
+      Resource: '*',
+      Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false' } },
+    });
   });
 });
