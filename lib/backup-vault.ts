@@ -1,10 +1,12 @@
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Tags, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, IConstruct } from 'constructs';
-import { wildcardResourceFinding } from './nag';
+import { BREAK_GLASS_ARN_RE, BREAK_GLASS_ARN_RULE } from './iam-arn';
+import { cloudWatchLogsKeyStatement } from './log-encryption';
+import { acknowledgeCompliance, wildcardResourceFinding } from './nag';
 import { classPrefix, databasePrefix } from '../lambda/shared/layout';
 
 /** S3 refuses a transition to Standard-IA earlier than 30 days after creation. */
@@ -12,6 +14,10 @@ const MIN_DAYS_TO_IA = 30;
 /** S3 wants 30 days in Standard-IA before the next transition. */
 const MIN_DAYS_IN_IA = 30;
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+/** Key actions that would make every dump unreadable, denied to all but the break-glass principal. */
+export const KEY_DESTRUCTION_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion'];
+/** Tag on the vault key, for service control policies that protect it from outside the account. */
+export const VAULT_KEY_TAG = 'pgdr:vault-key';
 
 /** Lifecycle of the dumps of one backup class of one database. */
 export interface BackupClassLifecycle {
@@ -39,13 +45,28 @@ export interface BackupVaultProps {
   readonly abortIncompleteMultipartUploadAfter?: Duration;
   /** Keep server access logs this long. @default Duration.days(365) */
   readonly accessLogRetention?: Duration;
-  /** What happens to the key and buckets when the stack is deleted. @default RemovalPolicy.RETAIN */
+  /**
+   * What happens to the buckets when the stack is deleted. The key is kept whatever this says (a
+   * deleted key makes every dump and every copy of it unreadable); delete it by hand, as the
+   * break-glass principal, once nothing needs it. @default RemovalPolicy.RETAIN
+   */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The only principal (`aws:PrincipalArn`) that may schedule the deletion of the key or disable
+   * it: an IAM role, an IAM user or an account root ARN. @default the account's root user
+   */
+  readonly breakGlassPrincipalArn?: string;
 }
 
 /**
  * The backup vault: a customer-managed KMS key and an S3 bucket for dumps with SSE-KMS, Object
  * Lock, versioning, TLS-only access, lifecycle per backup class and server access logging.
+ *
+ * The key outlives the stack and resists deletion from inside the account: it is always retained,
+ * its policy denies `kms:ScheduleKeyDeletion` and `kms:DisableKey` to every principal but the
+ * break-glass one, allows `kms:CreateGrant` only for AWS services acting for a resource
+ * (`kms:GrantIsForAWSResource`), and does not change with the configuration (one CloudWatch Logs
+ * statement covers every pgdr log group of the stack), so adding databases never rewrites it.
  */
 export class BackupVault extends Construct {
   /** The customer-managed key that encrypts every object (rotation on). */
@@ -54,6 +75,8 @@ export class BackupVault extends Construct {
   readonly bucket: s3.Bucket;
   /** The bucket receiving the dump bucket's server access logs. */
   readonly accessLogBucket: s3.Bucket;
+  /** Log groups named under this prefix may be encrypted with {@link key} (see {@link logGroupName}). */
+  readonly logGroupNamePrefix: string;
 
   constructor(scope: Construct, id: string, props: BackupVaultProps = {}) {
     super(scope, id);
@@ -64,12 +87,24 @@ export class BackupVault extends Construct {
     const abortAfter = props.abortIncompleteMultipartUploadAfter ?? Duration.days(1);
     requireDays('abortIncompleteMultipartUploadAfter', abortAfter, 1);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const breakGlass = props.breakGlassPrincipalArn;
+    if (breakGlass !== undefined && !Token.isUnresolved(breakGlass) && !BREAK_GLASS_ARN_RE.test(breakGlass)) {
+      throw new Error(`breakGlassPrincipalArn: ${BREAK_GLASS_ARN_RULE} (received "${breakGlass}")`);
+    }
+    const stack = Stack.of(this);
+    this.logGroupNamePrefix = `/pgdr/${stack.stackName}/`;
 
     this.key = new kms.Key(this, 'Key', {
-      description: `pgdr backup vault key (${Stack.of(this).stackName})`,
+      description: `pgdr backup vault key (${stack.stackName})`,
       enableKeyRotation: true,
-      removalPolicy,
+      // Never deleted with the stack, whatever the buckets' removal policy.
+      removalPolicy: RemovalPolicy.RETAIN,
+      // Should the break-glass principal schedule the deletion, the longest window to take it back.
+      pendingWindow: Duration.days(30),
     });
+    Tags.of(this.key).add(VAULT_KEY_TAG, stack.stackName);
+    this.key.addToResourcePolicy(cloudWatchLogsKeyStatement(this, `${this.logGroupNamePrefix}*`));
+    this.protectKey(breakGlass ?? `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:root`, breakGlass !== undefined);
 
     this.accessLogBucket = new s3.Bucket(this, 'AccessLogs', {
       // S3 server access logging delivers only to SSE-S3 encrypted buckets.
@@ -92,6 +127,16 @@ export class BackupVault extends Construct {
       id: 'AwsSolutions-S1',
       reason: 'This bucket is the server access log target of the backup bucket; logging it to itself would loop.',
     });
+    acknowledgeCompliance(
+      this.accessLogBucket,
+      'S3DefaultEncryptionKMS',
+      'S3 server access logging delivers only to a target bucket with SSE-S3 default encryption; the logs hold request metadata, no backup data.',
+    );
+    acknowledgeCompliance(
+      this.accessLogBucket,
+      'S3BucketReplicationEnabled',
+      'Server access logs of the dump bucket are an audit aid, not a backup; losing the region loses the dumps they describe too.',
+    );
 
     this.bucket = new s3.Bucket(this, 'Dumps', {
       encryption: s3.BucketEncryption.KMS,
@@ -122,11 +167,57 @@ export class BackupVault extends Construct {
         })),
       ],
     });
+    acknowledgeCompliance(
+      this.bucket,
+      'S3BucketReplicationEnabled',
+      'Replication of the dumps to a recovery region is not built yet (a planned vault option); until then the copies are protected by versioning and Object Lock in this region only.',
+    );
     // New manifests reach the verify job through EventBridge. Set on the CloudFormation resource
     // itself: the L2 `eventBridgeEnabled` would add a custom-resource Lambda to do the same.
     (this.bucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
       eventBridgeConfiguration: { eventBridgeEnabled: true },
     };
+  }
+
+  /** The name of a log group under {@link logGroupNamePrefix} that may be encrypted with {@link key}. */
+  logGroupName(...parts: string[]): string {
+    return `${this.logGroupNamePrefix}${parts.join('/')}`;
+  }
+
+  /**
+   * The key policy's guards: nobody but `breakGlassArn` may schedule the key's deletion or disable
+   * it (an explicit Deny wins over every Allow, the account's IAM policies included), and grants
+   * may only be made by AWS services for a resource. A configured break-glass principal is also
+   * allowed those actions in the key policy itself (no IAM policy needed, other accounts work).
+   */
+  private protectKey(breakGlassArn: string, explicitPrincipal: boolean): void {
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: KEY_DESTRUCTION_ACTIONS,
+        resources: ['*'],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': breakGlassArn } },
+      }),
+    );
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:CreateGrant'],
+        resources: ['*'],
+        conditions: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false' } },
+      }),
+    );
+    if (explicitPrincipal) {
+      this.key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          principals: [new iam.ArnPrincipal(breakGlassArn)],
+          actions: [...KEY_DESTRUCTION_ACTIONS, 'kms:CancelKeyDeletion', 'kms:EnableKey', 'kms:DescribeKey'],
+          resources: ['*'],
+        }),
+      );
+    }
   }
 
   /**

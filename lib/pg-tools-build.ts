@@ -14,8 +14,11 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { cloudWatchLogsKeyStatement, encryptedLogGroup } from './log-encryption';
+import { acknowledgeCompliance } from './nag';
 
 /** The packing script, shipped to the build as a plain S3 file asset (no bundling). */
 export const PACK_SCRIPT_PATH = path.join(__dirname, '..', 'scripts', 'pack-pg-tools.sh');
@@ -40,7 +43,11 @@ export interface PgToolsCodeBuildProps {
   readonly bucket?: s3.IBucket;
   /** Key prefix of the built zips in the bucket. @default 'pg-tools/' */
   readonly keyPrefix?: string;
-  /** Key encrypting the CodeBuild project's build output. @default a key created here, with rotation */
+  /**
+   * Key encrypting the CodeBuild project's build output and the build's log groups; CloudWatch Logs
+   * is allowed to use it for those log groups (an imported key must allow that itself). Never the
+   * key of backup data: the build would be able to use it. @default a key created here, with rotation
+   */
   readonly encryptionKey?: kms.IKey;
   /** Bucket receiving the server access logs of the bucket created here (ignored when `bucket` is given). @default no access logs (acknowledged) */
   readonly accessLogBucket?: s3.IBucket;
@@ -94,8 +101,10 @@ export class PgToolsCodeBuild extends Construct {
   readonly project: codebuild.Project;
   /** The custom resource running the build; the layer must depend on it. */
   readonly buildRun: CustomResource;
-  /** Key encrypting the project's build output. */
+  /** Key encrypting the project's build output and the build's logs. */
   readonly encryptionKey: kms.IKey;
+  /** The build's log groups are named under this prefix: `/pgdr-tools/<stack>/<major>-<arch>/`. */
+  readonly logGroupNamePrefix: string;
 
   constructor(scope: Construct, id: string, props: PgToolsCodeBuildProps) {
     super(scope, id);
@@ -126,7 +135,9 @@ export class PgToolsCodeBuild extends Construct {
         removalPolicy: RemovalPolicy.RETAIN,
       });
 
-    const logGroup = new logs.LogGroup(this, 'BuildLogs', { retention: logs.RetentionDays.THREE_MONTHS });
+    this.logGroupNamePrefix = `/pgdr-tools/${Stack.of(this).stackName}/${majorVersion}-${architecture.name}/`;
+    this.encryptionKey.addToResourcePolicy(cloudWatchLogsKeyStatement(this, `${this.logGroupNamePrefix}*`));
+    const logGroup = this.logGroup('BuildLogs', 'codebuild');
     // Every permission of the build is written out below; the project itself may add none
     // (its defaults include wildcard actions and report-group permissions it does not need).
     const role = new iam.Role(this, 'BuildRole', {
@@ -180,9 +191,38 @@ export class PgToolsCodeBuild extends Construct {
       isCompleteHandler: isComplete,
       queryInterval: BUILD_QUERY_INTERVAL,
       totalTimeout: BUILD_TOTAL_TIMEOUT,
-      logGroup: new logs.LogGroup(this, 'ProviderLogs', { retention: logs.RetentionDays.THREE_MONTHS }),
+      logGroup: this.logGroup('ProviderLogs', 'provider'),
+      disableWaiterStateMachineLogging: false,
+      // Every state transition (no execution data: it holds CloudFormation's pre-signed response URL).
+      waiterStateMachineLogOptions: { destination: this.logGroup('WaiterLogs', 'waiter'), level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
+    traceWaiter(provider);
     acknowledgeProviderFindings(provider, [onEvent, isComplete]);
+    acknowledgeCompliance(
+      this,
+      'IAMNoInlinePolicy',
+      'Each role of the tools build (project, handlers, provider framework) carries one policy of its own, naming the one project, function, log group or object it needs; none is shared.',
+    );
+    acknowledgeCompliance(
+      this,
+      'LambdaInsideVPC',
+      'The tools build functions only call the CodeBuild, Lambda and Step Functions APIs during a deployment and touch no database or backup; outside the VPC they need no NAT or endpoints.',
+    );
+    acknowledgeCompliance(
+      this,
+      'LambdaDLQ',
+      'The tools build functions run only inside a deployment; every failure reaches CloudFormation, which fails and rolls back the deployment, so a queue of failed events would hold nothing to act on.',
+    );
+    acknowledgeCompliance(
+      this,
+      'LambdaConcurrency',
+      'The tools build functions run once per deployment that changes the layer (one build, polled every 30 s); reserving concurrency for them would only take it from the jobs.',
+    );
+    acknowledgeCompliance(
+      this.project,
+      'CodeBuildProjectSourceRepoUrl',
+      'The project has no source repository (NO_SOURCE: an inline buildspec and an S3 script asset), so there is no repository credential for OAuth to replace.',
+    );
 
     this.buildRun = new CustomResource(this, 'Build', {
       serviceToken: provider.serviceToken,
@@ -206,19 +246,44 @@ export class PgToolsCodeBuild extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
       ...(accessLogBucket ? { serverAccessLogsBucket: accessLogBucket, serverAccessLogsPrefix: 'pg-tools-builds/' } : {}),
     });
+    acknowledgeCompliance(
+      bucket,
+      'S3DefaultEncryptionKMS',
+      'Holds only zips of public Amazon Linux packages (no database data); SSE-S3 lets CloudFormation create the layer from them without a key grant.',
+    );
+    acknowledgeCompliance(
+      bucket,
+      'S3BucketReplicationEnabled',
+      'The zips are rebuilt from public Amazon Linux packages by the next deployment; a copy in another region would protect nothing that cannot be remade.',
+    );
     if (!accessLogBucket) {
       Validations.of(bucket).acknowledge({
         id: 'AwsSolutions-S1',
         reason:
           'Holds only zips of public Amazon Linux packages, written by one CodeBuild project at keys fixed at synth time and read by CloudFormation; no database data. Pass accessLogBucket to log it.',
       });
+      acknowledgeCompliance(
+        bucket,
+        'S3BucketLoggingEnabled',
+        'No accessLogBucket was given to this tools build; its bucket serves only synth-time keys of rebuildable package zips (pgdr itself passes the vault access log bucket).',
+      );
     }
     return bucket;
   }
 
+  /**
+   * A log group of the build, encrypted with {@link encryptionKey}, kept three months and deleted
+   * with the stack: its name is fixed, so a retained one would stop the stack from being created again.
+   */
+  private logGroup(id: string, name: string): logs.LogGroup {
+    const group = encryptedLogGroup(this, id, { encryptionKey: this.encryptionKey, logGroupName: `${this.logGroupNamePrefix}${name}`, retention: logs.RetentionDays.THREE_MONTHS });
+    group.applyRemovalPolicy(RemovalPolicy.DESTROY);
+    return group;
+  }
+
   /** One handler of the custom resource, with its own role, log group and the one CodeBuild action it needs. */
   private handler(id: string, code: lambda.Code, handler: string, action: string): lambda.Function {
-    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: logs.RetentionDays.THREE_MONTHS });
+    const logGroup = this.logGroup(`${id}Logs`, id.replace(/[A-Z]/g, (c, i: number) => (i ? '-' : '') + c.toLowerCase()));
     const role = new iam.Role(this, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
     role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
     role.addToPolicy(new iam.PolicyStatement({ actions: [action], resources: [this.project.projectArn] }));
@@ -236,8 +301,27 @@ export class PgToolsCodeBuild extends Construct {
 }
 
 /**
- * cdk-nag findings on what aws-cdk-lib's Provider framework creates (its three functions, their
- * roles and the waiter state machine), none of which the Provider API lets us change.
+ * Turns on X-Ray tracing of the Provider's waiter state machine (the Provider API has no switch for
+ * it) and lets its role send the traces.
+ */
+function traceWaiter(provider: cr.Provider): void {
+  const waiter = provider.node.findChild('waiter-state-machine');
+  (waiter.node.defaultChild as sfn.CfnStateMachine).tracingConfiguration = { enabled: true };
+  (waiter.node.findChild('Role') as iam.Role).addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
+      resources: ['*'], // X-Ray actions take no resource
+    }),
+  );
+  Validations.of(waiter).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'The waiter needs CloudWatch Logs log-delivery actions and X-Ray trace actions, which take no resource; its Lambda invocations are scoped to the framework functions.',
+  });
+}
+
+/**
+ * cdk-nag findings on what aws-cdk-lib's Provider framework creates (its three functions and
+ * their roles), none of which the Provider API lets us change.
  */
 function acknowledgeProviderFindings(provider: cr.Provider, handlers: lambda.Function[]): void {
   const v = Validations.of(provider);
@@ -258,15 +342,6 @@ function acknowledgeProviderFindings(provider: cr.Provider, handlers: lambda.Fun
       reason: `lambda:InvokeFunction on "${fn.node.id}" written by the provider framework: ":*" covers the versions and aliases of that one function, no other function.`,
     });
   }
-  v.acknowledge({
-    id: 'AwsSolutions-SF1',
-    reason:
-      "The provider framework's waiter state machine only calls the isComplete function every 30 s; that function, the framework functions and the CodeBuild project log each poll and the build itself.",
-  });
-  v.acknowledge({
-    id: 'AwsSolutions-SF2',
-    reason: "The Provider API offers no X-Ray switch for the framework's waiter state machine; the build and every handler log to CloudWatch Logs.",
-  });
 }
 
 /**

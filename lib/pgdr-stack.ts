@@ -41,6 +41,7 @@ export class PgdrStack extends Stack {
         config.vault.objectLock.mode === 'COMPLIANCE' ? s3.ObjectLockRetention.compliance(lockDays) : s3.ObjectLockRetention.governance(lockDays),
       noncurrentVersionExpiration: Duration.days(config.vault.noncurrentVersionExpirationDays),
       removalPolicy,
+      breakGlassPrincipalArn: config.vault.breakGlassPrincipalArn,
       backupClasses: config.databases.flatMap((db) =>
         db.backupClasses.map((c) => ({
           database: db.name,
@@ -52,7 +53,10 @@ export class PgdrStack extends Stack {
       ),
     });
 
-    this.network = new JobNetwork(this, 'Network', { existing: config.network });
+    this.network = new JobNetwork(this, 'Network', {
+      existing: config.network,
+      flowLogEncryption: { key: this.vault.key, logGroupName: this.vault.logGroupName('vpc-flow-logs') },
+    });
 
     for (const db of config.databases) {
       this.jobs.set(db.name, this.addDatabase(db, this.toolsFor(db.source.engineMajorVersion, config)));
@@ -71,7 +75,8 @@ export class PgdrStack extends Stack {
           ? PgToolsSource.layerArn(arn)
           : dir
             ? PgToolsSource.localDirectory(dir)
-            : PgToolsSource.codeBuild({ encryptionKey: this.vault.key, accessLogBucket: this.vault.accessLogBucket }),
+            : // The build gets its own key: it must not be able to use the key of the dumps.
+              PgToolsSource.codeBuild({ accessLogBucket: this.vault.accessLogBucket }),
       });
       this.pgTools.set(major, tools);
     }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { caBundleProblem, PUBLIC_CAS, RDS_CA_BUNDLE, TLS_MODES } from '../tls-ca';
+import { BREAK_GLASS_ARN_RE, BREAK_GLASS_ARN_RULE } from '../iam-arn';
 import { HumanDuration, parseDuration } from './duration';
 import { parseSchedule } from './schedule';
 
@@ -262,8 +263,10 @@ export const vaultSchema = z.strictObject({
     .prefault({}),
   /** Days a replaced or deleted object version is kept. @default 30 */
   noncurrentVersionExpirationDays: z.int().min(1).max(36500).default(30),
-  /** What happens to the buckets and key when the stack is deleted. @default "retain" */
+  /** What happens to the buckets when the stack is deleted ("destroy" deletes them only if empty). The KMS key is always kept. @default "retain" */
   removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+  /** The only principal that may schedule the deletion of the vault's KMS key or disable it (an IAM role, user or account root ARN). @default the account's root user */
+  breakGlassPrincipalArn: z.string().regex(BREAK_GLASS_ARN_RE, BREAK_GLASS_ARN_RULE).optional(),
 });
 
 export const networkSchema = z.strictObject({

@@ -47,6 +47,14 @@ describe('valid configuration', () => {
     expect(config.paging).toEqual({ critical: { emails: [], httpsEndpoints: [] }, warning: { emails: [], httpsEndpoints: [] } });
   });
 
+  it('accepts a break-glass principal for the vault key: a role (with a path), a user or an account root', () => {
+    for (const arn of ['arn:aws:iam::111122223333:role/security/pgdr-break-glass', 'arn:aws:iam::123456789012:user/alice', 'arn:aws-us-gov:iam::123456789012:root']) {
+      const c = validConfig();
+      c.vault = { breakGlassPrincipalArn: arn };
+      expect(parseConfig(c).vault.breakGlassPrincipalArn).toBe(arn);
+    }
+  });
+
   it('accepts an RDS source with point-in-time recovery and an RPO below the dump interval', () => {
     const config = validConfig();
     config.databases[0].source = {
@@ -119,6 +127,8 @@ describe('invalid configuration: one clear line naming the field, the rule and t
     ['paging e-mail without a domain', (c) => (c.paging = { critical: { emails: ['oncall'] } }), /paging\.critical\.emails\[0\]: must be an e-mail address \(received "oncall"\)/],
     ['paging endpoint over plain http', (c) => (c.paging = { warning: { httpsEndpoints: ['http://pager.example/hook'] } }), /paging\.warning\.httpsEndpoints\[0\]: must be an https:\/\/ URL/],
     ['bad security group id', (c) => (c.databases[0].failover = { securityGroupIds: ['default'] }), /failover\.securityGroupIds\[0\]: must be a security group ID/],
+    ['break-glass principal that is a session, not a role', (c) => (c.vault = { breakGlassPrincipalArn: 'arn:aws:sts::123456789012:assumed-role/admin/alice' }), /^test\.json: vault\.breakGlassPrincipalArn: must be the ARN of an IAM role, an IAM user or an account root, without wildcards .* \(received "arn:aws:sts::123456789012:assumed-role\/admin\/alice"\)$/],
+    ['break-glass principal with a wildcard', (c) => (c.vault = { breakGlassPrincipalArn: 'arn:aws:iam::123456789012:role/*' }), /vault\.breakGlassPrincipalArn: must be the ARN of an IAM role.* \(received "arn:aws:iam::123456789012:role\/\*"\)/],
     ['Object Lock mode misspelt', (c) => (c.vault = { objectLock: { mode: 'governance' } }), /vault\.objectLock\.mode: .* \(received "governance"\)/],
   ];
 

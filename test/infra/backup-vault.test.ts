@@ -74,6 +74,14 @@ describe('BackupVault', () => {
     vaultTemplate({ removalPolicy: RemovalPolicy.DESTROY }).hasResource('AWS::S3::Bucket', { Properties: Match.objectLike(dumpBucket), DeletionPolicy: 'Delete' });
   });
 
+  it('keeps the key when the buckets are to be destroyed', () => {
+    vaultTemplate({ removalPolicy: RemovalPolicy.DESTROY }).hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  });
+
+  it('rejects a break-glass principal that is not a role, user or root ARN, naming the prop and the value', () => {
+    expect(() => vaultTemplate({ breakGlassPrincipalArn: 'admin' })).toThrow(/^breakGlassPrincipalArn: must be the ARN of an IAM role, an IAM user or an account root.* \(received "admin"\)$/);
+  });
+
   it('aborts incomplete multipart uploads after a day and expires noncurrent versions bucket-wide', () => {
     vaultTemplate().hasResourceProperties('AWS::S3::Bucket', {
       ...dumpBucket,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { addPgdr } from '../../lib/app';
-import { loadConfig } from '../../lib/config';
+import { loadConfig, PgdrConfig } from '../../lib/config';
 import type { PgdrStack } from '../../lib/pgdr-stack';
 
 export interface NagViolation {
@@ -39,11 +39,15 @@ export const TEST_CONTEXT: Record<string, unknown> = {
   'aws:cdk:bundling-stacks': [],
 };
 
-/** `extend` may add constructs to the stack before synthesis (to prove the checks catch findings). */
-export function synthConfig(configPath: string, extend?: (stack: PgdrStack) => void): Synthesized {
+/**
+ * Synthesizes a configuration file (or an already validated configuration) once, with every cdk-nag
+ * pack of the app. `extend` may add constructs to the stack before synthesis (to prove the checks
+ * catch findings).
+ */
+export function synthConfig(config: string | PgdrConfig, extend?: (stack: PgdrStack) => void): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'pgdr-synth-'));
   const app = new App({ outdir, context: TEST_CONTEXT });
-  const stack = addPgdr(app, loadConfig(configPath));
+  const stack = addPgdr(app, typeof config === 'string' ? loadConfig(config) : config);
   extend?.(stack);
   let violations: NagViolation[] = [];
   try {
