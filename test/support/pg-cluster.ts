@@ -43,12 +43,13 @@ function postgresIds(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
-/** Runs a command as the postgres OS user when we are root, as ourselves otherwise. */
-function runAsPostgres(cmd: string, args: string[]): void {
+/** Runs a command as the postgres OS user when we are root, as ourselves otherwise (`env` added to ours). */
+function runAsPostgres(cmd: string, args: string[], env: Record<string, string> = {}): void {
   const asRoot = process.getuid?.() === 0;
+  const options = { encoding: 'utf8' as const, env: { ...process.env, ...env } };
   const result = asRoot
-    ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8' })
-    : spawnSync(cmd, args, { encoding: 'utf8' });
+    ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], options)
+    : spawnSync(cmd, args, options);
   if (result.status !== 0) {
     throw new Error(`${cmd} failed (${result.status}): ${result.stderr || result.stdout}`);
   }
@@ -92,24 +93,54 @@ export class PgCluster {
         writeFileSync(join(data, name), content, { mode: 0o600 });
         if (ids) chownSync(join(data, name), ids.uid, ids.gid);
       }
-      // A port can be taken between asking and binding: retry a few times.
-      for (let attempt = 1; ; attempt++) {
-        const port = await freePort();
-        cluster.port = port;
-        try {
-          runAsPostgres(join(PG_BIN, 'pg_ctl'), [
-            '-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start',
-            '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50${settings}`,
-          ]);
-          break;
-        } catch (err) {
-          if (attempt >= 3) throw err;
-        }
-      }
+      await cluster.launch(settings);
       return cluster;
     } catch (err) {
       await cluster.stop();
       throw err;
+    }
+  }
+
+  /**
+   * A copy of `source`, taken with `pg_basebackup` (over a replication connection as the source's
+   * superuser) into a new temp dir and started on a free port as a primary: same roles, passwords
+   * and data as the source at the time of the copy. The source's command-line settings are not
+   * carried over.
+   */
+  static async fromBaseBackup(source: PgCluster): Promise<PgCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'pgdr-pg-'));
+    const ids = postgresIds();
+    if (ids) chownSync(dir, ids.uid, ids.gid);
+    const data = join(dir, 'data');
+    const cluster = new PgCluster(dir, data, 0, source.password);
+    try {
+      runAsPostgres(
+        join(PG_BIN, 'pg_basebackup'),
+        ['-h', source.host, '-p', String(source.port), '-U', source.user, '-D', data, '-X', 'stream', '-c', 'fast', '--no-sync', '-w'],
+        { PGPASSWORD: source.password },
+      );
+      await cluster.launch('');
+      return cluster;
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+  }
+
+  /** Starts the server of `dataDir` on a free port (a port can be taken between asking and binding: retried a few times). */
+  private async launch(settings: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      this.port = port;
+      try {
+        runAsPostgres(join(PG_BIN, 'pg_ctl'), [
+          '-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start',
+          '-o', `-p ${port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50${settings}`,
+        ]);
+        return;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+      }
     }
   }
 
