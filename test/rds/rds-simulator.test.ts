@@ -246,8 +246,21 @@ describe('RDS simulator through @aws-sdk/client-rds', () => {
     expect(simulator().status('drill-fate')).toBeUndefined();
   });
 
+  test('sdkTask: a Step Functions RDS Task with a misspelled Parameters key fails before any RDS call; a valid one runs through the SDK', async () => {
+    const before = simulator().calls.length;
+    const typo = await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:restoreDBInstanceToPointInTime', { TargetDBInstanceIdentifier: 'drill-x', SourceDbInstanceIdentifier: SOURCE, UseLatestRestorableTime: true }));
+    expect(typo).toEqual({ name: 'InvalidParameterValue', message: 'unknown parameter SourceDbInstanceIdentifier for RestoreDBInstanceToPointInTime' });
+    const badTag = await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:restoreDBInstanceToPointInTime', { TargetDBInstanceIdentifier: 'drill-x', SourceDBInstanceIdentifier: SOURCE, UseLatestRestorableTime: true, Tags: [{ Key: 'a', Val: 'b' }] }));
+    expect(badTag.message).toBe('RestoreDBInstanceToPointInTime: each of Tags is {Key, Value}, not Val');
+    expect((await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:deleteDBCluster', {}))).message).toContain('not an RDS action the simulator serves');
+    expect(simulator().calls.length).toBe(before);
+    const out = await simulator().sdkTask('arn:aws:states:::aws-sdk:rds:describeDBInstances', { DBInstanceIdentifier: SOURCE });
+    expect(out).toEqual({ DBInstances: [expect.objectContaining({ DBInstanceIdentifier: SOURCE, DBInstanceStatus: 'available' })] });
+  });
+
   test('the calls are recorded with passwords redacted; stop() stops every cluster it started and leaves the source running', async () => {
-    await rds.send(new RestoreDBInstanceToPointInTimeCommand({ TargetDBInstanceIdentifier: 'left-behind', SourceDBInstanceIdentifier: SOURCE, UseLatestRestorableTime: true }));
+    const restored = await simulator().sdkTask('RestoreDBInstanceToPointInTime', { TargetDBInstanceIdentifier: 'left-behind', SourceDBInstanceIdentifier: SOURCE, RestoreTime: '2026-11-25T11:00:00Z' });
+    expect(restored.DBInstance).toEqual(expect.objectContaining({ DBInstanceIdentifier: 'left-behind', DBInstanceStatus: 'creating' }));
     await rawPost(`Action=CreateDBInstance&Version=2014-10-31&DBInstanceIdentifier=pw-db&DBInstanceClass=db.t4g.micro&Engine=postgres&AllocatedStorage=20&MasterUsername=u1&MasterUserPassword=bad`);
     const calls = simulator().calls;
     expect(calls[calls.length - 1]).toEqual(expect.objectContaining({ action: 'CreateDBInstance', error: 'InvalidParameterValue', params: expect.objectContaining({ MasterUserPassword: '***' }) }));

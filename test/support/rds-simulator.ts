@@ -25,6 +25,7 @@ import { RDSClient } from '@aws-sdk/client-rds';
 import { PgCluster } from './pg-cluster';
 import { Action, ACTIONS, checkParameterNames, identifierError, parseBool, RequestError, tagsOf } from './rds/params';
 import { errorXml, resultXml, XmlList, XmlValue } from './rds/xml';
+import { runRdsTask } from './rds/sdk-task';
 
 /** A failure state an instance can end in instead of `available`. */
 export type Fate = 'failed' | 'incompatible-restore' | 'storage-full';
@@ -127,6 +128,7 @@ export class RdsSimulator {
   private readonly pending = new Set<Promise<unknown>>();
   private readonly now: () => Date;
   private readonly advanceOnDescribe: boolean;
+  private taskClient?: RDSClient;
 
   private constructor(options: RdsSimulatorOptions) {
     this.now = options.now ?? (() => new Date());
@@ -148,6 +150,16 @@ export class RdsSimulator {
   /** A real SDK client pointed at the simulator (fake credentials, us-east-1, no retries). */
   client(): RDSClient {
     return new RDSClient({ endpoint: this.endpoint, region: REGION, credentials: { accessKeyId: 'AKIDSIMULATOR', secretAccessKey: 'simulator' }, maxAttempts: 1 });
+  }
+
+  /**
+   * Runs a Step Functions RDS SDK-integration Task (resource ARN or action name, and its
+   * `Parameters`) through the real SDK client after checking the keys strictly (rds/sdk-task.ts):
+   * the route for a local state machine interpreter's RDS Tasks.
+   */
+  sdkTask(resource: string, parameters: Record<string, unknown>): Promise<Record<string, unknown>> {
+    this.taskClient ??= this.client();
+    return runRdsTask(this.taskClient, resource, parameters);
   }
 
   /** Registers a running cluster as an available RDS instance (a restore source; never stopped by the simulator). */
@@ -233,6 +245,7 @@ export class RdsSimulator {
 
   /** Stops the server and every cluster the simulator started (by PID), waiting for requests in flight. */
   async stop(): Promise<void> {
+    this.taskClient?.destroy();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
