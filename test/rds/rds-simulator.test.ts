@@ -157,6 +157,11 @@ describe('RDS simulator through @aws-sdk/client-rds', () => {
     const noPassword = await rejection(rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: 'new-db', DBInstanceClass: 'db.t4g.micro', Engine: 'postgres', MasterUsername: 'admin1', AllocatedStorage: 20 })));
     expect(noPassword.name).toBe('InvalidParameterCombination');
 
+    const filtered = await rejection(rds.send(new DescribeDBInstancesCommand({ Filters: [{ Name: 'engine', Values: ['postgres'] }] })));
+    expect(filtered).toEqual({ name: 'InvalidParameterCombination', message: 'DescribeDBInstances: Filters is not simulated' });
+    const rename = await rejection(rds.send(new ModifyDBInstanceCommand({ DBInstanceIdentifier: SOURCE, NewDBInstanceIdentifier: 'prod-old' })));
+    expect(rename).toEqual({ name: 'InvalidParameterCombination', message: 'ModifyDBInstance: NewDBInstanceIdentifier is not simulated' });
+
     const bad = await rawPost('Action=DeleteDBInstance&Version=2014-10-31&DBInstanceIdentifier=prod-db&SkipFinalSnapshot=yes');
     expect(bad.text).toContain('<Code>InvalidParameterValue</Code>');
     expect(simulator().instanceIds()).toEqual([SOURCE]);

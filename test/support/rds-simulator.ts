@@ -5,7 +5,11 @@
  *
  * - Strict: a request that carries a parameter the RDS API does not know for its action, lacks a
  *   required one, or names an invalid identifier is rejected (rds/params.ts), so a misspelled key
- *   fails the test that sends it. Every accepted or rejected call is in `sim.calls`.
+ *   fails the test that sends it. A known parameter whose effect is not modelled is rejected as
+ *   "not simulated" on DescribeDBInstances (Filters), DescribeDBSnapshots and ModifyDBInstance
+ *   (all but DeletionProtection, MultiAZ, DBInstanceClass, ApplyImmediately); on Create/Restore the
+ *   placement, network and tuning parameters are accepted and have no local effect. Every accepted
+ *   or rejected call is in `sim.calls`. `sim.sdkTask()` runs a Step Functions RDS Task the same way.
  * - Lifecycle without wall time: new instances go creating → backing-up → available, one step per
  *   `DescribeDBInstances` that returns them (after the answer) or per `sim.advance()`; a fate set
  *   with `sim.setFate(id, …)` ends the path in that failure state instead. `sim.failNext(action,
@@ -303,6 +307,7 @@ export class RdsSimulator {
   }
 
   private describeInstances(form: Map<string, string>): Record<string, XmlValue> {
+    notSimulated('DescribeDBInstances', form, ['Filters']);
     const id = form.get('DBInstanceIdentifier');
     const found = id === undefined ? [...this.instances.values()] : [this.existing(id)];
     const result = { DBInstances: new XmlList('DBInstance', found.map((i) => instanceXml(i, this.now()))) };
@@ -311,6 +316,7 @@ export class RdsSimulator {
   }
 
   private describeSnapshots(form: Map<string, string>): Record<string, XmlValue> {
+    notSimulated('DescribeDBSnapshots', form, ['Filters', 'DbiResourceId', 'IncludeShared', 'IncludePublic']);
     const snapshotId = form.get('DBSnapshotIdentifier');
     const instanceId = form.get('DBInstanceIdentifier');
     const type = form.get('SnapshotType');
@@ -422,8 +428,8 @@ export class RdsSimulator {
   private modify(form: Map<string, string>): Instance {
     const instance = this.existing(this.identifier(form, 'DBInstanceIdentifier'));
     if (instance.status === 'deleting') throw new SimError('InvalidDBInstanceState', `DB instance ${instance.id} is being deleted`);
-    const unsupported = [...form.keys()].filter((k) => !['DBInstanceIdentifier', 'DeletionProtection', 'ApplyImmediately', 'MultiAZ', 'DBInstanceClass'].includes(k));
-    if (unsupported.length > 0) throw new SimError('InvalidParameterCombination', `ModifyDBInstance: ${unsupported.join(', ')} not simulated`);
+    const modelled = ['DBInstanceIdentifier', 'DeletionProtection', 'ApplyImmediately', 'MultiAZ', 'DBInstanceClass'];
+    notSimulated('ModifyDBInstance', form, [...form.keys()].map((k) => k.split('.')[0]).filter((k) => !modelled.includes(k)));
     instance.deletionProtection = this.bool(form, 'DeletionProtection') ?? instance.deletionProtection;
     instance.multiAZ = this.bool(form, 'MultiAZ') ?? instance.multiAZ;
     instance.instanceClass = form.get('DBInstanceClass') ?? instance.instanceClass;
@@ -525,6 +531,12 @@ function instanceXml(i: Instance, now: Date): Record<string, XmlValue> {
     TagList: new XmlList('Tag', i.tags.map((t) => ({ Key: t.Key, Value: t.Value }))),
     MasterUserSecret: i.secretArn === undefined ? undefined : { SecretArn: i.secretArn, SecretStatus: 'active' },
   };
+}
+
+/** Rejects known parameters whose effect the simulator does not model (rather than silently ignoring them). */
+function notSimulated(action: string, form: Map<string, string>, params: readonly string[]): void {
+  const given = [...form.keys()].map((k) => k.split('.')[0]).find((k) => params.includes(k));
+  if (given !== undefined) throw new SimError('InvalidParameterCombination', `${action}: ${given} is not simulated`);
 }
 
 async function serverVersion(cluster: PgCluster): Promise<string> {
