@@ -251,6 +251,19 @@ describe('RDS simulator through @aws-sdk/client-rds', () => {
     expect(simulator().status('drill-fate')).toBeUndefined();
   });
 
+  test('fates failed (no cluster, no endpoint) and storage-full (after backing-up, with its cluster)', async () => {
+    simulator().setFate('new-failed', 'failed');
+    await rds.send(new CreateDBInstanceCommand({ DBInstanceIdentifier: 'new-failed', DBInstanceClass: 'db.t4g.micro', Engine: 'postgres', AllocatedStorage: 20, MasterUsername: 'admin1', ManageMasterUserPassword: true }));
+    expect((await pollUntilSettled('new-failed')).seen).toEqual(['creating', 'failed']);
+    simulator().setFate('drill-full', 'storage-full');
+    await rds.send(new RestoreDBInstanceToPointInTimeCommand({ TargetDBInstanceIdentifier: 'drill-full', SourceDBInstanceIdentifier: SOURCE, UseLatestRestorableTime: true }));
+    const full = await pollUntilSettled('drill-full');
+    expect(full.seen).toEqual(['creating', 'backing-up', 'storage-full']);
+    expect(full.last.Endpoint?.Port).toEqual(expect.any(Number));
+    for (const id of ['new-failed', 'drill-full']) await rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: id, SkipFinalSnapshot: true }));
+    expect(simulator().clusterPids()).toEqual([]);
+  });
+
   test('sdkTask: a Step Functions RDS Task with a misspelled Parameters key fails before any RDS call; a valid one runs through the SDK', async () => {
     const before = simulator().calls.length;
     const typo = await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:restoreDBInstanceToPointInTime', { TargetDBInstanceIdentifier: 'drill-x', SourceDbInstanceIdentifier: SOURCE, UseLatestRestorableTime: true }));
