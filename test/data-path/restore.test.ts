@@ -6,6 +6,7 @@
  * of the database are refused before anything is created; a damaged object fails in file mode
  * before pg_restore runs and leaves no temporary file.
  */
+import { createServer, Server } from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { keysFromDumpKey, latestVerifiedKey } from '../../lambda/shared/layout';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import { systemClock } from '../../lambda/shared/ports';
 import { resolveVerifiedBackup, RestoreDeps, RestoreRequest, runRestore } from '../../lambda/restore/core';
+import { handler as restoreHandler } from '../../lambda/restore/handler';
 import type { BackupManifest } from '../../lambda/shared/records';
 
 const APP_PASSWORD = "new-app-Pw-'quoted' 9f2c";
@@ -216,5 +218,85 @@ test('a damaged object fails in file mode before pg_restore runs, and leaves no 
     expect(readdirSync(dir)).toEqual([]);
     // The database was created (left for the workflow's cleanup) but pg_restore never ran in it.
     expect(await target.sql('shop', `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'shop'`)).toEqual([{ n: 0 }]);
+  });
+});
+
+describe('the handler as deployed (environment contract, its own SDK clients)', () => {
+  const MASTER_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234-AbCdEf';
+  const CUTOVER_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pgdr/shop-app-AbCdEf';
+  const savedEnv = { ...process.env };
+  let secrets: Server;
+  let target: PgCluster;
+  let stdout: string[] = [];
+
+  beforeAll(async () => {
+    target = await PgCluster.start();
+    // RDS-managed master secrets hold only username and password; the endpoint comes in the event.
+    const values: Record<string, string> = {
+      [MASTER_ARN]: JSON.stringify({ username: 'postgres', password: target.password }),
+      [CUTOVER_ARN]: JSON.stringify({ engine: 'postgres', host: 'old.example', port: 5432, username: 'app_login', password: APP_PASSWORD }),
+    };
+    secrets = await new Promise<Server>((resolve) => {
+      const server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          const { SecretId } = JSON.parse(body) as { SecretId: string };
+          res.setHeader('content-type', 'application/x-amz-json-1.1');
+          if (!values[SecretId]) {
+            res.statusCode = 400;
+            res.end(JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }));
+            return;
+          }
+          res.end(JSON.stringify({ ARN: SecretId, Name: 'x', SecretString: values[SecretId], VersionId: 'v1' }));
+        });
+      });
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    });
+    Object.assign(process.env, {
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secrets.address() as { port: number }).port}`,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      PGDR_BUCKET: s3.bucket,
+      PGDR_PG_BIN: PG_BIN,
+      PGDR_WORK_DIR: workDir(),
+      POWERTOOLS_SERVICE_NAME: 'pgdr-test',
+    });
+  });
+
+  beforeEach(() => {
+    stdout = [];
+    jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stdout.push(chunk.toString());
+      return true;
+    });
+  });
+
+  afterEach(() => jest.restoreAllMocks());
+
+  afterAll(async () => {
+    process.env = savedEnv;
+    await new Promise((r) => secrets?.close(r));
+    await target?.stop();
+  });
+
+  test('restores the latest verified backup into the new instance and gives the app login the cutover password', async () => {
+    const result = await restoreHandler({ database: 'shop', target: { host: target.host, port: target.port, masterSecretArn: MASTER_ARN }, cutoverSecretArn: CUTOVER_ARN });
+    expect(result).toMatchObject({ ok: true, mode: 'file', jobs: 2, manifestKey: manifestKeyOf(shop), appLoginPasswordSet: 'app_login' });
+    expect(await asLogin(target, 'app_login', APP_PASSWORD, 'shop', 'SELECT count(*)::int AS n FROM item')).toEqual([{ n: 300 }]);
+    expect(readdirSync(process.env.PGDR_WORK_DIR!)).toEqual([]);
+    const printed = stdout.join('');
+    expect(printed).toContain('restore: finished');
+    expect(printed).not.toContain(APP_PASSWORD);
+    expect(printed).not.toContain(target.password);
+  });
+
+  test('an unreadable master secret fails with one clear line', async () => {
+    await expect(restoreHandler({ database: 'shop', target: { host: target.host, port: target.port, masterSecretArn: `${MASTER_ARN}x` } })).rejects.toThrow(
+      `cannot read secret ${MASTER_ARN}x: ResourceNotFoundException: Secrets Manager can't find the specified secret.`,
+    );
   });
 });
