@@ -9,6 +9,7 @@
 import { createServer, Server } from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
@@ -217,6 +218,28 @@ test('a damaged object fails in file mode before pg_restore runs, and leaves no 
     await expect(runRestore(d, { database: 'damaged' })).rejects.toThrow(/^dump object damaged\/.* has SHA-256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}: not restored$/);
     expect(readdirSync(dir)).toEqual([]);
     // The database was created (left for the workflow's cleanup) but pg_restore never ran in it.
+    expect(await target.sql('shop', `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'shop'`)).toEqual([{ n: 0 }]);
+  });
+});
+
+test('a download that breaks halfway removes its temporary file and restores nothing', async () => {
+  const real = store();
+  const breaking = Object.assign(Object.create(Object.getPrototypeOf(real)) as S3ObjectStore, real, {
+    getStream: async (key: string) => {
+      const body = await real.getStream(key);
+      if (!body) return body;
+      return Readable.from((async function* () {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          yield chunk;
+          throw new Error('connection reset by peer');
+        }
+      })());
+    },
+  });
+  await withFresh(async (target) => {
+    const dir = workDir();
+    await expect(runRestore(deps(target, { workDir: dir, store: breaking }), request())).rejects.toThrow(/^restore of shop\/.* into shop failed: downloading the dump to .* failed: connection reset by peer$/);
+    expect(readdirSync(dir)).toEqual([]);
     expect(await target.sql('shop', `SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'shop'`)).toEqual([{ n: 0 }]);
   });
 });
