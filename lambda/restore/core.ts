@@ -163,6 +163,9 @@ async function statfsFree(dir: string): Promise<number> {
 /** Restores one verified backup into a new database on the target server. */
 export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Promise<RestoreResult> {
   const { store, log, clock, target } = deps;
+  if (request.appLogin && request.appLogin.role === target.username) {
+    throw new BackupKeyError(`appLogin: ${JSON.stringify(request.appLogin.role)} is the target's admin login; its password belongs to the instance's managed secret and is not changed`);
+  }
   const backup = await resolveVerifiedBackup(store, request.database, request.backupKey);
   const { manifest, manifestKey } = backup;
   const targetDatabase = request.targetDatabase ?? manifest.sourceDatabase;

@@ -190,6 +190,15 @@ describe('backup keys that are not verified backups of the database are refused 
     await expectRefused({ database: 'unverified', backupKey: manifestKeyOf(m) }, /^backupKey: .* was never verified \(no .*verification\.json\); only a verified backup is restored$/);
   });
 
+  test('an application login that is the target admin login (its password is the managed secret\'s)', async () => {
+    const dir = workDir();
+    await expect(runRestore(deps(target, { workDir: dir }), request({ appLogin: { role: 'postgres', password: APP_PASSWORD } }))).rejects.toThrow(
+      /^appLogin: "postgres" is the target's admin login; its password belongs to the instance's managed secret and is not changed$/,
+    );
+    expect(await target.databases()).not.toContain('shop');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   test('a revoked latest-verified pointer', async () => {
     const h = harness(source, s3, 'revoked', 'shop');
     const m = await h.dump();
