@@ -4,7 +4,9 @@
  *   compression  candidate pipelines on one table of --compression-mb MiB (BENCH_MB; 256), and
  *                the real dump job with `auto` and `pg_dump-gzip` (bench/compression.ts);
  *   memory       the real dump job in a Node process of its own at several database sizes
- *                (--sizes, MiB of pg_dump -Z0 output), its RSS and heap (bench/memory.ts).
+ *                (--sizes, MiB of pg_dump -Z0 output), its RSS and heap (bench/memory.ts);
+ *   restore      the failover restore job, streamed vs `pg_restore --jobs 2` from a file, on
+ *                one dump of --restore-mb MiB over 4 tables (bench/restore.ts).
  *
  * `npm run bench -- --only memory` (or `--only compression`) runs one section and leaves the
  * other section of the results file as it was recorded. Everything the benchmark starts (the
@@ -23,8 +25,9 @@ import { bundleChild } from './child-runner';
 import type { Bench } from './context';
 import { compressionSection } from './compression';
 import { memorySection } from './memory';
+import { restoreSection } from './restore';
 
-const SECTIONS = ['compression', 'memory'] as const;
+const SECTIONS = ['compression', 'memory', 'restore'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -32,6 +35,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --only SECTION        run only this section: ${SECTIONS.join(', ')} (repeatable, or comma-separated)
   --compression-mb N    compression section: MiB of table data (default: BENCH_MB or 256)
   --sizes A,B,C         memory section: target MiB of pg_dump -Z0 output (default: 128,512,1024,2048)
+  --restore-mb N        restore section: MiB of table data over 4 tables (default: 128)
   --settings X,Y        memory section: PGDR_COMPRESSION values (default: auto,pg_dump-gzip)
   --repeat N            memory section: dumps per size and setting (default: 2)
   --out FILE            results file (default: bench/results.md); other sections in it are kept
@@ -50,6 +54,7 @@ interface Options {
   readonly sections: Section[];
   readonly compressionMiB: number;
   readonly sizesMiB: number[];
+  readonly restoreMiB: number;
   readonly settings: CompressionSetting[];
   readonly repeat: number;
   readonly out: string;
@@ -65,6 +70,7 @@ function options(argv: string[]): Options | undefined {
       only: { type: 'string', multiple: true },
       'compression-mb': { type: 'string' },
       sizes: { type: 'string' },
+      'restore-mb': { type: 'string' },
       settings: { type: 'string' },
       repeat: { type: 'string' },
       out: { type: 'string' },
@@ -83,6 +89,7 @@ function options(argv: string[]): Options | undefined {
     sections: only.length > 0 ? SECTIONS.filter((s) => only.includes(s)) : [...SECTIONS],
     compressionMiB: positiveNumbers(values['compression-mb'] ?? process.env.BENCH_MB ?? '256', '--compression-mb')[0],
     sizesMiB: positiveNumbers(values.sizes ?? '128,512,1024,2048', '--sizes'),
+    restoreMiB: positiveNumbers(values['restore-mb'] ?? '128', '--restore-mb')[0],
     settings: settings as CompressionSetting[],
     repeat,
     out: resolve(values.out ?? join(__dirname, 'results.md')),
@@ -104,7 +111,7 @@ function writeResults(path: string, fresh: Partial<Record<Section, string>>): vo
     '# Dump job benchmarks',
     '',
     'Written by `npm run bench` (bench/run.ts). Each section says when and where it was measured;',
-    '`npm run bench -- --only compression` or `--only memory` re-runs one section and keeps the other.',
+    '`npm run bench -- --only compression` (or `memory`, `restore`) re-runs one section and keeps the others.',
   ].join('\n');
   writeFileSync(path, `${header}\n\n${SECTIONS.map(block).join('\n\n')}\n`);
 }
@@ -137,6 +144,7 @@ async function main(): Promise<number> {
     const started = Date.now();
     if (opts.sections.includes('compression')) fresh.compression = await compressionSection(bench, opts.compressionMiB);
     if (opts.sections.includes('memory')) fresh.memory = await memorySection(bench, { sizesMiB: opts.sizesMiB, settings: opts.settings, repeat: opts.repeat });
+    if (opts.sections.includes('restore')) fresh.restore = await restoreSection(bench, opts.restoreMiB);
     writeResults(opts.out, fresh);
     console.error(`wrote ${opts.out} (${opts.sections.join(', ')}; ${((Date.now() - started) / 1000).toFixed(0)} s)`);
     return 0;

@@ -1,9 +1,11 @@
 /**
  * Reading a stored dump back: stream it from the bucket, undo the stream compression (if any)
- * and feed it to pg_restore. Used by the verify job (and meant for the dump-based failover
- * restore, which must undo the same compression).
+ * and feed it to pg_restore (streaming), or write it to a file for `pg_restore --jobs`. Used by
+ * the verify job and the failover's restore job (lambda/restore).
  */
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
@@ -104,4 +106,56 @@ export async function restoreArchive(body: Readable, compression: CompressionInf
   if (restoreExit.code !== 0) throw new ToolError('pg_restore', restoreExit, describeExit('pg_restore', restoreExit));
   if (decompressExit && decompressExit.code !== 0) throw new ToolError('zstd', decompressExit, describeExit('zstd -d', decompressExit));
   if (pipeError) throw new Error(`reading the dump failed: ${pipeError.message}`);
+}
+
+/** What `downloadArchive` read from the bucket. */
+export interface DownloadResult {
+  /** Stored bytes read (before decompression) and their SHA-256 (hex). */
+  readonly bytes: number;
+  readonly sha256: string;
+  /** Bytes written to the file (the custom-format archive). */
+  readonly fileBytes: number;
+}
+
+/**
+ * Writes a stored dump to `file` as a plain custom-format archive (undoing the stream
+ * compression, if any), hashing the stored bytes on the way, so `pg_restore --jobs` (which
+ * needs a seekable file) can restore it. The caller compares size and SHA-256 with the manifest
+ * and removes the file; on any error the file is removed here.
+ */
+export async function downloadArchive(body: Readable, compression: CompressionInfo, pgBin: string, file: string): Promise<DownloadResult> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const counted = async function* (source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      yield chunk;
+    }
+  };
+  const decompressor = startDecompressor(compression, pgBin);
+  try {
+    if (decompressor) {
+      const [, , exit] = await Promise.all([
+        pipeline(body, counted, decompressor.stdin!),
+        pipeline(decompressor.stdout, createWriteStream(file, { mode: 0o600 })),
+        decompressor.exited,
+      ]);
+      if (exit.code !== 0) throw new ToolError('zstd', exit, describeExit('zstd -d', exit));
+    } else {
+      await pipeline(body, counted, createWriteStream(file, { mode: 0o600 }));
+    }
+    return { bytes, sha256: hash.digest('hex'), fileBytes: (await stat(file)).size };
+  } catch (err) {
+    kill(decompressor);
+    await rm(file, { force: true });
+    throw err instanceof ToolError ? err : new Error(`downloading the dump to ${file} failed: ${(err as Error).message}`);
+  }
+}
+
+/** `pg_restore --jobs N` of the archive `file` into `database` (owners and privileges as `options` say). */
+export async function restoreArchiveFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions): Promise<void> {
+  const restore = startTool(pgBin, 'pg_restore', [...restoreArgs(options), `--jobs=${jobs}`, `--dbname=${database}`, file], { connection });
+  const exit = await restore.exited;
+  if (exit.code !== 0) throw new ToolError('pg_restore', exit, describeExit('pg_restore', exit));
 }

@@ -186,17 +186,70 @@ export function renderGlobalsSql(roles: readonly GlobalRole[]): string {
     'SET standard_conforming_strings = on;',
     '',
   ];
-  for (const role of roles) lines.push(createRoleIfMissing(role.name, role.options));
-  lines.push('');
+  const { creates, grantsAndSettings } = globalsStatements(roles, ':"DBNAME"');
+  lines.push(...creates, '', ...grantsAndSettings);
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The statements of the globals, in order: the CREATE ROLEs (each only when missing), then the
+ * memberships and role settings; `databaseRef` is how the settings of the source database name
+ * the database restored into (`:"DBNAME"` for psql, a quoted identifier for a client).
+ */
+function globalsStatements(roles: readonly GlobalRole[], databaseRef: string): { creates: string[]; grantsAndSettings: string[] } {
+  const creates = roles.map((role) => createRoleIfMissing(role.name, role.options));
+  const grantsAndSettings: string[] = [];
   for (const role of roles) {
-    for (const m of role.memberOf) lines.push(`GRANT ${quoteIdent(m.role)} TO ${quoteIdent(role.name)}${m.admin ? ' WITH ADMIN OPTION' : ''};`);
+    for (const m of role.memberOf) grantsAndSettings.push(`GRANT ${quoteIdent(m.role)} TO ${quoteIdent(role.name)}${m.admin ? ' WITH ADMIN OPTION' : ''};`);
   }
   for (const role of roles) {
     for (const s of role.settings) {
-      lines.push(`ALTER ROLE ${quoteIdent(role.name)}${s.scope === 'this-database' ? ' IN DATABASE :"DBNAME"' : ''} ${setClause(s.setting)};`);
+      grantsAndSettings.push(`ALTER ROLE ${quoteIdent(role.name)}${s.scope === 'this-database' ? ` IN DATABASE ${databaseRef}` : ''} ${setClause(s.setting)};`);
     }
   }
-  return `${lines.join('\n')}\n`;
+  return { creates, grantsAndSettings };
+}
+
+/** Options only a superuser may name (RDS's master user is not one). */
+const SUPERUSER_OPTIONS = new Set(['SUPERUSER', 'REPLICATION', 'BYPASSRLS']);
+
+/** What `applyGlobalRoles` did on the new server. */
+export interface AppliedGlobals {
+  /** Roles that did not exist and were created with the source's attributes. */
+  readonly created: string[];
+  /** Roles that existed already (left as they are: e.g. the server's own master user). */
+  readonly existing: string[];
+  /** Attributes not given because the login is not a superuser, one line per role. */
+  readonly attributesDropped: string[];
+}
+
+/**
+ * Recreates the globals on a NEW server (the failover's dump restore), through `client`: each
+ * missing role with the source's attributes (LOGIN, INHERIT, CONNECTION LIMIT, VALID UNTIL...;
+ * SUPERUSER, REPLICATION and BYPASSRLS only when the login is a superuser, else reported), the
+ * memberships, and the role settings (those of the source database go to `database`, which must
+ * exist). Same statements as `renderGlobalsSql`; idempotent; never a password.
+ */
+export async function applyGlobalRoles(client: ClientBase, roles: readonly GlobalRole[], database: string): Promise<AppliedGlobals> {
+  const superuser = (await client.query<{ s: boolean }>('SELECT rolsuper AS s FROM pg_roles WHERE rolname = current_user')).rows[0]?.s === true;
+  const names = roles.map((r) => r.name);
+  const before = new Set((await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])', [names])).rows.map((r) => r.rolname));
+  const attributesDropped: string[] = [];
+  const usable = roles.map((role) => {
+    const dropped = superuser ? [] : role.options.filter((o) => SUPERUSER_OPTIONS.has(o));
+    if (dropped.length > 0 && !before.has(role.name)) attributesDropped.push(`role ${JSON.stringify(role.name)} created without ${dropped.join(', ')}: only a superuser may give them`);
+    return dropped.length > 0 ? { ...role, options: role.options.filter((o) => !SUPERUSER_OPTIONS.has(o)) } : role;
+  });
+  const { creates, grantsAndSettings } = globalsStatements(usable, quoteIdent(database));
+  for (const [i, statement] of [...creates, ...grantsAndSettings].entries()) {
+    try {
+      await client.query(statement);
+    } catch (err) {
+      const what = i < creates.length ? `creating the role ${JSON.stringify(usable[i].name)}` : 'granting the memberships and settings of the roles';
+      throw new Error(`${what} failed: ${(err as Error).message}`);
+    }
+  }
+  return { created: names.filter((n) => !before.has(n)), existing: names.filter((n) => before.has(n)), attributesDropped };
 }
 
 /** Writes `....globals.sql` (write-once) and returns what the manifest records of it. */
