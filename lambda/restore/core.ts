@@ -16,6 +16,7 @@
  * On failure: one error; the target database is left for the workflow's cleanup, the temporary
  * file is always removed. No AWS SDK here: the bucket and logs are ports; the clock is injected.
  */
+import { scramVerifier } from '../shared/scram';
 import { rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -251,9 +252,10 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
         if (found.rows.length === 0) throw new RestoreError(`the application login ${JSON.stringify(role)} does not exist on the target (not among the roles the dump needs)`);
         if (!found.rows[0].login) throw new RestoreError(`the application role ${JSON.stringify(role)} cannot log in (NOLOGIN on the source)`);
         try {
-          await client.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD ${quoteLiteral(password)}`);
+          // The SCRAM verifier, not the password: a server that logs DDL must not log the secret.
+          await client.query(`ALTER ROLE ${quoteIdent(role)} PASSWORD ${quoteLiteral(scramVerifier(password))}`);
         } catch (err) {
-          // The statement holds the password: only the server's message, never the statement.
+          // Only the server's message, never the statement.
           throw new RestoreError(`setting the password of the application login ${JSON.stringify(role)} failed: ${(err as Error).message}`);
         }
       });
