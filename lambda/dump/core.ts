@@ -27,6 +27,7 @@ import { CompressionSetting, planCompression, startCompressor } from '../shared/
 import { snapshotCounts } from '../shared/catalog';
 import { readRolesAndPrivileges, storeGlobals } from '../shared/globals';
 import { BackupManifest, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
+import { seconds } from '../shared/ports';
 import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
 import { reportFailure } from '../shared/failure';
 import { readDatabaseLocale } from '../shared/locale';
@@ -93,8 +94,6 @@ export function deadlineSignal(ms: number): AbortSignal {
   setTimeout(() => controller.abort(new DumpError('deadline reached')), Math.max(0, ms)).unref();
   return controller.signal;
 }
-
-const seconds = (from: Date, to: Date) => Math.round((to.getTime() - from.getTime()) / 10) / 100;
 
 /** SIGKILLs a running tool; true when it was still running (so its exit is our doing). */
 function kill(tool: RunningTool | undefined): boolean {

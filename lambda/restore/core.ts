@@ -21,12 +21,13 @@ import { rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { downloadArchive, restoreArchive, restoreArchiveFile } from '../shared/archive';
-import { compareCounts, comparePrivileges, objectCounts, privilegeSummary, rowCounts } from '../shared/catalog';
+import { compareWithManifest } from '../shared/catalog';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { applyGlobalRoles, prepareRestoreRoles } from '../shared/globals';
 import { databasePrefix, keysFromDumpKey, keysFromManifestKey, latestVerifiedKey, parseManifestKey, assertName } from '../shared/layout';
-import { describeLocale, localeDifferences, LocaleMismatchError, localeOptions, readDatabaseLocale, serverVersionNum } from '../shared/locale';
+import { createDatabaseWithLocale, expectDatabaseLocale, LocaleMismatchError, serverVersionNum } from '../shared/locale';
 import { quoteIdent, quoteLiteral, withClient } from '../shared/pg-client';
+import { seconds } from '../shared/ports';
 import type { Clock, LogPort, ObjectStore } from '../shared/ports';
 import { BackupManifest, Mismatch, parseLatestVerified, parseManifest, parseVerification, VerificationRecord } from '../shared/records';
 
@@ -148,8 +149,6 @@ export interface RestoreResult {
   readonly ok: boolean;
 }
 
-const seconds = (from: Date, to: Date) => Math.round((to.getTime() - from.getTime()) / 10) / 100;
-
 /** Space the file mode needs: the decompressed archive (unknown size: 4x the stored bytes), plus 10 %. */
 export function neededFileBytes(manifest: BackupManifest): number {
   const archive = manifest.dump.compression.method === 'zstd-stream' ? (manifest.dump.uncompressedBytes ?? manifest.dump.bytes * 4) : manifest.dump.bytes;
@@ -196,17 +195,13 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     // The database first: the role settings of the source database name it.
     const versionNum = await withClient(target, async (client) => {
       const version = await serverVersionNum(client);
-      const options = manifest.locale ? ` ${localeOptions(manifest.locale, version)}` : '';
       try {
-        await client.query(`CREATE DATABASE ${quoteIdent(targetDatabase)} TEMPLATE template0${options}`);
+        await createDatabaseWithLocale(client, version, targetDatabase, manifest.locale, 'the target server');
       } catch (err) {
-        const detail = (err as { detail?: string }).detail;
+        const detail = err instanceof LocaleMismatchError ? undefined : (err as { detail?: string }).detail;
         throw new RestoreError(`creating the target database ${targetDatabase} on ${describe(target)} failed: ${(err as Error).message}${detail ? ` (${detail})` : ''}`);
       }
-      if (manifest.locale) {
-        const differences = localeDifferences(manifest.locale, await readDatabaseLocale(client, version, targetDatabase));
-        if (differences.length > 0) throw new LocaleMismatchError(`the target server created ${targetDatabase} with ${differences.join(', ')} (the source's ${describeLocale(manifest.locale)})`);
-      }
+      await expectDatabaseLocale(client, version, targetDatabase, manifest.locale, 'the target server');
       return version;
     });
     const rolesStarted = clock.now();
@@ -265,9 +260,8 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     const checksStarted = clock.now();
     const mismatches: Mismatch[] = [];
     await withClient(withDatabase(target, targetDatabase), async (client) => {
-      mismatches.push(...compareCounts(manifest.rowCounts, await rowCounts(client)).map((m) => ({ ...m, what: `rows of ${m.what}` })));
-      mismatches.push(...compareCounts(manifest.objectCounts as unknown as Record<string, number>, (await objectCounts(client)) as unknown as Record<string, number>));
-      if (plan.privileges && manifest.privileges) mismatches.push(...comparePrivileges(manifest.privileges, await privilegeSummary(client), plan.owners));
+      const found = await compareWithManifest(client, manifest, plan);
+      mismatches.push(...found.rows.map((m) => ({ ...m, what: `rows of ${m.what}` })), ...found.objects, ...found.privileges);
     });
     const done = clock.now();
     const transferSeconds = downloadSeconds + restoreSeconds;

@@ -5,7 +5,7 @@
  * recreates those through CREATE EXTENSION).
  */
 import type { ClientBase } from 'pg';
-import { Mismatch, OBJECT_COUNT_NAMES, ObjectCounts, PrivilegeSummary } from './records';
+import { BackupManifest, Mismatch, OBJECT_COUNT_NAMES, ObjectCounts, PrivilegeSummary } from './records';
 
 const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
@@ -240,4 +240,24 @@ export function comparePrivileges(expected: PrivilegeSummary, actual: PrivilegeS
     ...(owners ? compareCounts(prefixed(expected.owners, 'objects owned by'), prefixed(actual.owners, 'objects owned by')) : []),
     ...compareCounts(prefixed(expected.grants, 'privileges granted to'), prefixed(actual.grants, 'privileges granted to')),
   ];
+}
+
+/** How a restored database differs from the manifest of its dump. */
+export interface ManifestComparison {
+  readonly rows: Mismatch[];
+  readonly objects: Mismatch[];
+  /** Empty when privileges were not compared. */
+  readonly privileges: Mismatch[];
+}
+
+/**
+ * Compares the database `client` is connected to (just restored) with `manifest`: rows per table,
+ * object counts, and, when `privileges` says they were restored, grants (and owners when
+ * `privileges.owners`). Used by the verify job's restore test and the failover restore.
+ */
+export async function compareWithManifest(client: ClientBase, manifest: BackupManifest, privileges?: { readonly privileges: boolean; readonly owners: boolean }): Promise<ManifestComparison> {
+  const rows = compareCounts(manifest.rowCounts, await rowCounts(client));
+  const objects = compareCounts(manifest.objectCounts as unknown as Record<string, number>, (await objectCounts(client)) as unknown as Record<string, number>);
+  const compared = privileges?.privileges && manifest.privileges ? comparePrivileges(manifest.privileges, await privilegeSummary(client), privileges.owners) : [];
+  return { rows, objects, privileges: compared };
 }

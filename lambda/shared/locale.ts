@@ -7,7 +7,7 @@
  */
 import type { Client } from 'pg';
 import type { DatabaseLocale } from './records';
-import { quoteLiteral } from './pg-client';
+import { quoteIdent, quoteLiteral } from './pg-client';
 
 const PROVIDERS: Record<string, DatabaseLocale['localeProvider']> = { c: 'libc', i: 'icu', b: 'builtin' };
 
@@ -79,4 +79,28 @@ export function localeDifferences(expected: DatabaseLocale, actual: DatabaseLoca
     ['locale', expected.locale, actual.locale],
   ];
   return fields.filter(([, e, a]) => (e ?? '') !== (a ?? '')).map(([what, e, a]) => `${what} "${a ?? ''}" instead of "${e ?? ''}"`);
+}
+
+/**
+ * `CREATE DATABASE name TEMPLATE template0` with the source's `locale` (when known). A server
+ * that refuses the locale is a LocaleMismatchError naming it (`server` says which server, e.g.
+ * "the restore server"); without a locale the server's error is thrown as it is.
+ */
+export async function createDatabaseWithLocale(client: Client, versionNum: number, name: string, locale: DatabaseLocale | undefined, server: string): Promise<void> {
+  const options = locale ? ` ${localeOptions(locale, versionNum)}` : '';
+  try {
+    await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0${options}`);
+  } catch (err) {
+    if (!locale) throw err;
+    const detail = (err as { detail?: string }).detail;
+    throw new LocaleMismatchError(`${server} cannot create a database with the source's ${describeLocale(locale)}: ${(err as Error).message}${detail ? ` (${detail})` : ''}`);
+  }
+}
+
+/** What the server made of `name`; a LocaleMismatchError when it differs from `locale` (when known). */
+export async function expectDatabaseLocale(client: Client, versionNum: number, name: string, locale: DatabaseLocale | undefined, server: string): Promise<DatabaseLocale> {
+  const actual = await readDatabaseLocale(client, versionNum, name);
+  const differences = locale ? localeDifferences(locale, actual) : [];
+  if (differences.length > 0) throw new LocaleMismatchError(`${server} created ${name} with ${differences.join(', ')} (the source's ${describeLocale(locale!)})`);
+  return actual;
 }

@@ -12,6 +12,9 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => new Date() };
 
+/** Seconds from `from` to `to`, to the hundredth (the durations every record carries). */
+export const seconds = (from: Date, to: Date): number => Math.round((to.getTime() - from.getTime()) / 10) / 100;
+
 /** A stored text document and its version tag (for conditional writes). */
 export interface StoredText {
   readonly text: string;

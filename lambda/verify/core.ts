@@ -17,7 +17,7 @@
  */
 import type { Client } from 'pg';
 import { checkArchive, restoreArchive } from '../shared/archive';
-import { compareCounts, comparePrivileges, objectCounts, privilegeSummary, rowCounts } from '../shared/catalog';
+import { compareWithManifest } from '../shared/catalog';
 import { prepareRestoreRoles, RestoreRolePlan } from '../shared/globals';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
@@ -25,7 +25,7 @@ import { LocaleMismatchError } from '../shared/locale';
 import { withClient } from '../shared/pg-client';
 import { ToolError } from '../shared/pg-process';
 import { reportFailure } from '../shared/failure';
-import { Clock, LogPort, MetricsFactory, MetricsPort, ObjectStore, PreconditionFailedError } from '../shared/ports';
+import { Clock, LogPort, MetricsFactory, MetricsPort, ObjectStore, PreconditionFailedError, seconds } from '../shared/ports';
 import {
   BackupManifest,
   LATEST_VERIFIED_SCHEMA_VERSION,
@@ -83,8 +83,6 @@ export class VerifyError extends Error {
 }
 
 export { SCRATCH_PREFIX, scratchDatabaseName } from './scratch';
-
-const seconds = (from: Date, to: Date) => Math.round((to.getTime() - from.getTime()) / 10) / 100;
 
 /** Verifies one backup and returns its verification record (also when it failed). */
 export async function runVerify(deps: VerifyDeps, request: VerifyRequest): Promise<VerificationRecord> {
@@ -244,9 +242,7 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     restoreSeconds = seconds(restoreStarted, clock.now());
 
     await withClient(withDatabase(admin, scratch), async (client) => {
-      rowCountMismatches = compareCounts(manifest.rowCounts, await rowCounts(client));
-      objectCountMismatches = compareCounts(manifest.objectCounts as unknown as Record<string, number>, (await objectCounts(client)) as unknown as Record<string, number>);
-      if (roles?.privileges && manifest.privileges) privilegeMismatches = comparePrivileges(manifest.privileges, await privilegeSummary(client), roles.owners);
+      ({ rows: rowCountMismatches, objects: objectCountMismatches, privileges: privilegeMismatches } = await compareWithManifest(client, manifest, roles));
       for (const query of deps.policy.smokeQueries) smokeQueries.push(await runSmokeQuery(client, query, deps.smokeQueryTimeoutSeconds ?? 60));
     });
     checksDone = clock.now();

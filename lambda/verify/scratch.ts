@@ -25,7 +25,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Client } from 'pg';
 import { ConnectionInfo } from '../shared/connection';
-import { describeLocale, localeDifferences, LocaleMismatchError, localeOptions, readDatabaseLocale, serverVersionNum } from '../shared/locale';
+import { createDatabaseWithLocale, expectDatabaseLocale, serverVersionNum } from '../shared/locale';
 import { connectClient, quoteIdent, quoteLiteral } from '../shared/pg-client';
 import type { LogPort } from '../shared/ports';
 import type { DatabaseLocale } from '../shared/records';
@@ -164,19 +164,10 @@ export class ScratchOwner {
     const keys = ownerLockKeys(this.name);
     const { rows } = await this.client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', keys);
     if (!rows[0].got) throw new Error(`cannot take the owner lock of scratch database ${this.name}: another session holds it`);
-    const options = locale ? ` ${localeOptions(locale, this.versionNum)}` : '';
-    try {
-      await this.client.query(`CREATE DATABASE ${quoteIdent(this.name)} TEMPLATE template0${options}`);
-    } catch (err) {
-      if (!locale) throw err;
-      const detail = (err as { detail?: string }).detail;
-      throw new LocaleMismatchError(`the restore server cannot create a database with the source's ${describeLocale(locale)}: ${(err as Error).message}${detail ? ` (${detail})` : ''}`);
-    }
+    await createDatabaseWithLocale(this.client, this.versionNum, this.name, locale, 'the restore server');
     this.created = true;
     await this.client.query(`COMMENT ON DATABASE ${quoteIdent(this.name)} IS ${quoteLiteral(scratchMarker(this.name))}`);
-    const actual = await readDatabaseLocale(this.client, this.versionNum, this.name);
-    const differences = locale ? localeDifferences(locale, actual) : [];
-    if (differences.length > 0) throw new LocaleMismatchError(`the restore server created the scratch database with ${differences.join(', ')} (the source's ${describeLocale(locale!)})`);
+    const actual = await expectDatabaseLocale(this.client, this.versionNum, this.name, locale, 'the restore server');
     return actual;
   }
 
