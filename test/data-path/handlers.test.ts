@@ -3,6 +3,7 @@
  * AWS SDK clients they create themselves pointed (AWS_ENDPOINT_URL_*) at s3rver and at a small
  * local Secrets Manager endpoint on 127.0.0.1. Events are the ones EventBridge sends.
  */
+import { captureStdout } from '../support/stdout';
 import { createServer, Server } from 'node:http';
 import { PgCluster, PG_BIN } from '../support/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
@@ -19,7 +20,7 @@ let pg: PgCluster;
 let s3: TestS3;
 let secrets: Server;
 const secretRequests: string[] = [];
-let stdout: string[] = [];
+const stdout = captureStdout();
 const savedEnv = { ...process.env };
 
 /** Answers GetSecretValue (AWS JSON 1.1) for SECRET_ARN; ResourceNotFoundException otherwise. */
@@ -44,7 +45,7 @@ function startSecretsManager(secretString: () => string): Promise<Server> {
 
 function emf(): Array<Record<string, unknown>> {
   return stdout
-    .join('')
+    .text()
     .split('\n')
     .filter((l) => l.includes('"_aws"'))
     .map((l) => JSON.parse(l));
@@ -74,16 +75,6 @@ beforeAll(async () => {
   });
 });
 
-beforeEach(() => {
-  stdout = [];
-  jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout.push(chunk.toString());
-    return true;
-  });
-});
-
-afterEach(() => jest.restoreAllMocks());
-
 afterAll(async () => {
   process.env = savedEnv;
   await new Promise((r) => secrets?.close(r));
@@ -95,9 +86,9 @@ test('dump handler, then the verify handler on the S3 event of its manifest', as
   expect(manifest).toMatchObject({ database: 'shop', backupClass: 'daily', dump: { bucket: s3.bucket } });
   expect(secretRequests).toContain(`secretsmanager.GetSecretValue ${SECRET_ARN}`);
   expect(emf()).toEqual([expect.objectContaining({ database: 'shop', class: 'daily', BackupSucceeded: 1 })]);
-  expect(stdout.join('')).not.toContain(pg.password);
+  expect(stdout.text()).not.toContain(pg.password);
 
-  stdout = [];
+  stdout.clear();
   const manifestKey = keysFromDumpKey(manifest.dump.key).manifest;
   const record = (await verifyHandler({
     'detail-type': 'Object Created',

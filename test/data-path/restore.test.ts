@@ -6,6 +6,7 @@
  * of the database are refused before anything is created; a damaged object fails in file mode
  * before pg_restore runs and leaves no temporary file.
  */
+import { captureStdout } from '../support/stdout';
 import { createServer, Server } from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -259,7 +260,7 @@ describe('the handler as deployed (environment contract, its own SDK clients)', 
   const savedEnv = { ...process.env };
   let secrets: Server;
   let target: PgCluster;
-  let stdout: string[] = [];
+  const stdout = captureStdout();
 
   beforeAll(async () => {
     target = await PgCluster.start();
@@ -299,16 +300,6 @@ describe('the handler as deployed (environment contract, its own SDK clients)', 
     });
   });
 
-  beforeEach(() => {
-    stdout = [];
-    jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stdout.push(chunk.toString());
-      return true;
-    });
-  });
-
-  afterEach(() => jest.restoreAllMocks());
-
   afterAll(async () => {
     process.env = savedEnv;
     await new Promise((r) => secrets?.close(r));
@@ -320,7 +311,7 @@ describe('the handler as deployed (environment contract, its own SDK clients)', 
     expect(result).toMatchObject({ ok: true, mode: 'file', jobs: 2, manifestKey: manifestKeyOf(shop), appLoginPasswordSet: 'app_login' });
     expect(await asLogin(target, 'app_login', APP_PASSWORD, 'shop', 'SELECT count(*)::int AS n FROM item')).toEqual([{ n: 300 }]);
     expect(readdirSync(process.env.PGDR_WORK_DIR!)).toEqual([]);
-    const printed = stdout.join('');
+    const printed = stdout.text();
     expect(printed).toContain('restore: finished');
     expect(printed).not.toContain(APP_PASSWORD);
     expect(printed).not.toContain(target.password);
