@@ -38,6 +38,7 @@ import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import S3rver from 's3rver';
+import { Agent } from 'node:http';
 import { S3Client } from '@aws-sdk/client-s3';
 
 /** s3rver's fixed credentials. */
@@ -75,6 +76,23 @@ interface KoaContext {
 
 type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 
+/**
+ * A client for a local S3 server: path-style, s3rver's credentials, one attempt (a test sees the
+ * first failure), and no keep-alive: the server closes a connection idle for 5 s (Node's
+ * keepAliveTimeout), and a client reusing it at that moment gets ECONNRESET — a race a test on a
+ * loaded machine would lose now and then.
+ */
+export function localS3Client(endpoint: string, credentials = LOCAL_S3_CREDENTIALS): S3Client {
+  return new S3Client({
+    endpoint,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials,
+    maxAttempts: 1,
+    requestHandler: { httpAgent: new Agent({ keepAlive: false }) },
+  });
+}
+
 /** Starts s3rver with the multipart additions; stop it with `stop()`. */
 export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   await fs.mkdir(options.directory, { recursive: true });
@@ -96,8 +114,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     endpoint,
     directory: options.directory,
     port: address.port,
-    client: () =>
-      new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS, maxAttempts: 1 }),
+    client: () => localS3Client(endpoint),
     stop: async () => {
       if (stopped) return;
       stopped = true;

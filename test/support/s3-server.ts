@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { LOCAL_S3_CREDENTIALS, startLocalS3 } from '../../cli/local-s3';
+import { localS3Client, startLocalS3 } from '../../cli/local-s3';
 
 export interface TestS3 {
   readonly bucket: string;
@@ -32,7 +32,7 @@ export interface RecordingClient {
  */
 export function recordingClient(s3: TestS3, failWith?: (command: string, input: Record<string, unknown>) => Error | undefined): RecordingClient {
   const commands: string[] = [];
-  const client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS, maxAttempts: 1 });
+  const client = localS3Client(s3.endpoint);
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const name = context.commandName ?? 'unknown';

@@ -4,8 +4,7 @@
  * from PGDR_VERIFY_CHILD (JSON: endpoint, bucket, url, pgBin, database), never from argv, because
  * the URL carries the test cluster's password.
  */
-import { S3Client } from '@aws-sdk/client-s3';
-import { LOCAL_S3_CREDENTIALS } from '../../cli/local-s3';
+import { localS3Client } from '../../cli/local-s3';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import { silentLog, systemClock } from '../../lambda/shared/ports';
@@ -13,7 +12,7 @@ import { runVerify } from '../../lambda/verify/core';
 
 async function main(): Promise<void> {
   const settings = JSON.parse(process.env.PGDR_VERIFY_CHILD ?? '{}') as { endpoint: string; bucket: string; url: string; pgBin: string; database: string };
-  const client = new S3Client({ endpoint: settings.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS });
+  const client = localS3Client(settings.endpoint);
   const record = await runVerify(
     {
       store: new S3ObjectStore(client, settings.bucket, { partSize: 5 * 1024 * 1024 }),
