@@ -91,6 +91,11 @@ export function crossFieldIssues(config: PgdrConfig): RuleIssue[] {
       }
     }
 
+    const hard = db.failover.hardTimeout;
+    if (hard && hard.seconds < db.rto.seconds) {
+      issues.push({ path: at('failover', 'hardTimeout'), message: `is shorter than the rto (${formatSeconds(db.rto.seconds)}): a recovery would be abandoned before its objective passed (received "${hard.text}")` });
+    }
+
     if (db.verification.restoreTestEveryNth === 0 && !db.verification.restoreTestSchedule) {
       issues.push({
         path: at('verification', 'restoreTestEveryNth'),

@@ -137,6 +137,27 @@ export const cutoverSchema = z.strictObject({
   route53: route53TargetSchema.optional(),
 });
 
+export const freshnessQuerySchema = z.strictObject({
+  /** A short label, shown in the validation summary. */
+  name: z.string().min(1).max(64),
+  /** A read-only SQL query returning one timestamp (e.g. `select max(created_at) from applications`). */
+  sql: z.string().min(1),
+});
+
+export const recoveryValidationSchema = z.strictObject({
+  /** A table that lost more than this share of its rows (against the newest verified manifest) fails a pitr/snapshot recovery. @default 10 */
+  rowLossTolerancePercent: z.number().min(0).max(100).default(10),
+  /** Queries whose newest timestamp must be no older than the backup's time minus the rpo. @default [] */
+  freshnessQueries: z.array(freshnessQuerySchema).default([]),
+});
+
+export const healthCheckSchema = z.strictObject({
+  /** HTTPS URL probed after the cutover until it answers 2xx. */
+  url: z.url({ protocol: /^https$/, error: 'must be an https:// URL' }),
+  /** How long to wait for a 2xx answer. @default "5m" */
+  timeout: durationSchema.refine((d) => d.seconds <= 840, 'must be at most "14m" (one Lambda run)').prefault('5m'),
+});
+
 export const failoverSchema = z.strictObject({
   /** Instance class of the recovery instance. @default "db.t4g.medium" */
   instanceClass: z.string().regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, 'must be an RDS instance class such as "db.t4g.medium"').default('db.t4g.medium'),
@@ -152,6 +173,16 @@ export const failoverSchema = z.strictObject({
   cutover: cutoverSchema.prefault({}),
   /** Wait for a human approval before cutting over. @default true */
   requireApproval: z.boolean().default(true),
+  /** How long an approval request waits before the run ends without cutover. @default "1h" */
+  approvalTimeout: durationSchema.prefault('1h'),
+  /** How the recovered instance is proven before cutover (smoke queries come from `verification`). @default { rowLossTolerancePercent: 10, freshnessQueries: [] } */
+  validation: recoveryValidationSchema.prefault({}),
+  /** Probed after the cutover; a failure rolls the cutover back. @default none */
+  healthCheck: healthCheckSchema.optional(),
+  /** The run gives up when the instance is not validated by then (notified once when the rto passes). @default three times the rto, at least "2h" */
+  hardTimeout: durationSchema.optional(),
+  /** Delete the instance a failed run created: "drill-only" keeps a failed failover's instance for forensics. @default "drill-only" */
+  deleteOnFailure: z.enum(['drill-only', 'always', 'never']).default('drill-only'),
 });
 
 export const drillSchema = z.strictObject({
