@@ -74,6 +74,8 @@ export interface PgdrFunctionProps extends JobProps {
   readonly retryAttempts?: number;
   /** More environment variables (no secrets: secrets are read from Secrets Manager at run time). @default {} */
   readonly environment?: Record<string, string>;
+  /** Size of /tmp. @default Size.mebibytes(512) */
+  readonly ephemeralStorageSize?: Size;
 }
 
 /**
@@ -134,13 +136,10 @@ export class PgdrFunction extends Construct {
 
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       description: `pgdr ${props.job} job of ${props.database}`,
-      entry: path.join(PROJECT_ROOT, 'lambda', props.job, 'handler.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_24_X,
+      ...handlerEntry(props.job),
       architecture: props.pgTools.architecture,
       memorySize: (props.memorySize ?? Size.mebibytes(1024)).toMebibytes(),
+      ephemeralStorageSize: props.ephemeralStorageSize,
       timeout,
       layers: [props.pgTools.layer],
       vpc: props.vpc,
@@ -163,14 +162,8 @@ export class PgdrFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        target: 'node24',
-        externalModules: ['pg-native'],
-        // A configured CA file travels in the function's code (the asset hash follows its content).
-        ...(tls.copyFile ? { commandHooks: copyIntoBundle(tls.copyFile, FUNCTION_CA_FILE) } : {}),
-      },
+      // A configured CA file travels in the function's code (the asset hash follows its content).
+      bundling: bundling(tls.copyFile ? { commandHooks: copyIntoBundle(tls.copyFile, FUNCTION_CA_FILE) } : {}),
     });
     props.secret.grantRead(this.function);
 
@@ -229,6 +222,22 @@ export class PgdrFunction extends Construct {
       maxEventAge: Duration.hours(1),
     });
   }
+}
+
+/** The entry, runtime and project settings of a pgdr function whose code is lambda/<job>/handler.ts. */
+export function handlerEntry(job: string): Pick<nodejs.NodejsFunctionProps, 'entry' | 'handler' | 'projectRoot' | 'depsLockFilePath' | 'runtime'> {
+  return {
+    entry: path.join(PROJECT_ROOT, 'lambda', job, 'handler.ts'),
+    handler: 'handler',
+    projectRoot: PROJECT_ROOT,
+    depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+    runtime: lambda.Runtime.NODEJS_24_X,
+  };
+}
+
+/** esbuild options of every pgdr function (minified, source maps, no pg-native). */
+export function bundling(extra: Partial<nodejs.BundlingOptions> = {}): nodejs.BundlingOptions {
+  return { minify: true, sourceMap: true, target: 'node24', externalModules: ['pg-native'], ...extra };
 }
 
 /** What the job's environment says about TLS, and the CA file to copy into the function, if any. */

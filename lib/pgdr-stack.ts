@@ -2,11 +2,15 @@ import { CfnOutput, Duration, RemovalPolicy, Size, Stack, StackProps } from 'aws
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { AlertTopics } from './alert-topics';
 import { BackupVault } from './backup-vault';
 import type { DatabaseConfig, PgdrConfig } from './config';
 import { DumpJob } from './dump-job';
+import { FailoverWorkflow, RecoveryDatabase } from './failover-workflow';
 import { JobNetwork } from './job-network';
 import { PgTools, PgToolsSource } from './pg-tools';
+import { RecoveryJobs } from './recovery-jobs';
+import { recoverySettings } from './recovery-settings';
 import { VerifyJob } from './verify-job';
 
 /** Properties of a {@link PgdrStack}. */
@@ -19,12 +23,18 @@ export interface PgdrStackProps extends StackProps {
 export interface DatabaseJobs {
   readonly dump: DumpJob;
   readonly verify: VerifyJob;
+  /** The restore and validate jobs of the failover workflow. */
+  readonly recovery: RecoveryJobs;
 }
 
 /** The pgdr deployment: composes the constructs; holds no resources of its own. */
 export class PgdrStack extends Stack {
   readonly vault: BackupVault;
   readonly network: JobNetwork;
+  /** Per-severity notification topics (failover now, recovery-objective alarms next). */
+  readonly topics: AlertTopics;
+  /** The failover state machine. */
+  readonly failover: FailoverWorkflow;
   /** PostgreSQL client tools, one layer per major version in use. */
   readonly pgTools = new Map<number, PgTools>();
   /** Jobs per database name. */
@@ -58,9 +68,17 @@ export class PgdrStack extends Stack {
       flowLogEncryption: { key: this.vault.key, logGroupName: this.vault.logGroupName('vpc-flow-logs') },
     });
 
+    this.topics = new AlertTopics(this, 'Alerts', { subscribers: config.paging });
+
+    const recovery: RecoveryDatabase[] = [];
     for (const db of config.databases) {
-      this.jobs.set(db.name, this.addDatabase(db, this.toolsFor(db.source.engineMajorVersion, config)));
+      const jobs = this.addDatabase(db, this.toolsFor(db.source.engineMajorVersion, config));
+      this.jobs.set(db.name, jobs);
+      recovery.push({ settings: recoverySettings(db), restore: jobs.recovery.restore.function, validate: jobs.recovery.validate.function });
     }
+    this.failover = new FailoverWorkflow(this, 'Failover', { vault: this.vault, topics: this.topics, databases: recovery });
+    new CfnOutput(this, 'FailoverStateMachine', { value: this.failover.stateMachine.stateMachineArn, description: 'Start a failover or drill here (input: see docs/failover.md)' });
+    new CfnOutput(this, 'CriticalTopic', { value: this.topics.critical.topicArn, description: 'Pages: failed failovers, RTO exceeded, approval requests' });
     new CfnOutput(this, 'BackupBucket', { value: this.vault.bucket.bucketName, description: 'Bucket holding dumps, manifests and verification records' });
   }
 
@@ -108,11 +126,18 @@ export class PgdrStack extends Stack {
       memorySize: Size.mebibytes(db.jobs.verify.memoryMiB),
       timeout: Duration.seconds(db.jobs.verify.timeout.seconds),
     });
-    new CfnOutput(this, `${db.name}-JobSecurityGroups`, {
-      value: [dump.job.securityGroup.securityGroupId, verify.job.securityGroup.securityGroupId].join(','),
-      description: `Security groups of the ${db.name} jobs: allow them inbound on the database port`,
+    const recovery = new RecoveryJobs(this, `${db.name}-Recovery`, {
+      ...common,
+      secret,
+      cutoverSecret: db.failover.cutover.secretArn ? secretsmanager.Secret.fromSecretCompleteArn(this, `${db.name}-AppSecret`, db.failover.cutover.secretArn) : undefined,
+      databasePorts: [db.source.port],
+      restoreMemorySize: Size.mebibytes(db.jobs.verify.memoryMiB),
     });
-    return { dump, verify };
+    new CfnOutput(this, `${db.name}-JobSecurityGroups`, {
+      value: [dump.job, verify.job, recovery.restore, recovery.validate].map((j) => j.securityGroup.securityGroupId).join(','),
+      description: `Security groups of the ${db.name} jobs: allow them inbound on the database port (the source, and the recovery instances' security groups)`,
+    });
+    return { dump, verify, recovery };
   }
 }
 

@@ -20,6 +20,7 @@ import { Client } from 'pg';
 import { PgCluster } from '../support/pg-cluster';
 import { RdsSimulator } from '../support/rds-simulator';
 import { ACTIONS, checkParameterNames, identifierError, modelRequired, REQUIRED } from '../support/rds/params';
+import { stepFunctionsError, stepFunctionsMember } from '../support/rds/sdk-task';
 
 const SOURCE = 'prod-db';
 const SNAPSHOT = 'rds:prod-db-2026-11-25-03-00';
@@ -264,21 +265,33 @@ describe('RDS simulator through @aws-sdk/client-rds', () => {
     expect(simulator().clusterPids()).toEqual([]);
   });
 
-  test('sdkTask: a Step Functions RDS Task with a misspelled Parameters key fails before any RDS call; a valid one runs through the SDK', async () => {
+  test('sdkTask: a Step Functions RDS Task speaks the SDK for Java 2.x names; a misspelled Parameters key fails before any RDS call; a valid one runs through the SDK', async () => {
+    expect(['DBInstanceIdentifier', 'DBInstances', 'SourceDBInstanceIdentifier', 'MultiAZ', 'DBName', 'Endpoint'].map(stepFunctionsMember)).toEqual([
+      'DbInstanceIdentifier', 'DbInstances', 'SourceDBInstanceIdentifier', 'MultiAZ', 'DbName', 'Endpoint',
+    ]);
+    expect(['DBInstanceNotFoundFault', 'InvalidDBInstanceState', 'InvalidParameterValue'].map(stepFunctionsError)).toEqual([
+      'Rds.DbInstanceNotFoundException', 'Rds.InvalidDbInstanceStateException', 'Rds.InvalidParameterValueException',
+    ]);
     const before = simulator().calls.length;
     const typo = await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:restoreDBInstanceToPointInTime', { TargetDBInstanceIdentifier: 'drill-x', SourceDbInstanceIdentifier: SOURCE, UseLatestRestorableTime: true }));
-    expect(typo).toEqual({ name: 'InvalidParameterValue', message: 'unknown parameter SourceDbInstanceIdentifier for RestoreDBInstanceToPointInTime' });
+    expect(typo).toEqual({ name: 'Rds.InvalidParameterValueException', message: 'unknown parameter SourceDbInstanceIdentifier for RestoreDBInstanceToPointInTime' });
+    const apiSpelling = await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:describeDBInstances', { DBInstanceIdentifier: SOURCE }));
+    expect(apiSpelling.message).toBe('unknown parameter DBInstanceIdentifier for DescribeDBInstances (Step Functions spells it DbInstanceIdentifier)');
+    const missing = await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:deleteDBInstance', { SkipFinalSnapshot: true }));
+    expect(missing).toEqual({ name: 'Rds.MissingParameterException', message: 'DeleteDBInstance requires the parameter DbInstanceIdentifier' });
     const badTag = await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:restoreDBInstanceToPointInTime', { TargetDBInstanceIdentifier: 'drill-x', SourceDBInstanceIdentifier: SOURCE, UseLatestRestorableTime: true, Tags: [{ Key: 'a', Val: 'b' }] }));
     expect(badTag.message).toBe('RestoreDBInstanceToPointInTime: each of Tags is {Key, Value}, not Val');
     expect((await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:deleteDBCluster', {}))).message).toContain('not an RDS action the simulator serves');
     expect(simulator().calls.length).toBe(before);
-    const out = await simulator().sdkTask('arn:aws:states:::aws-sdk:rds:describeDBInstances', { DBInstanceIdentifier: SOURCE });
-    expect(out).toEqual({ DBInstances: [expect.objectContaining({ DBInstanceIdentifier: SOURCE, DBInstanceStatus: 'available' })] });
+    const out = await simulator().sdkTask('arn:aws:states:::aws-sdk:rds:describeDBInstances', { DbInstanceIdentifier: SOURCE });
+    expect(out).toEqual({ DbInstances: [expect.objectContaining({ DbInstanceIdentifier: SOURCE, DbInstanceStatus: 'available', InstanceCreateTime: expect.stringMatching(/Z$/) })] });
+    const notFound = await rejection(simulator().sdkTask('arn:aws:states:::aws-sdk:rds:describeDBInstances', { DbInstanceIdentifier: 'no-such-db' }));
+    expect(notFound.name).toBe('Rds.DbInstanceNotFoundException');
   });
 
   test('the calls are recorded with passwords redacted; stop() stops every cluster it started and leaves the source running', async () => {
     const restored = await simulator().sdkTask('RestoreDBInstanceToPointInTime', { TargetDBInstanceIdentifier: 'left-behind', SourceDBInstanceIdentifier: SOURCE, RestoreTime: '2026-11-25T11:00:00Z' });
-    expect(restored.DBInstance).toEqual(expect.objectContaining({ DBInstanceIdentifier: 'left-behind', DBInstanceStatus: 'creating' }));
+    expect(restored.DbInstance).toEqual(expect.objectContaining({ DbInstanceIdentifier: 'left-behind', DbInstanceStatus: 'creating' }));
     await rawPost(`Action=CreateDBInstance&Version=2014-10-31&DBInstanceIdentifier=pw-db&DBInstanceClass=db.t4g.micro&Engine=postgres&AllocatedStorage=20&MasterUsername=u1&MasterUserPassword=bad`);
     const calls = simulator().calls;
     expect(calls[calls.length - 1]).toEqual(expect.objectContaining({ action: 'CreateDBInstance', error: 'InvalidParameterValue', params: expect.objectContaining({ MasterUserPassword: '***' }) }));

@@ -1,0 +1,752 @@
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import type { RecoverySettings } from '../lambda/failover/contract';
+import type { AlertTopics } from './alert-topics';
+import type { BackupVault } from './backup-vault';
+import { ControlFunction } from './control-function';
+import { encryptedLogGroup } from './log-encryption';
+import { acknowledgeCompliance, wildcardResourceFinding } from './nag';
+
+/** Every recovery instance's identifier starts with this (IAM scopes RDS writes to it). */
+export const RECOVERY_INSTANCE_PREFIX = 'pgdr-';
+
+/** RDS statuses a new instance does not come back from: the run fails (and cleans up). */
+export const TERMINAL_INSTANCE_STATUSES = [
+  'failed',
+  'incompatible-restore',
+  'incompatible-parameters',
+  'incompatible-network',
+  'incompatible-option-group',
+  'incompatible-credentials',
+  'inaccessible-encryption-credentials',
+  'inaccessible-encryption-credentials-recoverable',
+  'restore-error',
+  'storage-full',
+  'deleting',
+  'stopped',
+  'stopping',
+];
+
+/** One protected database as the workflow sees it. */
+export interface RecoveryDatabase {
+  /** Its settings (functions excluded: taken from `restore`/`validate`). */
+  readonly settings: Omit<RecoverySettings, 'functions'>;
+  /** The restore job (dump source) of the database. */
+  readonly restore: lambda.IFunction;
+  /** The validate job of the database. */
+  readonly validate: lambda.IFunction;
+}
+
+/** Properties of a {@link FailoverWorkflow}. */
+export interface FailoverWorkflowProps {
+  /** The vault (dumps, manifests, recovery records; its key encrypts the logs). */
+  readonly vault: BackupVault;
+  /** Where notifications go (critical / warning). */
+  readonly topics: AlertTopics;
+  /** The databases the workflow can recover (at least one). */
+  readonly databases: RecoveryDatabase[];
+  /** Wait between two DescribeDBInstances of the new instance. @default Duration.seconds(30) */
+  readonly pollInterval?: Duration;
+}
+
+/** The state names tests and operators refer to. */
+export const STATES = {
+  configure: 'Configure',
+  preflight: 'Preflight',
+  inputRejected: 'ReportRejectedInput',
+  notifyRejected: 'NotifyRejectedInput',
+  rejected: 'InputRejected',
+  checkTargets: 'CheckCutoverTargets',
+  chooseSource: 'ChooseSource',
+  restorePitrLatest: 'RestoreToLatestTime',
+  restorePitrAt: 'RestoreToPointInTime',
+  restoreSnapshot: 'RestoreFromSnapshot',
+  createInstance: 'CreateInstance',
+  wait: 'WaitForInstance',
+  describe: 'DescribeInstance',
+  status: 'InstanceStatus',
+  describeCreated: 'DescribeCreatedInstance',
+  describeRestored: 'DescribeRestoredInstance',
+  clock: 'ReadClock',
+  budget: 'CheckRecoveryBudget',
+  notifyRto: 'NotifyRtoExceeded',
+  markRto: 'MarkRtoNotified',
+  isDump: 'IsDumpSource',
+  restoreDump: 'RestoreDump',
+  validate: 'Validate',
+  validated: 'ValidationPassed',
+  whatNext: 'CutoverOrDrill',
+  approvalMessage: 'ComposeApprovalRequest',
+  approve: 'ApproveCutover',
+  approved: 'Approved',
+  cutover: 'Cutover',
+  hasHealthCheck: 'HasHealthCheck',
+  healthCheck: 'HealthCheck',
+  rollback: 'RollbackCutover',
+  deleteDrill: 'DeleteDrillInstance',
+  finish: 'ReportRecovery',
+  notifySuccess: 'NotifyRecovery',
+  output: 'Output',
+  failed: 'RecoveryFailed',
+  disableProtection: 'DisableDeletionProtection',
+  deleteFailed: 'DeleteFailedInstance',
+  report: 'ReportFailure',
+  notifyFailure: 'NotifyFailure',
+  fail: 'FailRun',
+} as const;
+
+const LAMBDA_RETRY_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
+/** Transient RDS API errors (throttling, service errors) as Step Functions names them. */
+const RDS_TRANSIENT_ERRORS = ['Rds.RdsException', 'Rds.SdkClientException', 'Rds.ThrottlingException'];
+/** The instance is busy (still creating, modifying): deletion waits for it. */
+const RDS_BUSY_ERRORS = ['Rds.InvalidDbInstanceStateException'];
+
+/**
+ * The failover workflow: one Step Functions state machine per stack (JSONPath) that restores a new
+ * RDS PostgreSQL instance from PITR, a snapshot or a verified dump, waits for it within the RTO,
+ * proves it against the backup's manifest and the configured queries, asks for an approval, cuts
+ * the application over (secret / SSM parameter / Route 53, each checked before anything is
+ * created), probes a health URL, and records the measured recovery time. A drill never cuts over
+ * and deletes its instance. Every Task has a Catch: a failed run never switches traffic (a failed
+ * health check rolls the cutover back), notifies with the cause, deletes what it created when
+ * configured, and ends in a Fail state that names the error. The data contract is
+ * lambda/failover/contract.ts.
+ */
+export class FailoverWorkflow extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly preflight: ControlFunction;
+  readonly cutover: ControlFunction;
+  readonly report: ControlFunction;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: FailoverWorkflowProps) {
+    super(scope, id);
+    if (props.databases.length === 0) throw new Error('databases: the failover workflow needs at least one database (received none)');
+    const stack = Stack.of(this);
+    const { vault, topics } = props;
+    const pollSeconds = (props.pollInterval ?? Duration.seconds(30)).toSeconds();
+    if (pollSeconds < 5 || pollSeconds > 600) throw new Error(`pollInterval: must be 5 s to 10 min (received ${pollSeconds} s)`);
+
+    this.preflight = new ControlFunction(this, 'PreflightJob', { job: 'failover/preflight', description: 'failover input validation and recovery plan', vault });
+    this.cutover = new ControlFunction(this, 'CutoverJob', {
+      job: 'failover/cutover',
+      description: 'failover cutover targets: check, apply, roll back, health check',
+      vault,
+      timeout: Duration.minutes(15),
+    });
+    this.report = new ControlFunction(this, 'ReportJob', { job: 'failover/report', description: 'failover recovery records, metrics and notifications', vault });
+    this.grantControl(props);
+
+    const settings: Record<string, RecoverySettings> = {};
+    for (const db of props.databases) {
+      settings[db.settings.database] = { ...db.settings, functions: { restore: db.restore.functionArn, validate: db.validate.functionArn } };
+    }
+
+    const rdsArn = (resource: string, name: string) => stack.formatArn({ service: 'rds', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const newInstances = rdsArn('db', `${RECOVERY_INSTANCE_PREFIX}*`);
+    const sourceInstances = props.databases.flatMap((d) => (d.settings.sourceInstanceIdentifier ? [rdsArn('db', d.settings.sourceInstanceIdentifier)] : []));
+    const placement = [rdsArn('subgrp', '*'), rdsArn('og', '*'), rdsArn('pg', '*')];
+
+    // ---- states -------------------------------------------------------------------------
+    const configure = new sfn.CustomState(this, STATES.configure, {
+      // A CustomState: CDK drops null values from a Pass state's Parameters, and these keys must exist.
+      stateJson: {
+      Type: 'Pass',
+      Comment: 'The run state: the input, the configured databases, and every key later states fill (JSONPath cannot add optional keys).',
+      Parameters: {
+        'input.$': '$$.Execution.Input',
+        execution: { 'name.$': '$$.Execution.Name', 'startTime.$': '$$.Execution.StartTime' },
+        databases: settings,
+        topics: { critical: topics.critical.topicArn, warning: topics.warning.topicArn },
+        plan: null,
+        instance: null,
+        restore: null,
+        validation: null,
+        approval: null,
+        cutover: null,
+        cleanup: null,
+        cleanupError: null,
+        failure: null,
+        report: null,
+        rtoNotified: false,
+        cutoverRolledBack: false,
+      },
+      },
+    });
+
+    const lambdaTask = (name: string, fn: lambda.IFunction, payload: Record<string, unknown>, resultPath: string | null, timeout = Duration.minutes(2)) =>
+      new tasks.LambdaInvoke(this, name, {
+        lambdaFunction: fn,
+        payload: sfn.TaskInput.fromObject(payload),
+        payloadResponseOnly: true,
+        retryOnServiceExceptions: true,
+        resultPath: resultPath === null ? sfn.JsonPath.DISCARD : resultPath,
+        taskTimeout: sfn.Timeout.duration(timeout),
+      });
+    // A database's own job, chosen by the plan (one function per database and job).
+    const databaseJob = (name: string, functionPath: string, payload: Record<string, unknown>, resultPath: string, timeoutSeconds: number) =>
+      new sfn.CustomState(this, name, {
+        stateJson: {
+          Type: 'Task',
+          Resource: `arn:${stack.partition}:states:::lambda:invoke`,
+          Parameters: { 'FunctionName.$': functionPath, Payload: payload },
+          ResultSelector: { 'value.$': '$.Payload' },
+          ResultPath: resultPath,
+          TimeoutSeconds: timeoutSeconds,
+        },
+      }).addRetry({ errors: LAMBDA_RETRY_ERRORS, interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 });
+    const publish = (name: string, parameters: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      new sfn.CustomState(this, name, {
+        stateJson: { Type: 'Task', Resource: `arn:${stack.partition}:states:::sns:publish`, Parameters: parameters, ResultPath: null, TimeoutSeconds: 60, ...extra },
+      }).addRetry({ errors: ['Sns.SnsException', 'Sns.ThrottledException', 'States.Timeout'], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 });
+    const rdsCall = (name: string, action: string, parameters: Record<string, unknown>, resources: string[], resultSelector: Record<string, unknown> | undefined, resultPath: string | null) =>
+      new tasks.CallAwsService(this, name, {
+        service: 'rds',
+        action,
+        parameters,
+        iamResources: resources,
+        resultSelector,
+        resultPath: resultPath === null ? sfn.JsonPath.DISCARD : resultPath,
+        taskTimeout: sfn.Timeout.duration(Duration.minutes(5)),
+      }).addRetry({ errors: RDS_TRANSIENT_ERRORS, interval: Duration.seconds(5), maxAttempts: 4, backoffRate: 2 });
+    const catchTo = <T extends sfn.TaskStateBase | sfn.CustomState>(state: T, handler: sfn.IChainable, resultPath = '$.failure'): T => {
+      state.addCatch(handler, { errors: ['States.ALL'], resultPath });
+      return state;
+    };
+
+    // Failure path: clean up per plan, report, notify, fail with the error's name.
+    const failRun = new sfn.Fail(this, STATES.fail, { comment: 'The run failed: no traffic was switched (or the cutover was rolled back).', errorPath: '$.failure.Error', causePath: '$.failure.Cause' });
+    const notifyFailure = catchTo(
+      publish(STATES.notifyFailure, { 'TopicArn.$': '$.report.topicArn', 'Subject.$': '$.report.subject', 'Message.$': '$.report.message' }),
+      failRun,
+      '$.notifyError',
+    );
+    const reportFailure = catchTo(
+      lambdaTask(
+        STATES.report,
+        this.report.function,
+        {
+          action: 'failed',
+          'plan.$': '$.plan',
+          'input.$': '$.input',
+          'execution.$': '$.execution',
+          'instance.$': '$.instance',
+          'validation.$': '$.validation',
+          'cutover.$': '$.cutover',
+          'cutoverRolledBack.$': '$.cutoverRolledBack',
+          'failure.$': '$.failure',
+          'cleanup.$': '$.cleanup',
+          'cleanupError.$': '$.cleanupError',
+          'topics.$': '$.topics',
+        },
+        '$.report',
+      ),
+      failRun,
+      '$.reportError',
+    );
+    reportFailure.next(notifyFailure);
+    notifyFailure.next(failRun);
+    const deleteFailed = catchTo(
+      rdsCall(
+        STATES.deleteFailed,
+        'deleteDBInstance',
+        { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier', SkipFinalSnapshot: true, DeleteAutomatedBackups: true },
+        [newInstances],
+        { deleted: true, reason: 'deleted after the failure (deleteOnFailure)' },
+        '$.cleanup',
+      ).addRetry({ errors: RDS_BUSY_ERRORS, interval: Duration.seconds(60), maxAttempts: 20, backoffRate: 1.2 }),
+      reportFailure,
+      '$.cleanupError',
+    );
+    deleteFailed.next(reportFailure);
+    const disableProtection = catchTo(
+      rdsCall(
+        STATES.disableProtection,
+        'modifyDBInstance',
+        { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier', DeletionProtection: false, ApplyImmediately: true },
+        [newInstances],
+        undefined,
+        null,
+      ).addRetry({ errors: RDS_BUSY_ERRORS, interval: Duration.seconds(60), maxAttempts: 20, backoffRate: 1.2 }),
+      reportFailure,
+      '$.cleanupError',
+    );
+    disableProtection.next(deleteFailed);
+    const keepInstance = new sfn.Pass(this, 'KeepFailedInstance', {
+      result: sfn.Result.fromObject({ deleted: false, reason: 'kept for forensics (deleteOnFailure is "drill-only" or "never")' }),
+      resultPath: '$.cleanup',
+    }).next(reportFailure);
+    const failed = new sfn.Choice(this, STATES.failed, { comment: 'Clean up what this run created, per plan.deleteOnFailure.' })
+      .when(sfn.Condition.isNull('$.instance'), reportFailure)
+      .when(sfn.Condition.booleanEquals('$.plan.deleteOnFailure', false), keepInstance)
+      .when(sfn.Condition.booleanEquals('$.plan.rds.DeletionProtection', true), disableProtection)
+      .otherwise(deleteFailed);
+
+    // Input rejected: no plan, nothing created.
+    const rejected = new sfn.Fail(this, STATES.rejected, { comment: 'The input was rejected before any RDS call: the error names the field and the rule.', errorPath: '$.failure.Error', causePath: '$.failure.Cause' });
+    const notifyRejected = catchTo(
+      publish(STATES.notifyRejected, { 'TopicArn.$': '$.report.topicArn', 'Subject.$': '$.report.subject', 'Message.$': '$.report.message' }),
+      rejected,
+      '$.notifyError',
+    );
+    notifyRejected.next(rejected);
+    const reportRejected = catchTo(
+      lambdaTask(
+        STATES.inputRejected,
+        this.report.function,
+        {
+          action: 'failed',
+          // Still null (Configure): no plan, nothing created.
+          'plan.$': '$.plan',
+          'input.$': '$.input',
+          'execution.$': '$.execution',
+          'instance.$': '$.instance',
+          'validation.$': '$.validation',
+          'cutover.$': '$.cutover',
+          'cutoverRolledBack.$': '$.cutoverRolledBack',
+          'failure.$': '$.failure',
+          'cleanup.$': '$.cleanup',
+          'cleanupError.$': '$.cleanupError',
+          'topics.$': '$.topics',
+        },
+        '$.report',
+      ),
+      rejected,
+      '$.reportError',
+    ).next(notifyRejected);
+
+    const preflight = catchTo(
+      lambdaTask(STATES.preflight, this.preflight.function, { 'input.$': '$.input', 'execution.$': '$.execution', 'databases.$': '$.databases' }, '$.plan'),
+      reportRejected,
+    );
+    const checkTargets = catchTo(lambdaTask(STATES.checkTargets, this.cutover.function, { action: 'check', 'plan.$': '$.plan' }, null), failed);
+
+    // Create / restore the instance.
+    // Step Functions speaks the SDK for Java 2.x member names: a leading acronym is folded (DbInstanceClass), one inside stays (SourceDBInstanceIdentifier, MultiAZ).
+    const common = {
+      'DbInstanceClass.$': '$.plan.rds.DBInstanceClass',
+      'DbSubnetGroupName.$': '$.plan.rds.DBSubnetGroupName',
+      'VpcSecurityGroupIds.$': '$.plan.rds.VpcSecurityGroupIds',
+      'MultiAZ.$': '$.plan.rds.MultiAZ',
+      'DeletionProtection.$': '$.plan.rds.DeletionProtection',
+      'Tags.$': '$.plan.rds.Tags',
+      PubliclyAccessible: false,
+      CopyTagsToSnapshot: true,
+    };
+    // Endpoint and secret come once the instance is available (DescribeCreated/RestoredInstance).
+    const created = { 'identifier.$': '$.DbInstance.DbInstanceIdentifier', 'status.$': '$.DbInstance.DbInstanceStatus' };
+    const restoreResources = [newInstances, ...sourceInstances, ...placement];
+    const restorePitrLatest = rdsCall(
+      STATES.restorePitrLatest,
+      'restoreDBInstanceToPointInTime',
+      { 'SourceDBInstanceIdentifier.$': '$.plan.pitr.sourceInstanceIdentifier', 'TargetDBInstanceIdentifier.$': '$.plan.instanceIdentifier', UseLatestRestorableTime: true, ...common },
+      restoreResources,
+      created,
+      '$.instance',
+    );
+    const restorePitrAt = rdsCall(
+      STATES.restorePitrAt,
+      'restoreDBInstanceToPointInTime',
+      { 'SourceDBInstanceIdentifier.$': '$.plan.pitr.sourceInstanceIdentifier', 'TargetDBInstanceIdentifier.$': '$.plan.instanceIdentifier', 'RestoreTime.$': '$.plan.pitr.restoreTime', ...common },
+      restoreResources,
+      created,
+      '$.instance',
+    );
+    const restoreSnapshot = rdsCall(
+      STATES.restoreSnapshot,
+      'restoreDBInstanceFromDBSnapshot',
+      { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier', 'DbSnapshotIdentifier.$': '$.plan.snapshot.snapshotIdentifier', ...common },
+      // Snapshot names are not known at synth (automated ones are rds:<instance>-<date>); RDS checks they belong to the account.
+      [newInstances, rdsArn('snapshot', '*'), ...placement],
+      created,
+      '$.instance',
+    );
+    const createInstance = rdsCall(
+      STATES.createInstance,
+      'createDBInstance',
+      {
+        'DbInstanceIdentifier.$': '$.plan.instanceIdentifier',
+        'Engine.$': '$.plan.rds.Engine',
+        'EngineVersion.$': '$.plan.rds.EngineVersion',
+        'AllocatedStorage.$': '$.plan.rds.AllocatedStorage',
+        'MasterUsername.$': '$.plan.rds.MasterUsername',
+        ManageMasterUserPassword: true,
+        StorageEncrypted: true,
+        'Port.$': '$.plan.rds.Port',
+        ...common,
+      },
+      [newInstances, ...placement],
+      created,
+      '$.instance',
+    );
+    for (const s of [restorePitrLatest, restorePitrAt, restoreSnapshot, createInstance]) catchTo(s, failed);
+
+    // Wait loop.
+    const wait = new sfn.Wait(this, STATES.wait, { time: sfn.WaitTime.duration(Duration.seconds(pollSeconds)) });
+    for (const s of [restorePitrLatest, restorePitrAt, restoreSnapshot, createInstance]) s.next(wait);
+    const describe = catchTo(
+      rdsCall(
+        STATES.describe,
+        'describeDBInstances',
+        { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier' },
+        [newInstances],
+        { 'identifier.$': '$.DbInstances[0].DbInstanceIdentifier', 'status.$': '$.DbInstances[0].DbInstanceStatus' },
+        '$.instance',
+      ),
+      failed,
+    );
+    wait.next(describe);
+    const availableSelector = {
+      'identifier.$': '$.DbInstances[0].DbInstanceIdentifier',
+      'status.$': '$.DbInstances[0].DbInstanceStatus',
+      'host.$': '$.DbInstances[0].Endpoint.Address',
+      'port.$': '$.DbInstances[0].Endpoint.Port',
+    };
+    // Only an instance created with ManageMasterUserPassword (the dump source) has a managed master secret.
+    const describeCreated = catchTo(
+      rdsCall(
+        STATES.describeCreated,
+        'describeDBInstances',
+        { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier' },
+        [newInstances],
+        { ...availableSelector, 'masterSecretArn.$': '$.DbInstances[0].MasterUserSecret.SecretArn' },
+        '$.instance',
+      ),
+      failed,
+    );
+    // A copy of the source has none: a CustomState, because CDK drops the null from a ResultSelector (IAM: the describe above).
+    const describeRestored = catchTo(
+      new sfn.CustomState(this, STATES.describeRestored, {
+        stateJson: {
+          Type: 'Task',
+          Resource: `arn:${stack.partition}:states:::aws-sdk:rds:describeDBInstances`,
+          Parameters: { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier' },
+          ResultSelector: { ...availableSelector, masterSecretArn: null },
+          ResultPath: '$.instance',
+          TimeoutSeconds: 300,
+        },
+      }).addRetry({ errors: RDS_TRANSIENT_ERRORS, interval: Duration.seconds(5), maxAttempts: 4, backoffRate: 2 }),
+      failed,
+    );
+    const instanceFailed = new sfn.Pass(this, 'InstanceFailed', {
+      parameters: { Error: 'InstanceFailed', 'Cause.$': "States.Format('the new instance {} ended in status {}: it will not become available', $.instance.identifier, $.instance.status)" },
+      resultPath: '$.failure',
+    }).next(failed);
+    const timedOut = new sfn.Pass(this, 'RecoveryTimedOut', {
+      parameters: { Error: 'RecoveryTimedOut', 'Cause.$': "States.Format('the new instance {} is still {} at the hard timeout {}', $.instance.identifier, $.instance.status, $.plan.hardDeadline)" },
+      resultPath: '$.failure',
+    }).next(failed);
+    const markRto = new sfn.Pass(this, STATES.markRto, { result: sfn.Result.fromBoolean(true), resultPath: '$.rtoNotified' }).next(wait);
+    const notifyRto = catchTo(
+      publish(STATES.notifyRto, {
+        'TopicArn.$': '$.topics.critical',
+        'Subject.$': "States.Format('pgdr: RTO exceeded, still recovering {}', $.plan.database)",
+        'Message.$':
+          "States.Format('The {} of database {} ({} source, execution {}) passed its RTO of {} seconds at {}. pgdr is still recovering: the new instance {} is {}. The run goes on until {} and notifies again when it ends.', $.plan.mode, $.plan.database, $.plan.source, $.execution.name, $.plan.rtoSeconds, $.plan.rtoDeadline, $.instance.identifier, $.instance.status, $.plan.hardDeadline)",
+      }),
+      markRto,
+      '$.notifyError',
+    ).next(markRto);
+    const budget = new sfn.Choice(this, STATES.budget)
+      .when(sfn.Condition.timestampGreaterThanJsonPath('$.clock.now', '$.plan.hardDeadline'), timedOut)
+      .when(sfn.Condition.and(sfn.Condition.timestampGreaterThanJsonPath('$.clock.now', '$.plan.rtoDeadline'), sfn.Condition.booleanEquals('$.rtoNotified', false)), notifyRto)
+      .otherwise(wait);
+    const clock = new sfn.Pass(this, STATES.clock, { parameters: { 'now.$': '$$.State.EnteredTime' }, resultPath: '$.clock' }).next(budget);
+    const status = new sfn.Choice(this, STATES.status)
+      .when(sfn.Condition.and(sfn.Condition.stringEquals('$.instance.status', 'available'), sfn.Condition.stringEquals('$.plan.source', 'dump')), describeCreated)
+      .when(sfn.Condition.stringEquals('$.instance.status', 'available'), describeRestored)
+      .when(sfn.Condition.or(...TERMINAL_INSTANCE_STATUSES.map((s) => sfn.Condition.stringEquals('$.instance.status', s))), instanceFailed)
+      .otherwise(clock);
+    describe.next(status);
+
+    // Prove the instance.
+    const instancePayload = {
+      'identifier.$': '$.instance.identifier',
+      'status.$': '$.instance.status',
+      'host.$': '$.instance.host',
+      'port.$': '$.instance.port',
+      'masterSecretArn.$': '$.instance.masterSecretArn',
+    };
+    const validate = catchTo(
+      databaseJob(STATES.validate, '$.plan.functions.validate', { 'plan.$': '$.plan', instance: instancePayload }, '$.validation', 900),
+      failed,
+    );
+    // The job's result is under `value` (ResultSelector); later states read it at $.validation / $.restore.
+    const unwrapValidation = new sfn.Pass(this, 'UnwrapValidation', { inputPath: '$.validation.value', resultPath: '$.validation' });
+    validate.next(unwrapValidation);
+    const unwrapRestore = new sfn.Pass(this, 'UnwrapRestore', { inputPath: '$.restore.value', resultPath: '$.restore' });
+    const restoreDump = catchTo(
+      databaseJob(
+        STATES.restoreDump,
+        '$.plan.functions.restore',
+        {
+          'database.$': '$.plan.database',
+          'backupKey.$': '$.plan.backup.manifestKey',
+          target: { 'host.$': '$.instance.host', 'port.$': '$.instance.port', 'masterSecretArn.$': '$.instance.masterSecretArn' },
+          'cutoverSecretArn.$': '$.plan.cutover.secretArn',
+        },
+        '$.restore',
+        900,
+      ),
+      failed,
+    );
+    restoreDump.next(unwrapRestore).next(validate);
+    describeCreated.next(restoreDump);
+    describeRestored.next(validate);
+
+    // Finish: record, notify, output.
+    const output = new sfn.Pass(this, STATES.output, {
+      parameters: {
+        'database.$': '$.plan.database',
+        'mode.$': '$.plan.mode',
+        'source.$': '$.plan.source',
+        instance: { 'identifier.$': '$.instance.identifier', 'host.$': '$.instance.host', 'port.$': '$.instance.port' },
+        'cleanup.$': '$.cleanup',
+        'timings.$': '$.report.timings',
+        'recordKey.$': '$.report.recordKey',
+        'outcome.$': '$.report.outcome',
+      },
+    });
+    const reportProblem = new sfn.Pass(this, 'ReportNotWritten', {
+      comment: 'The recovery itself succeeded; only its record or notification failed. Never roll back a recovery for that.',
+      parameters: { 'Error.$': '$.reportError.Error', 'Cause.$': '$.reportError.Cause' },
+      resultPath: '$.reportError',
+    });
+    const outputWithoutReport = new sfn.Pass(this, 'OutputWithoutRecord', {
+      parameters: {
+        'database.$': '$.plan.database',
+        'mode.$': '$.plan.mode',
+        'source.$': '$.plan.source',
+        instance: { 'identifier.$': '$.instance.identifier', 'host.$': '$.instance.host', 'port.$': '$.instance.port' },
+        'cleanup.$': '$.cleanup',
+        'reportError.$': '$.reportError',
+        outcome: 'succeeded',
+      },
+    });
+    reportProblem.next(outputWithoutReport);
+    const notifySuccess = catchTo(
+      publish(STATES.notifySuccess, { 'TopicArn.$': '$.report.topicArn', 'Subject.$': '$.report.subject', 'Message.$': '$.report.message' }),
+      output,
+      '$.notifyError',
+    ).next(output);
+    const finish = catchTo(
+      lambdaTask(
+        STATES.finish,
+        this.report.function,
+        {
+          action: 'finish',
+          'plan.$': '$.plan',
+          instance: instancePayload,
+          'validation.$': '$.validation',
+          'cutover.$': '$.cutover',
+          'restore.$': '$.restore',
+          'cleanup.$': '$.cleanup',
+          'topics.$': '$.topics',
+        },
+        '$.report',
+      ),
+      reportProblem,
+      '$.reportError',
+    ).next(notifySuccess);
+
+    const deleteDrill = catchTo(
+      rdsCall(
+        STATES.deleteDrill,
+        'deleteDBInstance',
+        { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier', SkipFinalSnapshot: true, DeleteAutomatedBackups: true },
+        [newInstances],
+        { deleted: true, reason: 'drill: deleted once validated' },
+        '$.cleanup',
+      ).addRetry({ errors: RDS_BUSY_ERRORS, interval: Duration.seconds(60), maxAttempts: 20, backoffRate: 1.2 }),
+      failed,
+    ).next(finish);
+
+    // Cutover.
+    const rolledBack = new sfn.Pass(this, 'CutoverRolledBack', {
+      parameters: { 'Error.$': '$.failure.Error', 'Cause.$': "States.Format('{}; the cutover was rolled back: traffic is on the previous server again', $.failure.Cause)" },
+      resultPath: '$.failure',
+    });
+    rolledBack.next(new sfn.Pass(this, 'MarkRolledBack', { result: sfn.Result.fromBoolean(true), resultPath: '$.cutoverRolledBack' })).next(failed);
+    const rollbackFailed = new sfn.Pass(this, 'RollbackFailed', {
+      parameters: {
+        'Error.$': '$.failure.Error',
+        'Cause.$': "States.Format('{}; ROLLING BACK THE CUTOVER FAILED ({}: {}): traffic may point at the new instance, check the targets by hand', $.failure.Cause, $.rollbackError.Error, $.rollbackError.Cause)",
+      },
+      resultPath: '$.failure',
+    }).next(failed);
+    const rollback = catchTo(
+      lambdaTask(STATES.rollback, this.cutover.function, { action: 'rollback', 'plan.$': '$.plan', 'applied.$': '$.cutover' }, null),
+      rollbackFailed,
+      '$.rollbackError',
+    ).next(rolledBack);
+    const healthCheck = catchTo(lambdaTask(STATES.healthCheck, this.cutover.function, { action: 'health', 'plan.$': '$.plan' }, null, Duration.minutes(15)), rollback).next(finish);
+    const hasHealthCheck = new sfn.Choice(this, STATES.hasHealthCheck).when(sfn.Condition.isNotNull('$.plan.cutover.healthCheck'), healthCheck).otherwise(finish);
+    const cutover = catchTo(
+      lambdaTask(STATES.cutover, this.cutover.function, { action: 'apply', 'plan.$': '$.plan', instance: instancePayload }, '$.cutover', Duration.minutes(5)),
+      failed,
+    ).next(hasHealthCheck);
+
+    // Approval.
+    const notApproved = new sfn.Pass(this, 'NotApproved', {
+      parameters: { Error: 'Rejected', Cause: 'the approver answered without "approved": true: no cutover' },
+      resultPath: '$.failure',
+    }).next(failed);
+    const approved = new sfn.Choice(this, STATES.approved)
+      .when(sfn.Condition.and(sfn.Condition.isPresent('$.approval.approved'), sfn.Condition.booleanEquals('$.approval.approved', true)), cutover)
+      .otherwise(notApproved);
+    const approve = catchTo(
+      new sfn.CustomState(this, STATES.approve, {
+        stateJson: {
+          Type: 'Task',
+          Comment: 'Waits for send-task-success {"approved": true}; send-task-failure or the timeout ends the run without cutover.',
+          Resource: `arn:${stack.partition}:states:::sns:publish.waitForTaskToken`,
+          Parameters: {
+            'TopicArn.$': '$.topics.critical',
+            'Subject.$': '$.approvalMessage.subject',
+            'Message.$': "States.Format('{}{}{}{}{}', $.approvalMessage.before, $$.Task.Token, $.approvalMessage.middle, $$.Task.Token, $.approvalMessage.after)",
+          },
+          TimeoutSecondsPath: '$.plan.approvalTimeoutSeconds',
+          ResultPath: '$.approval',
+        },
+      }),
+      failed,
+    ).next(approved);
+    const approvalMessage = catchTo(
+      lambdaTask(STATES.approvalMessage, this.report.function, { action: 'approval', 'plan.$': '$.plan', instance: instancePayload, 'validation.$': '$.validation' }, '$.approvalMessage'),
+      failed,
+    ).next(approve);
+
+    const whatNext = new sfn.Choice(this, STATES.whatNext)
+      .when(sfn.Condition.stringEquals('$.plan.mode', 'drill'), deleteDrill)
+      .when(sfn.Condition.booleanEquals('$.plan.cutover.any', false), finish)
+      .when(sfn.Condition.stringEquals('$.plan.approval', 'required'), approvalMessage)
+      .otherwise(cutover);
+    const validationFailed = new sfn.Pass(this, 'ValidationFailed', {
+      parameters: { Error: 'ValidationFailed', 'Cause.$': '$.validation.summary' },
+      resultPath: '$.failure',
+    }).next(failed);
+    unwrapValidation.next(new sfn.Choice(this, STATES.validated).when(sfn.Condition.booleanEquals('$.validation.ok', true), whatNext).otherwise(validationFailed));
+
+    const chooseSource = new sfn.Choice(this, STATES.chooseSource)
+      .when(sfn.Condition.and(sfn.Condition.stringEquals('$.plan.source', 'pitr'), sfn.Condition.booleanEquals('$.plan.pitr.useLatestRestorableTime', true)), restorePitrLatest)
+      .when(sfn.Condition.stringEquals('$.plan.source', 'pitr'), restorePitrAt)
+      .when(sfn.Condition.stringEquals('$.plan.source', 'snapshot'), restoreSnapshot)
+      .otherwise(createInstance);
+
+    const definition = configure.next(preflight).next(checkTargets).next(chooseSource);
+
+    // ---- the state machine --------------------------------------------------------------
+    this.logGroup = encryptedLogGroup(this, 'Logs', {
+      encryptionKey: vault.key,
+      logGroupName: vault.logGroupName('failover'),
+      retention: logs.RetentionDays.ONE_YEAR,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      comment: 'pgdr failover: restore a new RDS instance (pitr, snapshot or dump), validate it, approve, cut over, record the recovery time',
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+      timeout: Duration.days(2),
+    });
+    const role = this.stateMachine;
+    for (const db of props.databases) {
+      db.restore.grantInvoke(role);
+      db.validate.grantInvoke(role);
+    }
+    topics.grantPublish(role);
+    this.grantManagedMasterSecretCreation();
+    const acknowledge = (id: string, reason: string) => Validations.of(this.stateMachine).acknowledge({ id: `AwsSolutions-IAM5[Resource::${id}]`, reason });
+    for (const fn of [this.preflight.function, this.cutover.function, this.report.function, ...props.databases.flatMap((d) => [d.restore, d.validate])]) {
+      Validations.of(this.stateMachine).acknowledge({
+        id: wildcardResourceFinding(fn, 'Arn', ':*'),
+        reason: 'Lambda grantInvoke also names the qualified ARNs (versions/aliases) of this one function; nothing else is invocable.',
+      });
+    }
+    Validations.of(this.stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+      reason: "SNS grantPublish lets a publisher use the alert topics' own key (GenerateDataKey and GenerateDataKeyWithoutPlaintext); that key encrypts nothing but these topics.",
+    });
+    const rdsFinding = (resource: string) => `arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:${resource}`;
+    acknowledge(rdsFinding(`db:${RECOVERY_INSTANCE_PREFIX}*`), `Each run creates, describes and deletes an instance named at run time (${RECOVERY_INSTANCE_PREFIX}<database>-<execution>); the prefix is what is known at synth, and no other instance is writable.`);
+    for (const [kind, what] of [['og', 'option group'], ['pg', 'parameter group'], ['subgrp', 'DB subnet group']] as const) {
+      acknowledge(rdsFinding(`${kind}:*`), `RDS authorizes the ${what} a new instance uses on the caller; it is the source's or RDS's default, resolved at run time, and these calls only reference it.`);
+    }
+    acknowledge(rdsFinding('snapshot:*'), 'RestoreDBInstanceFromDBSnapshot reads a snapshot named at run time (automated ones are rds:<instance>-<date>); Preflight only accepts snapshots of the configured source instance.');
+    acknowledgeCompliance(this.stateMachine, 'IAMNoInlinePolicy', "The state machine's role carries one policy of its own, written by CDK grants scoped to the functions, topics and RDS resources of this workflow.");
+    Validations.of(this.stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'X-Ray PutTraceSegments/PutTelemetryRecords/GetSampling* and the CloudWatch Logs delivery actions of Step Functions logging take no resource; they need "*".',
+    });
+  }
+
+  /** The control functions' grants. */
+  private grantControl(props: FailoverWorkflowProps): void {
+    const stack = Stack.of(this);
+    const { vault, databases } = props;
+    // Preflight reads the records (verified backups) and describes the source instances and their snapshots.
+    for (const db of databases) vault.grantReadDumps(this.preflight.function, db.settings.database);
+    const rdsArn = (resource: string, name: string) => stack.formatArn({ service: 'rds', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const sources = databases.flatMap((d) => (d.settings.sourceInstanceIdentifier ? [d.settings.sourceInstanceIdentifier] : []));
+    if (sources.length > 0) {
+      this.preflight.function.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['rds:DescribeDBInstances', 'rds:DescribeDBSnapshots'],
+          resources: [...sources.map((s) => rdsArn('db', s)), rdsArn('snapshot', '*')],
+        }),
+      );
+      Validations.of(this.preflight.function).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:snapshot:*]`,
+        reason: 'Snapshot names are chosen by RDS (automated: rds:<instance>-<date>) or by people; DescribeDBSnapshots reads metadata only and the code filters by the source instance.',
+      });
+    }
+    // The report writes recovery records under <db>/recoveries/ (write-once) and reads nothing else.
+    for (const db of databases) vault.grantWriteDumps(this.report.function, db.settings.database);
+    // Cutover targets: exactly the configured ones.
+    for (const db of databases) {
+      const c = db.settings.cutover;
+      if (c.secretArn) {
+        const secret = secretsmanager.Secret.fromSecretCompleteArn(this, `${db.settings.database}-CutoverSecret`, c.secretArn);
+        secret.grantRead(this.cutover.function);
+        secret.grantWrite(this.cutover.function);
+        this.cutover.function.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:UpdateSecretVersionStage', 'secretsmanager:DescribeSecret'], resources: [c.secretArn] }));
+      }
+      if (c.ssmParameterName) {
+        this.cutover.function.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['ssm:GetParameter', 'ssm:PutParameter', 'ssm:DeleteParameter'],
+            resources: [stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: c.ssmParameterName.replace(/^\//, '') })],
+          }),
+        );
+      }
+      if (c.route53) {
+        this.cutover.function.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['route53:GetHostedZone', 'route53:ListResourceRecordSets', 'route53:ChangeResourceRecordSets'],
+            resources: [`arn:${stack.partition}:route53:::hostedzone/${c.route53.hostedZoneId}`],
+          }),
+        );
+      }
+    }
+  }
+
+  /** CreateDBInstance with ManageMasterUserPassword: RDS creates the master secret (rds!db-…) with the caller's rights. */
+  private grantManagedMasterSecretCreation(): void {
+    const stack = Stack.of(this);
+    const statement = new iam.PolicyStatement({
+      actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+      resources: [stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: 'rds!*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+    });
+    this.stateMachine.addToRolePolicy(statement);
+    Validations.of(this.stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:rds!*]',
+      reason: 'RDS names the managed master secret of a new instance itself (rds!db-<uuid>), so only the prefix RDS uses is known; RDS creates it with the caller\'s rights.',
+    });
+  }
+}

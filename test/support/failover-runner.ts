@@ -1,0 +1,229 @@
+/**
+ * Runs the failover workflow as deployed: the definition is read from the SYNTHESIZED template
+ * (never a hand-built copy), its CloudFormation tokens resolved to ARNs, and executed by
+ * aws-local-stepfunctions. Every Task is routed by its Resource, the way Step Functions would:
+ *   - a Lambda function ARN, or `arn:aws:states:::lambda:invoke` with `FunctionName`: the local
+ *     handler of that function (the real handler code, wired to local adapters by the test);
+ *   - `arn:aws:states:::aws-sdk:rds:*`: the RDS simulator (`sim.sdkTask`: strict Parameters in the
+ *     Step Functions spelling, errors named `Rds.<Name>Exception`);
+ *   - `arn:aws:states:::sns:publish`: recorded in `notifications`;
+ *   - `arn:aws:states:::sns:publish.waitForTaskToken`: recorded, then answered by the test's
+ *     approver (approve, reject, time out), as `send-task-success`/`-failure` or the timeout would.
+ * Waits and retry intervals are overridden to 0 (no real sleeping). The Context Object gives
+ * `$$.State.EnteredTime` a clock the test chooses (the RTO and hard-timeout checks read it) and
+ * `$$.Task.Token` a token.
+ */
+import { readFileSync } from 'node:fs';
+import { CfnElement, Stack } from 'aws-cdk-lib';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import type { PgdrStack } from '../../lib/pgdr-stack';
+import type { RdsSimulator } from './rds-simulator';
+
+// aws-local-stepfunctions 3 uses Promise.withResolvers (Node 22+); Node 20 lacks it.
+const P = Promise as unknown as { withResolvers?: <T>() => { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } };
+if (!P.withResolvers) {
+  P.withResolvers = <T>() => {
+    let resolve!: (v: T) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  };
+}
+
+export const ACCOUNT = '123456789012';
+export const REGION = 'eu-west-1';
+
+type Json = Record<string, unknown>;
+type StateDef = { Type: string; Resource?: string; Retry?: unknown[]; Parameters?: Json };
+export interface Definition {
+  StartAt: string;
+  States: Record<string, StateDef>;
+}
+
+/** A Lambda handler as the state machine calls it. */
+export type LocalHandler = (event: never) => Promise<unknown>;
+
+/** The ARN a resolved `Fn::GetAtt [X, Arn]` of a function gets. */
+export const functionArn = (logicalId: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${logicalId}`;
+const topicArn = (logicalId: string) => `arn:aws:sns:${REGION}:${ACCOUNT}:${logicalId}`;
+
+function resolveToken(token: Json): string {
+  if ('Ref' in token) {
+    const ref = token.Ref as string;
+    if (ref === 'AWS::Partition') return 'aws';
+    if (ref === 'AWS::Region') return REGION;
+    if (ref === 'AWS::AccountId') return ACCOUNT;
+    if (ref === 'AWS::URLSuffix') return 'amazonaws.com';
+    return topicArn(ref);
+  }
+  if ('Fn::GetAtt' in token) {
+    const [id, attr] = token['Fn::GetAtt'] as [string, string];
+    if (attr !== 'Arn') throw new Error(`unexpected Fn::GetAtt ${id}.${attr} in the definition`);
+    return functionArn(id);
+  }
+  throw new Error(`unexpected token in the definition: ${JSON.stringify(token)}`);
+}
+
+/** The failover state machine's definition from a synthesized template, tokens resolved. */
+export function failoverDefinition(template: Template): Definition {
+  const machines = template.findResources('AWS::StepFunctions::StateMachine');
+  const entry = Object.entries(machines).find(([id]) => id.startsWith('Failover'));
+  if (!entry) throw new Error('no failover state machine in the template');
+  const body = (entry[1] as { Properties: { DefinitionString: unknown } }).Properties.DefinitionString;
+  let text: string;
+  if (typeof body === 'string') text = body;
+  else {
+    const join = (body as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
+    // A token inside a JSON string: its value is inserted as is (ARNs need no escaping).
+    text = join[1].map((part) => (typeof part === 'string' ? part : resolveToken(part as Json))).join(join[0]);
+  }
+  return JSON.parse(text) as Definition;
+}
+
+/** The logical id of a function in the stack (what `functionArn` names). */
+export function logicalIdOf(stack: PgdrStack, fn: IFunction): string {
+  return Stack.of(stack).getLogicalId(fn.node.defaultChild as CfnElement);
+}
+
+/** What the approver does with an approval request. */
+export type Approver = 'approve' | 'reject' | 'timeout' | 'no-answer-field';
+
+export interface Notification {
+  readonly state: string;
+  readonly topicArn: string;
+  readonly subject: string;
+  readonly message: string;
+}
+
+export interface RunOptions {
+  /** `$$.State.EnteredTime` for the whole run. @default now */
+  readonly now?: Date;
+  readonly approver?: Approver;
+  /** Execution name. @default a unique one */
+  readonly executionName?: string;
+  /** Called before each Task runs (state name, effective input); may throw to inject a failure. */
+  readonly beforeTask?: (state: string, input: Json) => void | Promise<void>;
+}
+
+export interface RunResult {
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly output?: Json;
+  readonly error?: string;
+  readonly cause?: string;
+  /** The states entered, in order. */
+  readonly path: string[];
+  readonly notifications: Notification[];
+  readonly executionName: string;
+  readonly taskToken: string;
+}
+
+let runs = 0;
+
+/** Runs the synthesized definition with local handlers and the RDS simulator. */
+export class FailoverRunner {
+  readonly definition: Definition;
+  private readonly handlers = new Map<string, LocalHandler>();
+
+  constructor(
+    definition: Definition,
+    private readonly sim: RdsSimulator,
+    handlers: Record<string, LocalHandler>,
+  ) {
+    this.definition = definition;
+    for (const [arn, handler] of Object.entries(handlers)) this.handlers.set(arn, handler);
+  }
+
+  /** The Task states of the definition (names) with their Resource. */
+  tasks(): Array<[string, string]> {
+    return Object.entries(this.definition.States)
+      .filter(([, s]) => s.Type === 'Task')
+      .map(([name, s]) => [name, s.Resource ?? '']);
+  }
+
+  async run(input: unknown, options: RunOptions = {}): Promise<RunResult> {
+    const executionName = options.executionName ?? `run-${process.pid}-${++runs}`;
+    const taskToken = `token-${executionName}`;
+    const notifications: Notification[] = [];
+    const path: string[] = [];
+    const taskHandlers: Record<string, (input: Json) => Promise<unknown>> = {};
+    for (const [name, resource] of this.tasks()) {
+      taskHandlers[name] = async (taskInput: Json) => {
+        await options.beforeTask?.(name, taskInput);
+        return this.runTask(name, resource, taskInput, notifications, options.approver ?? 'approve');
+      };
+    }
+    const zero = (type: string) => Object.fromEntries(Object.entries(this.definition.States).filter(([, s]) => s.Type === type || (type === 'Retry' && s.Retry)).map(([n]) => [n, 0]));
+    const machine = new StateMachine(this.definition as never, { validationOptions: { checkArn: false, checkPaths: true } });
+    const execution = machine.run(input as never, {
+      overrides: { taskResourceLocalHandlers: taskHandlers as never, waitTimeOverrides: zero('Wait'), retryIntervalOverrides: zero('Retry') },
+      context: { Execution: { Name: executionName }, State: { EnteredTime: (options.now ?? new Date()).toISOString() }, Task: { Token: taskToken } } as never,
+    });
+    const collect = (async () => {
+      for await (const event of execution.eventLogs) {
+        const e = event as { type: string; state?: { name: string } };
+        if (e.type === 'StateEntered' && e.state) path.push(e.state.name);
+      }
+    })();
+    try {
+      const output = (await execution.result) as Json;
+      await collect;
+      return { status: 'SUCCEEDED', output, path, notifications, executionName, taskToken };
+    } catch (err) {
+      await collect.catch(() => undefined);
+      if (!(err instanceof ExecutionError)) throw err;
+      const cause = (err as Error & { cause?: { name?: string; message?: string } }).cause;
+      return { status: 'FAILED', error: cause?.name, cause: cause?.message, path, notifications, executionName, taskToken };
+    }
+  }
+
+  private async runTask(name: string, resource: string, input: Json, notifications: Notification[], approver: Approver): Promise<unknown> {
+    if (resource.startsWith('arn:aws:states:::aws-sdk:rds:')) return this.sim.sdkTask(resource, input);
+    if (resource === 'arn:aws:states:::sns:publish' || resource === 'arn:aws:states:::sns:publish.waitForTaskToken') {
+      notifications.push({ state: name, topicArn: String(input.TopicArn), subject: String(input.Subject ?? ''), message: String(input.Message) });
+      if (resource === 'arn:aws:states:::sns:publish') return { MessageId: `m-${notifications.length}` };
+      if (approver === 'approve') return { approved: true };
+      if (approver === 'no-answer-field') return { comment: 'looks fine' };
+      if (approver === 'reject') throw named('Rejected', 'rejected by the on-call engineer');
+      throw named('States.Timeout', 'the approval request timed out');
+    }
+    if (resource === 'arn:aws:states:::lambda:invoke') {
+      const handler = this.handler(String(input.FunctionName), name);
+      return { StatusCode: 200, Payload: roundTrip(await handler(roundTrip(input.Payload) as never)) };
+    }
+    if (resource.startsWith('arn:aws:lambda:')) return roundTrip(await this.handler(resource, name)(roundTrip(input) as never));
+    throw new Error(`${name}: no local route for the resource ${resource}`);
+  }
+
+  private handler(arn: string, state: string): LocalHandler {
+    const handler = this.handlers.get(arn);
+    if (!handler) throw new Error(`${state}: no local handler for ${arn} (known: ${[...this.handlers.keys()].join(', ')})`);
+    return handler;
+  }
+}
+
+/** Lambda payloads travel as JSON: what a handler returns is what Step Functions sees. */
+function roundTrip(value: unknown): unknown {
+  return value === undefined ? null : JSON.parse(JSON.stringify(value));
+}
+
+function named(name: string, message: string): Error {
+  const err = new Error(message);
+  err.name = name;
+  return err;
+}
+
+/** asl-validator's verdict on a definition. */
+export function aslErrors(definition: Definition): string[] {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const validator = require('asl-validator') as (d: unknown) => { isValid: boolean; errorsText: (sep?: string) => string };
+  const result = validator(definition);
+  return result.isValid ? [] : result.errorsText('\n').split('\n');
+}
+
+/** Reads a JSON file (test fixtures). */
+export const readJson = (file: string): Json => JSON.parse(readFileSync(file, 'utf8')) as Json;
