@@ -79,8 +79,8 @@ export class AlertTopics extends Construct {
 
   /** Lets `grantee` publish to both topics (and use the key for it). */
   grantPublish(grantee: iam.IGrantable): void {
-    this.critical.grantPublish(grantee);
-    this.warning.grantPublish(grantee);
+    // Not Topic.grantPublish: it grants kms:GenerateDataKey*, a wildcard action; SNS needs these two.
+    iam.Grant.addToPrincipal({ grantee, actions: ['sns:Publish'], resourceArns: [this.critical.topicArn, this.warning.topicArn] });
     this.key.grant(grantee, 'kms:Decrypt', 'kms:GenerateDataKey');
   }
 }

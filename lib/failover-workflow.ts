@@ -669,10 +669,6 @@ export class FailoverWorkflow extends Construct {
         reason: 'Lambda grantInvoke also names the qualified ARNs (versions/aliases) of this one function; nothing else is invocable.',
       });
     }
-    Validations.of(this.stateMachine).acknowledge({
-      id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
-      reason: "SNS grantPublish lets a publisher use the alert topics' own key (GenerateDataKey and GenerateDataKeyWithoutPlaintext); that key encrypts nothing but these topics.",
-    });
     const rdsFinding = (resource: string) => `arn:<AWS::Partition>:rds:<AWS::Region>:<AWS::AccountId>:${resource}`;
     acknowledge(rdsFinding(`db:${RECOVERY_INSTANCE_PREFIX}*`), `Each run creates, describes and deletes an instance named at run time (${RECOVERY_INSTANCE_PREFIX}<database>-<execution>); the prefix is what is known at synth, and no other instance is writable.`);
     for (const [kind, what] of [['og', 'option group'], ['pg', 'parameter group'], ['subgrp', 'DB subnet group']] as const) {

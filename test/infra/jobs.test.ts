@@ -96,7 +96,9 @@ describe('dump and verify jobs (examples/4-school-admissions.json: two classes, 
 
   it('retries failed invocations once and parks them in an encrypted dead-letter queue', () => {
     template.resourcePropertiesCountIs('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 1 }, 2);
-    template.resourcePropertiesCountIs('AWS::SQS::Queue', { SqsManagedSseEnabled: true }, 2);
+    // The failover's restore and validate jobs are invoked synchronously by the state machine: no retry, the same kind of queue.
+    template.resourcePropertiesCountIs('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 0 }, 2);
+    template.resourcePropertiesCountIs('AWS::SQS::Queue', { SqsManagedSseEnabled: true }, 4);
   });
 
   it('grants least privilege: no wildcard actions, no deletes, its own prefix and its one secret', () => {

@@ -121,12 +121,12 @@ describe.each(SHIPPED_CONFIGS)('%s', (configPath) => {
     for (const [, group] of buildLogs) expect(refsIn(group.Properties.KmsKeyId)).not.toContain(vaultKeyId);
   });
 
-  it("logs every transition of the tools build's waiter state machine and traces it", () => {
+  it("logs every transition of the state machines (the tools build's waiter without its data, the failover with it: no secret is in its state) and traces them", () => {
     const machines = ofType(resources, 'AWS::StepFunctions::StateMachine');
-    expect(machines.length).toBeGreaterThan(0);
-    for (const [, m] of machines) {
+    expect(machines.map(([id]) => id.startsWith('Failover'))).toContain(true);
+    for (const [id, m] of machines) {
       expect(m.Properties.TracingConfiguration).toEqual({ Enabled: true });
-      expect(m.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: false, Destinations: [expect.anything()] });
+      expect(m.Properties.LoggingConfiguration).toMatchObject({ Level: 'ALL', IncludeExecutionData: id.startsWith('Failover'), Destinations: [expect.anything()] });
     }
   });
 
