@@ -63,7 +63,7 @@ async function clearStatementTimeout(client: Client): Promise<void> {
       await client.query('SET statement_timeout = 0');
       return;
     } catch (err) {
-      if ((err as { code?: string }).code !== '57014' || attempt >= 5) throw err;
+      if ((err as { code?: string }).code !== '57014' || attempt >= 10) throw err;
     }
   }
 }

@@ -5,6 +5,7 @@
  * (pitr/snapshot), mutated in the order the cases need, and a fresh server filled by the restore
  * handler (dump). Secrets come from a SecretReader over a map of JSON (test inputs).
  */
+import { createServer, Server } from 'node:http';
 import { ConnectionError } from '../../lambda/shared/connection';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
@@ -12,9 +13,10 @@ import type { Clock, SecretReader } from '../../lambda/shared/ports';
 import type { BackupManifest } from '../../lambda/shared/records';
 import type { FreshnessQuerySetting, InstanceState, RecoveryPlan, SmokeQuerySetting, ValidateEvent, ValidationResult } from '../../lambda/failover/contract';
 import { compareTables, lossPercent, recoveryPoint, ValidationError } from '../../lambda/failover/validate/core';
-import { makeHandler, ValidateHandlerDeps } from '../../lambda/failover/validate/handler';
+import { handler, makeHandler, ValidateHandlerDeps } from '../../lambda/failover/validate/handler';
 import { makeHandler as makeRestoreHandler } from '../../lambda/restore/handler';
 import { RICH_SCHEMA } from '../support/fixtures';
+import { captureStdout } from '../support/stdout';
 import { harness, LogCapture } from '../support/harness';
 import { PgCluster, PG_BIN } from '../support/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
@@ -121,6 +123,64 @@ const instance = (cluster: PgCluster, masterSecretArn: string | null = null): In
 const validate = (p: RecoveryPlan, inst: InstanceState = instance(copy)): Promise<ValidationResult> => makeHandler(deps())({ plan: p, instance: inst } satisfies ValidateEvent);
 const table = (r: ValidationResult, name: string) => r.tables.find((t) => t.table === name);
 const FRESH: FreshnessQuerySetting = { name: 'newest order', sql: 'SELECT max(created_at) FROM app.orders' };
+
+describe('the handler as deployed (environment, its own S3 and Secrets Manager clients)', () => {
+  const savedEnv = { ...process.env };
+  const stdout = captureStdout();
+  let secretsServer: Server;
+
+  beforeAll(async () => {
+    secretsServer = await new Promise<Server>((resolve) => {
+      const server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          const { SecretId } = JSON.parse(body) as { SecretId: string };
+          res.setHeader('content-type', 'application/x-amz-json-1.1');
+          if (secretValues[SecretId] === undefined) {
+            res.statusCode = 400;
+            res.end(JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }));
+            return;
+          }
+          res.end(JSON.stringify({ ARN: SecretId, Name: 'x', SecretString: secretValues[SecretId], VersionId: 'v1' }));
+        });
+      });
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    });
+    Object.assign(process.env, {
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secretsServer.address() as { port: number }).port}`,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      PGDR_BUCKET: s3.bucket,
+      PGDR_PG_SSLMODE: 'prefer',
+      POWERTOOLS_SERVICE_NAME: 'pgdr-test',
+    });
+  });
+  afterAll(async () => {
+    process.env = savedEnv;
+    await new Promise((r) => secretsServer?.close(r));
+  });
+
+  test('validates the copy with the manifest from the bucket and the source secret from Secrets Manager; logs hold no password', async () => {
+    const r = await handler({ plan: plan({ restoreTime: manifest.startedAt, freshnessQueries: [FRESH] }), instance: instance(copy) });
+    expect(r.failures).toEqual([]);
+    expect(r).toMatchObject({ ok: true, manifestKey });
+    expect(r.tables).toHaveLength(Object.keys(manifest.rowCounts).length);
+    const printed = stdout.text();
+    expect(printed).toContain('validate: finished');
+    expect(printed).not.toContain(source.password);
+  });
+
+  test('an unreadable secret is a ValidationError naming the secret', async () => {
+    await expect(handler({ plan: plan({ sourceSecretArn: `${SOURCE_ARN}x` }), instance: instance(copy) })).rejects.toMatchObject({
+      name: 'ValidationError',
+      message: `cannot read secret ${SOURCE_ARN}x: ResourceNotFoundException: Secrets Manager can't find the specified secret.`,
+    });
+  });
+});
 
 describe('pitr/snapshot: a copy of the source', () => {
   test('passes: every table side by side with the manifest, object counts, smoke and freshness queries; timings from the injected clock', async () => {

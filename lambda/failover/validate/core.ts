@@ -289,7 +289,7 @@ function summarize(s: {
   } else {
     const listed = s.tables.filter((t) => t.expected !== null).length;
     const badObjects = s.objects.filter((o) => !o.ok).map((o) => o.what);
-    const objectsLine = badObjects.length === 0 ? 'object counts ok' : `object counts short: ${badObjects.join(', ')}`;
+    const objectsLine = badObjects.length === 0 ? 'object counts ok' : `object counts ${s.exact ? 'differ' : 'short'}: ${badObjects.join(', ')}`;
     if (s.exact) {
       const differ = s.tables.filter((t) => !t.ok).length;
       lines.push(`Counts compared with manifest ${plan.backup!.manifestKey} (backup of ${s.manifest.startedAt}), must be equal: ${listed} tables, ${differ === 0 ? 'all rows equal' : `${differ} differ`}; ${objectsLine}.`);
