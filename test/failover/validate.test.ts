@@ -6,10 +6,9 @@
  * handler (dump). Secrets come from a SecretReader over a map of JSON (test inputs).
  */
 import { createServer, Server } from 'node:http';
-import { ConnectionError } from '../../lambda/shared/connection';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
-import type { Clock, SecretReader } from '../../lambda/shared/ports';
+import type { Clock } from '../../lambda/shared/ports';
 import type { BackupManifest } from '../../lambda/shared/records';
 import type { FreshnessQuerySetting, InstanceState, RecoveryPlan, SmokeQuerySetting, ValidateEvent, ValidationResult } from '../../lambda/failover/contract';
 import { compareTables, lossPercent, recoveryPoint, ValidationError } from '../../lambda/failover/validate/core';
@@ -17,6 +16,7 @@ import { handler, makeHandler, ValidateHandlerDeps } from '../../lambda/failover
 import { makeHandler as makeRestoreHandler } from '../../lambda/restore/handler';
 import { RICH_SCHEMA } from '../support/fixtures';
 import { captureStdout } from '../support/stdout';
+import { secretMap } from '../support/secret-map';
 import { harness, LogCapture } from '../support/harness';
 import { PgCluster, PG_BIN } from '../support/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
@@ -44,14 +44,7 @@ let startTime: string;
 const secretValues: Record<string, string> = {};
 const log = new LogCapture();
 
-/** A SecretReader over a plain map of JSON texts. */
-const secrets: SecretReader = {
-  json: async (arn) => {
-    const text = secretValues[arn];
-    if (text === undefined) throw new ConnectionError(`cannot read secret ${arn}: ResourceNotFoundException`);
-    return JSON.parse(text) as Record<string, unknown>;
-  },
-};
+const secrets = secretMap(secretValues);
 
 beforeAll(async () => {
   [source, s3] = await Promise.all([PgCluster.start(), startTestS3()]);
@@ -197,6 +190,8 @@ describe('pitr/snapshot: a copy of the source', () => {
     expect(r.freshness).toHaveLength(1);
     expect(r.freshness[0]).toMatchObject({ name: 'newest order', ok: true, notBefore: new Date(Date.parse(manifest.startedAt) - 3600_000).toISOString() });
     expect(Date.parse(r.freshness[0].newest!)).toBeLessThanOrEqual(Date.parse(manifest.startedAt));
+    // The new endpoint (not the secret's old one), the login's database.
+    expect(r.summary.split('\n')[0]).toBe(`shop: pitr recovery, instance pgdr-shop-exec-1 (127.0.0.1:${copy.port}/shop).`);
     expect(r.summary).toContain(`Counts compared with manifest ${manifestKey} (backup of ${manifest.startedAt}), row-loss tolerance 10 %: ${Object.keys(manifest.rowCounts).length} tables, no table lost rows; object counts ok.`);
     expect(r.summary).toContain('Smoke queries: 1/1 passed.');
     expect(r.summary).toMatch(/Freshness: 1\/1 passed; newest data must be at or after .* \(the restore time .* minus the RPO of 3600 s\)\./);

@@ -17,7 +17,7 @@
  * secret, no manifest where one is needed) throws ValidationError. No AWS SDK here: bucket and
  * secrets are ports, the clock is injected; no password in a message, log or result.
  */
-import type { ClientBase } from 'pg';
+import type { Client, ClientBase } from 'pg';
 import { compareCounts, objectCounts, rowCounts } from '../../shared/catalog';
 import { ConnectionError, ConnectionInfo, connectionFromSecret, describe, TlsDefaults } from '../../shared/connection';
 import { connectClient } from '../../shared/pg-client';
@@ -212,7 +212,7 @@ export async function validateRecovery(deps: ValidateDeps, event: ValidateEvent)
   const notBefore = new Date(point.at.getTime() - plan.rpoSeconds * 1000);
   deps.log.info('validate: starting', { database: plan.database, source: plan.source, server: describe(conn), manifestKey: manifest ? plan.backup!.manifestKey : null });
 
-  let client;
+  let client: Client;
   try {
     client = await connectClient(conn);
   } catch (err) {
@@ -247,7 +247,7 @@ export async function validateRecovery(deps: ValidateDeps, event: ValidateEvent)
 
   const validatedAt = deps.clock.now();
   const ok = failures.length === 0;
-  const summary = summarize({ plan, conn, manifest, countsCompared, exact, tolerance, tables, objects, smokeQueries, freshness, point, notBefore, failures });
+  const summary = summarize({ plan, instance: event.instance.identifier, conn, manifest, countsCompared, exact, tolerance, tables, objects, smokeQueries, freshness, point, notBefore, failures });
   const result: ValidationResult = {
     ok,
     validatedAt: validatedAt.toISOString(),
@@ -261,12 +261,14 @@ export async function validateRecovery(deps: ValidateDeps, event: ValidateEvent)
     failures,
     summary,
   };
-  (ok ? deps.log.info : deps.log.warn)('validate: finished', { database: plan.database, ok, failures });
+  if (ok) deps.log.info('validate: finished', { database: plan.database, ok, failures });
+  else deps.log.warn('validate: finished', { database: plan.database, ok, failures });
   return result;
 }
 
 function summarize(s: {
   plan: RecoveryPlan;
+  instance: string;
   conn: ConnectionInfo;
   manifest: BackupManifest | undefined;
   countsCompared: boolean;
@@ -281,7 +283,7 @@ function summarize(s: {
   failures: string[];
 }): string {
   const { plan } = s;
-  const lines = [`${plan.database}: ${plan.source} recovery validated on ${s.conn.host}:${s.conn.port}/${s.conn.dbname}.`];
+  const lines = [`${plan.database}: ${plan.source} recovery, instance ${s.instance} (${s.conn.host}:${s.conn.port}/${s.conn.dbname}).`];
   if (!s.manifest) {
     lines.push(`Row and object counts NOT compared: no verified backup manifest for ${plan.database}.`);
   } else if (!s.countsCompared) {
