@@ -43,11 +43,28 @@ export function explainPgError(err: unknown, conn: ConnectionInfo): string {
 export async function connectClient(conn: ConnectionInfo): Promise<Client> {
   const client = await openClient(conn);
   try {
+    await clearStatementTimeout(client);
     await client.query(NEUTRALISE_TIMEOUTS_SQL);
     return client;
   } catch (err) {
     await client.end().catch(() => undefined);
     throw new ConnectionError(explainPgError(err, conn));
+  }
+}
+
+/**
+ * `SET statement_timeout = 0` on its own first: the cheapest statement there is, so that a server
+ * timeout of a millisecond or two (a managed provider's database setting) cannot cancel the
+ * catalog query of NEUTRALISE_TIMEOUTS_SQL; cancelled itself (57014), it is sent again.
+ */
+async function clearStatementTimeout(client: Client): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.query('SET statement_timeout = 0');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '57014' || attempt >= 10) throw err;
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The ports the dump and verify cores talk to. Adapters: s3-store.ts (S3 / s3rver),
- * secrets.ts (Secrets Manager), metrics.ts (CloudWatch EMF via Powertools), logging.ts
+ * secrets.ts (Secrets Manager: `SecretReader`), metrics.ts (CloudWatch EMF via Powertools), logging.ts
  * (Powertools logger), pg-process.ts + pg-client.ts (PostgreSQL tools and connections).
  */
 import type { Readable } from 'node:stream';
@@ -87,6 +87,12 @@ export interface MetricsPort {
 
 /** Creates the metrics of one run for a database and backup class. */
 export type MetricsFactory = (database: string, backupClass: string) => MetricsPort;
+
+/** Secrets by ARN or name (adapter: secrets.ts `secretsManagerReader`). */
+export interface SecretReader {
+  /** The secret's JSON object; throws ConnectionError (naming the secret, never its value) when unreadable or not a JSON object. */
+  json(secretId: string): Promise<Record<string, unknown>>;
+}
 
 /** Structured logs. Never pass a password or a URL that contains one. */
 export interface LogPort {

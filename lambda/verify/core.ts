@@ -15,7 +15,6 @@
  *
  * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
  */
-import type { Client } from 'pg';
 import { checkArchive, restoreArchive } from '../shared/archive';
 import { compareWithManifest } from '../shared/catalog';
 import { prepareRestoreRoles, RestoreRolePlan } from '../shared/globals';
@@ -39,12 +38,9 @@ import {
   VerificationRecord,
 } from '../shared/records';
 import { LeftoverReport, scratchDatabaseName, ScratchOwner } from './scratch';
+import { runSmokeQuery, SmokeQuery, smokeFailure } from '../shared/smoke';
 
-export interface SmokeQuery {
-  readonly name: string;
-  readonly sql: string;
-  readonly minRows: number;
-}
+export type { SmokeQuery };
 
 /** The verification policy of a database (PGDR_VERIFICATION). */
 export interface VerificationPolicy {
@@ -249,7 +245,7 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     for (const m of rowCountMismatches) failures.push(`rows of ${m.what}: manifest ${m.expected ?? 'no such table'}, restored ${m.actual ?? 'no such table'}`);
     for (const m of objectCountMismatches) failures.push(`${m.what}: manifest ${m.expected}, restored ${m.actual}`);
     for (const m of privilegeMismatches) failures.push(`${m.what}: manifest ${m.expected ?? 'none'}, restored ${m.actual ?? 'none'}`);
-    for (const q of smokeQueries.filter((s) => !s.ok)) failures.push(`smoke query "${q.name}" ${q.error ? `failed: ${q.error}` : `returned ${q.rows} rows, needs at least ${q.minRows}`}`);
+    for (const q of smokeQueries.filter((s) => !s.ok)) failures.push(smokeFailure(q));
   } catch (err) {
     checksDone = clock.now();
     if (err instanceof LocaleMismatchError) locale = { ...locale, checked: true, reason: err.message };
@@ -286,20 +282,6 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
         }
       : {}),
   };
-}
-
-async function runSmokeQuery(client: Client, query: SmokeQuery, timeoutSeconds: number): Promise<SmokeQueryResult> {
-  try {
-    await client.query('BEGIN READ ONLY');
-    await client.query(`SET LOCAL statement_timeout = '${Math.max(1, Math.round(timeoutSeconds))}s'`);
-    const result = await client.query(query.sql);
-    const rows = Array.isArray(result) ? result[result.length - 1].rowCount ?? 0 : result.rowCount ?? 0;
-    return { name: query.name, rows, minRows: query.minRows, ok: rows >= query.minRows };
-  } catch (err) {
-    return { name: query.name, rows: null, minRows: query.minRows, ok: false, error: (err as Error).message.split('\n')[0] };
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-  }
 }
 
 /**
