@@ -6,6 +6,7 @@
  *   <database>/<class>/<YYYY>/<MM>/<DD>/<database>_<class>_<timestamp>.dump
  *   ...same stem....manifest.json / ....verification.json / ....globals.sql
  *   <database>/latest-verified.json
+ *   <database>/recoveries/<YYYY>/<MM>/<execution>.json (one per failover or drill run)
  */
 
 /** Prefix of everything stored for one database: `<database>/`. */
@@ -21,6 +22,20 @@ export function classPrefix(database: string, backupClass: string): string {
 /** Key of the pointer to the newest verified backup of a database. */
 export function latestVerifiedKey(database: string): string {
   return `${databasePrefix(database)}latest-verified.json`;
+}
+
+/**
+ * Key of the recovery record of a failover or drill run: `<database>/recoveries/<YYYY>/<MM>/<execution>.json`,
+ * the month of the execution start (UTC). The execution name is made key-safe: characters other
+ * than A-Z a-z 0-9 . _ - become "_", at most 80 characters (Step Functions' limit), never "." or "..".
+ */
+export function recoveryRecordKey(database: string, startedAt: Date | string, execution: string): string {
+  const at = typeof startedAt === 'string' ? new Date(startedAt) : startedAt;
+  if (Number.isNaN(at.getTime())) throw new Error(`recovery start time ${JSON.stringify(String(startedAt))} is not a valid date`);
+  let name = execution.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
+  if (name === '' || /^\.+$/.test(name)) name = name.replace(/\./g, '_') || '_';
+  const iso = at.toISOString();
+  return `${databasePrefix(database)}recoveries/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${name}.json`;
 }
 
 /** A sortable, key-safe UTC timestamp: 2026-11-25T14-36-24-123Z. */
