@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { CutoverResult, InstanceState, RecoveryPlan } from '../../lambda/failover/contract';
+import type { CutoverResult, RecoveryPlan } from '../../lambda/failover/contract';
 import {
   CutoverDeps,
   HttpProbe,
@@ -18,6 +18,7 @@ import { httpsProbe } from '../../lambda/failover/cutover/aws';
 import { makeHandler } from '../../lambda/failover/cutover/handler';
 import { MemoryParameters, MemoryRoute53, MemorySecrets } from '../support/aws-targets';
 import { TestPki } from '../support/test-pki';
+import { FIXTURE_INSTANCE, FIXTURE_START, recoveryPlan } from '../support/failover-fixtures';
 
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders-app-AbCdEf';
 const PASSWORD = 'pa55-w0rd-secret';
@@ -26,46 +27,9 @@ const PARAM = '/orders/db-url';
 const ORIGINAL_URL = 'postgres://app@old.cluster.eu-west-1.rds.amazonaws.com:5432/orders?sslmode=verify-full&application_name=api';
 const ZONE = 'Z0123456789ABC';
 const RECORD = 'db.orders.example.com.';
-const START = '2026-11-25T10:00:00.000Z';
-const INSTANCE: InstanceState = {
-  identifier: 'pgdr-orders-exec-1',
-  status: 'available',
-  host: 'pgdr-orders-exec-1.c9akciq32.eu-west-1.rds.amazonaws.com',
-  port: 5433,
-  masterSecretArn: null,
-};
-
-function plan(cutover: Partial<RecoveryPlan['cutover']> = {}, overrides: Partial<RecoveryPlan> = {}): RecoveryPlan {
-  const c = { secretArn: null, ssmParameterName: null, route53: null, healthCheck: null, ...cutover };
-  return {
-    schemaVersion: 1,
-    database: 'orders',
-    source: 'pitr',
-    mode: 'failover',
-    approval: 'skip',
-    execution: { name: 'exec-1', startTime: START },
-    instanceIdentifier: INSTANCE.identifier,
-    rtoDeadline: '2026-11-25T11:00:00.000Z',
-    hardDeadline: '2026-11-25T13:00:00.000Z',
-    rtoSeconds: 3600,
-    rpoSeconds: 900,
-    approvalTimeoutSeconds: 1800,
-    pitr: { sourceInstanceIdentifier: 'orders-prod', useLatestRestorableTime: true, restoreTime: null },
-    snapshot: null,
-    backup: null,
-    rds: {
-      DBInstanceClass: 'db.t4g.micro', DBSubnetGroupName: 'default', VpcSecurityGroupIds: [], MultiAZ: false, DeletionProtection: true, Tags: [],
-      Engine: 'postgres', EngineVersion: '16', AllocatedStorage: 20, MasterUsername: 'pgdr', Port: 5432,
-    },
-    deleteOnFailure: false,
-    cutover: { ...c, any: !!(c.secretArn || c.ssmParameterName || c.route53) },
-    validation: { rowLossTolerancePercent: 10, smokeQueries: [], freshnessQueries: [] },
-    sourceSecretArn: SECRET,
-    port: 5432,
-    functions: { restore: 'arn:restore', validate: 'arn:validate' },
-    ...overrides,
-  };
-}
+const START = FIXTURE_START;
+const INSTANCE = FIXTURE_INSTANCE;
+const plan = recoveryPlan;
 
 const ALL = { secretArn: SECRET, ssmParameterName: PARAM, route53: { hostedZoneId: ZONE, recordName: 'DB.orders.example.com', ttlSeconds: 30 } };
 
