@@ -166,11 +166,12 @@ describe('finish', () => {
     const r = run();
     const execution = nextExecution();
     const plan = recoveryPlan({}, { mode: 'drill', source: 'dump', pitr: null, backup: { manifestKey: 'orders/full/2026/11/25/orders_full_2026-11-25T02-00-00-000Z.manifest.json', startedAt: '2026-11-25T02:00:00.000Z' }, execution: { name: execution, startTime: '2026-11-25T10:00:00.000Z' }, rds: { ...recoveryPlan().rds, DeletionProtection: false } });
-    const result = (await r.handler({ action: 'finish', plan, instance: FIXTURE_INSTANCE, validation: validationResult(4000), cutover: null, restore: { ok: true }, cleanup: null, topics: TOPICS })) as ReportResult;
+    const result = (await r.handler({ action: 'finish', plan, instance: FIXTURE_INSTANCE, validation: validationResult(4000), cutover: null, restore: { ok: true, bytes: 256e6, dumpKey: 'orders/full/x.dump', mode: 'file', jobs: 2, throughputMBps: 35.1, seconds: { total: 7.3 } }, cleanup: null, topics: TOPICS })) as ReportResult;
     expect(result.topicArn).toBe(TOPICS.warning);
     expect(result.subject).toBe('pgdr: drill of orders SUCCEEDED (dump, 4000 s, RTO missed)');
     expect(result.message).toContain('recovery time 4000 s (1 h 6 min 40 s): RTO MISSED by 400 s (6 min 40 s)');
     expect(result.message).toContain('Cutover: traffic was NOT switched (drill).');
+    expect(result.message).toContain('Restore: 256.0 MB from orders/full/x.dump in 7 s, file mode, 2 jobs, 35.1 MB/s');
     expect(result.message).toContain(`Instance: ${FIXTURE_INSTANCE.identifier} is deleted at the end of the drill.`);
     const record = await readRecord(result.recordKey!);
     expect(record.input).toEqual({ database: 'orders', source: 'dump', backupKey: plan.backup!.manifestKey, mode: 'drill', approval: 'skip' });
@@ -256,7 +257,7 @@ describe('failed', () => {
       failure: { Error: 'HealthCheckFailed', Cause: 'health check https://api/health got no 2xx within 60 s' }, cleanup: null, cleanupError: null, topics: TOPICS,
     })) as ReportResult;
     expect(result.message).toContain('Cutover: traffic had been switched and was rolled back to the previous targets:');
-    expect(result.message).toContain(`Instance: ${FIXTURE_INSTANCE.identifier} (if it was created) is kept for forensics (deleteOnFailure is off for this failover). When done, delete it:`);
+    expect(result.message).toContain(`Instance: ${FIXTURE_INSTANCE.identifier} is kept for forensics (deleteOnFailure is off for this failover). When done, delete it:`);
     expect((await readRecord(result.recordKey!)).cutover).toEqual(cutoverResult(1250));
   });
 

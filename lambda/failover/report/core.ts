@@ -170,6 +170,8 @@ export function resolvedInput(plan: RecoveryPlan): FailoverInput {
 
 interface RunFacts {
   readonly plan: RecoveryPlan;
+  /** The restore job's result (dump source), when the event carries one. */
+  readonly restore?: unknown;
   readonly outcome: 'succeeded' | 'failed';
   readonly instance: InstanceState | null;
   readonly validation: ValidationResult | null;
@@ -263,9 +265,10 @@ function instanceLines(facts: RunFacts): string[] {
   if (facts.cleanup) {
     return [`Instance: ${id} kept for forensics (${redact(facts.cleanup.reason)}). When done, delete it:`, ...forensicsCommands(id, plan.rds.DeletionProtection)];
   }
-  if (plan.deleteOnFailure) return [`Instance: ${id} (if it was created) is deleted by the failure path (deleteOnFailure).`];
+  const created = facts.instance ? '' : ' (if it was created)';
+  if (plan.deleteOnFailure) return [`Instance: ${id}${created} is deleted by the failure path (deleteOnFailure).`];
   return [
-    `Instance: ${id} (if it was created) is kept for forensics (deleteOnFailure is off for this ${plan.mode}). When done, delete it:`,
+    `Instance: ${id}${created} is kept for forensics (deleteOnFailure is off for this ${plan.mode}). When done, delete it:`,
     ...forensicsCommands(id, plan.rds.DeletionProtection),
   ];
 }
@@ -300,6 +303,17 @@ function timingLines(facts: RunFacts, now: Date): string[] {
   return lines;
 }
 
+/** One line about the dump restore (lambda/restore RestoreResult), or none when the event has no such result. */
+function restoreLines(restore: unknown): string[] {
+  const r = restore as { bytes?: unknown; dumpKey?: unknown; mode?: unknown; jobs?: unknown; throughputMBps?: unknown; seconds?: { total?: unknown } } | null | undefined;
+  if (!r || typeof r !== 'object' || typeof r.bytes !== 'number' || typeof r.seconds?.total !== 'number') return [];
+  return [
+    `Restore: ${(r.bytes / 1e6).toFixed(1)} MB${typeof r.dumpKey === 'string' ? ` from ${r.dumpKey}` : ''} in ${duration(r.seconds.total)}` +
+      `${typeof r.mode === 'string' ? `, ${r.mode} mode` : ''}${typeof r.jobs === 'number' ? `, ${r.jobs} job${r.jobs === 1 ? '' : 's'}` : ''}` +
+      `${typeof r.throughputMBps === 'number' ? `, ${r.throughputMBps} MB/s` : ''}`,
+  ];
+}
+
 function validationLines(validation: ValidationResult | null): string[] {
   if (!validation) return ['Validation: not reached.'];
   return [
@@ -327,6 +341,7 @@ function summaryMessage(facts: RunFacts, now: Date, recordKey: string, recordNot
     `New endpoint: ${endpoint(facts.instance)}`,
     '',
     ...timingLines(facts, now),
+    ...restoreLines(facts.restore),
     '',
     ...validationLines(facts.validation),
     '',
@@ -418,7 +433,17 @@ export async function runReport(deps: ReportDeps, event: ReportEvent): Promise<A
       if (!event.validation) throw new InvalidReportEvent('finish needs "validation"');
       return report(
         deps,
-        { plan, outcome: 'succeeded', instance: event.instance ?? null, validation: event.validation, cutover: event.cutover ?? null, failure: null, cleanup: event.cleanup ?? null, cleanupError: null },
+        {
+          plan,
+          outcome: 'succeeded',
+          restore: event.restore,
+          instance: event.instance ?? null,
+          validation: event.validation,
+          cutover: event.cutover ?? null,
+          failure: null,
+          cleanup: event.cleanup ?? null,
+          cleanupError: null,
+        },
         requireTopics(event.topics),
       );
     }
