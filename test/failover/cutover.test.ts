@@ -275,6 +275,46 @@ describe('rollback', () => {
     expect(w.secrets.versionWith(SECRET, 'AWSCURRENT')).toBe(w.initialSecretVersion);
   });
 
+  test('a second rollback finds everything already restored and changes nothing', async () => {
+    const w = world();
+    const handler = makeHandler(w.deps);
+    const applied = (await handler({ action: 'apply', plan: plan(ALL), instance: INSTANCE })) as CutoverResult;
+    await handler({ action: 'rollback', plan: plan(ALL), applied });
+    const changes = [w.secrets.changes, w.parameters.changes, w.dns.changes];
+    const again = await handler({ action: 'rollback', plan: plan(ALL), applied });
+    expect([w.secrets.changes, w.parameters.changes, w.dns.changes]).toEqual(changes);
+    expect(again).toMatchObject({ undone: [expect.stringMatching(/already CNAME/), expect.stringMatching(/already the previous value/), expect.stringMatching(/already on the previous version/)] });
+  });
+
+  test('a change someone made after the cutover is not overwritten: RollbackFailed says which', async () => {
+    const w = world();
+    const handler = makeHandler(w.deps);
+    const applied = (await handler({ action: 'apply', plan: plan(ALL), instance: INSTANCE })) as CutoverResult;
+    // After the cutover: a rotation of the secret, a new SSM value, the record pointed elsewhere.
+    await w.secrets.put(SECRET, JSON.stringify({ host: INSTANCE.host, port: 5433, password: 'rotated-pass' }), 'rotation-0123456789abcdef0123456789ab');
+    await w.parameters.put(PARAM, 'elsewhere:5432');
+    await w.dns.change(ZONE, 'UPSERT', { name: RECORD, type: 'CNAME', ttl: 60, values: ['elsewhere.example.com.'] });
+    const changes = [w.secrets.changes, w.parameters.changes, w.dns.changes];
+    const err = await errorOf(handler({ action: 'rollback', plan: plan(ALL), applied }));
+    expect(err.name).toBe('RollbackFailed');
+    expect(err.message).toMatch(/Route 53 record db\.orders\.example\.com\.: Error: changed after the cutover \(now CNAME elsewhere\.example\.com\.\): not overwritten/);
+    expect(err.message).toMatch(/SSM parameter \/orders\/db-url: Error: changed after the cutover \(now version 3, the cutover wrote 2\)/);
+    expect(err.message).toMatch(/secret .*: Error: AWSCURRENT moved to version rotation-0123456789abcdef0123456789ab after the cutover/);
+    expect(err.message).not.toContain('rotated-pass');
+    expect([w.secrets.changes, w.parameters.changes, w.dns.changes]).toEqual(changes);
+  });
+
+  test('after a retried apply the record before it is unknown: rollback says so instead of guessing', async () => {
+    const w = world();
+    const handler = makeHandler(w.deps);
+    await handler({ action: 'apply', plan: plan({ route53: ALL.route53 }), instance: INSTANCE });
+    const retried = (await handler({ action: 'apply', plan: plan({ route53: ALL.route53 }), instance: INSTANCE })) as CutoverResult;
+    const err = await errorOf(handler({ action: 'rollback', plan: plan(ALL), applied: retried }));
+    expect(err.name).toBe('RollbackFailed');
+    expect(err.message).toMatch(/the record before the cutover is unknown .* restore it by hand/);
+    expect(w.dns.records(ZONE, RECORD)[0].values).toEqual([`${INSTANCE.host}.`]);
+  });
+
   test('touches only the targets listed as applied', async () => {
     const w = world();
     const applied: CutoverResult = { at: START, secondsSinceStart: 1, secret: null, ssm: { name: PARAM, version: 2, previousValue: 'old.example.com:5432' }, route53: null };

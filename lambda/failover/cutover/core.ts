@@ -7,7 +7,8 @@
  *   - check: every configured target exists and can be switched (runs before any RDS call);
  *   - apply: switch, idempotently (a Lambda retry or a redrive of the same execution changes
  *     nothing twice); a partial failure undoes what was switched and throws CutoverFailed;
- *   - rollback: undo exactly what a CutoverResult lists, nothing else;
+ *   - rollback: undo exactly what a CutoverResult lists, nothing else; a target someone changed
+ *     after the cutover is not overwritten (RollbackFailed names it); a second rollback is a no-op;
  *   - health: GET the health URL until it answers 2xx within its timeout, else HealthCheckFailed.
  *
  * Pure core: no AWS SDK. The ports follow the AWS APIs' semantics (aws.ts adapts them); the clock
@@ -383,7 +384,7 @@ export async function applyCutover(deps: CutoverDeps, plan: RecoveryPlan, instan
   } catch (err) {
     const cause = errorText(err);
     const partial = resultOf(deps, plan, applied);
-    const { undone, failed } = await undo(deps, partial);
+    const { undone, failed } = await undo(deps, partial, instance.identifier);
     log.error('cutover failed; switched targets rolled back', { step, error: cause, undone, rollbackFailures: failed });
     const rolledBack = undone.length > 0 ? ` Rolled back: ${undone.join('; ')}.` : ' Nothing had been switched.';
     const leftover = failed.length > 0 ? ` ROLLBACK FAILED, fix by hand: ${failed.join('; ')}.` : '';
@@ -401,8 +402,12 @@ function resultOf(deps: CutoverDeps, plan: RecoveryPlan, applied: Applied): Cuto
 
 // ---------------------------------------------------------------- rollback
 
-/** Undoes what `applied` lists, last switched first; never throws. */
-async function undo(deps: CutoverDeps, applied: CutoverResult): Promise<{ undone: string[]; failed: string[] }> {
+/**
+ * Undoes what `applied` lists, last switched first; never throws. A target changed by someone else
+ * after the cutover is not overwritten: that is reported as a failure for a human to decide.
+ * `newInstance` is the new instance's identifier (the first label of its endpoint).
+ */
+async function undo(deps: CutoverDeps, applied: CutoverResult, newInstance: string): Promise<{ undone: string[]; failed: string[] }> {
   const undone: string[] = [];
   const failed: string[] = [];
   const step = async (what: string, fn: () => Promise<string>) => {
@@ -412,15 +417,23 @@ async function undo(deps: CutoverDeps, applied: CutoverResult): Promise<{ undone
       failed.push(`${what}: ${errorText(err)}`);
     }
   };
+  const pointsAtNew = (values: string[]) => values.length === 1 && fqdn(values[0]).startsWith(`${newInstance.toLowerCase()}.`);
   if (applied.route53) {
     const r = applied.route53;
     await step(`Route 53 record ${r.recordName}`, async () => {
+      const current = (await deps.dns.recordSets(r.hostedZoneId, r.recordName)).find((x) => x.type === 'CNAME' && !x.alias && x.setIdentifier === null);
       if (r.previous) {
+        if (pointsAtNew(r.previous.values)) {
+          throw new Error(`the record before the cutover is unknown (a retried apply found its own CNAME): it still points at ${r.previous.values.join(', ')}; restore it by hand`);
+        }
+        const same = current && current.type === r.previous.type && current.values.map(fqdn).join() === r.previous.values.map(fqdn).join();
+        if (same) return `already ${r.previous.type} ${r.previous.values.join(', ')}`;
+        if (current && !pointsAtNew(current.values)) throw new Error(`changed after the cutover (now CNAME ${current.values.join(', ')}): not overwritten`);
         await deps.dns.change(r.hostedZoneId, 'UPSERT', { name: r.recordName, type: r.previous.type, ttl: r.previous.ttl, values: r.previous.values });
         return `restored ${r.previous.type} ${r.previous.values.join(', ')}`;
       }
-      const current = (await deps.dns.recordSets(r.hostedZoneId, r.recordName)).find((x) => x.type === 'CNAME' && !x.alias);
       if (!current) return 'already absent';
+      if (!pointsAtNew(current.values)) throw new Error(`changed after the cutover (now CNAME ${current.values.join(', ')}): not deleted`);
       await deps.dns.change(r.hostedZoneId, 'DELETE', { name: r.recordName, type: 'CNAME', ttl: current.ttl ?? 0, values: current.values });
       return 'deleted the CNAME the cutover created';
     });
@@ -428,18 +441,24 @@ async function undo(deps: CutoverDeps, applied: CutoverResult): Promise<{ undone
   if (applied.ssm) {
     const s = applied.ssm;
     await step(`SSM parameter ${s.name}`, async () => {
-      if (s.previousValue !== null) {
-        await deps.parameters.put(s.name, s.previousValue);
-        return 'previous value restored';
-      }
-      if (s.version <= 1) {
+      const current = await deps.parameters.get(s.name);
+      if (s.previousValue === null && s.version <= 1) {
+        if (!current) return 'already absent';
+        if (current.version !== s.version) throw new Error(`changed after the cutover (now version ${current.version}): not deleted`);
         await deps.parameters.delete(s.name);
         return 'deleted (the cutover created it)';
       }
-      const before = await deps.parameters.get(s.name, s.version - 1);
-      if (!before) throw new Error(`version ${s.version - 1} of the parameter is gone`);
-      await deps.parameters.put(s.name, before.value);
-      return `value of version ${s.version - 1} restored`;
+      let previous = s.previousValue;
+      if (previous === null) {
+        const before = await deps.parameters.get(s.name, s.version - 1);
+        if (!before) throw new Error(`version ${s.version - 1} of the parameter is gone`);
+        previous = before.value;
+      }
+      if (!current) throw new Error('the parameter was deleted after the cutover: not recreated');
+      if (current.value === previous) return 'already the previous value';
+      if (current.version !== s.version) throw new Error(`changed after the cutover (now version ${current.version}, the cutover wrote ${s.version}): not overwritten`);
+      await deps.parameters.put(s.name, previous);
+      return s.previousValue === null ? `value of version ${s.version - 1} restored` : 'previous value restored';
     });
   }
   if (applied.secret) {
@@ -447,17 +466,19 @@ async function undo(deps: CutoverDeps, applied: CutoverResult): Promise<{ undone
     await step(`secret ${s.arn}`, async () => {
       if (!s.previousVersionId) throw new Error('no previous version is known: the secret cannot be moved back');
       const current = await deps.secrets.current(s.arn);
-      if (current && current.versionId === s.previousVersionId) return 'AWSCURRENT already on the previous version';
-      await deps.secrets.moveCurrent(s.arn, s.previousVersionId, current?.versionId ?? s.versionId);
+      if (!current) throw new Error('the secret was deleted after the cutover');
+      if (current.versionId === s.previousVersionId) return 'AWSCURRENT already on the previous version';
+      if (current.versionId !== s.versionId) throw new Error(`AWSCURRENT moved to version ${current.versionId} after the cutover: not moved back`);
+      await deps.secrets.moveCurrent(s.arn, s.previousVersionId, s.versionId);
       return `AWSCURRENT moved back to version ${s.previousVersionId}`;
     });
   }
   return { undone, failed };
 }
 
-export async function rollbackCutover(deps: CutoverDeps, applied: CutoverResult): Promise<RollbackResult> {
+export async function rollbackCutover(deps: CutoverDeps, plan: RecoveryPlan, applied: CutoverResult): Promise<RollbackResult> {
   if (!applied || typeof applied !== 'object') throw new InvalidCutoverEvent('rollback needs "applied" (the CutoverResult of apply)');
-  const { undone, failed } = await undo(deps, applied);
+  const { undone, failed } = await undo(deps, applied, plan.instanceIdentifier);
   const log = deps.log ?? silentLog;
   if (failed.length > 0) {
     log.error('cutover rollback incomplete', { undone, failed });
@@ -512,7 +533,7 @@ export async function runCutover(deps: CutoverDeps, event: CutoverEvent): Promis
     case 'apply':
       return applyCutover(deps, plan, event.instance);
     case 'rollback':
-      return rollbackCutover(deps, event.applied);
+      return rollbackCutover(deps, plan, event.applied);
     case 'health':
       return healthCheck(deps, plan);
     default:
