@@ -13,6 +13,7 @@ import {
   HttpProbe,
   secretRequestToken,
   switchedParameterValue,
+  switchedSecretValue,
 } from '../../lambda/failover/cutover/core';
 import { httpsProbe } from '../../lambda/failover/cutover/aws';
 import { makeHandler } from '../../lambda/failover/cutover/handler';
@@ -187,6 +188,10 @@ describe('apply', () => {
     expect(w.dns.records(ZONE, 'new.orders.example.com.')).toHaveLength(1);
     await makeHandler(w.deps)({ action: 'rollback', plan: p, applied });
     expect(w.dns.records(ZONE, 'new.orders.example.com.')).toEqual([]);
+  });
+
+  test('a port held as a string stays a string; a secret without dbInstanceIdentifier does not get one', () => {
+    expect(JSON.parse(switchedSecretValue(JSON.stringify({ host: 'h', port: '5432', username: 'app', password: PASSWORD }), { identifier: 'i', host: 'n', port: 5433 }))).toEqual({ host: 'n', port: '5433', username: 'app', password: PASSWORD });
   });
 
   test('SSM forms: URL (user, password, database and query kept), host:port, bare host', () => {

@@ -296,9 +296,13 @@ describe('failed', () => {
 describe('shapes', () => {
   test('recoveryRecordKey: the month of the start, a key-safe execution name', () => {
     expect(recoveryRecordKey('orders', '2026-11-25T10:00:00.000Z', 'exec-1')).toBe(KEY);
-    expect(recoveryRecordKey('orders', new Date('2027-01-01T00:00:00Z'), 'a b/c?d#é..')).toBe('orders/recoveries/2027/01/a_b_c_d__...json');
-    expect(recoveryRecordKey('orders', '2026-11-25T10:00:00Z', '..')).toBe('orders/recoveries/2026/11/__.json');
-    expect(recoveryRecordKey('orders', '2026-11-25T10:00:00Z', 'x'.repeat(200))).toBe(`orders/recoveries/2026/11/${'x'.repeat(80)}.json`);
+    expect(recoveryRecordKey('orders', '2026-11-25T10:00:00Z', 'Manual_Run-2026.11.25')).toBe('orders/recoveries/2026/11/Manual_Run-2026.11.25.json');
+    const odd = recoveryRecordKey('orders', new Date('2027-01-01T00:00:00Z'), 'a b/c?d#é..');
+    expect(odd).toMatch(/^orders\/recoveries\/2027\/01\/a_b_c_d__\.\.-[0-9a-f]{8}\.json$/);
+    // Two names that sanitize alike still get two keys.
+    expect(recoveryRecordKey('orders', '2027-01-01T00:00:00Z', 'a_b/c_d#é..')).not.toBe(odd);
+    expect(recoveryRecordKey('orders', '2026-11-25T10:00:00Z', '..')).toMatch(/^orders\/recoveries\/2026\/11\/__-[0-9a-f]{8}\.json$/);
+    expect(recoveryRecordKey('orders', '2026-11-25T10:00:00Z', 'x'.repeat(200))).toMatch(new RegExp(`^orders/recoveries/2026/11/${'x'.repeat(80)}-[0-9a-f]{8}\\.json$`));
     expect(() => recoveryRecordKey('orders', 'not a time', 'e')).toThrow(/not a valid date/);
   });
 

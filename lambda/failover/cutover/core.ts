@@ -185,7 +185,8 @@ function parseSecret(value: string): Record<string, unknown> | undefined {
 export function switchedSecretValue(value: string, instance: { identifier: string; host: string; port: number }): string {
   const doc = parseSecret(value);
   if (!doc) throw new Error('the secret is not a JSON object');
-  const next: Record<string, unknown> = { ...doc, host: instance.host, port: instance.port };
+  // The port keeps its JSON type (some secrets hold it as a string).
+  const next: Record<string, unknown> = { ...doc, host: instance.host, port: typeof doc.port === 'string' ? String(instance.port) : instance.port };
   if ('dbInstanceIdentifier' in doc) next.dbInstanceIdentifier = instance.identifier;
   return JSON.stringify(next);
 }
