@@ -6,7 +6,9 @@
  *   <database>/<class>/<YYYY>/<MM>/<DD>/<database>_<class>_<timestamp>.dump
  *   ...same stem....manifest.json / ....verification.json / ....globals.sql
  *   <database>/latest-verified.json
+ *   <database>/recoveries/<YYYY>/<MM>/<execution>.json (one per failover or drill run)
  */
+import { createHash } from 'node:crypto';
 
 /** Prefix of everything stored for one database: `<database>/`. */
 export function databasePrefix(database: string): string {
@@ -21,6 +23,22 @@ export function classPrefix(database: string, backupClass: string): string {
 /** Key of the pointer to the newest verified backup of a database. */
 export function latestVerifiedKey(database: string): string {
   return `${databasePrefix(database)}latest-verified.json`;
+}
+
+/**
+ * Key of the recovery record of a failover or drill run: `<database>/recoveries/<YYYY>/<MM>/<execution>.json`,
+ * the month of the execution start (UTC). The execution name is made key-safe: characters other
+ * than A-Z a-z 0-9 . _ - become "_" (then, so two names never share a key, "-" and 8 hex digits of
+ * the name's SHA-256 are appended), at most 80 characters (Step Functions' limit) before that.
+ */
+export function recoveryRecordKey(database: string, startedAt: Date | string, execution: string): string {
+  const at = typeof startedAt === 'string' ? new Date(startedAt) : startedAt;
+  if (Number.isNaN(at.getTime())) throw new Error(`recovery start time ${JSON.stringify(String(startedAt))} is not a valid date`);
+  let name = execution.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
+  if (name === '' || /^\.+$/.test(name)) name = name.replace(/\./g, '_') || '_';
+  if (name !== execution) name = `${name}-${createHash('sha256').update(execution, 'utf8').digest('hex').slice(0, 8)}`;
+  const iso = at.toISOString();
+  return `${databasePrefix(database)}recoveries/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${name}.json`;
 }
 
 /** A sortable, key-safe UTC timestamp: 2026-11-25T14-36-24-123Z. */

@@ -74,11 +74,16 @@ export type MetricName =
   | 'VerifySucceeded'
   | 'VerifyFailed'
   | 'RestoreTestSeconds'
-  | 'RowCountMismatches';
+  | 'RowCountMismatches'
+  // failover workflow (dimensions database, mode, source)
+  | 'RecoverySeconds'
+  | 'RecoveryValidatedSeconds'
+  | 'RecoverySucceeded'
+  | 'RecoveryFailed';
 
 export type MetricUnit = 'Count' | 'Bytes' | 'Seconds' | 'None';
 
-/** Metrics of one job run, already bound to its dimensions (database, class). */
+/** Metrics of one job run, already bound to its dimensions (backup jobs: database, class; recoveries: database, mode, source). */
 export interface MetricsPort {
   add(name: MetricName, value: number, unit: MetricUnit): void;
   /** Publishes what was added (once per run, also after a failure). */
