@@ -52,6 +52,7 @@ export class ControlFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: `pgdr-${props.job.replace(/\//g, '-')}`,
         POWERTOOLS_METRICS_NAMESPACE: 'PgDr',
         PGDR_BUCKET: props.vault.bucket.bucketName,
+        PGDR_KMS_KEY_ARN: props.vault.key.keyArn,
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },

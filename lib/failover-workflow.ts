@@ -575,8 +575,8 @@ export class FailoverWorkflow extends Construct {
     rolledBack.next(new sfn.Pass(this, 'MarkRolledBack', { result: sfn.Result.fromBoolean(true), resultPath: '$.cutoverRolledBack' })).next(failed);
     const rollbackFailed = new sfn.Pass(this, 'RollbackFailed', {
       parameters: {
-        'Error.$': '$.failure.Error',
-        'Cause.$': "States.Format('{}; ROLLING BACK THE CUTOVER FAILED ({}: {}): traffic may point at the new instance, check the targets by hand', $.failure.Cause, $.rollbackError.Error, $.rollbackError.Cause)",
+        Error: 'RollbackFailed',
+        'Cause.$': "States.Format('{}: {}; ROLLING BACK THE CUTOVER FAILED ({}: {}): traffic may point at the new instance, check the targets by hand', $.failure.Error, $.failure.Cause, $.rollbackError.Error, $.rollbackError.Cause)",
       },
       resultPath: '$.failure',
     }).next(failed);

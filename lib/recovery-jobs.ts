@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Size, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -30,8 +30,17 @@ export class RecoveryJobs extends Construct {
   constructor(scope: Construct, id: string, props: RecoveryJobsProps) {
     super(scope, id);
     const stack = Stack.of(this);
+    // Recovery instances are RDS whatever the source is: authenticate them with the RDS CA bundle when the tools layer has it.
+    const tls: JobProps['tls'] = props.pgTools.rdsCaBundle ? { mode: 'verify-full', caBundle: 'rds' } : { mode: 'require' };
+    if (!props.pgTools.rdsCaBundle) {
+      Annotations.of(this).addWarningV2(
+        'pgdr:recovery-tls',
+        `The PostgreSQL tools layer of ${props.database} ships no RDS CA bundle: the restore and validate jobs encrypt their connections to recovery instances but cannot authenticate them (sslmode=require). Pack the layer with scripts/pack-pg-tools.sh --ca-bundle global-bundle.pem.`,
+      );
+    }
     this.restore = new PgdrFunction(this, 'Restore', {
       ...props,
+      tls,
       job: 'restore',
       memorySize: props.restoreMemorySize ?? Size.mebibytes(2048),
       timeout: props.timeout ?? Duration.minutes(15),
@@ -39,7 +48,7 @@ export class RecoveryJobs extends Construct {
       ephemeralStorageSize: props.restoreEphemeralStorage ?? Size.gibibytes(10),
       environment: { PGDR_WORK_DIR: '/tmp', PGDR_RESTORE_JOBS: '2' },
     });
-    this.validate = new PgdrFunction(this, 'Validate', { ...props, job: 'failover/validate', memorySize: props.memorySize ?? Size.mebibytes(1024), retryAttempts: 0 });
+    this.validate = new PgdrFunction(this, 'Validate', { ...props, tls, job: 'failover/validate', memorySize: props.memorySize ?? Size.mebibytes(1024), retryAttempts: 0 });
     for (const job of [this.restore, this.validate]) {
       props.vault.grantReadDumps(job.function, props.database);
       job.function.addToRolePolicy(
