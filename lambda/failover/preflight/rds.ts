@@ -1,0 +1,72 @@
+/**
+ * The RdsReader adapter on `@aws-sdk/client-rds`: DescribeDBInstances and DescribeDBSnapshots,
+ * reads only. A missing instance or snapshot is `undefined`, every other error is rethrown.
+ */
+import { DBInstance, DBSnapshot, DescribeDBInstancesCommand, DescribeDBSnapshotsCommand, RDSClient } from '@aws-sdk/client-rds';
+import type { RdsReader, SnapshotInfo, SourceInstance } from './core';
+
+const isNotFound = (err: unknown, code: string): boolean => {
+  const name = (err as { name?: string; Code?: string }).name ?? '';
+  return name === code || name === `${code}Fault` || (err as { Code?: string }).Code === code;
+};
+
+function instanceOf(i: DBInstance): SourceInstance {
+  return {
+    identifier: i.DBInstanceIdentifier ?? '',
+    status: i.DBInstanceStatus ?? 'unknown',
+    engineVersion: i.EngineVersion ?? null,
+    latestRestorableTime: i.LatestRestorableTime ?? null,
+    // DescribeDBInstances does not state it (DescribeDBInstanceAutomatedBackups' RestoreWindow does).
+    earliestRestorableTime: null,
+    instanceCreateTime: i.InstanceCreateTime ?? null,
+    backupRetentionDays: i.BackupRetentionPeriod ?? null,
+    dbSubnetGroupName: i.DBSubnetGroup?.DBSubnetGroupName ?? null,
+    vpcSecurityGroupIds: (i.VpcSecurityGroups ?? []).map((g) => g.VpcSecurityGroupId).filter((id): id is string => typeof id === 'string'),
+    port: i.Endpoint?.Port ?? i.DbInstancePort ?? null,
+  };
+}
+
+function snapshotOf(s: DBSnapshot): SnapshotInfo {
+  return {
+    identifier: s.DBSnapshotIdentifier ?? '',
+    instanceIdentifier: s.DBInstanceIdentifier ?? '',
+    status: s.Status ?? 'unknown',
+    type: s.SnapshotType ?? 'unknown',
+    createdAt: s.SnapshotCreateTime ?? null,
+  };
+}
+
+export function rdsReader(client: RDSClient): RdsReader {
+  return {
+    async describeInstance(identifier) {
+      try {
+        const out = await client.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }));
+        const found = (out.DBInstances ?? []).find((i) => i.DBInstanceIdentifier === identifier);
+        return found ? instanceOf(found) : undefined;
+      } catch (err) {
+        if (isNotFound(err, 'DBInstanceNotFound')) return undefined;
+        throw err;
+      }
+    },
+    async listSnapshots(instanceIdentifier) {
+      const snapshots: SnapshotInfo[] = [];
+      let marker: string | undefined;
+      do {
+        const out = await client.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: instanceIdentifier, ...(marker ? { Marker: marker } : {}) }));
+        snapshots.push(...(out.DBSnapshots ?? []).map(snapshotOf));
+        marker = out.Marker;
+      } while (marker);
+      return snapshots;
+    },
+    async describeSnapshot(snapshotIdentifier) {
+      try {
+        const out = await client.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshotIdentifier }));
+        const found = (out.DBSnapshots ?? []).find((s) => s.DBSnapshotIdentifier === snapshotIdentifier);
+        return found ? snapshotOf(found) : undefined;
+      } catch (err) {
+        if (isNotFound(err, 'DBSnapshotNotFound')) return undefined;
+        throw err;
+      }
+    },
+  };
+}
