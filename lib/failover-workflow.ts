@@ -586,7 +586,8 @@ export class FailoverWorkflow extends Construct {
       '$.rollbackError',
     ).next(rolledBack);
     const healthCheck = catchTo(lambdaTask(STATES.healthCheck, this.cutover.function, { action: 'health', 'plan.$': '$.plan' }, null, Duration.minutes(15)), rollback).next(finish);
-    const hasHealthCheck = new sfn.Choice(this, STATES.hasHealthCheck).when(sfn.Condition.isNotNull('$.plan.cutover.healthCheck'), healthCheck).otherwise(finish);
+    // Not(IsNull true) rather than IsNull false: the same in ASL, and aws-local-stepfunctions 3 only evaluates the first correctly.
+    const hasHealthCheck = new sfn.Choice(this, STATES.hasHealthCheck).when(sfn.Condition.not(sfn.Condition.isNull('$.plan.cutover.healthCheck')), healthCheck).otherwise(finish);
     const cutover = catchTo(
       lambdaTask(STATES.cutover, this.cutover.function, { action: 'apply', 'plan.$': '$.plan', instance: instancePayload }, '$.cutover', Duration.minutes(5)),
       failed,

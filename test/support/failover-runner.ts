@@ -158,7 +158,7 @@ export class FailoverRunner {
       };
     }
     const zero = (type: string) => Object.fromEntries(Object.entries(this.definition.States).filter(([, s]) => s.Type === type || (type === 'Retry' && s.Retry)).map(([n]) => [n, 0]));
-    const machine = new StateMachine(this.definition as never, { validationOptions: { checkArn: false, checkPaths: true } });
+    const machine = new StateMachine(localDefinition(this.definition) as never, { validationOptions: { checkArn: false, checkPaths: true } });
     const execution = machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: taskHandlers as never, waitTimeOverrides: zero('Wait'), retryIntervalOverrides: zero('Retry') },
       context: { Execution: { Name: executionName }, State: { EnteredTime: (options.now ?? new Date()).toISOString() }, Task: { Token: taskToken } } as never,
@@ -204,6 +204,24 @@ export class FailoverRunner {
     if (!handler) throw new Error(`${state}: no local handler for ${arn} (known: ${[...this.handlers.keys()].join(', ')})`);
     return handler;
   }
+}
+
+/**
+ * The definition as the local interpreter can run it. One difference is bridged: Step Functions
+ * resolves `TimeoutSecondsPath` against the state's input, aws-local-stepfunctions 3 against the
+ * Parameters it built (where `$.plan…` does not exist), so the path is dropped here; the timeout is
+ * what the test's approver simulates (`States.Timeout`), and test/infra/failover.test.ts checks the
+ * path in the synthesized definition.
+ */
+function localDefinition(definition: Definition): Definition {
+  const states = Object.fromEntries(
+    Object.entries(definition.States).map(([name, state]) => {
+      const copy: Json = { ...state };
+      delete copy.TimeoutSecondsPath;
+      return [name, copy];
+    }),
+  );
+  return { ...definition, States: states as Definition['States'] };
 }
 
 /** Lambda payloads travel as JSON: what a handler returns is what Step Functions sees. */

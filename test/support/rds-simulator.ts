@@ -568,7 +568,8 @@ function quoteLiteral(text: string): string {
 }
 
 function redact(params: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, /password/i.test(k) ? '***' : v]));
+  // The password values, not the ManageMasterUserPassword switch.
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, /password/i.test(k) && k !== 'ManageMasterUserPassword' ? '***' : v]));
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -13,6 +13,7 @@
  *      cutover choices.
  * No AWS SDK here: the bucket and RDS are ports (rds.ts is the RDS adapter); the clock is injected.
  */
+import { redactSecrets } from '../../shared/redact';
 import { createHash } from 'node:crypto';
 import {
   FailoverInput,
@@ -107,8 +108,9 @@ export function shown(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (typeof value === 'string') {
-    const chars = [...value];
-    const cut = chars.length > MAX_SHOWN ? `${chars.slice(0, MAX_SHOWN).join('')}…` : value;
+    // A pasted connection URL or key=value string must not carry its password into a message.
+    const chars = [...redactSecrets(value)];
+    const cut = chars.length > MAX_SHOWN ? `${chars.slice(0, MAX_SHOWN).join('')}…` : chars.join('');
     const quoted = JSON.stringify(cut).replace(/[^\x20-\x7e]/gu, (c) =>
       [...c].map((ch) => {
         const cp = ch.codePointAt(0) ?? 0;
