@@ -1,11 +1,11 @@
-import { Duration, Size, Validations } from 'aws-cdk-lib';
+import { Duration, Size } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import type { BackupVault } from './backup-vault';
 import { encryptedLogGroup } from './log-encryption';
-import { acknowledgeCompliance } from './nag';
+import { acknowledgeCompliance, acknowledgeLambdaBasics } from './nag';
 import { bundling, handlerEntry } from './pgdr-function';
 
 /** Properties of a {@link ControlFunction}. */
@@ -58,14 +58,7 @@ export class ControlFunction extends Construct {
       },
       bundling: bundling(),
     });
-    Validations.of(this.function).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'X-Ray PutTraceSegments and PutTelemetryRecords take no resource; active tracing needs them on "*".',
-    });
-    Validations.of(this.function).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      reason: 'The AWS-managed basic execution policy only lets the function write its own logs.',
-    });
+    acknowledgeLambdaBasics(this.function, false);
     acknowledgeCompliance(
       this,
       'IAMNoInlinePolicy',

@@ -222,36 +222,18 @@ export class FailoverWorkflow extends Construct {
 
     // Failure path: clean up per plan, report, notify, fail with the error's name.
     const failRun = new sfn.Fail(this, STATES.fail, { comment: 'The run failed: no traffic was switched (or the cutover was rolled back).', errorPath: '$.failure.Error', causePath: '$.failure.Cause' });
-    const notifyFailure = catchTo(
-      publish(STATES.notifyFailure, { 'TopicArn.$': '$.report.topicArn', 'Subject.$': '$.report.subject', 'Message.$': '$.report.message' }),
-      failRun,
-      '$.notifyError',
+    // Report (record + notification text), notify, fail: the failure path and the rejected input share it.
+    const failedPayload = Object.fromEntries(
+      ['plan', 'input', 'execution', 'instance', 'validation', 'cutover', 'cutoverRolledBack', 'failure', 'cleanup', 'cleanupError', 'topics'].map((k) => [`${k}.$`, `$.${k}`]),
     );
-    const reportFailure = catchTo(
-      lambdaTask(
-        STATES.report,
-        this.report.function,
-        {
-          action: 'failed',
-          'plan.$': '$.plan',
-          'input.$': '$.input',
-          'execution.$': '$.execution',
-          'instance.$': '$.instance',
-          'validation.$': '$.validation',
-          'cutover.$': '$.cutover',
-          'cutoverRolledBack.$': '$.cutoverRolledBack',
-          'failure.$': '$.failure',
-          'cleanup.$': '$.cleanup',
-          'cleanupError.$': '$.cleanupError',
-          'topics.$': '$.topics',
-        },
-        '$.report',
-      ),
-      failRun,
-      '$.reportError',
-    );
-    reportFailure.next(notifyFailure);
-    notifyFailure.next(failRun);
+    const reportThenFail = (reportName: string, notifyName: string, fail: sfn.Fail) => {
+      const notify = catchTo(publish(notifyName, { 'TopicArn.$': '$.report.topicArn', 'Subject.$': '$.report.subject', 'Message.$': '$.report.message' }), fail, '$.notifyError');
+      notify.next(fail);
+      const report = catchTo(lambdaTask(reportName, this.report.function, { action: 'failed', ...failedPayload }, '$.report'), fail, '$.reportError');
+      report.next(notify);
+      return report;
+    };
+    const reportFailure = reportThenFail(STATES.report, STATES.notifyFailure, failRun);
     const deleteFailed = catchTo(
       rdsCall(
         STATES.deleteFailed,
@@ -290,36 +272,8 @@ export class FailoverWorkflow extends Construct {
 
     // Input rejected: no plan, nothing created.
     const rejected = new sfn.Fail(this, STATES.rejected, { comment: 'The input was rejected before any RDS call: the error names the field and the rule.', errorPath: '$.failure.Error', causePath: '$.failure.Cause' });
-    const notifyRejected = catchTo(
-      publish(STATES.notifyRejected, { 'TopicArn.$': '$.report.topicArn', 'Subject.$': '$.report.subject', 'Message.$': '$.report.message' }),
-      rejected,
-      '$.notifyError',
-    );
-    notifyRejected.next(rejected);
-    const reportRejected = catchTo(
-      lambdaTask(
-        STATES.inputRejected,
-        this.report.function,
-        {
-          action: 'failed',
-          // Still null (Configure): no plan, nothing created.
-          'plan.$': '$.plan',
-          'input.$': '$.input',
-          'execution.$': '$.execution',
-          'instance.$': '$.instance',
-          'validation.$': '$.validation',
-          'cutover.$': '$.cutover',
-          'cutoverRolledBack.$': '$.cutoverRolledBack',
-          'failure.$': '$.failure',
-          'cleanup.$': '$.cleanup',
-          'cleanupError.$': '$.cleanupError',
-          'topics.$': '$.topics',
-        },
-        '$.report',
-      ),
-      rejected,
-      '$.reportError',
-    ).next(notifyRejected);
+    // Still null (Configure) for a rejected input: no plan, nothing created.
+    const reportRejected = reportThenFail(STATES.inputRejected, STATES.notifyRejected, rejected);
 
     const preflight = catchTo(
       lambdaTask(STATES.preflight, this.preflight.function, { 'input.$': '$.input', 'execution.$': '$.execution', 'databases.$': '$.databases' }, '$.plan'),

@@ -54,3 +54,25 @@ export function wildcardResourceFinding(resource: IConstruct, attribute: string,
   const element = (resource.node.defaultChild ?? resource) as CfnElement;
   return `AwsSolutions-IAM5[Resource::<${Stack.of(resource).getLogicalId(element)}.${attribute}>${suffix}]`;
 }
+
+/**
+ * The findings every pgdr function has, acknowledged once: X-Ray's actions take no resource, and
+ * the AWS-managed execution policies (basic, and VPC access for a function in a VPC) grant nothing
+ * on data.
+ */
+export function acknowledgeLambdaBasics(fn: IConstruct, inVpc: boolean): void {
+  Validations.of(fn).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'X-Ray PutTraceSegments and PutTelemetryRecords take no resource; active tracing needs them on "*".',
+  });
+  if (inVpc) {
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+      reason: 'The AWS-managed VPC access policy is what Lambda needs to attach network interfaces; it grants nothing on data.',
+    });
+  }
+  Validations.of(fn).acknowledge({
+    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    reason: 'The AWS-managed basic execution policy only lets the function write its own logs.',
+  });
+}

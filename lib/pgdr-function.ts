@@ -13,7 +13,7 @@ import { Construct } from 'constructs';
 import * as path from 'node:path';
 import type { BackupVault } from './backup-vault';
 import { encryptedLogGroup } from './log-encryption';
-import { acknowledgeCompliance, wildcardResourceFinding } from './nag';
+import { acknowledgeCompliance, acknowledgeLambdaBasics, wildcardResourceFinding } from './nag';
 import { caBundleProblem, FUNCTION_CA_FILE, FUNCTION_CODE_DIR, PUBLIC_CAS, RDS_CA_BUNDLE, TLS_MODES, TlsMode } from './tls-ca';
 
 const PROJECT_ROOT = path.join(__dirname, '..');
@@ -167,18 +167,7 @@ export class PgdrFunction extends Construct {
     });
     props.secret.grantRead(this.function);
 
-    Validations.of(this.function).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'X-Ray PutTraceSegments and PutTelemetryRecords take no resource; active tracing needs them on "*".',
-    });
-    Validations.of(this.function).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-      reason: 'The AWS-managed VPC access policy is what Lambda needs to attach network interfaces; it grants nothing on data.',
-    });
-    Validations.of(this.function).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      reason: 'The AWS-managed basic execution policy only lets the function write its own logs.',
-    });
+    acknowledgeLambdaBasics(this.function, true);
     acknowledgeCompliance(
       this,
       'IAMNoInlinePolicy',
