@@ -13,6 +13,7 @@ const UNITS: Record<MetricUnit, (typeof PtUnit)[keyof typeof PtUnit]> = {
   Count: PtUnit.Count,
   Bytes: PtUnit.Bytes,
   Seconds: PtUnit.Seconds,
+  Percent: PtUnit.Percent,
   None: PtUnit.NoUnit,
 };
 

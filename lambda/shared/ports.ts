@@ -79,9 +79,15 @@ export type MetricName =
   | 'RecoverySeconds'
   | 'RecoveryValidatedSeconds'
   | 'RecoverySucceeded'
-  | 'RecoveryFailed';
+  | 'RecoveryFailed'
+  | 'BackupAgeSeconds'
+  | 'PitrLagSeconds'
+  | 'EstimatedRtoSeconds'
+  | 'DatabaseReachable'
+  | 'ConnectionsUsedPercent'
+  | 'FreeStoragePercent';
 
-export type MetricUnit = 'Count' | 'Bytes' | 'Seconds' | 'None';
+export type MetricUnit = 'Count' | 'Bytes' | 'Seconds' | 'Percent' | 'None';
 
 /** Metrics of one job run, already bound to its dimensions (backup jobs: database, class; recoveries: database, mode, source). */
 export interface MetricsPort {
