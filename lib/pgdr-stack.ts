@@ -5,6 +5,7 @@ import { Construct } from 'constructs';
 import { AlertTopics } from './alert-topics';
 import { BackupVault } from './backup-vault';
 import type { DatabaseConfig, PgdrConfig } from './config';
+import { defaultDrillSource, DrillSchedules } from './drill-schedules';
 import { DumpJob } from './dump-job';
 import { FailoverWorkflow, RecoveryDatabase } from './failover-workflow';
 import { JobNetwork } from './job-network';
@@ -35,6 +36,8 @@ export class PgdrStack extends Stack {
   readonly topics: AlertTopics;
   /** The failover state machine. */
   readonly failover: FailoverWorkflow;
+  /** Scheduled failover drills (databases with `drill.schedule`). */
+  readonly drills?: DrillSchedules;
   /** PostgreSQL client tools, one layer per major version in use. */
   readonly pgTools = new Map<number, PgTools>();
   /** Jobs per database name. */
@@ -77,6 +80,10 @@ export class PgdrStack extends Stack {
       recovery.push({ settings: recoverySettings(db), restore: jobs.recovery.restore.function, validate: jobs.recovery.validate.function });
     }
     this.failover = new FailoverWorkflow(this, 'Failover', { vault: this.vault, topics: this.topics, databases: recovery });
+    const drills = config.databases.flatMap((db) =>
+      db.drill.schedule ? [{ database: db.name, expression: db.drill.schedule.expression, timeZone: db.drill.schedule.timeZone, source: db.drill.source ?? defaultDrillSource(db.source) }] : [],
+    );
+    if (drills.length > 0) this.drills = new DrillSchedules(this, 'Drills', { stateMachine: this.failover.stateMachine, drills });
     new CfnOutput(this, 'FailoverStateMachine', { value: this.failover.stateMachine.stateMachineArn, description: 'Start a failover or drill here (input: see docs/failover.md)' });
     new CfnOutput(this, 'CriticalTopic', { value: this.topics.critical.topicArn, description: 'Pages: failed failovers, RTO exceeded, approval requests' });
     new CfnOutput(this, 'BackupBucket', { value: this.vault.bucket.bucketName, description: 'Bucket holding dumps, manifests and verification records' });

@@ -91,6 +91,14 @@ export function crossFieldIssues(config: PgdrConfig): RuleIssue[] {
       }
     }
 
+    const drillSource = db.drill.source;
+    if (drillSource && drillSource !== 'dump' && (db.source.type !== 'rds' || (drillSource === 'pitr' && !db.source.pointInTimeRecovery))) {
+      issues.push({
+        path: at('drill', 'source'),
+        message: `is "${drillSource}", which needs an RDS source${drillSource === 'pitr' ? ' with pointInTimeRecovery' : ''}; use "dump" (received "${drillSource}")`,
+      });
+    }
+
     const hard = db.failover.hardTimeout;
     if (hard && hard.seconds < db.rto.seconds) {
       issues.push({ path: at('failover', 'hardTimeout'), message: `is shorter than the rto (${formatSeconds(db.rto.seconds)}): a recovery would be abandoned before its objective passed (received "${hard.text}")` });

@@ -188,6 +188,8 @@ export const failoverSchema = z.strictObject({
 export const drillSchema = z.strictObject({
   /** When to run an automatic failover drill (mode "drill": never cuts over). @default none */
   schedule: scheduleSchema.optional(),
+  /** The recovery source a scheduled drill uses. @default "pitr" for an RDS source with point-in-time recovery, "snapshot" for one without, "dump" for an external source */
+  source: z.enum(['pitr', 'snapshot', 'dump']).optional(),
   /** Page when no successful drill happened for this long. @default "90d" */
   maxAge: durationSchema.prefault('90d'),
 });
