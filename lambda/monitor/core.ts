@@ -233,12 +233,22 @@ export async function runMonitor(deps: MonitorDeps, settings: MonitorSettings): 
   };
 
   // Parts that do not depend on each other run together.
+  // Each part reports its own failures; `guard` is the net for the unexpected (a bug in a part
+  // still leaves the others published).
+  const guard = async <T>(part: MonitorPart, fn: () => Promise<T>, fallback: T): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      run.problem(part, `unexpected: ${message(err)}`);
+      return fallback;
+    }
+  };
   const [latest, scan, recoveries, instance, health] = await Promise.all([
-    readLatestVerified(deps, run),
-    scanClasses(deps, settings, run),
-    newestInstanceCreate(deps, run),
-    describeInstance(deps, settings, run),
-    probe(deps, run),
+    guard<Found | { none: string }>('backup-age', () => readLatestVerified(deps, run), { none: 'unreadable: unexpected error' }),
+    guard('class-age', () => scanClasses(deps, settings, run), { newest: new Map<string, Found | { none: string }>(), samples: [] as RestoreSample[] }),
+    guard('estimated-rto', () => newestInstanceCreate(deps, run), undefined),
+    guard<Outcome<Instance>>('pitr', () => describeInstance(deps, settings, run), { ok: false }),
+    guard<Outcome<ProbeResult>>('health', () => probe(deps, run), { ok: false }),
   ]);
 
   // BackupAgeSeconds {database}
@@ -282,7 +292,7 @@ export async function runMonitor(deps: MonitorDeps, settings: MonitorSettings): 
   }
 
   // EstimatedRtoSeconds {database}
-  const estimate = await estimate_(deps, settings, run, latestVerified, scan.samples, recoveries);
+  const estimate = await guard('estimated-rto', () => estimate_(deps, settings, run, latestVerified, scan.samples, recoveries), null);
   if (estimate) run.publish('EstimatedRtoSeconds', estimate.seconds, 'Seconds');
 
   // DatabaseReachable, ConnectionsUsedPercent {database}
@@ -296,7 +306,7 @@ export async function runMonitor(deps: MonitorDeps, settings: MonitorSettings): 
   }
 
   // FreeStoragePercent {database}
-  await freeStorage(deps, settings, run, instance, now);
+  await guard('storage', () => freeStorage(deps, settings, run, instance, now), undefined);
 
   run.flush();
   const report: MonitorReport = {
