@@ -186,6 +186,29 @@ describe('backup age', () => {
     expect(value(report, 'BackupAgeSeconds', 'daily')).toBeDefined();
   });
 
+  it('a damaged verification record is skipped with a problem; the older verified backup of the class counts', async () => {
+    const h = harness(source, s3, DB, DB);
+    const newer = await h.dump({}, 'daily');
+    const newerKey = keysFromDumpKey(newer.dump.key).verification;
+    await store().putText(newerKey, '{"schemaVersion": 1}');
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    try {
+      const { report } = await monitor(at(hourly.startedAt, 60));
+      expect(report.problems).toEqual([{ part: 'class-age', message: expect.stringContaining(`verification record ${newerKey} skipped: RecordError`) }]);
+      expect(report.classes.daily).toEqual({ manifestKey: keysFromDumpKey(daily.dump.key).manifest, backupStartedAt: daily.startedAt });
+      expect(value(report, 'BackupAgeSeconds')).toBe(60);
+    } finally {
+      for (const Key of Object.values(keysFromDumpKey(newer.dump.key))) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key }));
+    }
+  });
+
+  it('a pointer whose backupStartedAt is not a date counts as corrupt', async () => {
+    const bad = { ...JSON.parse(pointerText), backupStartedAt: 'yesterday' };
+    const { report } = await withPointer(JSON.stringify(bad), () => monitor(at(hourly.startedAt, 60)));
+    expect(value(report, 'BackupAgeSeconds')).toBe(NO_BACKUP_AGE_SECONDS);
+    expect(report.latestVerified).toEqual({ none: 'corrupt: backupStartedAt "yesterday" is not a date' });
+  });
+
   it('a class with no verified backup: NO_BACKUP_AGE_SECONDS for that class', async () => {
     const { report } = await monitor(at(hourly.startedAt, 60), {}, { classes: [...SETTINGS.classes, { name: 'weekly', intervalSeconds: 604_800 }] });
     expect(value(report, 'BackupAgeSeconds', 'weekly')).toBe(NO_BACKUP_AGE_SECONDS);
