@@ -44,6 +44,8 @@ export interface ConnectionInfo {
   readonly sslmode?: SslMode;
   /** CAs trusted by verify-ca/verify-full: an absolute path to a PEM file, or {@link PUBLIC_ROOTS}. @default PUBLIC_ROOTS */
   readonly sslrootcert?: string;
+  /** Seconds to wait for the server to answer a connection attempt. @default 15 */
+  readonly connectTimeoutSeconds?: number;
 }
 
 /** A connection problem stated without secrets. */
@@ -204,7 +206,7 @@ export function libpqEnv(conn: ConnectionInfo): Record<string, string> {
     PGSSLMODE: conn.sslmode ?? 'prefer',
     // Only for the verifying modes: with a root certificate file present, libpq's `require` would verify too.
     ...(rootCert ? { PGSSLROOTCERT: rootCert } : {}),
-    PGCONNECT_TIMEOUT: '15',
+    PGCONNECT_TIMEOUT: String(conn.connectTimeoutSeconds ?? 15),
     PGAPPNAME: 'pgdr',
   };
 }
@@ -218,7 +220,7 @@ export function pgClientConfig(conn: ConnectionInfo, tls: boolean): ClientConfig
     user: conn.username,
     password: conn.password,
     application_name: 'pgdr',
-    connectionTimeoutMillis: 15_000,
+    connectionTimeoutMillis: (conn.connectTimeoutSeconds ?? 15) * 1000,
     ssl: tls ? nodeTlsOptions(conn) : false,
   };
 }

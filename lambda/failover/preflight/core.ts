@@ -63,6 +63,8 @@ export interface SourceInstance {
   readonly dbSubnetGroupName: string | null;
   readonly vpcSecurityGroupIds: string[];
   readonly port: number | null;
+  /** Allocated storage in GiB (AllocatedStorage); absent when the reader does not state it. */
+  readonly allocatedStorageGiB?: number | null;
 }
 
 /** A DB snapshot. */

@@ -23,6 +23,7 @@ function instanceOf(i: DBInstance): SourceInstance {
     dbSubnetGroupName: i.DBSubnetGroup?.DBSubnetGroupName ?? null,
     vpcSecurityGroupIds: (i.VpcSecurityGroups ?? []).map((g) => g.VpcSecurityGroupId).filter((id): id is string => typeof id === 'string'),
     port: i.Endpoint?.Port ?? i.DbInstancePort ?? null,
+    allocatedStorageGiB: i.AllocatedStorage ?? null,
   };
 }
 
