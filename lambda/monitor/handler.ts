@@ -13,6 +13,8 @@
  *          a CloudWatch reader (cloudwatch:GetMetricData): @aws-sdk/client-cloudwatch is not a
  *          dependency yet, so the default wiring has none and the report lists it as skipped.
  */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { cloudWatchStorageReader } from './storage';
 import { S3Client } from '@aws-sdk/client-s3';
 import { RDSClient } from '@aws-sdk/client-rds';
 import { rdsReader } from '../failover/preflight/rds';
@@ -100,7 +102,7 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): MonitorHandle
     database,
     settings,
     store: new S3ObjectStore(new S3Client({}), requireEnv('PGDR_BUCKET', env)),
-    ...(settings.rdsInstanceIdentifier ? { rds: rdsReader(new RDSClient({})) } : {}),
+    ...(settings.rdsInstanceIdentifier ? { rds: rdsReader(new RDSClient({})), storage: cloudWatchStorageReader(new CloudWatchClient({})) } : {}),
     probe: pgDatabaseProbe({ secrets: secretsManagerReader(), secretId: requireEnv('PGDR_SECRET_ARN', env), tls: tlsFromEnv(env) }),
     metrics: (dimensions) => emfMetricsWithDimensions(dimensions),
     clock: systemClock,

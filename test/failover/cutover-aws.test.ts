@@ -8,29 +8,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { route53Target, secretsManagerTarget, ssmParameterTarget } from '../../lambda/failover/cutover/aws';
-
-type Answer = (command: string, input: Record<string, any>) => Record<string, unknown> | Error;
-
-interface Stub<C> {
-  client: C;
-  sent: Array<{ command: string; input: Record<string, any> }>;
-}
-
-/** A real client whose every command is answered by `answer` (recorded in `sent`). */
-function stub<C extends { middlewareStack: any }>(client: C, answer: Answer): Stub<C> {
-  const sent: Array<{ command: string; input: Record<string, any> }> = [];
-  client.middlewareStack.add(
-    (_next: unknown, context: { commandName?: string }) => async (args: { input: Record<string, any> }) => {
-      const command = context.commandName ?? 'unknown';
-      sent.push({ command, input: args.input });
-      const out = answer(command, args.input);
-      if (out instanceof Error) throw out;
-      return { output: { $metadata: {}, ...out }, response: {} };
-    },
-    { step: 'initialize', name: 'pgdrStubAnswer' },
-  );
-  return { client, sent };
-}
+import { stub } from '../support/sdk-stub';
 
 const named = (name: string, message = name): Error => Object.assign(new Error(message), { name });
 const region = { region: 'eu-west-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'example' } };
