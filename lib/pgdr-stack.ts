@@ -2,12 +2,15 @@ import { CfnOutput, Duration, RemovalPolicy, Size, Stack, StackProps } from 'aws
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { AlarmFactory } from './alarm-factory';
 import { AlertTopics } from './alert-topics';
 import { BackupVault } from './backup-vault';
 import type { DatabaseConfig, PgdrConfig } from './config';
+import { DatabaseAlarms, detectionPlan, failoverAlarms } from './database-alarms';
 import { DumpJob } from './dump-job';
 import { FailoverWorkflow, RecoveryDatabase } from './failover-workflow';
 import { JobNetwork } from './job-network';
+import { MonitorJob, monitorSettings } from './monitor-job';
 import { PgTools, PgToolsSource } from './pg-tools';
 import { RecoveryJobs } from './recovery-jobs';
 import { recoverySettings } from './recovery-settings';
@@ -25,6 +28,10 @@ export interface DatabaseJobs {
   readonly verify: VerifyJob;
   /** The restore and validate jobs of the failover workflow. */
   readonly recovery: RecoveryJobs;
+  /** The recovery-objectives monitor (set once the failover workflow exists). */
+  monitor?: MonitorJob;
+  /** The recovery-objective alarms. */
+  alarms?: DatabaseAlarms;
 }
 
 /** The pgdr deployment: composes the constructs; holds no resources of its own. */
@@ -77,6 +84,26 @@ export class PgdrStack extends Stack {
       recovery.push({ settings: recoverySettings(db), restore: jobs.recovery.restore.function, validate: jobs.recovery.validate.function });
     }
     this.failover = new FailoverWorkflow(this, 'Failover', { vault: this.vault, topics: this.topics, databases: recovery });
+    const alarms = new AlarmFactory(this, { topics: this.topics });
+    failoverAlarms(alarms, this.failover);
+    for (const db of config.databases) {
+      const jobs = this.jobs.get(db.name)!;
+      const detection = detectionPlan(db.rpo.seconds);
+      jobs.monitor = new MonitorJob(this, `${db.name}-Monitor`, {
+        database: db.name,
+        secret: secretsmanager.Secret.fromSecretCompleteArn(this, `${db.name}-MonitorSecret`, db.source.secretArn),
+        vault: this.vault,
+        pgTools: this.toolsFor(db.source.engineMajorVersion, config),
+        vpc: this.network.vpc,
+        vpcSubnets: this.network.subnets,
+        tls: db.source.tls,
+        databasePort: db.source.port,
+        settings: monitorSettings(db),
+        interval: Duration.seconds(detection.monitorIntervalSeconds),
+      });
+      const jobFunctions = [jobs.dump.job, jobs.verify.job, jobs.recovery.restore, jobs.recovery.validate, jobs.monitor.job];
+      jobs.alarms = new DatabaseAlarms(this, `${db.name}-Alarms`, { config: db, factory: alarms, monitor: jobs.monitor, dump: jobs.dump, verify: jobs.verify, failover: this.failover, jobs: jobFunctions, detection });
+    }
     new CfnOutput(this, 'FailoverStateMachine', { value: this.failover.stateMachine.stateMachineArn, description: 'Start a failover or drill here (input: see docs/failover.md)' });
     new CfnOutput(this, 'CriticalTopic', { value: this.topics.critical.topicArn, description: 'Pages: failed failovers, RTO exceeded, approval requests' });
     new CfnOutput(this, 'BackupBucket', { value: this.vault.bucket.bucketName, description: 'Bucket holding dumps, manifests and verification records' });
