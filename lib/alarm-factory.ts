@@ -23,6 +23,8 @@ export interface MetricAlarmOptions {
   readonly name: string;
   /** The database it watches; `undefined` for stack-wide alarms. @default stack-wide */
   readonly database?: string;
+  /** The construct the alarm is created in (e.g. the database's alarms construct). @default the factory's scope */
+  readonly scope?: Construct;
   readonly severity: Severity;
   /** What was measured (a metric helper's result, or a math expression over them). */
   readonly metric: cloudwatch.IMetric;
@@ -44,6 +46,8 @@ export interface MetricAlarmOptions {
 export interface CompositeAlarmOptions {
   readonly name: string;
   readonly database?: string;
+  /** @default the factory's scope */
+  readonly scope?: Construct;
   readonly severity: Severity;
   readonly rule: cloudwatch.IAlarmRule;
   readonly summary: string;
@@ -79,7 +83,7 @@ export class AlarmFactory {
     if (!Number.isInteger(datapointsToAlarm) || datapointsToAlarm < 1 || datapointsToAlarm > evaluationPeriods) {
       throw new Error(`datapointsToAlarm of alarm "${o.name}": must be 1 to evaluationPeriods (${evaluationPeriods}) (received ${datapointsToAlarm})`);
     }
-    const alarm = new cloudwatch.Alarm(this.scope, this.constructId(o.name, o.database), {
+    const alarm = new cloudwatch.Alarm(o.scope ?? this.scope, this.constructId(o.name, o.database), {
       alarmName: this.alarmName(o.name, o.database),
       alarmDescription: this.description(o.severity, o.summary, o.runbookSection),
       metric: o.metric,
@@ -94,7 +98,7 @@ export class AlarmFactory {
   }
 
   compositeAlarm(o: CompositeAlarmOptions): cloudwatch.CompositeAlarm {
-    const alarm = new cloudwatch.CompositeAlarm(this.scope, this.constructId(o.name, o.database), {
+    const alarm = new cloudwatch.CompositeAlarm(o.scope ?? this.scope, this.constructId(o.name, o.database), {
       compositeAlarmName: this.alarmName(o.name, o.database),
       alarmDescription: this.description(o.severity, o.summary, o.runbookSection),
       alarmRule: o.rule,

@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { RECOVERY_MODES, RECOVERY_SOURCES, RecoverySource } from '../lambda/failover/contract';
-import type { AlarmFactory } from './alarm-factory';
+import type { AlarmFactory, MetricAlarmOptions } from './alarm-factory';
 import { DatabaseConfig, longestGapSeconds, parseSchedule, RDS_PITR_RPO_SECONDS } from './config';
 import type { DumpJob } from './dump-job';
 import type { FailoverWorkflow } from './failover-workflow';
@@ -164,8 +164,8 @@ export class DatabaseAlarms extends Construct {
     const plan = (this.detection = props.detection ?? detectionPlan(db.rpo.seconds));
     const samplePeriod = Duration.seconds(plan.periodSeconds);
     const hour = Duration.hours(1);
-    const add = (o: Omit<Parameters<AlarmFactory['metricAlarm']>[0], 'database'>) => {
-      const alarm = props.factory.metricAlarm({ ...o, database });
+    const add = (o: Omit<MetricAlarmOptions, 'database' | 'scope'>) => {
+      const alarm = props.factory.metricAlarm({ ...o, database, scope: this });
       this.alarms.push(alarm);
       return alarm;
     };
@@ -379,6 +379,7 @@ export class DatabaseAlarms extends Construct {
     this.atRisk = props.factory.compositeAlarm({
       name: 'at-risk',
       database,
+      scope: this,
       severity: 'warning',
       rule: cloudwatch.AlarmRule.anyOf(...this.alarms.map((a) => cloudwatch.AlarmRule.fromAlarm(a, cloudwatch.AlarmState.ALARM))),
       summary: `${database}: at least one of its recovery-objective alarms is in ALARM (the summary state of the database; each alarm notifies on its own, so this one goes to the warning topic only).`,

@@ -64,7 +64,7 @@ export class MonitorJob extends Construct {
       memorySize: props.memorySize ?? Size.mebibytes(512),
       // A run must end before the next one starts.
       timeout: props.timeout ?? Duration.seconds(Math.min(60, this.interval.toSeconds() - 10)),
-      // A missed run is replaced by the next one; retrying an old measurement would publish stale values.
+      // A failed run is replaced by the next one within minutes; a retry would only overlap it.
       retryAttempts: 0,
       environment: { PGDR_MONITOR: JSON.stringify(props.settings) },
       unscopedActions: {

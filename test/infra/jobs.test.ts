@@ -97,7 +97,7 @@ describe('dump and verify jobs (examples/4-school-admissions.json: two classes, 
   it('retries failed invocations once and parks them in an encrypted dead-letter queue', () => {
     template.resourcePropertiesCountIs('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 1 }, 2);
     // The failover's restore and validate jobs are invoked synchronously by the state machine: no retry, the same kind of queue.
-    // The monitor (issue 7) does not retry either: a missed run is replaced by the next one, and a retried old measurement would publish stale values.
+    // The monitor (issue 7) does not retry either: a failed run is replaced by the next one within minutes, which a retry would only overlap.
     template.resourcePropertiesCountIs('AWS::Lambda::EventInvokeConfig', { MaximumRetryAttempts: 0 }, 3);
     // dump, verify, restore, validate and (issue 7) monitor: one dead-letter queue each.
     template.resourcePropertiesCountIs('AWS::SQS::Queue', { SqsManagedSseEnabled: true }, 5);
