@@ -6,10 +6,13 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { loadConfig, PgdrConfig } from '../../lib/config';
+import { AlarmFactory } from '../../lib/alarm-factory';
 import { detectionPlan } from '../../lib/database-alarms';
+import { MonitorJob } from '../../lib/monitor-job';
 import { MONITOR_METRICS } from '../../lambda/monitor/contract';
 import { SHIPPED_CONFIGS, synthConfig } from './synth';
 
@@ -304,5 +307,40 @@ describe('paging endpoints kept in Secrets Manager (examples/3-clinic-booking.js
     const file = join(mkdtempSync(join(tmpdir(), 'pgdr-paging-')), 'config.json');
     writeFileSync(file, JSON.stringify(raw));
     expect(() => loadConfig(file)).toThrow(/paging\.critical\.httpsEndpointSecrets\[0\]\.secretArn: must be the complete Secrets Manager secret ARN/);
+  });
+});
+
+describe('AlarmFactory and MonitorJob refuse what CloudWatch and the schedule cannot do, naming the prop', () => {
+  const { stack } = synthConfig('pgdr.config.json');
+  const jobs = stack.jobs.get('shop')!;
+
+  it('rejects datapointsToAlarm above evaluationPeriods and a zero evaluationPeriods', () => {
+    const factory = new AlarmFactory(stack, { topics: stack.topics });
+    const base = {
+      severity: 'warning' as const,
+      metric: jobs.monitor!.metricBackupAge(),
+      threshold: 1,
+      comparison: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      summary: 'test.',
+      runbookSection: 'test',
+    };
+    expect(() => factory.metricAlarm({ ...base, name: 'a', evaluationPeriods: 2, datapointsToAlarm: 3 })).toThrow(/^datapointsToAlarm of alarm "a": must be 1 to evaluationPeriods \(2\) \(received 3\)$/);
+    expect(() => factory.metricAlarm({ ...base, name: 'b', evaluationPeriods: 0 })).toThrow(/^evaluationPeriods of alarm "b": must be a whole number ≥ 1 \(received 0\)$/);
+    expect(factory.alarmName('rpo', 'shop')).toBe('Pgdr-shop-rpo');
+    expect(factory.alarmName('failover-failed')).toBe('Pgdr-failover-failed');
+  });
+
+  it('rejects a monitor interval that is not whole minutes from 1 to 60', () => {
+    const props = {
+      database: 'other',
+      secret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'OtherSecret', 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgdr/other-AbCdEf'),
+      vault: stack.vault,
+      pgTools: [...stack.pgTools.values()][0],
+      vpc: stack.network.vpc,
+      settings: { classes: [], pointInTimeRecovery: false, defaultInstanceCreateSeconds: 1200, rtoSeconds: 3600, rpoSeconds: 86400 },
+    };
+    expect(() => new MonitorJob(stack, 'M1', { ...props, interval: Duration.seconds(90) })).toThrow(/^interval: must be whole minutes from 1 to 60 \(received 1 minute 30 seconds\)$/);
+    expect(() => new MonitorJob(stack, 'M2', { ...props, interval: Duration.hours(2) })).toThrow(/^interval: must be whole minutes from 1 to 60/);
   });
 });
