@@ -67,11 +67,11 @@ export function observesDaylightSaving(timeZone: string): boolean {
 
 /** The thresholds (seconds unless named otherwise) a database's configuration implies. */
 export interface DatabaseThresholds {
-  /** Time a dump plus its verification may take (both jobs' timeouts), plus the DST allowance of zoned cron schedules. */
+  /** RPO grace: time a dump plus its verification may take (both jobs' timeouts), + 1 h when only cron schedules in a zone with daylight saving meet the RPO. */
   readonly graceSeconds: number;
   /** The RPO alarm: the metric it reads and the age above which it fires. */
   readonly rpo: { readonly metric: 'BackupAgeSeconds' | 'PitrLagSeconds'; readonly thresholdSeconds: number };
-  /** Stale-class thresholds by scheduled class: the class's longest gap + grace. */
+  /** Stale-class thresholds by scheduled class: the class's longest gap + both timeouts (+ 1 h for a cron schedule in a zone with daylight saving). */
   readonly staleClass: Record<string, number>;
   readonly restoreTestWarningSeconds: number;
   readonly restoreTestCriticalSeconds: number;
@@ -89,12 +89,18 @@ export interface DatabaseThresholds {
  * RPO equals the schedule interval.
  */
 export function databaseThresholds(db: DatabaseConfig): DatabaseThresholds {
-  const scheduled = db.backupClasses.flatMap((c) => (c.schedule ? [{ name: c.name, schedule: c.schedule }] : []));
-  const dst = scheduled.some((c) => c.schedule.expression.startsWith('cron(') && observesDaylightSaving(c.schedule.timeZone)) ? DST_ALLOWANCE_SECONDS : 0;
-  const graceSeconds = db.jobs.dump.timeout.seconds + db.jobs.verify.timeout.seconds + dst;
+  const runSeconds = db.jobs.dump.timeout.seconds + db.jobs.verify.timeout.seconds;
+  const scheduled = db.backupClasses.flatMap((c) =>
+    c.schedule
+      ? [{ name: c.name, gap: longestGapSeconds([parseSchedule(c.schedule.expression, c.schedule.timeZone)]), dst: c.schedule.expression.startsWith('cron(') && observesDaylightSaving(c.schedule.timeZone) }]
+      : [],
+  );
+  // The 25-hour day matters to the RPO only when no schedule free of it meets the RPO by itself.
+  const rpoNeedsDst = scheduled.some((c) => c.dst) && !scheduled.some((c) => !c.dst && c.gap <= db.rpo.seconds);
+  const graceSeconds = runSeconds + (rpoNeedsDst ? DST_ALLOWANCE_SECONDS : 0);
   const pitr = db.source.type === 'rds' && db.source.pointInTimeRecovery;
   const staleClass: Record<string, number> = {};
-  for (const c of scheduled) staleClass[c.name] = longestGapSeconds([parseSchedule(c.schedule.expression, c.schedule.timeZone)]) + graceSeconds;
+  for (const c of scheduled) staleClass[c.name] = c.gap + runSeconds + (c.dst ? DST_ALLOWANCE_SECONDS : 0);
   const rto = db.rto.seconds;
   return {
     graceSeconds,
