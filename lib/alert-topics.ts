@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -15,6 +15,13 @@ export interface AlertSubscribers {
   readonly emails?: string[];
   /** HTTPS endpoints, e.g. a pager integration's URL. @default [] */
   readonly httpsEndpoints?: string[];
+  /**
+   * HTTPS endpoints whose URL holds a secret (an API key in the query string): a Secrets Manager
+   * secret whose value (or JSON field) is the URL. The template holds only a
+   * `{{resolve:secretsmanager:...}}` reference; CloudFormation resolves it when it creates the
+   * subscription. @default []
+   */
+  readonly httpsEndpointSecrets?: { readonly secretArn: string; readonly jsonField?: string }[];
 }
 
 /** Properties of {@link AlertTopics}. */
@@ -66,6 +73,11 @@ export class AlertTopics extends Construct {
       const subs = props.subscribers?.[severity];
       for (const email of subs?.emails ?? []) t.addSubscription(new subscriptions.EmailSubscription(email));
       for (const url of subs?.httpsEndpoints ?? []) t.addSubscription(new subscriptions.UrlSubscription(url, { protocol: sns.SubscriptionProtocol.HTTPS }));
+      for (const ref of subs?.httpsEndpointSecrets ?? []) {
+        // unsafeUnwrap: the token becomes a dynamic reference in the template, never the value.
+        const url = SecretValue.secretsManager(ref.secretArn, { jsonField: ref.jsonField }).unsafeUnwrap();
+        t.addSubscription(new subscriptions.UrlSubscription(url, { protocol: sns.SubscriptionProtocol.HTTPS }));
+      }
       return t;
     };
     this.critical = topic('critical');

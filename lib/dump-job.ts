@@ -1,7 +1,9 @@
 import { TimeZone } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import { JobProps, PgdrFunction } from './pgdr-function';
+import { pgdrMetric, PgdrMetricOptions } from './pgdr-metrics';
 
 /** When one backup class of a database is dumped. */
 export interface DumpSchedule {
@@ -29,6 +31,7 @@ export interface DumpJobProps extends JobProps {
 export class DumpJob extends Construct {
   readonly job: PgdrFunction;
   readonly schedules: scheduler.Schedule[];
+  private readonly database: string;
 
   constructor(scope: Construct, id: string, props: DumpJobProps) {
     super(scope, id);
@@ -38,6 +41,7 @@ export class DumpJob extends Construct {
       seen.add(s.backupClass);
     }
 
+    this.database = props.database;
     this.job = new PgdrFunction(this, 'Dump', { ...props, job: 'dump', databasePorts: [props.databasePort ?? 5432] });
     props.vault.grantWriteDumps(this.job.function, props.database);
 
@@ -49,5 +53,15 @@ export class DumpJob extends Construct {
           target: this.job.scheduledInvoke({ backupClass: s.backupClass }),
         }),
     );
+  }
+
+  /** Failed dump runs of a backup class (`BackupFailed` {database, class}, 1 per failed run). @default Sum over 5 minutes */
+  metricBackupFailed(backupClass: string, options: PgdrMetricOptions = {}): cloudwatch.Metric {
+    return pgdrMetric('BackupFailed', { database: this.database, class: backupClass }, { statistic: cloudwatch.Stats.SUM, ...options });
+  }
+
+  /** Stored size of each dump of a backup class (`BackupBytes` {database, class}). @default Maximum over 5 minutes */
+  metricBackupBytes(backupClass: string, options: PgdrMetricOptions = {}): cloudwatch.Metric {
+    return pgdrMetric('BackupBytes', { database: this.database, class: backupClass }, { statistic: cloudwatch.Stats.MAXIMUM, ...options });
   }
 }

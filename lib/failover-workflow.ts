@@ -1,4 +1,5 @@
 import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -6,11 +7,12 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import type { RecoverySettings } from '../lambda/failover/contract';
+import type { RecoveryMode, RecoverySettings, RecoverySource } from '../lambda/failover/contract';
 import type { AlertTopics } from './alert-topics';
 import type { BackupVault } from './backup-vault';
 import { ControlFunction } from './control-function';
 import { encryptedLogGroup } from './log-encryption';
+import { pgdrMetric, PgdrMetricOptions } from './pgdr-metrics';
 import { acknowledgeCompliance, wildcardResourceFinding } from './nag';
 
 /** Every recovery instance's identifier starts with this (IAM scopes RDS writes to it). */
@@ -41,6 +43,13 @@ export interface RecoveryDatabase {
   readonly restore: lambda.IFunction;
   /** The validate job of the database. */
   readonly validate: lambda.IFunction;
+}
+
+/** The dimensions of a recovery metric: which database, drill or failover, from which source. */
+export interface RecoveryRunKind {
+  readonly database: string;
+  readonly mode: RecoveryMode;
+  readonly source: RecoverySource;
 }
 
 /** Properties of a {@link FailoverWorkflow}. */
@@ -699,5 +708,29 @@ export class FailoverWorkflow extends Construct {
       id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:rds!*]',
       reason: 'RDS names the managed master secret of a new instance itself (rds!db-<uuid>), so only the prefix RDS uses is known; RDS creates it with the caller\'s rights.',
     });
+  }
+
+  /**
+   * The measured recovery time of drills or failovers of a database from one source
+   * (`RecoverySeconds` {database, mode, source}, published by the report job on success).
+   * @default Maximum over 5 minutes
+   */
+  metricRecoverySeconds(run: RecoveryRunKind, options: PgdrMetricOptions = {}): cloudwatch.Metric {
+    return pgdrMetric('RecoverySeconds', { database: run.database, mode: run.mode, source: run.source }, options);
+  }
+
+  /** Failed runs (`RecoveryFailed` {database, mode, source}). @default Sum over 5 minutes */
+  metricRecoveryFailed(run: RecoveryRunKind, options: PgdrMetricOptions = {}): cloudwatch.Metric {
+    return pgdrMetric('RecoveryFailed', { database: run.database, mode: run.mode, source: run.source }, { statistic: cloudwatch.Stats.SUM, ...options });
+  }
+
+  /** Executions of the state machine that failed (AWS/States ExecutionsFailed). @default Sum over 5 minutes */
+  metricFailed(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.stateMachine.metricFailed(props);
+  }
+
+  /** Executions of the state machine that hit its timeout (AWS/States ExecutionsTimedOut). @default Sum over 5 minutes */
+  metricTimedOut(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.stateMachine.metricTimedOut(props);
   }
 }

@@ -58,12 +58,12 @@ export function wildcardResourceFinding(resource: IConstruct, attribute: string,
 /**
  * The findings every pgdr function has, acknowledged once: X-Ray's actions take no resource, and
  * the AWS-managed execution policies (basic, and VPC access for a function in a VPC) grant nothing
- * on data.
+ * on data. `alsoOnStar` names (with its reason) what else the function does on "*" (one finding, one reason).
  */
-export function acknowledgeLambdaBasics(fn: IConstruct, inVpc: boolean): void {
+export function acknowledgeLambdaBasics(fn: IConstruct, inVpc: boolean, alsoOnStar?: string): void {
   Validations.of(fn).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
-    reason: 'X-Ray PutTraceSegments and PutTelemetryRecords take no resource; active tracing needs them on "*".',
+    reason: `X-Ray PutTraceSegments and PutTelemetryRecords take no resource; active tracing needs them on "*".${alsoOnStar ? ` ${alsoOnStar}` : ''}`,
   });
   if (inVpc) {
     Validations.of(fn).acknowledge({

@@ -1,4 +1,5 @@
 import { Duration, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -76,6 +77,8 @@ export interface PgdrFunctionProps extends JobProps {
   readonly environment?: Record<string, string>;
   /** Size of /tmp. @default Size.mebibytes(512) */
   readonly ephemeralStorageSize?: Size;
+  /** Actions without resource-level permissions the job needs on "*", and why. @default none */
+  readonly unscopedActions?: { readonly actions: string[]; readonly reason: string };
 }
 
 /**
@@ -124,7 +127,7 @@ export class PgdrFunction extends Construct {
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:
-        'This queue is itself the dead-letter queue of the job (failed invocations and scheduler deliveries land here and stay 14 days); a queue behind it would only move them. Nothing alarms on its depth yet: check it after a failed backup.',
+        'This queue is itself the dead-letter queue of the job (failed invocations and scheduler deliveries land here and stay 14 days); a queue behind it would only move them. Its depth is alarmed: the dead-letters alarm of the database (lib/database-alarms.ts) warns as soon as it is not empty.',
     });
 
     // Encrypted with the vault key: the vault's key policy lets CloudWatch Logs use it for its log group names.
@@ -166,8 +169,11 @@ export class PgdrFunction extends Construct {
       bundling: bundling(tls.copyFile ? { commandHooks: copyIntoBundle(tls.copyFile, FUNCTION_CA_FILE) } : {}),
     });
     props.secret.grantRead(this.function);
+    if (props.unscopedActions) {
+      this.function.addToRolePolicy(new iam.PolicyStatement({ actions: props.unscopedActions.actions, resources: ['*'] }));
+    }
 
-    acknowledgeLambdaBasics(this.function, true);
+    acknowledgeLambdaBasics(this.function, true, props.unscopedActions && `${props.unscopedActions.actions.join(', ')}: ${props.unscopedActions.reason}`);
     acknowledgeCompliance(
       this,
       'IAMNoInlinePolicy',
@@ -183,6 +189,11 @@ export class PgdrFunction extends Construct {
       'LambdaConcurrency',
       "Invocations come only from this database's schedules, new manifests and operators; reserved concurrency would take from the account's unreserved pool and cannot be set at all in a new account whose concurrency quota is still 10.",
     );
+  }
+
+  /** Messages waiting in the dead-letter queue (ApproximateNumberOfMessagesVisible). @default Maximum over 5 minutes */
+  metricDeadLetters(options: { readonly period?: Duration } = {}): cloudwatch.Metric {
+    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: cloudwatch.Stats.MAXIMUM, period: options.period ?? Duration.minutes(5) });
   }
 
   /**

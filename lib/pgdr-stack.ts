@@ -1,15 +1,20 @@
 import { CfnOutput, Duration, RemovalPolicy, Size, Stack, StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { AlarmFactory } from './alarm-factory';
 import { AlertTopics } from './alert-topics';
 import { BackupVault } from './backup-vault';
 import type { DatabaseConfig, PgdrConfig } from './config';
+import { DatabaseAlarms, detectionPlan, failoverAlarms, recoverySourcesOf } from './database-alarms';
 import { defaultDrillSource, DrillSchedules } from './drill-schedules';
 import { DumpJob } from './dump-job';
 import { FailoverWorkflow, RecoveryDatabase } from './failover-workflow';
 import { JobNetwork } from './job-network';
+import { MonitorJob, monitorSettings } from './monitor-job';
 import { PgTools, PgToolsSource } from './pg-tools';
+import { RecoveryDashboard } from './recovery-dashboard';
 import { RecoveryJobs } from './recovery-jobs';
 import { recoverySettings } from './recovery-settings';
 import { VerifyJob } from './verify-job';
@@ -26,6 +31,10 @@ export interface DatabaseJobs {
   readonly verify: VerifyJob;
   /** The restore and validate jobs of the failover workflow. */
   readonly recovery: RecoveryJobs;
+  /** The recovery-objectives monitor (set once the failover workflow exists). */
+  monitor?: MonitorJob;
+  /** The recovery-objective alarms. */
+  alarms?: DatabaseAlarms;
 }
 
 /** The pgdr deployment: composes the constructs; holds no resources of its own. */
@@ -38,6 +47,8 @@ export class PgdrStack extends Stack {
   readonly failover: FailoverWorkflow;
   /** Scheduled failover drills (databases with `drill.schedule`). */
   readonly drills?: DrillSchedules;
+  /** The per-stack recovery dashboard. */
+  readonly dashboard: RecoveryDashboard;
   /** PostgreSQL client tools, one layer per major version in use. */
   readonly pgTools = new Map<number, PgTools>();
   /** Jobs per database name. */
@@ -84,6 +95,62 @@ export class PgdrStack extends Stack {
       db.drill.schedule ? [{ database: db.name, expression: db.drill.schedule.expression, timeZone: db.drill.schedule.timeZone, source: db.drill.source ?? defaultDrillSource(db.source) }] : [],
     );
     if (drills.length > 0) this.drills = new DrillSchedules(this, 'Drills', { stateMachine: this.failover.stateMachine, drills });
+    const alarms = new AlarmFactory(this, { topics: this.topics });
+    failoverAlarms(alarms, this.failover);
+    for (const db of config.databases) {
+      const jobs = this.jobs.get(db.name)!;
+      const detection = detectionPlan(db.rpo.seconds);
+      jobs.monitor = new MonitorJob(this, `${db.name}-Monitor`, {
+        database: db.name,
+        secret: secretsmanager.Secret.fromSecretCompleteArn(this, `${db.name}-MonitorSecret`, db.source.secretArn),
+        vault: this.vault,
+        pgTools: this.toolsFor(db.source.engineMajorVersion, config),
+        vpc: this.network.vpc,
+        vpcSubnets: this.network.subnets,
+        tls: db.source.tls,
+        databasePort: db.source.port,
+        settings: monitorSettings(db),
+        interval: Duration.seconds(detection.monitorIntervalSeconds),
+      });
+      const jobFunctions = [jobs.dump.job, jobs.verify.job, jobs.recovery.restore, jobs.recovery.validate, jobs.monitor.job];
+      jobs.alarms = new DatabaseAlarms(this, `${db.name}-Alarms`, { config: db, factory: alarms, monitor: jobs.monitor, dump: jobs.dump, verify: jobs.verify, failover: this.failover, jobs: jobFunctions, detection });
+    }
+    if (this.drills) {
+      alarms.metricAlarm({
+        name: 'drill-dead-letters',
+        severity: 'warning',
+        metric: this.drills.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: cloudwatch.Stats.MAXIMUM, period: Duration.minutes(5) }),
+        threshold: 1,
+        comparison: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        summary: 'A scheduled drill could not be started (EventBridge Scheduler gave up on the delivery): no drill ran, the drill-age alarm will follow.',
+        runbookSection: 'Dead letters',
+      });
+    }
+    this.dashboard = new RecoveryDashboard(this, 'Dashboard', {
+      dashboardName: `${this.stackName}-recovery`,
+      alarms: config.databases.map((db) => this.jobs.get(db.name)!.alarms!.atRisk),
+      databases: config.databases.map((db) => {
+        const jobs = this.jobs.get(db.name)!;
+        const monitor = jobs.monitor!;
+        const classes = db.backupClasses.map((c) => c.name);
+        const runs = (['drill', 'failover'] as const).flatMap((mode) => recoverySourcesOf(db).map((source) => ({ database: db.name, mode, source })));
+        return {
+          database: db.name,
+          rpo: Duration.seconds(db.rpo.seconds),
+          rto: Duration.seconds(db.rto.seconds),
+          backupAge: monitor.metricBackupAge(),
+          classBackupAges: classes.map((c) => monitor.metricClassBackupAge(c)),
+          pitrLag: db.source.type === 'rds' && db.source.pointInTimeRecovery ? monitor.metricPitrLag() : undefined,
+          restoreTestSeconds: classes.map((c) => jobs.verify.metricRestoreTestSeconds(c)),
+          recoverySeconds: runs.map((r) => this.failover.metricRecoverySeconds(r)),
+          estimatedRto: monitor.metricEstimatedRto(),
+          backupBytes: classes.map((c) => jobs.dump.metricBackupBytes(c)),
+          failures: [...classes.flatMap((c) => [jobs.dump.metricBackupFailed(c), jobs.verify.metricVerifyFailed(c), jobs.verify.metricRowCountMismatches(c)]), ...runs.map((r) => this.failover.metricRecoveryFailed(r))],
+          health: [monitor.metricReachable(), monitor.metricConnectionsUsed(), ...(db.source.type === 'rds' ? [monitor.metricFreeStorage()] : [])],
+        };
+      }),
+    });
     new CfnOutput(this, 'FailoverStateMachine', { value: this.failover.stateMachine.stateMachineArn, description: 'Start a failover or drill here (input: see docs/failover.md)' });
     new CfnOutput(this, 'CriticalTopic', { value: this.topics.critical.topicArn, description: 'Pages: failed failovers, RTO exceeded, approval requests' });
     new CfnOutput(this, 'BackupBucket', { value: this.vault.bucket.bucketName, description: 'Bucket holding dumps, manifests and verification records' });

@@ -1,4 +1,5 @@
 import { Duration, Size, TimeZone } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -6,6 +7,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { databasePrefix } from '../lambda/shared/layout';
 import { JobProps, PgdrFunction } from './pgdr-function';
+import { pgdrMetric, PgdrMetricOptions } from './pgdr-metrics';
 
 /** Environment variables are limited to 4 KB in all; keep the policy well below. */
 const MAX_POLICY_BYTES = 3000;
@@ -44,6 +46,7 @@ export class VerifyJob extends Construct {
   readonly job: PgdrFunction;
   /** The rule that routes new manifests of this database to the job. */
   readonly manifestRule: events.Rule;
+  private readonly database: string;
 
   constructor(scope: Construct, id: string, props: VerifyJobProps) {
     super(scope, id);
@@ -57,6 +60,7 @@ export class VerifyJob extends Construct {
       throw new Error(`smokeQueries: must fit in ${MAX_POLICY_BYTES} bytes of JSON (the Lambda environment limit is 4 KB) (received ${Buffer.byteLength(policy)} bytes)`);
     }
 
+    this.database = props.database;
     this.job = new PgdrFunction(this, 'Verify', {
       ...props,
       job: 'verify',
@@ -96,5 +100,24 @@ export class VerifyJob extends Construct {
         target: this.job.scheduledInvoke({ restoreTest: true }),
       });
     }
+  }
+
+  /** Failed verifications of a backup class (`VerifyFailed` {database, class}, 1 per failed check). @default Sum over 5 minutes */
+  metricVerifyFailed(backupClass: string, options: PgdrMetricOptions = {}): cloudwatch.Metric {
+    return this.metric('VerifyFailed', backupClass, { statistic: cloudwatch.Stats.SUM, ...options });
+  }
+
+  /** Tables whose restored row count differs from the manifest, per restore test (`RowCountMismatches` {database, class}). @default Maximum over 5 minutes */
+  metricRowCountMismatches(backupClass: string, options: PgdrMetricOptions = {}): cloudwatch.Metric {
+    return this.metric('RowCountMismatches', backupClass, options);
+  }
+
+  /** Duration of a restore test (`RestoreTestSeconds` {database, class}). @default Maximum over 5 minutes */
+  metricRestoreTestSeconds(backupClass: string, options: PgdrMetricOptions = {}): cloudwatch.Metric {
+    return this.metric('RestoreTestSeconds', backupClass, options);
+  }
+
+  private metric(name: 'VerifyFailed' | 'RowCountMismatches' | 'RestoreTestSeconds', backupClass: string, options: PgdrMetricOptions): cloudwatch.Metric {
+    return pgdrMetric(name, { database: this.database, class: backupClass }, options);
   }
 }

@@ -13,12 +13,15 @@
  *   - `DatabaseReachable` {database}: 1 when a connection through the source secret succeeded, else 0.
  *   - `ConnectionsUsedPercent` {database}: connections in use / max_connections × 100 (when reachable).
  *   - `FreeStoragePercent` {database}: RDS sources: FreeStorageSpace / allocated storage × 100.
+ *   - `DrillAgeSeconds` {database}: seconds since the newest SUCCESSFUL drill's recovery record
+ *     (`<database>/recoveries/`, mode drill, outcome succeeded) finished; none → `NO_BACKUP_AGE_SECONDS`.
+ *     (CloudWatch alarms look back at most 7 days: a `drill.maxAge` of weeks needs an age metric.)
  */
 
 /** The value `BackupAgeSeconds` takes when the database has no verified backup: 10 years. */
 export const NO_BACKUP_AGE_SECONDS = 10 * 365 * 86_400;
 
-export const MONITOR_METRICS = ['BackupAgeSeconds', 'PitrLagSeconds', 'EstimatedRtoSeconds', 'DatabaseReachable', 'ConnectionsUsedPercent', 'FreeStoragePercent'] as const;
+export const MONITOR_METRICS = ['BackupAgeSeconds', 'PitrLagSeconds', 'EstimatedRtoSeconds', 'DatabaseReachable', 'ConnectionsUsedPercent', 'FreeStoragePercent', 'DrillAgeSeconds'] as const;
 export type MonitorMetric = (typeof MONITOR_METRICS)[number];
 
 /** The monitor's settings (env PGDR_MONITOR, JSON; no secrets). */

@@ -65,7 +65,7 @@ export interface MonitorDeps {
 
 // ---------------------------------------------------------------- report
 
-export type MonitorPart = 'backup-age' | 'class-age' | 'pitr' | 'estimated-rto' | 'health' | 'storage';
+export type MonitorPart = 'backup-age' | 'class-age' | 'pitr' | 'estimated-rto' | 'drill-age' | 'health' | 'storage';
 
 export interface MonitorValue {
   readonly metric: MonitorMetric;
@@ -246,7 +246,7 @@ export async function runMonitor(deps: MonitorDeps, settings: MonitorSettings): 
   const [latest, scan, recoveries, instance, health] = await Promise.all([
     guard<Found | { none: string }>('backup-age', () => readLatestVerified(deps, run), { none: 'unreadable: unexpected error' }),
     guard('class-age', () => scanClasses(deps, settings, run), { newest: new Map<string, Found | { none: string }>(), samples: [] as RestoreSample[] }),
-    guard('estimated-rto', () => newestInstanceCreate(deps, run), undefined),
+    guard('estimated-rto', () => scanRecoveries(deps, run), { create: undefined, drill: undefined } as RecoveryScan),
     guard<Outcome<Instance>>('pitr', () => describeInstance(deps, settings, run), { ok: false }),
     guard<Outcome<ProbeResult>>('health', () => probe(deps, run), { ok: false }),
   ]);
@@ -292,7 +292,12 @@ export async function runMonitor(deps: MonitorDeps, settings: MonitorSettings): 
   }
 
   // EstimatedRtoSeconds {database}
-  const estimate = await guard('estimated-rto', () => estimate_(deps, settings, run, latestVerified, scan.samples, recoveries), null);
+  const estimate = await guard('estimated-rto', () => estimate_(deps, settings, run, latestVerified, scan.samples, recoveries.create), null);
+
+  // DrillAgeSeconds {database}: since the newest successful drill finished (none: the age of nothing, so the drill-age alarm fires).
+  const drillAge = recoveries.drill ? ageOf(recoveries.drill.finishedAt) : undefined;
+  if (!recoveries.drill) run.skipped.push('DrillAgeSeconds: no successful drill recorded; published as the age of nothing');
+  run.publish('DrillAgeSeconds', drillAge ?? NO_BACKUP_AGE_SECONDS, 'Seconds');
   if (estimate) run.publish('EstimatedRtoSeconds', estimate.seconds, 'Seconds');
 
   // DatabaseReachable, ConnectionsUsedPercent {database}
@@ -426,29 +431,42 @@ async function scanClasses(deps: MonitorDeps, settings: MonitorSettings, run: Ru
   return { newest, samples: samples.slice(0, RESTORE_SAMPLES) };
 }
 
+interface RecoveryScan {
+  /** The newest successful pitr/snapshot recovery's start → validated seconds. */
+  readonly create: { seconds: number; key: string } | undefined;
+  /** The newest successful drill's finish time. */
+  readonly drill: { finishedAt: string; key: string } | undefined;
+}
+
 /**
- * The newest successful pitr/snapshot recovery's start → validated seconds (the time to create an
- * instance and prove it; recovery records carry no separate "available" time). Dump recoveries
- * are not used: their time includes the restore, which the record does not separate.
+ * Reads the newest recovery records once for two measurements: the newest successful pitr/snapshot
+ * recovery's start → validated seconds (the time to create an instance and prove it; recovery
+ * records carry no separate "available" time; dump recoveries are not used: their time includes
+ * the restore, which the record does not separate), and the newest successful drill.
  */
-async function newestInstanceCreate(deps: MonitorDeps, run: Run): Promise<{ seconds: number; key: string } | undefined> {
+async function scanRecoveries(deps: MonitorDeps, run: Run): Promise<RecoveryScan> {
   const prefix = `${databasePrefix(deps.database)}recoveries/`;
   let keys: string[];
   try {
     keys = (await deps.store.listKeys(prefix)).filter((k) => k.endsWith('.json'));
   } catch (err) {
     run.problem('estimated-rto', `cannot list recovery records ${prefix}: ${message(err)}`);
-    return undefined;
+    run.problem('drill-age', `cannot list recovery records ${prefix}: ${message(err)}`);
+    return { create: undefined, drill: undefined };
   }
   // <db>/recoveries/YYYY/MM/<execution>.json: newest months first; within a month the start time decides.
   keys.sort((a, b) => (a.slice(prefix.length, prefix.length + 7) < b.slice(prefix.length, prefix.length + 7) ? 1 : a.slice(prefix.length, prefix.length + 7) > b.slice(prefix.length, prefix.length + 7) ? -1 : 0));
   let best: { seconds: number; key: string; startedAt: string } | undefined;
+  let drill: { finishedAt: string; key: string } | undefined;
   for (const key of keys.slice(0, MAX_RECOVERY_RECORDS)) {
     try {
       const stored = await deps.store.getText(key);
       if (!stored) continue;
       const record = JSON.parse(stored.text) as Partial<RecoveryRecord>;
       const seconds = record.timings?.validatedSeconds;
+      if (record.schemaVersion === 1 && record.outcome === 'succeeded' && record.mode === 'drill' && typeof record.finishedAt === 'string' && (!drill || record.finishedAt > drill.finishedAt)) {
+        drill = { finishedAt: record.finishedAt, key };
+      }
       if (record.schemaVersion !== 1 || record.outcome !== 'succeeded' || (record.source !== 'pitr' && record.source !== 'snapshot')) continue;
       if (typeof seconds !== 'number' || seconds <= 0 || typeof record.startedAt !== 'string') continue;
       if (!best || record.startedAt > best.startedAt) best = { seconds, key, startedAt: record.startedAt };
@@ -456,7 +474,7 @@ async function newestInstanceCreate(deps: MonitorDeps, run: Run): Promise<{ seco
       run.problem('estimated-rto', `recovery record ${key} skipped: ${message(err)}`);
     }
   }
-  return best && { seconds: best.seconds, key: best.key };
+  return { create: best && { seconds: best.seconds, key: best.key }, drill };
 }
 
 async function estimate_(

@@ -85,7 +85,8 @@ export type MetricName =
   | 'EstimatedRtoSeconds'
   | 'DatabaseReachable'
   | 'ConnectionsUsedPercent'
-  | 'FreeStoragePercent';
+  | 'FreeStoragePercent'
+  | 'DrillAgeSeconds';
 
 export type MetricUnit = 'Count' | 'Bytes' | 'Seconds' | 'Percent' | 'None';
 

@@ -275,6 +275,11 @@ export const pagingTargetsSchema = z.strictObject({
   emails: z.array(z.email('must be an e-mail address')).default([]),
   /** HTTPS endpoints (pager integrations) subscribed to the topic. @default [] */
   httpsEndpoints: z.array(z.url({ protocol: /^https$/, error: 'must be an https:// URL' })).default([]),
+  /**
+   * HTTPS endpoints that carry a secret (an API key in the URL), kept in Secrets Manager: the secret
+   * (or its JSON field) holds the https:// URL, resolved by CloudFormation at deploy time. @default []
+   */
+  httpsEndpointSecrets: z.array(z.strictObject({ secretArn: secretArn(), jsonField: z.string().min(1).optional() })).default([]),
 });
 
 export const pagingSchema = z.strictObject({

@@ -44,7 +44,7 @@ describe('valid configuration', () => {
     expect(db.drill.maxAge.seconds).toBe(90 * 86400);
     expect(db.jobs.dump).toEqual({ memoryMiB: 1024, timeout: { text: '15m', seconds: 900 } });
     expect(db.jobs.verify.memoryMiB).toBe(2048);
-    expect(config.paging).toEqual({ critical: { emails: [], httpsEndpoints: [] }, warning: { emails: [], httpsEndpoints: [] } });
+    expect(config.paging).toEqual({ critical: { emails: [], httpsEndpoints: [], httpsEndpointSecrets: [] }, warning: { emails: [], httpsEndpoints: [], httpsEndpointSecrets: [] } });
   });
 
   it('accepts a break-glass principal for the vault key: a role (with a path), a user or an account root', () => {

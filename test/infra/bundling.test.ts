@@ -11,7 +11,7 @@ import { TEST_CONTEXT } from './synth';
  * A real synthesis with asset bundling on (as `cdk synth` does it): esbuild bundles each handler
  * into one file that Node can load, with no Docker.
  */
-it('bundles every handler (dump, verify, restore, and the failover\'s validate, preflight, cutover, report) into loadable single files', () => {
+it('bundles every handler (dump, verify, restore, monitor, and the failover\'s validate, preflight, cutover, report) into loadable single files', () => {
   const outdir = mkdtempSync(join(tmpdir(), 'pgdr-bundle-'));
   const context = { ...TEST_CONTEXT };
   delete context['aws:cdk:bundling-stacks'];
@@ -21,10 +21,10 @@ it('bundles every handler (dump, verify, restore, and the failover\'s validate, 
 
   const template = JSON.parse(readFileSync(join(outdir, `${stack.artifactId}.template.json`), 'utf8'));
   const jobFunctions = Object.values(template.Resources as Record<string, any>).filter(
-    (r) => r.Type === 'AWS::Lambda::Function' && /^pgdr(: failover | (dump|verify|restore|failover\/validate) job)/.test(r.Properties.Description ?? ''),
+    (r) => r.Type === 'AWS::Lambda::Function' && /^pgdr(: failover | (dump|verify|restore|monitor|failover\/validate) job)/.test(r.Properties.Description ?? ''),
   );
-  // dump, verify, restore, validate per database (one here), and the three control functions of the failover.
-  expect(jobFunctions).toHaveLength(7);
+  // dump, verify, restore, validate, monitor per database (one here), and the three control functions of the failover.
+  expect(jobFunctions).toHaveLength(8);
   for (const fn of jobFunctions) {
     const assetHash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
     const bundle = join(outdir, `asset.${assetHash}`, 'index.js');

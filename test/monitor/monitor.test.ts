@@ -167,6 +167,9 @@ describe('backup age', () => {
     expect(log.entries.filter((e) => e.level === 'WARN' && e.attributes?.part === 'backup-age')).toHaveLength(1);
     // the classes still have their verified backups
     expect(value(report, 'BackupAgeSeconds', 'hourly')).toBe(60);
+    // no drill recorded yet: the drill age is the age of nothing, so the drill-age alarm fires
+    expect(value(report, 'DrillAgeSeconds')).toBe(NO_BACKUP_AGE_SECONDS);
+    expect(report.skipped).toContainEqual(expect.stringContaining('DrillAgeSeconds: no successful drill recorded'));
   });
 
   it('revoked pointer: no verified backup (the reason is reported)', async () => {
@@ -256,6 +259,8 @@ describe('estimated RTO', () => {
         estimateRtoSeconds({ instanceCreateSeconds: 640.5, backupBytes: hourly.dump.bytes, throughputBytesPerSecond: report.estimate!.throughputBytesPerSecond, validationSeconds: report.estimate!.validationSeconds }),
       );
       expect(report.problems).toContainEqual({ part: 'estimated-rto', message: expect.stringContaining('garbage.json skipped') });
+      // The newest SUCCESSFUL drill, whatever its source (the failed one of Nov 2 does not count).
+      expect(value(report, 'DrillAgeSeconds')).toBe(Math.round((at(hourly.startedAt, 60).getTime() - Date.parse('2026-11-03T03:30:00.000Z')) / 1000));
     } finally {
       for (const Key of [...keys, `${DB}/recoveries/2026/11/garbage.json`]) await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key }));
     }
@@ -306,7 +311,7 @@ describe('RDS: PITR lag and free storage', () => {
     expect(report.problems).toEqual([{ part: 'pitr', message: expect.stringContaining('InternalFailure') }]);
     expect(log.entries.filter((e) => e.level === 'WARN')).toHaveLength(1);
     expect(report.values.map((v) => v.metric).sort()).toEqual(
-      ['BackupAgeSeconds', 'BackupAgeSeconds', 'BackupAgeSeconds', 'ConnectionsUsedPercent', 'DatabaseReachable', 'EstimatedRtoSeconds'].sort(),
+      ['BackupAgeSeconds', 'BackupAgeSeconds', 'BackupAgeSeconds', 'ConnectionsUsedPercent', 'DatabaseReachable', 'DrillAgeSeconds', 'EstimatedRtoSeconds'].sort(),
     );
   });
 
@@ -409,6 +414,7 @@ describe('EMF', () => {
       { Name: 'BackupAgeSeconds', Unit: 'Seconds' },
       { Name: 'ConnectionsUsedPercent', Unit: 'Percent' },
       { Name: 'DatabaseReachable', Unit: 'Count' },
+      { Name: 'DrillAgeSeconds', Unit: 'Seconds' },
       { Name: 'EstimatedRtoSeconds', Unit: 'Seconds' },
       { Name: 'FreeStoragePercent', Unit: 'Percent' },
       { Name: 'PitrLagSeconds', Unit: 'Seconds' },
