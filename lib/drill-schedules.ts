@@ -1,4 +1,4 @@
-import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, TimeZone } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -7,6 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { FailoverInput, RecoverySource } from '../lambda/failover/contract';
 import { acknowledgeCompliance } from './nag';
+import { deadLetterQueue } from './pgdr-function';
 
 /** One database's scheduled drill. */
 export interface ScheduledDrill {
@@ -48,15 +49,10 @@ export class DrillSchedules extends Construct {
   constructor(scope: Construct, id: string, props: DrillSchedulesProps) {
     super(scope, id);
     if (props.drills.length === 0) throw new Error('drills: at least one scheduled drill is needed (received none)');
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: 'This queue is the dead-letter queue of the drill schedules (deliveries that failed for good stay 14 days); a queue behind it would only move them.',
-    });
+    this.deadLetterQueue = deadLetterQueue(
+      this,
+      'This queue is the dead-letter queue of the drill schedules (deliveries that failed for good stay 14 days); a queue behind it would only move them. Its depth is alarmed (the drill-dead-letters alarm).',
+    );
     const role = new iam.Role(this, 'Role', {
       description: 'EventBridge Scheduler starting pgdr failover drills',
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } } }),

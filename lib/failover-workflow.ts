@@ -243,18 +243,21 @@ export class FailoverWorkflow extends Construct {
       return report;
     };
     const reportFailure = reportThenFail(STATES.report, STATES.notifyFailure, failRun);
-    const deleteFailed = catchTo(
-      rdsCall(
-        STATES.deleteFailed,
-        'deleteDBInstance',
-        { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier', SkipFinalSnapshot: true, DeleteAutomatedBackups: true },
-        [newInstances],
-        { deleted: true, reason: 'deleted after the failure (deleteOnFailure)' },
-        '$.cleanup',
-      ).addRetry({ errors: RDS_BUSY_ERRORS, interval: Duration.seconds(60), maxAttempts: 20, backoffRate: 1.2 }),
-      reportFailure,
-      '$.cleanupError',
-    );
+    // DeleteDBInstance of this run's instance (no final snapshot: a drill's or a failed run's instance holds nothing new), retried while RDS says it is busy.
+    const deleteInstance = (name: string, reason: string, onError: sfn.IChainable, errorPath: string) =>
+      catchTo(
+        rdsCall(
+          name,
+          'deleteDBInstance',
+          { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier', SkipFinalSnapshot: true, DeleteAutomatedBackups: true },
+          [newInstances],
+          { deleted: true, reason },
+          '$.cleanup',
+        ).addRetry({ errors: RDS_BUSY_ERRORS, interval: Duration.seconds(60), maxAttempts: 20, backoffRate: 1.2 }),
+        onError,
+        errorPath,
+      );
+    const deleteFailed = deleteInstance(STATES.deleteFailed, 'deleted after the failure (deleteOnFailure)', reportFailure, '$.cleanupError');
     deleteFailed.next(reportFailure);
     const disableProtection = catchTo(
       rdsCall(
@@ -518,17 +521,7 @@ export class FailoverWorkflow extends Construct {
       '$.reportError',
     ).next(notifySuccess);
 
-    const deleteDrill = catchTo(
-      rdsCall(
-        STATES.deleteDrill,
-        'deleteDBInstance',
-        { 'DbInstanceIdentifier.$': '$.plan.instanceIdentifier', SkipFinalSnapshot: true, DeleteAutomatedBackups: true },
-        [newInstances],
-        { deleted: true, reason: 'drill: deleted once validated' },
-        '$.cleanup',
-      ).addRetry({ errors: RDS_BUSY_ERRORS, interval: Duration.seconds(60), maxAttempts: 20, backoffRate: 1.2 }),
-      failed,
-    ).next(finish);
+    const deleteDrill = deleteInstance(STATES.deleteDrill, 'drill: deleted once validated', failed, '$.failure').next(finish);
 
     // Cutover.
     const rolledBack = new sfn.Pass(this, 'CutoverRolledBack', {

@@ -118,17 +118,10 @@ export class PgdrFunction extends Construct {
       this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
     }
 
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetters', {
-      // SSE-SQS: encrypted at rest without handing every sender (Lambda, Scheduler, EventBridge) KMS rights.
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
-        'This queue is itself the dead-letter queue of the job (failed invocations and scheduler deliveries land here and stay 14 days); a queue behind it would only move them. Its depth is alarmed: the dead-letters alarm of the database (lib/database-alarms.ts) warns as soon as it is not empty.',
-    });
+    this.deadLetterQueue = deadLetterQueue(
+      this,
+      'This queue is itself the dead-letter queue of the job (failed invocations and scheduler deliveries land here and stay 14 days); a queue behind it would only move them. Its depth is alarmed: the dead-letters alarm of the database (lib/database-alarms.ts) warns as soon as it is not empty.',
+    );
 
     // Encrypted with the vault key: the vault's key policy lets CloudWatch Logs use it for its log group names.
     const logGroup = encryptedLogGroup(this, 'Logs', {
@@ -222,6 +215,17 @@ export class PgdrFunction extends Construct {
       maxEventAge: Duration.hours(1),
     });
   }
+}
+
+/**
+ * A dead-letter queue (`DeadLetters`): SSE-SQS, so it is encrypted at rest without handing every
+ * sender (Lambda, Scheduler, EventBridge) KMS rights; TLS only; messages kept 14 days. `reason` says
+ * why it has no dead-letter queue of its own (cdk-nag AwsSolutions-SQS3).
+ */
+export function deadLetterQueue(scope: Construct, reason: string): sqs.Queue {
+  const queue = new sqs.Queue(scope, 'DeadLetters', { encryption: sqs.QueueEncryption.SQS_MANAGED, enforceSSL: true, retentionPeriod: Duration.days(14) });
+  Validations.of(queue).acknowledge({ id: 'AwsSolutions-SQS3', reason });
+  return queue;
 }
 
 /** The entry, runtime and project settings of a pgdr function whose code is lambda/<job>/handler.ts. */
