@@ -184,7 +184,6 @@ export class FailoverWorkflow extends Construct {
         failure: null,
         report: null,
         rtoNotified: false,
-        cutoverRolledBack: false,
       },
       },
     });
@@ -233,7 +232,7 @@ export class FailoverWorkflow extends Construct {
     const failRun = new sfn.Fail(this, STATES.fail, { comment: 'The run failed: no traffic was switched (or the cutover was rolled back).', errorPath: '$.failure.Error', causePath: '$.failure.Cause' });
     // Report (record + notification text), notify, fail: the failure path and the rejected input share it.
     const failedPayload = Object.fromEntries(
-      ['plan', 'input', 'execution', 'instance', 'validation', 'cutover', 'cutoverRolledBack', 'failure', 'cleanup', 'cleanupError', 'topics'].map((k) => [`${k}.$`, `$.${k}`]),
+      ['plan', 'input', 'execution', 'instance', 'validation', 'cutover', 'failure', 'cleanup', 'cleanupError', 'topics'].map((k) => [`${k}.$`, `$.${k}`]),
     );
     const reportThenFail = (reportName: string, notifyName: string, fail: sfn.Fail) => {
       const notify = catchTo(publish(notifyName, { 'TopicArn.$': '$.report.topicArn', 'Subject.$': '$.report.subject', 'Message.$': '$.report.message' }), fail, '$.notifyError');
@@ -467,35 +466,20 @@ export class FailoverWorkflow extends Construct {
     describeRestored.next(validate);
 
     // Finish: record, notify, output.
+    const outputFields = {
+      'database.$': '$.plan.database',
+      'mode.$': '$.plan.mode',
+      'source.$': '$.plan.source',
+      instance: { 'identifier.$': '$.instance.identifier', 'host.$': '$.instance.host', 'port.$': '$.instance.port' },
+      'cleanup.$': '$.cleanup',
+    };
     const output = new sfn.Pass(this, STATES.output, {
-      parameters: {
-        'database.$': '$.plan.database',
-        'mode.$': '$.plan.mode',
-        'source.$': '$.plan.source',
-        instance: { 'identifier.$': '$.instance.identifier', 'host.$': '$.instance.host', 'port.$': '$.instance.port' },
-        'cleanup.$': '$.cleanup',
-        'timings.$': '$.report.timings',
-        'recordKey.$': '$.report.recordKey',
-        'outcome.$': '$.report.outcome',
-      },
-    });
-    const reportProblem = new sfn.Pass(this, 'ReportNotWritten', {
-      comment: 'The recovery itself succeeded; only its record or notification failed. Never roll back a recovery for that.',
-      parameters: { 'Error.$': '$.reportError.Error', 'Cause.$': '$.reportError.Cause' },
-      resultPath: '$.reportError',
+      parameters: { ...outputFields, 'timings.$': '$.report.timings', 'recordKey.$': '$.report.recordKey', 'outcome.$': '$.report.outcome' },
     });
     const outputWithoutReport = new sfn.Pass(this, 'OutputWithoutRecord', {
-      parameters: {
-        'database.$': '$.plan.database',
-        'mode.$': '$.plan.mode',
-        'source.$': '$.plan.source',
-        instance: { 'identifier.$': '$.instance.identifier', 'host.$': '$.instance.host', 'port.$': '$.instance.port' },
-        'cleanup.$': '$.cleanup',
-        'reportError.$': '$.reportError',
-        outcome: 'succeeded',
-      },
+      comment: 'The recovery itself succeeded; only its record or notification failed (reportError). Never roll back a recovery for that.',
+      parameters: { ...outputFields, 'reportError.$': '$.reportError', outcome: 'succeeded' },
     });
-    reportProblem.next(outputWithoutReport);
     const notifySuccess = catchTo(
       publish(STATES.notifySuccess, { 'TopicArn.$': '$.report.topicArn', 'Subject.$': '$.report.subject', 'Message.$': '$.report.message' }),
       output,
@@ -517,7 +501,7 @@ export class FailoverWorkflow extends Construct {
         },
         '$.report',
       ),
-      reportProblem,
+      outputWithoutReport,
       '$.reportError',
     ).next(notifySuccess);
 
@@ -528,7 +512,7 @@ export class FailoverWorkflow extends Construct {
       parameters: { 'Error.$': '$.failure.Error', 'Cause.$': "States.Format('{}; the cutover was rolled back: traffic is on the previous server again', $.failure.Cause)" },
       resultPath: '$.failure',
     });
-    rolledBack.next(new sfn.Pass(this, 'MarkRolledBack', { result: sfn.Result.fromBoolean(true), resultPath: '$.cutoverRolledBack' })).next(failed);
+    rolledBack.next(failed);
     const rollbackFailed = new sfn.Pass(this, 'RollbackFailed', {
       parameters: {
         Error: 'RollbackFailed',

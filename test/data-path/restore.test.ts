@@ -7,7 +7,7 @@
  * before pg_restore runs and leaves no temporary file.
  */
 import { captureStdout } from '../support/stdout';
-import { createServer, Server } from 'node:http';
+import { LocalSecretsManager, startLocalSecretsManager } from '../support/secrets-server';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
@@ -258,7 +258,7 @@ describe('the handler as deployed (environment contract, its own SDK clients)', 
   const MASTER_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-1234-AbCdEf';
   const CUTOVER_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pgdr/shop-app-AbCdEf';
   const savedEnv = { ...process.env };
-  let secrets: Server;
+  let secrets: LocalSecretsManager;
   let target: PgCluster;
   const stdout = captureStdout();
 
@@ -269,29 +269,13 @@ describe('the handler as deployed (environment contract, its own SDK clients)', 
       [MASTER_ARN]: JSON.stringify({ username: 'postgres', password: target.password }),
       [CUTOVER_ARN]: JSON.stringify({ engine: 'postgres', host: 'old.example', port: 5432, username: 'app_login', password: APP_PASSWORD }),
     };
-    secrets = await new Promise<Server>((resolve) => {
-      const server = createServer((req, res) => {
-        let body = '';
-        req.on('data', (c) => (body += c));
-        req.on('end', () => {
-          const { SecretId } = JSON.parse(body) as { SecretId: string };
-          res.setHeader('content-type', 'application/x-amz-json-1.1');
-          if (!values[SecretId]) {
-            res.statusCode = 400;
-            res.end(JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }));
-            return;
-          }
-          res.end(JSON.stringify({ ARN: SecretId, Name: 'x', SecretString: values[SecretId], VersionId: 'v1' }));
-        });
-      });
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    });
+    secrets = await startLocalSecretsManager(values);
     Object.assign(process.env, {
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secrets.address() as { port: number }).port}`,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       PGDR_BUCKET: s3.bucket,
       PGDR_PG_BIN: PG_BIN,
@@ -302,7 +286,7 @@ describe('the handler as deployed (environment contract, its own SDK clients)', 
 
   afterAll(async () => {
     process.env = savedEnv;
-    await new Promise((r) => secrets?.close(r));
+    await secrets?.stop();
     await target?.stop();
   });
 

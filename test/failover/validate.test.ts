@@ -5,7 +5,7 @@
  * (pitr/snapshot), mutated in the order the cases need, and a fresh server filled by the restore
  * handler (dump). Secrets come from a SecretReader over a map of JSON (test inputs).
  */
-import { createServer, Server } from 'node:http';
+import { LocalSecretsManager, startLocalSecretsManager } from '../support/secrets-server';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import type { Clock } from '../../lambda/shared/ports';
@@ -120,32 +120,16 @@ const FRESH: FreshnessQuerySetting = { name: 'newest order', sql: 'SELECT max(cr
 describe('the handler as deployed (environment, its own S3 and Secrets Manager clients)', () => {
   const savedEnv = { ...process.env };
   const stdout = captureStdout();
-  let secretsServer: Server;
+  let secretsServer: LocalSecretsManager;
 
   beforeAll(async () => {
-    secretsServer = await new Promise<Server>((resolve) => {
-      const server = createServer((req, res) => {
-        let body = '';
-        req.on('data', (c) => (body += c));
-        req.on('end', () => {
-          const { SecretId } = JSON.parse(body) as { SecretId: string };
-          res.setHeader('content-type', 'application/x-amz-json-1.1');
-          if (secretValues[SecretId] === undefined) {
-            res.statusCode = 400;
-            res.end(JSON.stringify({ __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." }));
-            return;
-          }
-          res.end(JSON.stringify({ ARN: SecretId, Name: 'x', SecretString: secretValues[SecretId], VersionId: 'v1' }));
-        });
-      });
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    });
+    secretsServer = await startLocalSecretsManager(secretValues);
     Object.assign(process.env, {
       AWS_REGION: 'eu-west-1',
       AWS_ACCESS_KEY_ID: 'S3RVER',
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${(secretsServer.address() as { port: number }).port}`,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsServer.endpoint,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       PGDR_BUCKET: s3.bucket,
       PGDR_PG_SSLMODE: 'prefer',
@@ -154,7 +138,7 @@ describe('the handler as deployed (environment, its own S3 and Secrets Manager c
   });
   afterAll(async () => {
     process.env = savedEnv;
-    await new Promise((r) => secretsServer?.close(r));
+    await secretsServer?.stop();
   });
 
   test('validates the copy with the manifest from the bucket and the source secret from Secrets Manager; logs hold no password', async () => {

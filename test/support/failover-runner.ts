@@ -13,7 +13,6 @@
  * `$$.State.EnteredTime` a clock the test chooses (the RTO and hard-timeout checks read it) and
  * `$$.Task.Token` a token.
  */
-import { readFileSync } from 'node:fs';
 import { CfnElement, Stack } from 'aws-cdk-lib';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Template } from 'aws-cdk-lib/assertions';
@@ -242,6 +241,3 @@ export function aslErrors(definition: Definition): string[] {
   const result = validator(definition);
   return result.isValid ? [] : result.errorsText('\n').split('\n');
 }
-
-/** Reads a JSON file (test fixtures). */
-export const readJson = (file: string): Json => JSON.parse(readFileSync(file, 'utf8')) as Json;

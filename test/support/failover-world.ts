@@ -198,8 +198,7 @@ export async function startWorld(): Promise<World> {
       }) as LocalHandler,
       [arn(stack.failover.report.function)]: makeReport({ store, clock: systemClock, metricsOut }) as LocalHandler,
     };
-    for (const [name, jobs] of stack.jobs) {
-      void name;
+    for (const jobs of stack.jobs.values()) {
       handlers[arn(jobs.recovery.restore.function)] = makeRestore({ store, secrets: reader, tls: {}, pgBin: PG_BIN, workDir, jobs: 2, log: silentLog, clock: systemClock }) as LocalHandler;
       handlers[arn(jobs.recovery.validate.function)] = makeValidate({ store, secrets: reader, tls: {}, clock: systemClock, log: silentLog }) as LocalHandler;
     }
