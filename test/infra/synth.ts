@@ -1,17 +1,10 @@
 /** Test helper: synthesizes the pgdr app for a configuration file into a temp dir and returns what tests assert on. */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { addPgdr } from '../../lib/app';
-import { loadConfig, PgdrConfig } from '../../lib/config';
+import type { PgdrConfig } from '../../lib/config';
 import type { PgdrStack } from '../../lib/pgdr-stack';
+import { NagViolation, synthesize, SYNTH_CONTEXT } from '../../lib/synthesize';
 
-export interface NagViolation {
-  readonly rule: string;
-  readonly path: string;
-}
+export type { NagViolation };
 
 export interface Synthesized {
   readonly stack: PgdrStack;
@@ -30,41 +23,11 @@ export const SHIPPED_CONFIGS = [
   'examples/5-event-platform.json',
 ];
 
-/**
- * The app context of a real `cdk synth` (the feature flags of cdk.json), plus a switch that keeps
- * synthesis offline and Docker-free in tests (no asset bundling that needs Docker).
- */
-export const TEST_CONTEXT: Record<string, unknown> = {
-  ...JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')).context,
-  'aws:cdk:bundling-stacks': [],
-};
+/** The app context of a real `cdk synth`, offline and Docker-free (see lib/synthesize.ts). */
+export const TEST_CONTEXT = SYNTH_CONTEXT;
 
-/**
- * Synthesizes a configuration file (or an already validated configuration) once, with every cdk-nag
- * pack of the app. `extend` may add constructs to the stack before synthesis (to prove the checks
- * catch findings).
- */
+/** {@link synthesize}, with the template wrapped for assertions. */
 export function synthConfig(config: string | PgdrConfig, extend?: (stack: PgdrStack) => void): Synthesized {
-  const outdir = mkdtempSync(join(tmpdir(), 'pgdr-synth-'));
-  const app = new App({ outdir, context: TEST_CONTEXT });
-  const stack = addPgdr(app, typeof config === 'string' ? loadConfig(config) : config);
-  extend?.(stack);
-  let violations: NagViolation[] = [];
-  try {
-    app.synth();
-  } catch (err) {
-    const report = join(outdir, 'validation-report.json');
-    if (!existsSync(report)) throw err;
-    violations = readViolations(report);
-    if (violations.length === 0) throw err;
-  }
-  const template = Template.fromJSON(JSON.parse(readFileSync(join(outdir, `${stack.artifactId}.template.json`), 'utf8')));
-  return { stack, template, violations };
-}
-
-function readViolations(path: string): NagViolation[] {
-  const report = JSON.parse(readFileSync(path, 'utf8')) as {
-    pluginReports: { violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[] }[];
-  };
-  return report.pluginReports.flatMap((p) => p.violations.flatMap((v) => v.violatingConstructs.map((c) => ({ rule: v.ruleName, path: c.constructPath }))));
+  const { stack, template, violations } = synthesize(config, extend);
+  return { stack, template: Template.fromJSON(template as unknown as Record<string, unknown>), violations };
 }

@@ -18,6 +18,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import type { PgdrStack } from '../../lib/pgdr-stack';
+import { Definition, failoverDefinition as definitionOf, localFunctionArn, TemplateJson } from '../../lib/synthesize';
 import type { RdsSimulator } from './rds-simulator';
 
 // aws-local-stepfunctions 3 uses Promise.withResolvers (Node 22+); Node 20 lacks it.
@@ -38,50 +39,19 @@ export const ACCOUNT = '123456789012';
 export const REGION = 'eu-west-1';
 
 type Json = Record<string, unknown>;
-type StateDef = { Type: string; Resource?: string; Retry?: unknown[]; Parameters?: Json };
-export interface Definition {
-  StartAt: string;
-  States: Record<string, StateDef>;
-}
+export type { Definition };
 
 /** A Lambda handler as the state machine calls it. */
 export type LocalHandler = (event: never) => Promise<unknown>;
 
-/** The ARN a resolved `Fn::GetAtt [X, Arn]` of a function gets. */
-export const functionArn = (logicalId: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${logicalId}`;
-const topicArn = (logicalId: string) => `arn:aws:sns:${REGION}:${ACCOUNT}:${logicalId}`;
+const TOKENS = { account: ACCOUNT, region: REGION };
 
-function resolveToken(token: Json): string {
-  if ('Ref' in token) {
-    const ref = token.Ref as string;
-    if (ref === 'AWS::Partition') return 'aws';
-    if (ref === 'AWS::Region') return REGION;
-    if (ref === 'AWS::AccountId') return ACCOUNT;
-    if (ref === 'AWS::URLSuffix') return 'amazonaws.com';
-    return topicArn(ref);
-  }
-  if ('Fn::GetAtt' in token) {
-    const [id, attr] = token['Fn::GetAtt'] as [string, string];
-    if (attr !== 'Arn') throw new Error(`unexpected Fn::GetAtt ${id}.${attr} in the definition`);
-    return functionArn(id);
-  }
-  throw new Error(`unexpected token in the definition: ${JSON.stringify(token)}`);
-}
+/** The ARN a resolved `Fn::GetAtt [X, Arn]` of a function gets. */
+export const functionArn = (logicalId: string) => localFunctionArn(TOKENS, logicalId);
 
 /** The failover state machine's definition from a synthesized template, tokens resolved. */
 export function failoverDefinition(template: Template): Definition {
-  const machines = template.findResources('AWS::StepFunctions::StateMachine');
-  const entry = Object.entries(machines).find(([id]) => id.startsWith('Failover'));
-  if (!entry) throw new Error('no failover state machine in the template');
-  const body = (entry[1] as { Properties: { DefinitionString: unknown } }).Properties.DefinitionString;
-  let text: string;
-  if (typeof body === 'string') text = body;
-  else {
-    const join = (body as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
-    // A token inside a JSON string: its value is inserted as is (ARNs need no escaping).
-    text = join[1].map((part) => (typeof part === 'string' ? part : resolveToken(part as Json))).join(join[0]);
-  }
-  return JSON.parse(text) as Definition;
+  return definitionOf(template.toJSON() as TemplateJson, TOKENS);
 }
 
 /** The logical id of a function in the stack (what `functionArn` names). */

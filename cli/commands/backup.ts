@@ -1,0 +1,48 @@
+/** `pgdr backup NAME`: dump a database now and print its manifest. */
+import { Command, Option } from 'commander';
+import { runDump } from '../../lambda/dump/core';
+import { COMPRESSION_SETTINGS, CompressionSetting } from '../../lambda/shared/compression';
+import { systemClock } from '../../lambda/shared/ports';
+import { CliError } from '../errors';
+import { openLocalEnv } from '../local';
+import { interruptOnSignals, signalExitCode } from '../interrupt';
+import { resolveDatabase } from '../resolve';
+import { CommonOptions, parseUrl, printManifest, redactOutput, requireLocal } from '../shared';
+
+export function registerBackup(program: Command): void {
+  program
+    .command('backup')
+    .description('dump a database now and print its manifest')
+    .argument('<name>', 'a configured database, or any name with --source-url')
+    .option('--local', 'run on this machine against a local S3 server (.pgdr/s3)')
+    .option('--source-url <url>', 'postgres://user:password@host:port/database to dump')
+    .option('--class <class>', 'backup class (S3 prefix, metric dimension); default: the first configured class, else "manual"')
+    .addOption(new Option('--compression <method>', 'compression').choices(COMPRESSION_SETTINGS as string[]).default('auto'))
+    .option('--config <path>', 'configuration file (default: pgdr.config.json if present)')
+    .option('--pg-bin <dir>', 'directory of pg_dump/pg_restore (default: PGDR_PG_BIN, the newest /usr/lib/postgresql/N/bin, PATH)')
+    .option('--json', 'print the manifest as JSON')
+    .option('--verbose', 'structured logs and metrics on stderr')
+    .action(async (name: string, options: CommonOptions & { class?: string; compression: CompressionSetting }) => {
+      requireLocal(options, 'backup');
+      const db = resolveDatabase(name, { config: options.config, hasUrl: options.sourceUrl !== undefined, urlOption: '--source-url' });
+      if (!options.sourceUrl) throw new CliError(`backup --local needs --source-url: the local runner does not read the database secret from AWS Secrets Manager`);
+      const connection = parseUrl(options.sourceUrl, '--source-url');
+      const backupClass = options.class ?? db.config?.backupClasses[0]?.name ?? 'manual';
+      const env = await openLocalEnv({ ...options, redact: redactOutput });
+      const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.s3.directory}`);
+      try {
+        const manifest = await runDump(
+          { store: env.store, connection, pgBin: env.pgBin, compression: options.compression, metrics: env.metrics(db.name, backupClass), log: env.log, clock: systemClock },
+          { database: db.name, backupClass, signal: interrupt.signal },
+        );
+        printManifest(manifest, options.json === true);
+      } catch (err) {
+        if (!interrupt.received) throw err;
+        // The dump core stopped pg_dump and aborted the upload: nothing of this backup is stored.
+        throw new CliError(`${(err as Error).message}; its upload was aborted and no manifest was written`, signalExitCode(interrupt.received));
+      } finally {
+        interrupt.dispose();
+        await env.close();
+      }
+    });
+}
