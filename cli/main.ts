@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { CliError } from './errors';
+import { EXIT } from './contract';
 import { redactOutput } from './shared';
 import { registerBackup } from './commands/backup';
 import { registerVerify } from './commands/verify';
@@ -46,7 +47,8 @@ export async function run(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode; // commander already printed it
+    // commander already printed it; --help and --version end with 0, its usage errors with EXIT.usage.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     const message = (err as Error)?.message ?? String(err);
     // Never a password, on any line (a configuration error lists one problem per line).
     process.stderr.write(`pgdr: ${redactOutput(message)}\n`);

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { DatabaseConfig, DEFAULT_CONFIG_PATH, loadConfig, PgdrConfig } from '../lib/config';
 import { assertName } from '../lambda/shared/layout';
 import { CliError } from './errors';
+import { EXIT } from './contract';
 
 export interface ResolvedDatabase {
   readonly name: string;
@@ -29,12 +30,13 @@ export function resolveDatabase(name: string, options: { config?: string; hasUrl
       config
         ? `unknown database "${name}": ${path} configures ${known}; to use another database, give ${options.urlOption}`
         : `unknown database "${name}": there is no ${path}; give ${options.urlOption} to use any database`,
+      EXIT.usage,
     );
   }
   try {
     assertName(name, 'database name');
   } catch (err) {
-    throw new CliError((err as Error).message);
+    throw new CliError((err as Error).message, EXIT.usage);
   }
   return { name };
 }

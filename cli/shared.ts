@@ -4,9 +4,11 @@
  */
 import { connectionFromUrl, ConnectionInfo } from '../lambda/shared/connection';
 import { withPasswordFromEnvironment } from '../lambda/shared/pgpass';
+import { connectionFromService, serviceName } from '../lambda/shared/pg-service';
 import { redactSecrets } from '../lambda/shared/redact';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
 import { CliError } from './errors';
+import { EXIT } from './contract';
 
 export interface CommonOptions {
   local?: boolean;
@@ -31,15 +33,27 @@ export function rememberSecret(secret: string): void {
   if (secret) knownSecrets.push(secret);
 }
 
-/** Parses a URL option; a URL without a password takes it from PGPASSWORD or the password file, as libpq does. */
-export function parseUrl(url: string, option: string): ConnectionInfo {
+/**
+ * Parses a connection option as libpq would: a postgres:// URL, or `service=NAME` (the service
+ * file), or nothing when PGSERVICE is set. A connection without a password takes it from
+ * PGPASSWORD or the password file. Undefined when there is no URL and no PGSERVICE.
+ */
+export function parseConnection(url: string | undefined, option: string, env: NodeJS.ProcessEnv = process.env): ConnectionInfo | undefined {
   try {
-    const connection = withPasswordFromEnvironment(connectionFromUrl(url, option), { env: process.env });
+    const service = url === undefined ? env.PGSERVICE || undefined : serviceName(url);
+    if (url === undefined && service === undefined) return undefined;
+    const parsed = service !== undefined ? connectionFromService(service, { env }) : connectionFromUrl(url!, option);
+    const connection = withPasswordFromEnvironment(parsed, { env });
     if (connection.password) knownSecrets.push(connection.password);
     return connection;
   } catch (err) {
-    throw new CliError((err as Error).message);
+    throw new CliError((err as Error).message, EXIT.usage);
   }
+}
+
+/** {@link parseConnection} of a URL option that was given. */
+export function parseUrl(url: string, option: string): ConnectionInfo {
+  return parseConnection(url, option)!;
 }
 
 /** `text` as it may be shown: no password in any shape, on any line. */

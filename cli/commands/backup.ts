@@ -4,10 +4,11 @@ import { runDump } from '../../lambda/dump/core';
 import { COMPRESSION_SETTINGS, CompressionSetting } from '../../lambda/shared/compression';
 import { systemClock } from '../../lambda/shared/ports';
 import { CliError } from '../errors';
+import { EXIT } from '../contract';
 import { openLocalEnv } from '../local';
 import { interruptOnSignals, signalExitCode } from '../interrupt';
 import { resolveDatabase } from '../resolve';
-import { CommonOptions, parseUrl, printManifest, redactOutput, requireLocal } from '../shared';
+import { CommonOptions, parseConnection, printManifest, redactOutput, requireLocal } from '../shared';
 
 export function registerBackup(program: Command): void {
   program
@@ -15,7 +16,7 @@ export function registerBackup(program: Command): void {
     .description('dump a database now and print its manifest')
     .argument('<name>', 'a configured database, or any name with --source-url')
     .option('--local', 'run on this machine against a local S3 server (.pgdr/s3)')
-    .option('--source-url <url>', 'postgres://user:password@host:port/database to dump')
+    .option('--source-url <url>', 'postgres://user@host:port/database to dump, or service=NAME (password: PGPASSWORD, ~/.pgpass or the service file; default: PGSERVICE)')
     .option('--class <class>', 'backup class (S3 prefix, metric dimension); default: the first configured class, else "manual"')
     .addOption(new Option('--compression <method>', 'compression').choices(COMPRESSION_SETTINGS as string[]).default('auto'))
     .option('--config <path>', 'configuration file (default: pgdr.config.json if present)')
@@ -24,9 +25,11 @@ export function registerBackup(program: Command): void {
     .option('--verbose', 'structured logs and metrics on stderr')
     .action(async (name: string, options: CommonOptions & { class?: string; compression: CompressionSetting }) => {
       requireLocal(options, 'backup');
-      const db = resolveDatabase(name, { config: options.config, hasUrl: options.sourceUrl !== undefined, urlOption: '--source-url' });
-      if (!options.sourceUrl) throw new CliError(`backup --local needs --source-url: the local runner does not read the database secret from AWS Secrets Manager`);
-      const connection = parseUrl(options.sourceUrl, '--source-url');
+      const connection = parseConnection(options.sourceUrl, '--source-url');
+      const db = resolveDatabase(name, { config: options.config, hasUrl: connection !== undefined, urlOption: '--source-url' });
+      if (!connection) {
+        throw new CliError(`backup --local needs --source-url (or PGSERVICE): the local runner does not read the database secret from AWS Secrets Manager`, EXIT.usage);
+      }
       const backupClass = options.class ?? db.config?.backupClasses[0]?.name ?? 'manual';
       const env = await openLocalEnv({ ...options, redact: redactOutput });
       const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.s3.directory}`);

@@ -104,25 +104,25 @@ test('a damaged stored dump fails verification with a non-zero exit', async () =
   expect(verify.stderr).toMatch(/^pgdr: verification of .* failed: SHA-256 is [0-9a-f]{64}, the manifest says/);
 });
 
-test('bad URL, unknown name, unreachable server, no backup: one clear line, non-zero exit, no password', async () => {
+test('bad URL, unknown name, unreachable server, no backup: one clear line, exit 2 for bad input and 1 for a failure, no password', async () => {
   const port = await freePort();
-  const cases: Array<[string[], RegExp]> = [
-    [['backup', 'clinic', '--local', '--source-url', 'mysql://root:hunter2@db/x'], /^pgdr: --source-url mysql:\/\/root:\*\*\*@db\/x must start with postgres:\/\/ or postgresql:\/\/$/],
-    [['backup', 'clinic', '--local', '--source-url', 'not a url'], /^pgdr: --source-url is not a URL \(it does not start with postgres:\/\/ or postgresql:\/\/; value not shown, it may hold a password\); expected postgres:\/\/user@host:port\/database \(a password goes after "user:", percent-encoded, or in PGPASSWORD\)$/],
-    [['backup', 'clinic', '--local', '--source-url', 'postgres//u:hunter2@h/db'], /^pgdr: --source-url is not a URL \(it does not start with postgres:\/\/ or postgresql:\/\/; value not shown/],
-    [['backup', 'clinic', '--local', '--source-url', 'postgresql:/u:hunter2@h/db'], /^pgdr: --source-url is not a URL/],
-    [['backup', 'clinic', '--local', '--source-url', 'postgres://u:hunter2@h:70000/db'], /^pgdr: --source-url: port must be 1-65535 \(received 70000\)$/],
-    [['backup', 'clinic', '--local', '--source-url', 'postgres://u:hun/ter2@h/db'], /^pgdr: --source-url is not a valid URL: it has an '@' after the host; percent-encode/],
-    [['postgres://u:hunter2@h/db'], /^error: unknown command 'postgres:\/\/u:\*\*\*@h\/db'$/],
-    [['verify', 'nosuch', '--local'], /^pgdr: unknown database "nosuch": pgdr\.config\.json configures .+; to use another database, give --verify-url or --source-url$/],
-    [['backup', 'Not_Valid', '--local', '--source-url', pg.url('clinic')], /^pgdr: database name "Not_Valid" is not valid/],
-    [['backup', 'clinic', '--local', '--source-url', `postgres://postgres:hunter2@127.0.0.1:${port}/clinic`], new RegExp(`^pgdr: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port}: connection refused \\(is the server running\\?\\)$`)],
-    [['backup', 'clinic', '--local', '--source-url', pg.url('clinic', 'hunter2')], /^pgdr: password authentication failed for postgres@127\.0\.0\.1:\d+\/clinic$/],
-    [['verify', 'never-backed-up', '--local', '--source-url', pg.url('clinic')], /^pgdr: no backup of database never-backed-up in bucket pgdr-local/],
+  const cases: Array<[string[], RegExp, number]> = [
+    [['backup', 'clinic', '--local', '--source-url', 'mysql://root:hunter2@db/x'], /^pgdr: --source-url mysql:\/\/root:\*\*\*@db\/x must start with postgres:\/\/ or postgresql:\/\/$/, 2],
+    [['backup', 'clinic', '--local', '--source-url', 'not a url'], /^pgdr: --source-url is not a URL \(it does not start with postgres:\/\/ or postgresql:\/\/; value not shown, it may hold a password\); expected postgres:\/\/user@host:port\/database \(a password goes after "user:", percent-encoded, or in PGPASSWORD\)$/, 2],
+    [['backup', 'clinic', '--local', '--source-url', 'postgres//u:hunter2@h/db'], /^pgdr: --source-url is not a URL \(it does not start with postgres:\/\/ or postgresql:\/\/; value not shown/, 2],
+    [['backup', 'clinic', '--local', '--source-url', 'postgresql:/u:hunter2@h/db'], /^pgdr: --source-url is not a URL/, 2],
+    [['backup', 'clinic', '--local', '--source-url', 'postgres://u:hunter2@h:70000/db'], /^pgdr: --source-url: port must be 1-65535 \(received 70000\)$/, 2],
+    [['backup', 'clinic', '--local', '--source-url', 'postgres://u:hun/ter2@h/db'], /^pgdr: --source-url is not a valid URL: it has an '@' after the host; percent-encode/, 2],
+    [['postgres://u:hunter2@h/db'], /^error: unknown command 'postgres:\/\/u:\*\*\*@h\/db'$/, 2],
+    [['verify', 'nosuch', '--local'], /^pgdr: unknown database "nosuch": pgdr\.config\.json configures .+; to use another database, give --verify-url or --source-url$/, 2],
+    [['backup', 'Not_Valid', '--local', '--source-url', pg.url('clinic')], /^pgdr: database name "Not_Valid" is not valid/, 2],
+    [['backup', 'clinic', '--local', '--source-url', `postgres://postgres:hunter2@127.0.0.1:${port}/clinic`], new RegExp(`^pgdr: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port}: connection refused \\(is the server running\\?\\)$`), 1],
+    [['backup', 'clinic', '--local', '--source-url', pg.url('clinic', 'hunter2')], /^pgdr: password authentication failed for postgres@127\.0\.0\.1:\d+\/clinic$/, 1],
+    [['verify', 'never-backed-up', '--local', '--source-url', pg.url('clinic')], /^pgdr: no backup of database never-backed-up in bucket pgdr-local/, 1],
   ];
   const runs = await Promise.all(cases.map(([args]) => pgdr(...args)));
   runs.forEach((run, i) => {
-    expect(run.code).toBe(1);
+    expect([run.code, run.stderr]).toEqual([cases[i][2], expect.anything()]);
     expect(run.stdout).toBe('');
     const lines = run.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
