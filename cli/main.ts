@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../lib/config/load';
 import { CliError } from './errors';
 import { EXIT } from './contract';
 import { redactOutput } from './shared';
@@ -20,6 +21,19 @@ import { registerBackup } from './commands/backup';
 import { registerVerify } from './commands/verify';
 
 export { redactOutput };
+
+/** The exit codes, as `--help` shows them (the README's table says the same). */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  ${EXIT.ok}    done (a drill: every step passed and the measured RPO/RTO met the targets)
+  ${EXIT.failed}    a step failed: backup, verification, failover, drill, or an objective missed
+  ${EXIT.usage}    bad input: unknown option or database, malformed URL, invalid configuration
+  ${EXIT.environment}    AWS not usable: no credentials, stack not deployed, no permission
+  ${EXIT.sigint}  interrupted by Ctrl-C (SIGINT); ${EXIT.sigterm} by SIGTERM; the command cleaned up first
+
+Passwords never go on the command line: give URLs without one and use PGPASSWORD, ~/.pgpass
+(PGPASSFILE) or a service file (PGSERVICE, --source-url service=NAME).
+`;
 
 /** pgdr's version, from its package.json. */
 export function packageVersion(): string {
@@ -38,6 +52,10 @@ export function buildProgram(): Command {
   registerBackup(program);
   registerVerify(program);
 
+  // Every command's --help ends with the exit codes (commander copies the settings to subcommands).
+  for (const command of [program, ...program.commands]) {
+    command.exitOverride().configureOutput({ writeErr: (text) => process.stderr.write(redactOutput(text)) }).addHelpText('after', EXIT_CODES_HELP);
+  }
   return program;
 }
 
@@ -52,6 +70,6 @@ export async function run(argv: string[]): Promise<number> {
     const message = (err as Error)?.message ?? String(err);
     // Never a password, on any line (a configuration error lists one problem per line).
     process.stderr.write(`pgdr: ${redactOutput(message)}\n`);
-    return err instanceof CliError ? err.exitCode : 1;
+    return err instanceof CliError ? err.exitCode : err instanceof ConfigError ? EXIT.usage : EXIT.failed;
   }
 }
