@@ -62,6 +62,7 @@ const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).spl
 export function registerRunbook(program: Command, deps: RunbookDeps = {}): void {
   program
     .command('runbook')
+    .summary('write the Markdown runbook of this deployment (objectives, alarms, failover commands, diagram)')
     .description('write the Markdown runbook of this deployment: per database the RPO/RTO, backup schedules, retention and where backups live; every alarm the stack creates with what it means and what to do; the commands and console path to start a failover or drill from each source; a Mermaid diagram of the failover workflow; validation checklist, approval, rollback, cleanup and a post-incident template')
     .option('--out <file>', 'write the runbook to FILE instead of stdout')
     .option('--config <path>', 'configuration file (default: pgdr.config.json)')
