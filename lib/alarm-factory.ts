@@ -7,6 +7,25 @@ import type { AlertTopics, Severity } from './alert-topics';
 /** Where the runbook lives; each alarm's description names a section of it. @default docs/alarms.md */
 export const DEFAULT_RUNBOOK = 'docs/alarms.md';
 
+/** What an alarm's description says: its severity, what it means and the runbook section to follow. */
+export interface AlarmDescriptionParts {
+  readonly severity: Severity;
+  readonly summary: string;
+  readonly runbook: string;
+  readonly section: string;
+}
+
+/** The description of every pgdr alarm: `[severity] summary Runbook: <runbook>, section "<section>".` */
+export function alarmDescription(p: AlarmDescriptionParts): string {
+  return `[${p.severity}] ${p.summary} Runbook: ${p.runbook}, section "${p.section}".`;
+}
+
+/** The parts of a description written by {@link alarmDescription}; undefined for any other text. */
+export function parseAlarmDescription(text: string): AlarmDescriptionParts | undefined {
+  const m = /^\[(critical|warning)\] ([\s\S]*) Runbook: ([\s\S]*), section "([^"]*)"\.$/.exec(text);
+  return m ? { severity: m[1] as Severity, summary: m[2], runbook: m[3], section: m[4] } : undefined;
+}
+
 /** Properties of an {@link AlarmFactory}. */
 export interface AlarmFactoryProps {
   /** The per-severity topics: an alarm notifies its severity's topic when it fires AND when it recovers. */
@@ -114,7 +133,7 @@ export class AlarmFactory {
   }
 
   private description(severity: Severity, summary: string, section: string): string {
-    return `[${severity}] ${summary} Runbook: ${this.runbook}, section "${section}".`;
+    return alarmDescription({ severity, summary, runbook: this.runbook, section });
   }
 
   private constructId(name: string, database?: string): string {

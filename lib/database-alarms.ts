@@ -135,7 +135,8 @@ export interface DatabaseAlarmsProps {
   readonly detection?: DetectionPlan;
 }
 
-const RUNBOOK = {
+/** The runbook sections alarm descriptions point to (headings of docs/alarms.md; `pgdr runbook` maps each to its actions). */
+export const RUNBOOK = {
   rpo: 'RPO breach: no recent verified backup',
   stale: 'Stale backup class',
   backupFailed: 'Backup failed',
@@ -150,7 +151,7 @@ const RUNBOOK = {
   monitor: 'Monitor silent',
   atRisk: 'Database at risk',
   failover: 'Failover execution failed',
-};
+} as const;
 
 /**
  * The alarms of one database, with thresholds from its configuration (see {@link databaseThresholds}

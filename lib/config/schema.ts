@@ -68,9 +68,9 @@ const timeZoneSchema = z.string().refine((tz) => {
 export const scheduleSchema = z
   .strictObject({
     /** `cron(min hour day-of-month month day-of-week year)` or `rate(N unit)`. */
-    expression: z.string(),
+    expression: z.string().describe('EventBridge Scheduler expression: cron(min hour day-of-month month day-of-week year) or rate(N unit)'),
     /** IANA time zone. @default "UTC" */
-    timeZone: timeZoneSchema.default('UTC'),
+    timeZone: timeZoneSchema.default('UTC').describe('IANA time zone the expression is read in (default "UTC")'),
   })
   .superRefine((s, ctx) => {
     try {
@@ -87,14 +87,14 @@ export const retentionSchema = z.strictObject({
   /** Days after creation to move a dump to S3 Glacier Instant Retrieval. @default no transition */
   glacierIrAfterDays: z.int().positive().optional(),
   /** Days after creation to expire a dump. */
-  expireAfterDays: z.int().positive().max(36500),
+  expireAfterDays: z.int().positive().max(36500).describe('Days after creation to expire a dump'),
 });
 
 export const backupClassSchema = z.strictObject({
   /** Class name, part of the S3 key (`<db>/<class>/...`). */
-  name: name('a backup class name'),
+  name: name('a backup class name').describe('Class name, part of the S3 key (<db>/<class>/...)'),
   /** When dumps of this class run. @default none: on demand only (`pgdr backup NAME --class CLASS`) */
-  schedule: scheduleSchema.optional(),
+  schedule: scheduleSchema.optional().describe('When dumps of this class run (none: on demand only)'),
   /** How long dumps of this class are kept and where. */
   retention: retentionSchema,
 });
@@ -249,17 +249,17 @@ export const externalSourceSchema = z.strictObject({
 
 export const databaseSchema = z.strictObject({
   /** Name of the protected database in pgdr (S3 prefix, metric dimension). */
-  name: name('a database name'),
+  name: name('a database name').describe('Name of the protected database in pgdr (S3 prefix, metric dimension)'),
   /** Free text for the runbook. @default none */
   description: z.string().max(500).optional(),
   /** Where the database lives. */
-  source: z.discriminatedUnion('type', [rdsSourceSchema, externalSourceSchema]),
+  source: z.discriminatedUnion('type', [rdsSourceSchema, externalSourceSchema]).describe('Where the database lives: an RDS instance ("rds") or any PostgreSQL reached through a secret ("external")'),
   /** Recovery point objective: the most data (time) the team accepts to lose. */
-  rpo: durationSchema,
+  rpo: durationSchema.describe('Recovery point objective: the most data (time) the team accepts to lose, e.g. "24h"'),
   /** Recovery time objective: the longest the team accepts to be down. */
-  rto: durationSchema,
+  rto: durationSchema.describe('Recovery time objective: the longest the team accepts to be down, e.g. "1h"'),
   /** Backup classes (e.g. "full" daily, "frequent" hourly). */
-  backupClasses: z.array(backupClassSchema).min(1, 'at least one backup class is needed'),
+  backupClasses: z.array(backupClassSchema).min(1, 'at least one backup class is needed').describe('Backup classes (e.g. "full" daily, "frequent" hourly)'),
   /** How backups are proven restorable. @default { restoreTestEveryNth: 1, smokeQueries: [] } */
   verification: verificationSchema.prefault({}),
   /** How a recovery instance is built and traffic switched. @default see failover fields */
@@ -327,9 +327,9 @@ export const pgToolsSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   /** JSON schema reference for editors; ignored. */
-  $schema: z.string().optional(),
+  $schema: z.string().optional().describe('JSON Schema reference for editors; ignored'),
   /** CloudFormation stack name. @default "Pgdr" */
-  stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be a CloudFormation stack name').default('Pgdr'),
+  stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be a CloudFormation stack name').default('Pgdr').describe('CloudFormation stack name (default "Pgdr")'),
   /** The backup bucket. @default see vault fields */
   vault: vaultSchema.prefault({}),
   /** Existing network for the jobs. @default a new VPC with isolated subnets and endpoints */
@@ -337,9 +337,9 @@ export const configSchema = z.strictObject({
   /** Where the PostgreSQL client tools layer of each major comes from. @default built from Amazon Linux 2023 packages */
   pgTools: pgToolsSchema.prefault({}),
   /** The protected databases. */
-  databases: z.array(databaseSchema).min(1, 'at least one database is needed'),
+  databases: z.array(databaseSchema).min(1, 'at least one database is needed').describe('The protected databases'),
   /** Who is paged. @default no subscribers */
-  paging: pagingSchema.prefault({}),
+  paging: pagingSchema.prefault({}).describe('Who is paged: e-mail and HTTPS subscribers of the critical and warning topics'),
 });
 
 export type PgdrConfig = z.output<typeof configSchema>;
