@@ -325,7 +325,7 @@ export class AwsBackend implements Backend {
       throw new CliError(`run ${executionId} is not waiting for approval${reader.current ? ` (it is in ${reader.current})` : ''}`, EXIT.usage);
     }
     rememberSecret(token);
-    const context = { operation: answer.approve ? 'states:SendTaskSuccess' : 'states:SendTaskFailure', resource: `the approval of ${executionId}`, region: this.region };
+    const context = { operation: answer.approve ? 'states:SendTaskSuccess' : 'states:SendTaskFailure', resource: `execution ${executionId}`, region: this.region };
     try {
       if (answer.approve) {
         await this.clients.sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify({ approved: true, ...(answer.comment ? { comment: answer.comment } : {}) }) }));

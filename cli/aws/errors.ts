@@ -39,6 +39,8 @@ const REJECTED_CREDENTIALS = new Set([
 const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'AuthorizationError', 'AuthorizationErrorException', 'KMSAccessDeniedException']);
 const THROTTLED = new Set(['Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'SlowDown', 'ProvisionedThroughputExceededException']);
 const NETWORK = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'TimeoutError', 'RequestTimeout']);
+/** The SDK wraps a socket error as "AWS SDK error wrapper for Error: connect ECONNREFUSED …". */
+const NETWORK_IN_MESSAGE = /\b(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|EPIPE)\b/;
 
 /** One line: newlines folded, redacted, at most 400 characters of the service's message. */
 function oneLine(text: string, max = 400): string {
@@ -54,7 +56,7 @@ export function awsCliError(err: unknown, context: AwsCallContext): CliError {
   const e = (err ?? {}) as AwsLikeError;
   const name = e.name ?? e.Code ?? 'Error';
   const code = e.code ?? '';
-  const message = oneLine(String(e.message ?? err));
+  const message = oneLine(String(e.message ?? err).replace(/^AWS SDK error wrapper for \w*Error: /, ''));
   const line = (text: string, exitCode: number) => new CliError(redactOutput(oneLine(text, 1000)), exitCode);
 
   if (CREDENTIAL_ERRORS.has(name) || /could not load credentials|credential is missing|no credentials/i.test(message)) {
@@ -77,11 +79,12 @@ export function awsCliError(err: unknown, context: AwsCallContext): CliError {
   if (THROTTLED.has(name)) {
     return line(`AWS throttled ${context.operation}${on(context)} (${name}): try again in a minute`, EXIT.environment);
   }
-  if (NETWORK.has(code) || NETWORK.has(name)) {
-    return line(`cannot reach AWS for ${context.operation}${on(context)}: ${code || name} ${message}`, EXIT.environment);
+  const network = NETWORK.has(code) ? code : NETWORK.has(name) ? name : NETWORK_IN_MESSAGE.exec(message)?.[1];
+  if (network) {
+    return line(`cannot reach AWS for ${context.operation}${on(context)}: ${network}: ${message}`, EXIT.environment);
   }
   if (name === 'ResourceNotFoundException' && context.operation.startsWith('lambda:')) {
-    return line(`function ${context.resource ?? ''} not found: the stack's outputs name a function that is gone; run npx cdk deploy`, EXIT.environment);
+    return line(`${context.resource ?? 'the function'} not found: the stack's outputs name a function that is gone; run npx cdk deploy`, EXIT.environment);
   }
   if (name === 'ExecutionDoesNotExist' || name === 'InvalidArn') {
     return line(`no such execution${on(context)}: give the execution ARN that pgdr failover printed (${message})`, EXIT.usage);
