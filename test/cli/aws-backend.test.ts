@@ -417,5 +417,11 @@ describe('failover: start, follow, approve', () => {
     expect((err as CliError).message).toBe(`the approval on execution ${EXECUTION} is no longer pending (TaskTimedOut): the run timed out, was answered or ended`);
     expect((err as CliError).message).not.toContain(TOKEN);
     expect((err as CliError).exitCode).toBe(EXIT.failed);
+    // Any other refusal quoting the token: the line shows the rest, never the token.
+    const again = sfnWith(waiting);
+    again.mock.on(SendTaskFailureCommand).rejects(Object.assign(new Error(`Invalid token '${TOKEN}' for execution`), { name: 'InternalFailure' }));
+    const other = await (await open({ sfn: again.client })).answerApproval(EXECUTION, { approve: false }).catch((e: unknown) => e);
+    expect((other as CliError).message).toMatch(/^states:SendTaskFailure on execution .* failed: InternalFailure: Invalid token '.+' for execution$/);
+    expect((other as CliError).message).not.toContain(TOKEN);
   });
 });
