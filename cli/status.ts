@@ -13,7 +13,7 @@ import type { ObjectStore } from '../lambda/shared/ports';
 import { BackupManifest, parseManifest, parseVerification } from '../lambda/shared/records';
 import { redactSecrets } from '../lambda/shared/redact';
 import type { DatabaseConfig } from '../lib/config';
-import { monitorSettings } from '../lib/monitor-job';
+import { monitorSettings } from '../lib/monitor-settings';
 import type { BackupSummary, DatabaseStatus } from './contract';
 
 /** Verification records read at most (newest first) to find the newest restore test. */

@@ -20,7 +20,7 @@ import { Clock, seconds, systemClock } from '../../lambda/shared/ports';
 import { BackupManifest, parseManifest, parseVerification, VerificationRecord } from '../../lambda/shared/records';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import type { PgdrConfig } from '../../lib/config';
-import { STATES } from '../../lib/failover-workflow';
+import { STATES } from '../../lib/failover-states';
 import { DatabaseOutputs, databaseOutputs, parseStackOutputs, StackOutputs } from '../../lib/stack-outputs';
 import { ApprovalAnswer, Backend, DatabaseStatus, EXIT, FailoverOutcome, FailoverRun, WorkflowEvent } from '../contract';
 import { CliError } from '../errors';

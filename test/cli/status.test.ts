@@ -9,7 +9,7 @@ import { keysFromDumpKey, recoveryRecordKey } from '../../lambda/shared/layout';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import type { BackupManifest, VerificationRecord } from '../../lambda/shared/records';
 import { DatabaseConfig, loadConfig } from '../../lib/config';
-import { DEFAULT_INSTANCE_CREATE_SECONDS } from '../../lib/monitor-job';
+import { DEFAULT_INSTANCE_CREATE_SECONDS } from '../../lib/monitor-settings';
 import { DEFAULT_RESTORE_BYTES_PER_SECOND, DEFAULT_VALIDATION_SECONDS, estimateRtoSeconds } from '../../lambda/monitor/core';
 import type { DatabaseStatus } from '../../cli/contract';
 import { readDatabaseStatus, renderStatusTable, shortDuration } from '../../cli/status';
