@@ -14,6 +14,7 @@ import { ControlFunction } from './control-function';
 import { encryptedLogGroup } from './log-encryption';
 import { pgdrMetric, PgdrMetricOptions } from './pgdr-metrics';
 import { acknowledgeCompliance, wildcardResourceFinding } from './nag';
+import { STATES } from './failover-states';
 
 /** Every recovery instance's identifier starts with this (IAM scopes RDS writes to it). */
 export const RECOVERY_INSTANCE_PREFIX = 'pgdr-';
@@ -64,51 +65,8 @@ export interface FailoverWorkflowProps {
   readonly pollInterval?: Duration;
 }
 
-/** The state names tests and operators refer to. */
-export const STATES = {
-  configure: 'Configure',
-  preflight: 'Preflight',
-  inputRejected: 'ReportRejectedInput',
-  notifyRejected: 'NotifyRejectedInput',
-  rejected: 'InputRejected',
-  checkTargets: 'CheckCutoverTargets',
-  chooseSource: 'ChooseSource',
-  restorePitrLatest: 'RestoreToLatestTime',
-  restorePitrAt: 'RestoreToPointInTime',
-  restoreSnapshot: 'RestoreFromSnapshot',
-  createInstance: 'CreateInstance',
-  wait: 'WaitForInstance',
-  describe: 'DescribeInstance',
-  status: 'InstanceStatus',
-  describeCreated: 'DescribeCreatedInstance',
-  describeRestored: 'DescribeRestoredInstance',
-  clock: 'ReadClock',
-  budget: 'CheckRecoveryBudget',
-  notifyRto: 'NotifyRtoExceeded',
-  markRto: 'MarkRtoNotified',
-  isDump: 'IsDumpSource',
-  restoreDump: 'RestoreDump',
-  validate: 'Validate',
-  validated: 'ValidationPassed',
-  whatNext: 'CutoverOrDrill',
-  approvalMessage: 'ComposeApprovalRequest',
-  approve: 'ApproveCutover',
-  approved: 'Approved',
-  cutover: 'Cutover',
-  hasHealthCheck: 'HasHealthCheck',
-  healthCheck: 'HealthCheck',
-  rollback: 'RollbackCutover',
-  deleteDrill: 'DeleteDrillInstance',
-  finish: 'ReportRecovery',
-  notifySuccess: 'NotifyRecovery',
-  output: 'Output',
-  failed: 'RecoveryFailed',
-  disableProtection: 'DisableDeletionProtection',
-  deleteFailed: 'DeleteFailedInstance',
-  report: 'ReportFailure',
-  notifyFailure: 'NotifyFailure',
-  fail: 'FailRun',
-} as const;
+/** The state names tests and operators refer to (lib/failover-states.ts). */
+export { STATES };
 
 const LAMBDA_RETRY_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
 /** Transient RDS API errors (throttling, service errors) as Step Functions names them. */

@@ -16,6 +16,7 @@ import { MonitorJob, monitorSettings } from './monitor-job';
 import { PgTools, PgToolsSource } from './pg-tools';
 import { RecoveryDashboard } from './recovery-dashboard';
 import { RecoveryJobs } from './recovery-jobs';
+import { databaseOutputId, DatabaseOutputs, OUTPUTS } from './stack-outputs';
 import { recoverySettings } from './recovery-settings';
 import { VerifyJob } from './verify-job';
 
@@ -114,6 +115,14 @@ export class PgdrStack extends Stack {
       });
       const jobFunctions = [jobs.dump.job, jobs.verify.job, jobs.recovery.restore, jobs.recovery.validate, jobs.monitor.job];
       jobs.alarms = new DatabaseAlarms(this, `${db.name}-Alarms`, { config: db, factory: alarms, monitor: jobs.monitor, dump: jobs.dump, verify: jobs.verify, failover: this.failover, jobs: jobFunctions, detection });
+      const found: DatabaseOutputs = {
+        database: db.name,
+        dumpFunction: jobs.dump.job.function.functionName,
+        backupClasses: db.backupClasses.map((c) => c.name),
+        verifyFunction: jobs.verify.job.function.functionName,
+        monitorFunction: jobs.monitor.job.function.functionName,
+      };
+      new CfnOutput(this, databaseOutputId(db.name), { value: this.toJsonString(found), description: `pgdr CLI: the jobs of database ${db.name} (JSON)` });
     }
     if (this.drills) {
       alarms.metricAlarm({
@@ -151,9 +160,9 @@ export class PgdrStack extends Stack {
         };
       }),
     });
-    new CfnOutput(this, 'FailoverStateMachine', { value: this.failover.stateMachine.stateMachineArn, description: 'Start a failover or drill here (input: see docs/failover.md)' });
-    new CfnOutput(this, 'CriticalTopic', { value: this.topics.critical.topicArn, description: 'Pages: failed failovers, RTO exceeded, approval requests' });
-    new CfnOutput(this, 'BackupBucket', { value: this.vault.bucket.bucketName, description: 'Bucket holding dumps, manifests and verification records' });
+    new CfnOutput(this, OUTPUTS.failoverStateMachine, { value: this.failover.stateMachine.stateMachineArn, description: 'Start a failover or drill here (input: see docs/failover.md)' });
+    new CfnOutput(this, OUTPUTS.criticalTopic, { value: this.topics.critical.topicArn, description: 'Pages: failed failovers, RTO exceeded, approval requests' });
+    new CfnOutput(this, OUTPUTS.backupBucket, { value: this.vault.bucket.bucketName, description: 'Bucket holding dumps, manifests and verification records' });
   }
 
   private toolsFor(major: number, config: PgdrConfig): PgTools {

@@ -184,6 +184,9 @@ interface Found {
   readonly backupStartedAt: string;
 }
 
+/** What the parts that read only the vault need. */
+type VaultDeps = Pick<MonitorDeps, 'database' | 'store'>;
+
 class Run {
   readonly values: MonitorValue[] = [];
   readonly problems: MonitorProblem[] = [];
@@ -191,8 +194,18 @@ class Run {
   private readonly ports = new Map<string, MetricsPort>();
   readonly log: LogPort;
 
-  constructor(private readonly deps: MonitorDeps) {
+  constructor(private readonly deps: Pick<MonitorDeps, 'database' | 'metrics' | 'log'>) {
     this.log = deps.log ?? silentLog;
+  }
+
+  /** Each part reports its own failures; this is the net for the unexpected (a bug in a part still leaves the others published). */
+  async guard<T>(part: MonitorPart, fn: () => Promise<T>, fallback: T): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.problem(part, `unexpected: ${message(err)}`);
+      return fallback;
+    }
   }
 
   publish(metric: MonitorMetric, value: number, unit: MetricUnit, extra: Record<string, string> = {}): void {
@@ -233,20 +246,9 @@ export async function runMonitor(deps: MonitorDeps, settings: MonitorSettings): 
   };
 
   // Parts that do not depend on each other run together.
-  // Each part reports its own failures; `guard` is the net for the unexpected (a bug in a part
-  // still leaves the others published).
-  const guard = async <T>(part: MonitorPart, fn: () => Promise<T>, fallback: T): Promise<T> => {
-    try {
-      return await fn();
-    } catch (err) {
-      run.problem(part, `unexpected: ${message(err)}`);
-      return fallback;
-    }
-  };
-  const [latest, scan, recoveries, instance, health] = await Promise.all([
-    guard<Found | { none: string }>('backup-age', () => readLatestVerified(deps, run), { none: 'unreadable: unexpected error' }),
-    guard('class-age', () => scanClasses(deps, settings, run), { newest: new Map<string, Found | { none: string }>(), samples: [] as RestoreSample[] }),
-    guard('estimated-rto', () => scanRecoveries(deps, run), { create: undefined, drill: undefined } as RecoveryScan),
+  const guard = run.guard.bind(run);
+  const [[latest, scan, recoveries], instance, health] = await Promise.all([
+    readVaultParts(deps, settings, run),
     guard<Outcome<Instance>>('pitr', () => describeInstance(deps, settings, run), { ok: false }),
     guard<Outcome<ProbeResult>>('health', () => probe(deps, run), { ok: false }),
   ]);
@@ -339,9 +341,38 @@ export async function runMonitor(deps: MonitorDeps, settings: MonitorSettings): 
 
 const round2 = (n: number): number => Math.round(n * 100) / 100;
 
+/** The parts of a run that read only the vault, together: the pointer, the classes' records, the recovery records. */
+function readVaultParts(deps: VaultDeps, settings: MonitorSettings, run: Run): Promise<[Found | { none: string }, ClassScan, RecoveryScan]> {
+  return Promise.all([
+    run.guard<Found | { none: string }>('backup-age', () => readLatestVerified(deps, run), { none: 'unreadable: unexpected error' }),
+    run.guard<ClassScan>('class-age', () => scanClasses(deps, settings, run), { newest: new Map<string, Found | { none: string }>(), samples: [] }),
+    run.guard<RecoveryScan>('estimated-rto', () => scanRecoveries(deps, run), { create: undefined, drill: undefined }),
+  ]);
+}
+
+/** What the vault alone says of a database's recovery (the monitor's reading, without metrics, RDS or probe). */
+export interface VaultReading {
+  /** The newest verified backup per the pointer, or why there is none. */
+  readonly latestVerified: MonitorReport['latestVerified'];
+  /** The monitor's RTO estimate, null when it cannot be made (a problem says why). */
+  readonly estimate: RtoEstimate | null;
+  readonly problems: MonitorProblem[];
+}
+
+/**
+ * Reads what the monitor reads from the vault and makes its RTO estimate, publishing nothing:
+ * for `pgdr status`. Never throws for a part's failure (each is a problem).
+ */
+export async function readVault(deps: VaultDeps & { log?: LogPort }, settings: MonitorSettings): Promise<VaultReading> {
+  const run = new Run({ database: deps.database, log: deps.log, metrics: () => ({ add: () => undefined, flush: () => undefined }) });
+  const [latest, scan, recoveries] = await readVaultParts(deps, settings, run);
+  const estimate = await run.guard('estimated-rto', () => estimate_(deps, settings, run, latest, scan.samples, recoveries.create), null);
+  return { latestVerified: latest, estimate, problems: run.problems };
+}
+
 type Outcome<T> = { ok: true; value: T } | { ok: false };
 
-async function readLatestVerified(deps: MonitorDeps, run: Run): Promise<Found | { none: string }> {
+async function readLatestVerified(deps: VaultDeps, run: Run): Promise<Found | { none: string }> {
   const key = latestVerifiedKey(deps.database);
   let stored;
   try {
@@ -375,7 +406,12 @@ async function readLatestVerified(deps: MonitorDeps, run: Run): Promise<Found | 
  * newest first (by the key's backup time), at most MAX_RECORDS_PER_CLASS; on the way, restore-test
  * samples (ok records with a restore test), until RESTORE_SAMPLES of them.
  */
-async function scanClasses(deps: MonitorDeps, settings: MonitorSettings, run: Run): Promise<{ newest: Map<string, Found | { none: string }>; samples: RestoreSample[] }> {
+interface ClassScan {
+  readonly newest: Map<string, Found | { none: string }>;
+  readonly samples: RestoreSample[];
+}
+
+async function scanClasses(deps: VaultDeps, settings: MonitorSettings, run: Run): Promise<ClassScan> {
   const newest = new Map<string, Found | { none: string }>();
   const samples: RestoreSample[] = [];
   await Promise.all(
@@ -444,7 +480,7 @@ interface RecoveryScan {
  * records carry no separate "available" time; dump recoveries are not used: their time includes
  * the restore, which the record does not separate), and the newest successful drill.
  */
-async function scanRecoveries(deps: MonitorDeps, run: Run): Promise<RecoveryScan> {
+async function scanRecoveries(deps: VaultDeps, run: Run): Promise<RecoveryScan> {
   const prefix = `${databasePrefix(deps.database)}recoveries/`;
   let keys: string[];
   try {
@@ -478,7 +514,7 @@ async function scanRecoveries(deps: MonitorDeps, run: Run): Promise<RecoveryScan
 }
 
 async function estimate_(
-  deps: MonitorDeps,
+  deps: VaultDeps,
   settings: MonitorSettings,
   run: Run,
   latest: MonitorReport['latestVerified'],
