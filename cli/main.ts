@@ -17,6 +17,7 @@ import { CliError } from './errors';
 import { redactOutput } from './shared';
 import { registerBackup } from './commands/backup';
 import { registerVerify } from './commands/verify';
+import { registerDrill } from './commands/drill';
 
 export { redactOutput };
 
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
 
   registerBackup(program);
   registerVerify(program);
+  registerDrill(program);
 
   return program;
 }
