@@ -125,10 +125,12 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     progress({ type: 'step-started', step: name, at: new Date(started) });
     let result: DrillStep;
     try {
-      if (signal?.aborted) throw signal.reason;
+      // Teardown always runs to its end; every other step stops at the abort.
+      const abortable = signal && name !== 'teardown' ? signal : undefined;
+      if (abortable?.aborted) throw abortable.reason;
       const running = work();
       running.catch(() => undefined);
-      const detail = await (signal && name !== 'teardown' ? Promise.race([running, aborted(signal)]) : running);
+      const detail = await (abortable ? Promise.race([running, aborted(abortable)]) : running);
       result = { name, ok: true, seconds: seconds(started), detail: options.redact(detail) };
     } catch (err) {
       const message = options.redact(err instanceof Error ? err.message : String(err));

@@ -192,8 +192,10 @@ export class FailoverRunner {
       if (resource === 'arn:aws:states:::sns:publish') return { MessageId: `m-${notifications.length}` };
       if (approver === 'no-answer-field') return { comment: 'looks fine' };
       const request: ApprovalRequest = { ...notifications[notifications.length - 1], executionName: run.executionName, taskToken: run.taskToken };
+      // The approver sends the request first; the event then says it is out.
+      const answer = typeof approver === 'function' ? approver(request) : Promise.resolve(approver);
       run.onEvent?.({ type: 'approval-requested', state: name, at: new Date(), detail: request.message });
-      const verdict = typeof approver === 'function' ? await approver(request) : approver;
+      const verdict = await answer;
       if (verdict === 'approve') return { approved: true };
       if (verdict === 'reject') throw named('Rejected', 'rejected by the on-call engineer');
       throw named('States.Timeout', 'the approval request timed out');

@@ -28,14 +28,17 @@ export function serverBin(explicit?: string): string {
   return PG_BIN;
 }
 
-/** A new directory for a cluster: under `baseDir` (created; reachable by the postgres user when we are root), else the temp dir. */
+/**
+ * A new directory for a cluster: under `baseDir` (created), else the temp dir. When we are root the
+ * server runs as postgres, which must reach the directory: a `baseDir` it cannot reach (a home
+ * directory of mode 0700) falls back to the temp dir.
+ */
 function clusterDir(baseDir: string | undefined, ids: { uid: number; gid: number } | undefined): string {
-  if (baseDir === undefined) return mkdtempSync(join(tmpdir(), 'pgdr-pg-'));
-  mkdirSync(baseDir, { recursive: true });
-  if (ids && spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', baseDir]).status !== 0) {
-    throw new Error(`the postgres OS user cannot reach ${baseDir} (the server runs as postgres when pgdr runs as root): set PGDR_LOCAL_DIR to a directory it can reach`);
+  if (baseDir !== undefined) {
+    mkdirSync(baseDir, { recursive: true });
+    if (!ids || spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', baseDir]).status === 0) return mkdtempSync(join(baseDir, 'pg-'));
   }
-  return mkdtempSync(join(baseDir, 'pg-'));
+  return mkdtempSync(join(tmpdir(), 'pgdr-pg-'));
 }
 
 /** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
