@@ -11,7 +11,7 @@ import type { WorkflowEvent } from '../../cli/contract';
 import { CliError } from '../../cli/errors';
 import { STATES } from '../../lib/failover-workflow';
 import { approvalPaths, LocalBackend, openLocalBackend } from '../../local/backend';
-import { drillConfig } from '../../local/drill';
+import { parseConfig } from '../../lib/config';
 import { PgCluster } from '../../local/pg-cluster';
 import { sampleData } from '../../local/sample-data';
 
@@ -30,7 +30,20 @@ beforeAll(async () => {
   await source.createDatabase('app');
   await source.sql('app', sampleData(500).sql);
   const major = Math.floor(Number((await source.sql<{ v: string }>('postgres', "SELECT current_setting('server_version_num') AS v"))[0].v) / 10000);
-  const { config } = drillConfig(DB, undefined, major, true);
+  // An approval guards a cutover: the database has one target (an SSM parameter, a local stand-in).
+  const config = parseConfig({
+    stackName: 'PgdrApprovals',
+    databases: [
+      {
+        name: DB,
+        source: { type: 'external', secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgdr/approvals-AbCdEf', engineMajorVersion: major },
+        rpo: '24h',
+        rto: '1h',
+        backupClasses: [{ name: 'daily', schedule: { expression: 'cron(0 3 * * ? *)' }, retention: { expireAfterDays: 30 } }],
+        failover: { requireApproval: true, cutover: { ssmParameterName: '/approvals/database-url' } },
+      },
+    ],
+  });
   backend = await openLocalBackend({ config, sourceUrl: source.url('app'), redact: (t) => t });
   const manifest = await backend.backup(DB);
   const record = await backend.verify(DB, manifest.dump.key);
@@ -65,6 +78,7 @@ async function runAnswered(approve: boolean) {
 
 test('approval requested, answered "reject": the run ends Rejected, no cutover, the recovery record says failed', async () => {
   const { run, outcome, events, request, paths } = await runAnswered(false);
+  expect(events.filter((e) => e.type === 'approval-requested')).toHaveLength(1);
   expect([outcome.status, outcome.error]).toEqual(['FAILED', 'Rejected']);
   expect(request()).toMatchObject({ executionId: run.executionId, state: STATES.approve, approve: `pgdr approve ${run.executionId} --local` });
   expect(String(request()!.message)).toContain(run.executionId);
