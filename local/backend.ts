@@ -220,6 +220,7 @@ export class LocalBackend implements Backend {
   }
 
   async answerApproval(executionId: string, answer: ApprovalAnswer): Promise<void> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/.test(executionId)) throw new CliError(`"${executionId}" is not a local execution name (letters, digits, - and _)`, EXIT.usage);
     const paths = approvalPaths(this.root, executionId);
     if (!existsSync(paths.request)) throw new CliError(`no pending local approval for ${executionId} (no ${paths.request})`, EXIT.usage);
     if (existsSync(paths.answer)) throw new CliError(`${executionId} was already answered (${paths.answer})`, EXIT.usage);

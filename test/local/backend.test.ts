@@ -103,6 +103,7 @@ test('approval answered "approve": the run goes on and succeeds', async () => {
 test('answering an execution with no pending request, or twice: one clear error', async () => {
   await expect(backend.answerApproval('local-nothing', { approve: true })).rejects.toThrow(CliError);
   await expect(backend.answerApproval('local-nothing', { approve: true })).rejects.toThrow(/no pending local approval for local-nothing/);
+  await expect(backend.answerApproval('../s3/x', { approve: true })).rejects.toThrow(/not a local execution name/);
   const answered = readdirSync(join(dir, 'approvals')).find((f) => f.endsWith('.answer.json'))!.replace(/\.answer\.json$/, '');
   await expect(backend.answerApproval(answered, { approve: true })).rejects.toThrow(/already answered/);
 });
