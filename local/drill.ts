@@ -184,7 +184,11 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
 
     await step('verify', async () => {
       const record = await backend!.verify(database, manifest!.dump.key);
-      if (!record.ok) throw new Error(`verification failed: ${record.failures.join('; ')}`);
+      if (!record.ok) {
+        const smoke = record.failures.some((f) => f.startsWith('smoke query')) && cluster !== undefined && config!.db.verification.smokeQueries.length > 0;
+        const hint = smoke ? ` (the smoke queries of ${config!.from} ran against the generated sample data: give --source-url to drill the real database)` : '';
+        throw new Error(`verification failed: ${record.failures.join('; ')}${hint}`);
+      }
       return `verified with a restore test in ${record.restoreTest?.totalSeconds ?? '?'} s`;
     });
 
