@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { readFileSync, rmSync } from 'node:fs';
-import { PG_BIN } from '../test/support/pg-cluster';
+import { PG_BIN } from '../local/pg-cluster';
 import type { CompressionSetting } from '../lambda/shared/compression';
 import { Bench, dumpInChild, DumpReport, fillEvents, MIB, pgEnv } from './context';
 

@@ -1,7 +1,7 @@
 /** What both benchmark sections share: the throw-away cluster, s3rver, the bundled dump child. */
 import { spawnSync } from 'node:child_process';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { PgCluster, PG_BIN } from '../test/support/pg-cluster';
+import { PgCluster, PG_BIN } from '../local/pg-cluster';
 import type { TestS3 } from '../test/support/s3-server';
 import { LOCAL_S3_CREDENTIALS } from '../cli/local-s3';
 import { connectionFromUrl, libpqEnv } from '../lambda/shared/connection';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { cpus } from 'node:os';
-import { PG_BIN } from '../test/support/pg-cluster';
+import { PG_BIN } from '../local/pg-cluster';
 import { runDump } from '../lambda/dump/core';
 import { runVerify } from '../lambda/verify/core';
 import { runRestore, RestoreResult } from '../lambda/restore/core';

@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PgCluster } from '../test/support/pg-cluster';
+import { PgCluster } from '../local/pg-cluster';
 import { startTestS3 } from '../test/support/s3-server';
 import { COMPRESSION_SETTINGS, CompressionSetting } from '../lambda/shared/compression';
 import { Cleanups } from './processes';

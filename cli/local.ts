@@ -81,10 +81,14 @@ export function redactingLog(inner: LogPort, redact: (text: string) => string): 
   return { info: wrap(inner.info), warn: wrap(inner.warn), error: wrap(inner.error) };
 }
 
+/** The local working directory: PGDR_LOCAL_DIR, else `.pgdr` in the current directory. */
+export function localRoot(): string {
+  return process.env.PGDR_LOCAL_DIR ?? join(process.cwd(), '.pgdr');
+}
+
 export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean; redact: (text: string) => string }): Promise<LocalEnv> {
   const pgBin = findPgBin(options.pgBin);
-  const root = process.env.PGDR_LOCAL_DIR ?? join(process.cwd(), '.pgdr');
-  const s3 = await startLocalS3({ directory: join(root, 's3'), buckets: [LOCAL_BUCKET] });
+  const s3 = await startLocalS3({ directory: join(localRoot(), 's3'), buckets: [LOCAL_BUCKET] });
   const client = s3.client();
   const verbose = options.verbose === true;
   const log = verbose ? redactingLog(streamLog(process.stderr), options.redact) : silentLog;

@@ -19,6 +19,7 @@ import { EXIT } from './contract';
 import { redactOutput } from './shared';
 import { registerBackup } from './commands/backup';
 import { registerVerify } from './commands/verify';
+import { registerDrill } from './commands/drill';
 
 export { redactOutput };
 
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
 
   registerBackup(program);
   registerVerify(program);
+  registerDrill(program);
 
   // Every command's --help ends with the exit codes (commander copies the settings to subcommands).
   for (const command of [program, ...program.commands]) {

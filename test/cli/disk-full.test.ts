@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { runPgdr } from '../support/cli';
 import { startTestS3 } from '../support/s3-server';
 import { LOCAL_BUCKET } from '../../cli/local';

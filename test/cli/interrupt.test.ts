@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { startPgdr } from '../support/cli';
 import { fakeBin, FakeBin } from '../support/fake-bin';
 import { startTestS3 } from '../support/s3-server';

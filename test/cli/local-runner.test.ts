@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, PgCluster } from '../support/pg-cluster';
+import { freePort, PgCluster } from '../../local/pg-cluster';
 import { runPgdr } from '../support/cli';
 import type { BackupManifest, VerificationRecord } from '../../lambda/shared/records';
 

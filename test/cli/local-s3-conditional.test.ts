@@ -10,7 +10,7 @@ import { ObjectStore, PreconditionFailedError, PutTextOptions, StoredText } from
 import { latestVerifiedKey } from '../../lambda/shared/layout';
 import type { BackupManifest } from '../../lambda/shared/records';
 import { startTestS3, TestS3 } from '../support/s3-server';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { harness } from '../support/harness';
 
 let s3: TestS3;

@@ -6,7 +6,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { runPgdr } from '../support/cli';
 import { passwordFromPassfile, withPasswordFromEnvironment } from '../../lambda/shared/pgpass';
 import type { BackupManifest, VerificationRecord } from '../../lambda/shared/records';

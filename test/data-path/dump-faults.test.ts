@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, PgCluster } from '../support/pg-cluster';
+import { freePort, PgCluster } from '../../local/pg-cluster';
 import { recordingClient, startTestS3, TestS3 } from '../support/s3-server';
 import { bulkSchema } from '../support/fixtures';
 import { harness } from '../support/harness';

@@ -5,7 +5,7 @@
  */
 import { captureStdout } from '../support/stdout';
 import { createServer, Server } from 'node:http';
-import { PgCluster, PG_BIN } from '../support/pg-cluster';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
 import { handler as dumpHandler } from '../../lambda/dump/handler';

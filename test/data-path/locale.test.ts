@@ -7,7 +7,7 @@
  * record says the locale was not checked.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { keysFromDumpKey } from '../../lambda/shared/layout';

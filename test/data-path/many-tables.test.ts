@@ -5,7 +5,7 @@
  * still exactly the exported snapshot's.
  */
 import { spawnSync } from 'node:child_process';
-import { PgCluster, PG_BIN } from '../support/pg-cluster';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { connectClient } from '../../lambda/shared/pg-client';

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
-import { PgCluster, PG_BIN } from '../support/pg-cluster';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness, LogCapture } from '../support/harness';
 import { connectionFromUrl } from '../../lambda/shared/connection';

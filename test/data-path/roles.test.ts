@@ -12,7 +12,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { PgCluster, PG_BIN } from '../support/pg-cluster';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { connectionFromUrl } from '../../lambda/shared/connection';

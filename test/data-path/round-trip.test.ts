@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PgCluster, PG_BIN } from '../support/pg-cluster';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { bulkSchema, RICH_SCHEMA } from '../support/fixtures';
 import { harness } from '../support/harness';

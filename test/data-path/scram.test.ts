@@ -4,7 +4,7 @@
  * works with the plain password (ASCII, quotes, unicode that SASLprep maps), a wrong one fails.
  */
 import { Client } from 'pg';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { saslPrep, scramVerifier } from '../../lambda/shared/scram';
 import { quoteIdent, quoteLiteral } from '../../lambda/shared/pg-client';
 

@@ -7,7 +7,7 @@
  * the server to report the state it needs.
  */
 import type { Client } from 'pg';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { connectClient } from '../../lambda/shared/pg-client';

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
-import { PgCluster, PG_BIN } from '../support/pg-cluster';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { TestPki } from '../support/test-pki';

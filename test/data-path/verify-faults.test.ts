@@ -3,7 +3,7 @@
  * record claiming success, the latest-verified pointer untouched and no scratch database left.
  */
 import { GetObjectCommand, PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
 import { harness, Harness } from '../support/harness';

@@ -17,7 +17,7 @@ import {
 } from '../../lambda/failover/cutover/core';
 import { httpsProbe } from '../../lambda/failover/cutover/aws';
 import { makeHandler } from '../../lambda/failover/cutover/handler';
-import { MemoryParameters, MemoryRoute53, MemorySecrets } from '../support/aws-targets';
+import { MemoryParameters, MemoryRoute53, MemorySecrets } from '../../local/aws-targets';
 import { TestPki } from '../support/test-pki';
 import { FIXTURE_INSTANCE, FIXTURE_START, recoveryPlan } from '../support/failover-fixtures';
 

@@ -11,9 +11,9 @@
  * - recoveryInstanceIdentifier: RDS identifier rules for any execution name.
  */
 import type { Readable } from 'node:stream';
-import { PgCluster } from '../support/pg-cluster';
-import { RdsSimulator } from '../support/rds-simulator';
-import { identifierError } from '../support/rds/params';
+import { PgCluster } from '../../local/pg-cluster';
+import { RdsSimulator } from '../../local/rds-simulator';
+import { identifierError } from '../../local/rds/params';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
 import { keysFromDumpKey, latestVerifiedKey } from '../../lambda/shared/layout';

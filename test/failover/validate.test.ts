@@ -18,7 +18,7 @@ import { RICH_SCHEMA } from '../support/fixtures';
 import { captureStdout } from '../support/stdout';
 import { secretMap } from '../support/secret-map';
 import { harness, LogCapture } from '../support/harness';
-import { PgCluster, PG_BIN } from '../support/pg-cluster';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 
 const UNICODE_TABLE = 'app."Kunden ""Zürich"" ✓"';

@@ -12,7 +12,7 @@ import { Client } from 'pg';
 import { recoveryInstanceIdentifier } from '../../lambda/failover/preflight/core';
 import type { RecoveryRecord } from '../../lambda/failover/contract';
 import { STATES } from '../../lib/failover-workflow';
-import type { RunOptions, RunResult } from '../support/failover-runner';
+import type { RunOptions, RunResult } from '../../local/failover-runner';
 import { APP_PASSWORD, APP_SECRET, RECORD, SNAPSHOT, SOURCE_INSTANCE, SSM_PARAMETER, startWorld, World, ZONE } from '../support/failover-world';
 
 jest.setTimeout(180_000);

@@ -8,7 +8,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { readFileSync } from 'node:fs';
 import { loadConfig, parseConfig } from '../../lib/config';
 import { RECOVERY_INSTANCE_PREFIX, STATES } from '../../lib/failover-workflow';
-import { aslErrors, failoverDefinition } from '../support/failover-runner';
+import { aslErrors, failoverDefinition } from '../../local/failover-runner';
 import { synthConfig } from './synth';
 
 const CONFIG = 'examples/3-clinic-booking.json';

@@ -14,8 +14,8 @@
  * - the EMF lines' names, units, dimensions; no password anywhere.
  */
 import { Writable } from 'node:stream';
-import { PgCluster, freePort } from '../support/pg-cluster';
-import { RdsSimulator } from '../support/rds-simulator';
+import { PgCluster, freePort } from '../../local/pg-cluster';
+import { RdsSimulator } from '../../local/rds-simulator';
 import { recordingClient, startTestS3, TestS3 } from '../support/s3-server';
 import { harness, LogCapture } from '../support/harness';
 import { latestVerifiedKey, recoveryRecordKey, keysFromDumpKey } from '../../lambda/shared/layout';

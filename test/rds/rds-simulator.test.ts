@@ -17,10 +17,10 @@ import {
   RestoreDBInstanceToPointInTimeCommandInput,
 } from '@aws-sdk/client-rds';
 import { Client } from 'pg';
-import { PgCluster } from '../support/pg-cluster';
-import { RdsSimulator } from '../support/rds-simulator';
-import { ACTIONS, checkParameterNames, identifierError, modelRequired, REQUIRED } from '../support/rds/params';
-import { stepFunctionsError, stepFunctionsMember } from '../support/rds/sdk-task';
+import { PgCluster } from '../../local/pg-cluster';
+import { RdsSimulator } from '../../local/rds-simulator';
+import { ACTIONS, checkParameterNames, identifierError, modelRequired, REQUIRED } from '../../local/rds/params';
+import { stepFunctionsError, stepFunctionsMember } from '../../local/rds/sdk-task';
 
 const SOURCE = 'prod-db';
 const SNAPSHOT = 'rds:prod-db-2026-11-25-03-00';

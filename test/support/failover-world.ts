@@ -25,12 +25,12 @@ import { makeHandler as makeReport } from '../../lambda/failover/report/handler'
 import { makeHandler as makeRestore } from '../../lambda/restore/handler';
 import { makeHandler as makeValidate } from '../../lambda/failover/validate/handler';
 import { synthConfig } from '../infra/synth';
-import { MemoryParameters, MemoryRoute53, MemorySecrets } from './aws-targets';
-import { failoverDefinition, FailoverRunner, functionArn, LocalHandler, logicalIdOf } from './failover-runner';
+import { MemoryParameters, MemoryRoute53, MemorySecrets } from '../../local/aws-targets';
+import { failoverDefinition, FailoverRunner, functionArn, LocalHandler, logicalIdOf } from '../../local/failover-runner';
 import { RICH_SCHEMA } from './fixtures';
 import { harness } from './harness';
-import { PgCluster, PG_BIN } from './pg-cluster';
-import { RdsSimulator } from './rds-simulator';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
+import { RdsSimulator } from '../../local/rds-simulator';
 import { startTestS3, TestS3 } from './s3-server';
 import { TestPki } from './test-pki';
 

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PG_BIN } from './pg-cluster';
+import { PG_BIN } from '../../local/pg-cluster';
 
 export interface FakeBin {
   readonly dir: string;

@@ -10,7 +10,7 @@ import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import { emfMetrics } from '../../lambda/shared/metrics';
 import { LogPort, MetricsFactory, systemClock } from '../../lambda/shared/ports';
 import type { BackupManifest, VerificationRecord } from '../../lambda/shared/records';
-import { PgCluster, PG_BIN } from './pg-cluster';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import type { TestS3 } from './s3-server';
 
 /** EMF lines written by the real metrics adapter, parsed. */

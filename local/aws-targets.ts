@@ -5,7 +5,7 @@
  * cutover ports directly, count every mutating call (`changes`), and can be told to fail a call
  * (`failNext`) for fault injection.
  */
-import type { DnsRecord, DnsTarget, ParameterTarget, ParameterValue, SecretTarget, SecretVersion } from '../../lambda/failover/cutover/core';
+import type { DnsRecord, DnsTarget, ParameterTarget, ParameterValue, SecretTarget, SecretVersion } from '../lambda/failover/cutover/core';
 
 function awsError(name: string, message: string): Error {
   const err = new Error(message);

@@ -7,8 +7,11 @@
  *   - `arn:aws:states:::aws-sdk:rds:*`: the RDS simulator (`sim.sdkTask`: strict Parameters in the
  *     Step Functions spelling, errors named `Rds.<Name>Exception`);
  *   - `arn:aws:states:::sns:publish`: recorded in `notifications`;
- *   - `arn:aws:states:::sns:publish.waitForTaskToken`: recorded, then answered by the test's
- *     approver (approve, reject, time out), as `send-task-success`/`-failure` or the timeout would.
+ *   - `arn:aws:states:::sns:publish.waitForTaskToken`: recorded, then answered by the approver
+ *     (a fixed answer for tests, or an async callback: the CLI's local approvals), as
+ *     `send-task-success`/`-failure` or the timeout would.
+ * `onEvent` follows the run live (states entered and exited, approval requested, with their
+ * time); `signal` aborts the execution (status ABORTED).
  * Waits and retry intervals are overridden to 0 (no real sleeping). The Context Object gives
  * `$$.State.EnteredTime` a clock the test chooses (the RTO and hard-timeout checks read it) and
  * `$$.Task.Token` a token.
@@ -16,9 +19,10 @@
 import { CfnElement, Stack } from 'aws-cdk-lib';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Template } from 'aws-cdk-lib/assertions';
-import { ExecutionError, StateMachine } from 'aws-local-stepfunctions';
-import type { PgdrStack } from '../../lib/pgdr-stack';
-import { Definition, failoverDefinition as definitionOf, localFunctionArn, TemplateJson } from '../../lib/synthesize';
+import { ExecutionAbortedError, ExecutionError, StateMachine } from 'aws-local-stepfunctions';
+import type { WorkflowEvent } from '../cli/contract';
+import type { PgdrStack } from '../lib/pgdr-stack';
+import { Definition, failoverDefinition as definitionOf, localFunctionArn, TemplateJson } from '../lib/synthesize';
 import type { RdsSimulator } from './rds-simulator';
 
 // aws-local-stepfunctions 3 uses Promise.withResolvers (Node 22+); Node 20 lacks it.
@@ -44,7 +48,9 @@ export type { Definition };
 /** A Lambda handler as the state machine calls it. */
 export type LocalHandler = (event: never) => Promise<unknown>;
 
-const TOKENS = { account: ACCOUNT, region: REGION };
+/** What the definition's tokens resolve to when it runs locally. */
+export const LOCAL_TOKENS = { account: ACCOUNT, region: REGION };
+const TOKENS = LOCAL_TOKENS;
 
 /** The ARN a resolved `Fn::GetAtt [X, Arn]` of a function gets. */
 export const functionArn = (logicalId: string) => localFunctionArn(TOKENS, logicalId);
@@ -59,8 +65,8 @@ export function logicalIdOf(stack: PgdrStack, fn: IFunction): string {
   return Stack.of(stack).getLogicalId(fn.node.defaultChild as CfnElement);
 }
 
-/** What the approver does with an approval request. */
-export type Approver = 'approve' | 'reject' | 'timeout' | 'no-answer-field';
+/** An answer to an approval request. */
+export type ApprovalVerdict = 'approve' | 'reject' | 'timeout';
 
 export interface Notification {
   readonly state: string;
@@ -68,6 +74,15 @@ export interface Notification {
   readonly subject: string;
   readonly message: string;
 }
+
+/** An approval request as an approver callback sees it. */
+export interface ApprovalRequest extends Notification {
+  readonly executionName: string;
+  readonly taskToken: string;
+}
+
+/** What the approver does with an approval request: a fixed answer (tests), or a callback that decides. */
+export type Approver = ApprovalVerdict | 'no-answer-field' | ((request: ApprovalRequest) => Promise<ApprovalVerdict>);
 
 export interface RunOptions {
   /** `$$.State.EnteredTime` for the whole run. @default now */
@@ -77,10 +92,14 @@ export interface RunOptions {
   readonly executionName?: string;
   /** Called before each Task runs (state name, effective input); may throw to inject a failure. */
   readonly beforeTask?: (state: string, input: Json) => void | Promise<void>;
+  /** Called for each state entered/exited and each approval request, as it happens. */
+  readonly onEvent?: (event: WorkflowEvent) => void;
+  /** Aborts the execution (the result's status is then ABORTED). */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunResult {
-  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'ABORTED';
   readonly output?: Json;
   readonly error?: string;
   readonly cause?: string;
@@ -123,7 +142,7 @@ export class FailoverRunner {
     for (const [name, resource] of this.tasks()) {
       taskHandlers[name] = async (taskInput: Json) => {
         await options.beforeTask?.(name, taskInput);
-        return this.runTask(name, resource, taskInput, notifications, options.approver ?? 'approve');
+        return this.runTask(name, resource, taskInput, notifications, options.approver ?? 'approve', { executionName, taskToken, onEvent: options.onEvent });
       };
     }
     const zero = (type: string) => Object.fromEntries(Object.entries(this.definition.States).filter(([, s]) => s.Type === type || (type === 'Retry' && s.Retry)).map(([n]) => [n, 0]));
@@ -134,30 +153,51 @@ export class FailoverRunner {
     });
     const collect = (async () => {
       for await (const event of execution.eventLogs) {
-        const e = event as { type: string; state?: { name: string } };
+        const e = event as { type: string; timestamp: number; state?: { name: string } };
         if (e.type === 'StateEntered' && e.state) path.push(e.state.name);
+        if ((e.type === 'StateEntered' || e.type === 'StateExited') && e.state) {
+          options.onEvent?.({ type: e.type === 'StateEntered' ? 'state-entered' : 'state-exited', state: e.state.name, at: new Date(e.timestamp) });
+        }
       }
     })();
+    const abort = () => execution.abort();
+    if (options.signal?.aborted) abort();
+    options.signal?.addEventListener('abort', abort, { once: true });
     try {
       const output = (await execution.result) as Json;
       await collect;
       return { status: 'SUCCEEDED', output, path, notifications, executionName, taskToken };
     } catch (err) {
       await collect.catch(() => undefined);
+      if (err instanceof ExecutionAbortedError) return { status: 'ABORTED', error: 'Aborted', cause: String(options.signal?.reason ?? 'aborted'), path, notifications, executionName, taskToken };
       if (!(err instanceof ExecutionError)) throw err;
       const cause = (err as Error & { cause?: { name?: string; message?: string } }).cause;
       return { status: 'FAILED', error: cause?.name, cause: cause?.message, path, notifications, executionName, taskToken };
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
     }
   }
 
-  private async runTask(name: string, resource: string, input: Json, notifications: Notification[], approver: Approver): Promise<unknown> {
+  private async runTask(
+    name: string,
+    resource: string,
+    input: Json,
+    notifications: Notification[],
+    approver: Approver,
+    run: { executionName: string; taskToken: string; onEvent?: (event: WorkflowEvent) => void },
+  ): Promise<unknown> {
     if (resource.startsWith('arn:aws:states:::aws-sdk:rds:')) return this.sim.sdkTask(resource, input);
     if (resource === 'arn:aws:states:::sns:publish' || resource === 'arn:aws:states:::sns:publish.waitForTaskToken') {
       notifications.push({ state: name, topicArn: String(input.TopicArn), subject: String(input.Subject ?? ''), message: String(input.Message) });
       if (resource === 'arn:aws:states:::sns:publish') return { MessageId: `m-${notifications.length}` };
-      if (approver === 'approve') return { approved: true };
       if (approver === 'no-answer-field') return { comment: 'looks fine' };
-      if (approver === 'reject') throw named('Rejected', 'rejected by the on-call engineer');
+      const request: ApprovalRequest = { ...notifications[notifications.length - 1], executionName: run.executionName, taskToken: run.taskToken };
+      // The approver sends the request first; the event then says it is out.
+      const answer = typeof approver === 'function' ? approver(request) : Promise.resolve(approver);
+      run.onEvent?.({ type: 'approval-requested', state: name, at: new Date(), detail: request.message });
+      const verdict = await answer;
+      if (verdict === 'approve') return { approved: true };
+      if (verdict === 'reject') throw named('Rejected', 'rejected by the on-call engineer');
       throw named('States.Timeout', 'the approval request timed out');
     }
     if (resource === 'arn:aws:states:::lambda:invoke') {

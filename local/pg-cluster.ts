@@ -1,25 +1,44 @@
 /**
- * A throw-away PostgreSQL cluster for tests: `initdb` in a temp dir (as the `postgres` OS user
- * when running as root), password authentication on a free 127.0.0.1 port, started with
- * `pg_ctl`, stopped by PID (never by name) and removed by `stop()`. Call `stop()` in `afterAll`
- * so the server goes away even when a test fails.
+ * A throw-away PostgreSQL cluster (tests, and the local drill's source and simulated RDS
+ * instances): `initdb` in a new directory under the system temp dir or `baseDir` (as the
+ * `postgres` OS user when running as root), password authentication on a free 127.0.0.1 port,
+ * started with `pg_ctl`, stopped by PID (never by name) and removed by `stop()`. Call `stop()` in
+ * `afterAll`/`finally` so the server goes away even when something fails.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { newestDebianBin } from '../../cli/local';
+import { newestDebianBin } from '../cli/local';
 
-/** Where the PostgreSQL server binaries live: PGDR_TEST_PG_BIN, else the newest Debian /usr/lib/postgresql/N/bin with initdb. */
-export const PG_BIN = process.env.PGDR_TEST_PG_BIN ?? newestServerBin();
+/**
+ * Where the PostgreSQL server binaries live: PGDR_TEST_PG_BIN, else the newest Debian
+ * /usr/lib/postgresql/N/bin with initdb; '' when there is none (starting a cluster then fails
+ * with a clear message; importing this module never does).
+ */
+export const PG_BIN = process.env.PGDR_TEST_PG_BIN ?? newestDebianBin('initdb') ?? '';
 
-function newestServerBin(): string {
-  const bin = newestDebianBin('initdb');
-  if (!bin) throw new Error('no PostgreSQL server under /usr/lib/postgresql: apt-get install -y postgresql (or set PGDR_TEST_PG_BIN)');
-  return bin;
+/** The server binaries to use: `explicit` (a --pg-bin holding initdb), else PG_BIN. */
+export function serverBin(explicit?: string): string {
+  if (explicit && existsSync(join(explicit, 'initdb'))) return explicit;
+  if (!PG_BIN) throw new Error('no PostgreSQL server (initdb) under /usr/lib/postgresql: apt-get install -y postgresql (or set PGDR_TEST_PG_BIN)');
+  return PG_BIN;
+}
+
+/**
+ * A new directory for a cluster: under `baseDir` (created), else the temp dir. When we are root the
+ * server runs as postgres, which must reach the directory: a `baseDir` it cannot reach (a home
+ * directory of mode 0700) falls back to the temp dir.
+ */
+function clusterDir(baseDir: string | undefined, ids: { uid: number; gid: number } | undefined): string {
+  if (baseDir !== undefined) {
+    mkdirSync(baseDir, { recursive: true });
+    if (!ids || spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', baseDir]).status === 0) return mkdtempSync(join(baseDir, 'pg-'));
+  }
+  return mkdtempSync(join(tmpdir(), 'pgdr-pg-'));
 }
 
 /** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
@@ -65,20 +84,25 @@ export interface PgClusterOptions {
   readonly settings?: Readonly<Record<string, string | number>>;
   /** Files written into the data directory before the start (mode 0600, owned by the server), e.g. a TLS key or pg_hba.conf. @default none */
   readonly files?: Record<string, string>;
+  /** Directory that holds the cluster's directory. @default the system temp dir */
+  readonly baseDir?: string;
+  /** Directory of initdb/pg_ctl/pg_basebackup. @default PG_BIN */
+  readonly pgBin?: string;
 }
 
 export class PgCluster {
   /** Creates and starts a cluster. */
   static async start(options: PgClusterOptions = {}): Promise<PgCluster> {
-    const dir = mkdtempSync(join(tmpdir(), 'pgdr-pg-'));
+    const bin = serverBin(options.pgBin);
     const ids = postgresIds();
+    const dir = clusterDir(options.baseDir, ids);
     if (ids) chownSync(dir, ids.uid, ids.gid);
     const password = options.password ?? `pw-${randomBytes(8).toString('hex')}`;
     const pwfile = join(dir, 'pwfile');
     writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
     if (ids) chownSync(pwfile, ids.uid, ids.gid);
     const data = join(dir, 'data');
-    const cluster = new PgCluster(dir, data, 0, password);
+    const cluster = new PgCluster(dir, data, 0, password, bin);
     const settings = Object.entries(options.settings ?? {})
       .map(([name, value]) => {
         if (!/^[a-z_.]+$/.test(name) || !/^[\w.-]+$/.test(String(value))) throw new Error(`PgCluster setting ${name}=${value}: only plain names and values`);
@@ -86,7 +110,7 @@ export class PgCluster {
       })
       .join('');
     try {
-      runAsPostgres(join(PG_BIN, 'initdb'), [
+      runAsPostgres(join(bin, 'initdb'), [
         '-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
       ]);
       for (const [name, content] of Object.entries(options.files ?? {})) {
@@ -105,17 +129,17 @@ export class PgCluster {
    * A copy of `source`, taken with `pg_basebackup` (over a replication connection as the source's
    * superuser) into a new temp dir and started on a free port as a primary: same roles, passwords
    * and data as the source at the time of the copy. The source's command-line settings are not
-   * carried over.
+   * carried over. `baseDir` holds the copy's directory (default: the system temp dir).
    */
-  static async fromBaseBackup(source: PgCluster): Promise<PgCluster> {
-    const dir = mkdtempSync(join(tmpdir(), 'pgdr-pg-'));
+  static async fromBaseBackup(source: PgCluster, baseDir?: string): Promise<PgCluster> {
     const ids = postgresIds();
+    const dir = clusterDir(baseDir, ids);
     if (ids) chownSync(dir, ids.uid, ids.gid);
     const data = join(dir, 'data');
-    const cluster = new PgCluster(dir, data, 0, source.password);
+    const cluster = new PgCluster(dir, data, 0, source.password, source.pgBin);
     try {
       runAsPostgres(
-        join(PG_BIN, 'pg_basebackup'),
+        join(source.pgBin, 'pg_basebackup'),
         ['-h', source.host, '-p', String(source.port), '-U', source.user, '-D', data, '-X', 'stream', '-c', 'fast', '--no-sync', '-w'],
         { PGPASSWORD: source.password },
       );
@@ -133,7 +157,7 @@ export class PgCluster {
       const port = await freePort();
       this.port = port;
       try {
-        runAsPostgres(join(PG_BIN, 'pg_ctl'), [
+        runAsPostgres(join(this.pgBin, 'pg_ctl'), [
           '-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start',
           '-o', `-p ${port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50${settings}`,
         ]);
@@ -149,6 +173,8 @@ export class PgCluster {
     readonly dataDir: string,
     public port: number,
     readonly password: string,
+    /** Directory of the server binaries this cluster runs. */
+    readonly pgBin: string,
   ) {}
 
   readonly host = '127.0.0.1';

@@ -105,6 +105,10 @@ export interface RdsSimulatorOptions {
   readonly now?: () => Date;
   /** Advance the instances a DescribeDBInstances returns by one step after answering. @default true */
   readonly advanceOnDescribe?: boolean;
+  /** Where the clusters of new instances live. @default the system temp dir */
+  readonly clusterDir?: string;
+  /** Server binaries of new instances. @default PG_BIN (local/pg-cluster.ts) */
+  readonly pgBin?: string;
 }
 
 export class RdsSimulator {
@@ -134,7 +138,7 @@ export class RdsSimulator {
   private readonly advanceOnDescribe: boolean;
   private taskClient?: RDSClient;
 
-  private constructor(options: RdsSimulatorOptions) {
+  private constructor(private readonly options: RdsSimulatorOptions) {
     this.now = options.now ?? (() => new Date());
     this.advanceOnDescribe = options.advanceOnDescribe ?? true;
     this.server = createServer((req, res) => {
@@ -343,7 +347,7 @@ export class RdsSimulator {
     const password = given ?? generatedPassword();
     const dbName = form.get('DBName');
     if (dbName !== undefined && !/^[A-Za-z][A-Za-z0-9_]{0,62}$/.test(dbName)) throw new SimError('InvalidParameterValue', 'DBName must be 1-63 letters, digits or underscores, first a letter');
-    const cluster = await this.startCluster(id, () => PgCluster.start());
+    const cluster = await this.startCluster(id, () => PgCluster.start({ baseDir: this.options.clusterDir, pgBin: this.options.pgBin }));
     if (cluster) {
       if (masterUsername !== cluster.user) await cluster.sql('postgres', `CREATE ROLE ${quoteIdent(masterUsername)} LOGIN SUPERUSER`);
       await cluster.sql('postgres', `ALTER ROLE ${quoteIdent(masterUsername)} PASSWORD ${quoteLiteral(password)}`);
@@ -395,7 +399,7 @@ export class RdsSimulator {
   private async restoreCopy(form: Map<string, string>, id: string, source: Instance): Promise<Instance> {
     const sourceCluster = source.cluster as PgCluster;
     const managed = this.bool(form, 'ManageMasterUserPassword') ?? false;
-    const cluster = await this.startCluster(id, () => PgCluster.fromBaseBackup(sourceCluster));
+    const cluster = await this.startCluster(id, () => PgCluster.fromBaseBackup(sourceCluster, this.options.clusterDir));
     const password = managed ? generatedPassword() : undefined;
     if (cluster && password !== undefined) await cluster.sql('postgres', `ALTER ROLE ${quoteIdent(source.masterUsername)} PASSWORD ${quoteLiteral(password)}`);
     return this.addInstance(form, id, cluster, {
