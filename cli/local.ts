@@ -11,7 +11,12 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore } from '../lambda/shared/s3-store';
 import { emfMetrics } from '../lambda/shared/metrics';
 import { streamLog } from '../lambda/shared/logging';
-import { LogPort, MetricsFactory, silentLog } from '../lambda/shared/ports';
+import { LogPort, MetricsFactory, silentLog, systemClock } from '../lambda/shared/ports';
+import { runDump } from '../lambda/dump/core';
+import { runVerify, VerificationPolicy } from '../lambda/verify/core';
+import type { ConnectionInfo } from '../lambda/shared/connection';
+import type { CompressionSetting } from '../lambda/shared/compression';
+import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
 import { findOnPath } from '../lambda/shared/pg-process';
 import { startLocalS3, LocalS3 } from './local-s3';
 import { CliError } from './errors';
@@ -104,4 +109,35 @@ export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean;
       await s3.stop();
     },
   };
+}
+
+/** The dump core of the Lambda, run on this machine into the local vault. */
+export function localBackup(
+  env: LocalEnv,
+  job: { database: string; backupClass: string; connection: ConnectionInfo; compression?: CompressionSetting; signal?: AbortSignal },
+): Promise<BackupManifest> {
+  return runDump(
+    { store: env.store, connection: job.connection, pgBin: env.pgBin, compression: job.compression ?? 'auto', metrics: env.metrics(job.database, job.backupClass), log: env.log, clock: systemClock },
+    { database: job.database, backupClass: job.backupClass, signal: job.signal },
+  );
+}
+
+/** The verify core of the Lambda (integrity and restore test), run on this machine against the local vault. */
+export function localVerify(
+  env: LocalEnv,
+  job: { database: string; connection: ConnectionInfo; kind: 'verify' | 'source'; smokeQueries: VerificationPolicy['smokeQueries']; key?: string },
+): Promise<VerificationRecord> {
+  const manifestKey = job.key?.endsWith('.dump') ? job.key.replace(/\.dump$/, '.manifest.json') : job.key;
+  return runVerify(
+    {
+      store: env.store,
+      restoreServer: { connection: job.connection, kind: job.kind },
+      pgBin: env.pgBin,
+      policy: { restoreTestEveryNth: 1, smokeQueries: job.smokeQueries },
+      metrics: env.metrics,
+      log: env.log,
+      clock: systemClock,
+    },
+    { database: job.database, ...(manifestKey ? { manifestKey } : {}), restoreTest: true },
+  );
 }

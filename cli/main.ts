@@ -20,6 +20,10 @@ import { redactOutput } from './shared';
 import { registerBackup } from './commands/backup';
 import { registerVerify } from './commands/verify';
 import { registerDrill } from './commands/drill';
+import { registerFailover } from './commands/failover';
+import { registerRunbook } from './commands/runbook';
+import { registerStatus } from './commands/status';
+import { load } from './backend';
 
 export { redactOutput };
 
@@ -50,9 +54,12 @@ export function buildProgram(): Command {
     // commander's own errors echo arguments (`unknown command 'postgres://u:pw@h/db'`): redacted too.
     .configureOutput({ writeErr: (text) => process.stderr.write(redactOutput(text)) });
 
+  registerStatus(program);
   registerBackup(program);
   registerVerify(program);
+  registerFailover(program);
   registerDrill(program);
+  registerRunbook(program, { loadOutputs: (stackName) => load<typeof import('./aws/backend')>('./aws/backend').loadStackOutputs(stackName) });
 
   // Every command's --help ends with the exit codes (commander copies the settings to subcommands).
   for (const command of [program, ...program.commands]) {

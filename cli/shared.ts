@@ -19,12 +19,6 @@ export interface CommonOptions {
   sourceUrl?: string;
 }
 
-export function requireLocal(options: CommonOptions, command: string): void {
-  if (!options.local) {
-    throw new CliError(`pgdr ${command} runs against the deployed stack only with --local in this version; add --local to run it on this machine`);
-  }
-}
-
 /** Passwords this run knows (from URLs and PGPASSWORD): hidden wherever they appear in output. */
 const knownSecrets: string[] = [];
 

@@ -24,10 +24,7 @@ import { Writable } from 'node:stream';
 import type { PgdrConfig, DatabaseConfig } from '../lib/config';
 import { synthesize, Synthesis, failoverDefinition } from '../lib/synthesize';
 import type { FailoverInput, RecoveryRecord, ValidationResult } from '../lambda/failover/contract';
-import { runDump } from '../lambda/dump/core';
-import { runVerify } from '../lambda/verify/core';
 import type { ConnectionInfo } from '../lambda/shared/connection';
-import { latestVerifiedKey, parseManifestKey, sortManifestKeys } from '../lambda/shared/layout';
 import { systemClock } from '../lambda/shared/ports';
 import type { SecretReader } from '../lambda/shared/ports';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
@@ -38,11 +35,12 @@ import { httpsProbe } from '../lambda/failover/cutover/aws';
 import { makeHandler as makeReport } from '../lambda/failover/report/handler';
 import { makeHandler as makeRestore } from '../lambda/restore/handler';
 import { makeHandler as makeValidate } from '../lambda/failover/validate/handler';
-import type { ApprovalAnswer, Backend, BackupSummary, DatabaseStatus, FailoverOutcome, FailoverRun, WorkflowEvent } from '../cli/contract';
+import type { ApprovalAnswer, Backend, DatabaseStatus, FailoverOutcome, FailoverRun, WorkflowEvent } from '../cli/contract';
 import { EXIT } from '../cli/contract';
 import { CliError } from '../cli/errors';
-import { LocalEnv, localRoot, openLocalEnv } from '../cli/local';
-import { parseUrl } from '../cli/shared';
+import { LocalEnv, localBackup, localRoot, localVerify, openLocalEnv } from '../cli/local';
+import { parseConnection } from '../cli/shared';
+import { readDatabaseStatus } from '../cli/status';
 import { MemoryParameters, MemoryRoute53, MemorySecrets } from './aws-targets';
 import { ApprovalRequest, ApprovalVerdict, FailoverRunner, functionArn, LocalHandler, logicalIdOf, LOCAL_TOKENS, RunResult } from './failover-runner';
 import { PgCluster, serverBin } from './pg-cluster';
@@ -113,42 +111,29 @@ export class LocalBackend implements Backend {
   }
 
   private source(): ConnectionInfo {
-    if (!this.options.sourceUrl) throw new CliError('the local backend needs a source URL (--source-url) for this command', EXIT.usage);
-    return parseUrl(this.options.sourceUrl, '--source-url');
+    const source = parseConnection(this.options.sourceUrl, '--source-url');
+    if (!source) throw new CliError('the local backend needs a source URL (--source-url, or PGSERVICE) for this command', EXIT.usage);
+    return source;
   }
 
   async status(database?: string): Promise<DatabaseStatus[]> {
     const names = database ? [this.database(database).name] : this.options.config.databases.map((d) => d.name);
-    return Promise.all(names.map((name) => localStatus(this.env, this.database(name), systemClock.now())));
+    const now = systemClock.now();
+    return Promise.all(names.map(async (name) => ({ ...(await readDatabaseStatus(this.env.store, this.database(name), now)), alarmsInAlarm: [], alarmsKnown: false })));
   }
 
   async backup(database: string, backupClass?: string, signal?: AbortSignal): Promise<BackupManifest> {
     const db = this.database(database);
     const cls = backupClass ?? db.backupClasses[0]?.name ?? 'manual';
-    return runDump(
-      { store: this.env.store, connection: this.source(), pgBin: this.env.pgBin, compression: 'auto', metrics: this.env.metrics(db.name, cls), log: this.env.log, clock: systemClock },
-      { database: db.name, backupClass: cls, signal },
-    );
+    return localBackup(this.env, { database: db.name, backupClass: cls, connection: this.source(), signal });
   }
 
   async verify(database: string, key?: string): Promise<VerificationRecord> {
     const db = this.database(database);
-    const url = this.options.verifyUrl ?? this.options.sourceUrl;
-    if (!url) throw new CliError('the local backend needs --verify-url or --source-url to verify: the server of the restore test', EXIT.usage);
-    const connection = parseUrl(url, this.options.verifyUrl ? '--verify-url' : '--source-url');
-    const manifestKey = key?.endsWith('.dump') ? key.replace(/\.dump$/, '.manifest.json') : key;
-    return runVerify(
-      {
-        store: this.env.store,
-        restoreServer: { connection, kind: this.options.verifyUrl ? 'verify' : 'source' },
-        pgBin: this.env.pgBin,
-        policy: { restoreTestEveryNth: 1, smokeQueries: db.verification.smokeQueries },
-        metrics: this.env.metrics,
-        log: this.env.log,
-        clock: systemClock,
-      },
-      { database: db.name, manifestKey, restoreTest: true },
-    );
+    const verify = parseConnection(this.options.verifyUrl, '--verify-url');
+    const connection = verify ?? parseConnection(this.options.sourceUrl, '--source-url');
+    if (!connection) throw new CliError('the local backend needs --verify-url or --source-url (or PGSERVICE) to verify: the server of the restore test', EXIT.usage);
+    return localVerify(this.env, { database: db.name, connection, kind: verify ? 'verify' : 'source', smokeQueries: db.verification.smokeQueries, key });
   }
 
   /**
@@ -382,74 +367,5 @@ function outcomeOf(run: LocalRun, result: RunResult): FailoverOutcome {
     startedAt: run.startedAt,
     stoppedAt,
     states,
-  };
-}
-
-// ---------------------------------------------------------------- status from the local vault
-
-function summary(manifest: BackupManifest, now: Date): BackupSummary {
-  return {
-    key: manifest.dump.key,
-    backupClass: manifest.backupClass,
-    at: manifest.startedAt,
-    ageSeconds: Math.round((now.getTime() - new Date(manifest.startedAt).getTime()) / 1000),
-    bytes: manifest.dump.bytes,
-  };
-}
-
-/**
- * A database's posture read from the local vault: newest backup, newest verified (the
- * latest-verified pointer), the newest restore test and the newest recovery record. A small
- * stand-in the lead can replace with the shared status function of cli/status.ts.
- */
-export async function localStatus(env: Pick<LocalEnv, 'store'>, db: DatabaseConfig, now: Date): Promise<DatabaseStatus> {
-  const store = env.store;
-  const problems: string[] = [];
-  const readJson = async <T>(key: string): Promise<T | undefined> => {
-    try {
-      const stored = await store.getText(key);
-      return stored ? (JSON.parse(stored.text) as T) : undefined;
-    } catch (err) {
-      problems.push(`${key}: ${(err as Error).message}`);
-      return undefined;
-    }
-  };
-  const keys = await store.listKeys(`${db.name}/`);
-  const manifests = sortManifestKeys(keys.filter((k) => parseManifestKey(k)?.database === db.name));
-  const newestKey = manifests[manifests.length - 1];
-  const newest = newestKey ? await readJson<BackupManifest>(newestKey) : undefined;
-  const pointer = await readJson<{ manifestKey?: string }>(latestVerifiedKey(db.name));
-  const verified = pointer?.manifestKey ? await readJson<BackupManifest>(pointer.manifestKey) : undefined;
-  let lastRestoreTest: DatabaseStatus['lastRestoreTest'];
-  for (const key of [...manifests].reverse()) {
-    const record = await readJson<VerificationRecord>(key.replace(/\.manifest\.json$/, '.verification.json'));
-    if (record?.restoreTest) {
-      lastRestoreTest = { at: record.verifiedAt, seconds: record.restoreTest.totalSeconds, ok: record.ok };
-      break;
-    }
-  }
-  const recoveryKeys = keys.filter((k) => k.startsWith(`${db.name}/recoveries/`)).sort();
-  const records = (await Promise.all(recoveryKeys.map((k) => readJson<RecoveryRecord>(k)))).filter((r): r is RecoveryRecord => r !== undefined);
-  const last = records.sort((a, b) => a.startedAt.localeCompare(b.startedAt)).pop();
-  const newestVerified = verified ? summary(verified, now) : undefined;
-  return {
-    database: db.name,
-    rpoSeconds: db.rpo.seconds,
-    rtoSeconds: db.rto.seconds,
-    newestBackup: newest ? summary(newest, now) : undefined,
-    newestVerified,
-    withinRpo: newestVerified !== undefined && newestVerified.ageSeconds <= db.rpo.seconds,
-    lastRestoreTest,
-    lastRecovery: last && {
-      at: last.startedAt,
-      mode: last.mode,
-      source: last.source,
-      ok: last.outcome === 'succeeded',
-      seconds: (last.mode === 'drill' ? last.timings.validatedSeconds : last.timings.cutOverSeconds) ?? undefined,
-      withinRto: last.timings.rtoMet ?? undefined,
-    },
-    alarmsInAlarm: [],
-    alarmsKnown: false,
-    problems,
   };
 }

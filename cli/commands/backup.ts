@@ -1,21 +1,21 @@
-/** `pgdr backup NAME`: dump a database now and print its manifest. */
+/** `pgdr backup NAME`: dump a database now (the deployed job, or `--local` on this machine) and print its manifest. */
 import { Command, Option } from 'commander';
-import { runDump } from '../../lambda/dump/core';
 import { COMPRESSION_SETTINGS, CompressionSetting } from '../../lambda/shared/compression';
-import { systemClock } from '../../lambda/shared/ports';
 import { CliError } from '../errors';
 import { EXIT } from '../contract';
-import { openLocalEnv } from '../local';
+import { localBackup, openLocalEnv } from '../local';
 import { interruptOnSignals, signalExitCode } from '../interrupt';
 import { resolveDatabase } from '../resolve';
-import { CommonOptions, parseConnection, printManifest, redactOutput, requireLocal } from '../shared';
+import { CommonOptions, parseConnection, printManifest, redactOutput } from '../shared';
+import { openBackend, requireConfig } from '../backend';
+import { openProgress } from '../progress';
 
 export function registerBackup(program: Command): void {
   program
     .command('backup')
     .description('dump a database now and print its manifest')
     .argument('<name>', 'a configured database, or any name with --source-url')
-    .option('--local', 'run on this machine against a local S3 server (.pgdr/s3)')
+    .option('--local', 'run on this machine against a local S3 server (.pgdr/s3); without it: invoke the deployed dump job and wait')
     .option('--source-url <url>', 'postgres://user@host:port/database to dump, or service=NAME (password: PGPASSWORD, ~/.pgpass or the service file; default: PGSERVICE)')
     .option('--class <class>', 'backup class (S3 prefix, metric dimension); default: the first configured class, else "manual"')
     .addOption(new Option('--compression <method>', 'compression').choices(COMPRESSION_SETTINGS as string[]).default('auto'))
@@ -24,7 +24,18 @@ export function registerBackup(program: Command): void {
     .option('--json', 'print the manifest as JSON')
     .option('--verbose', 'structured logs and metrics on stderr')
     .action(async (name: string, options: CommonOptions & { class?: string; compression: CompressionSetting }) => {
-      requireLocal(options, 'backup');
+      if (!options.local) {
+        // The deployed dump job, invoked and awaited.
+        const { config } = requireConfig(options.config);
+        const backend = await openBackend(options, config);
+        try {
+          const manifest = await openProgress({ redact: redactOutput, live: options.json ? false : undefined }).step(`backup ${name} (the deployed dump job)`, () => backend.backup(name, options.class));
+          printManifest(manifest, options.json === true);
+        } finally {
+          await backend.close();
+        }
+        return;
+      }
       const connection = parseConnection(options.sourceUrl, '--source-url');
       const db = resolveDatabase(name, { config: options.config, hasUrl: connection !== undefined, urlOption: '--source-url' });
       if (!connection) {
@@ -34,10 +45,7 @@ export function registerBackup(program: Command): void {
       const env = await openLocalEnv({ ...options, redact: redactOutput });
       const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.s3.directory}`);
       try {
-        const manifest = await runDump(
-          { store: env.store, connection, pgBin: env.pgBin, compression: options.compression, metrics: env.metrics(db.name, backupClass), log: env.log, clock: systemClock },
-          { database: db.name, backupClass, signal: interrupt.signal },
-        );
+        const manifest = await localBackup(env, { database: db.name, backupClass, connection, compression: options.compression, signal: interrupt.signal });
         printManifest(manifest, options.json === true);
       } catch (err) {
         if (!interrupt.received) throw err;

@@ -1,12 +1,17 @@
 /**
- * `pgdr drill [database] --local`: backup → verify → failover in drill mode → validate →
+ * `pgdr drill <database>`: the failover state machine in drill mode against the deployed stack,
+ * followed live (cli/commands/failover.ts). `pgdr drill [database] --local`: backup → verify → failover in drill mode → validate →
  * teardown on this machine (local/drill.ts), with a live display of the steps (listr2) on a
  * terminal, plain lines (one per step, with its time) otherwise, both on stderr; then the report
  * on stdout (`--json`: exactly one JSON object, the DrillReport). Exit code 1 when a step failed
  * or an objective was missed; Ctrl-C / SIGTERM stop the current step, tear everything down and
  * exit 130 / 143.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { RECOVERY_SOURCES, RecoverySource } from '../../lambda/failover/contract';
+import { defaultDrillSource } from '../../lib/drill-schedules';
+import { requireConfig } from '../backend';
+import { startAndFollow } from './failover';
 import { DefaultRenderer, Listr, ListrLogger, ListrTaskWrapper, PRESET_TIMER, ProcessOutput, SimpleRenderer } from 'listr2';
 import type { DrillReport, DrillStep } from '../contract';
 import { EXIT } from '../contract';
@@ -18,6 +23,7 @@ import { DEFAULT_SAMPLE_ROWS } from '../../local/sample-data';
 
 interface DrillOptions {
   local?: boolean;
+  source?: RecoverySource;
   sourceUrl?: string;
   rows?: number;
   json?: boolean;
@@ -48,6 +54,7 @@ export function registerDrill(program: Command): void {
     .argument('[database]', `a configured database (its objectives and settings), or any name for the embedded default (rpo 24h, rto 1h)`, DEFAULT_DRILL_DATABASE)
     .option('--local', 'run on this machine: PostgreSQL clusters under .pgdr/work, the local S3 server, the synthesized state machine with the RDS simulator')
     .option('--source-url <url>', 'drill this database (postgres://user@host:port/db; password from PGPASSWORD or ~/.pgpass) instead of a generated one')
+    .addOption(new Option('--source <source>', 'what to recover from (default: the configuration\'s drill.source; --local: dump)').choices([...RECOVERY_SOURCES]))
     .option('--rows <n>', `rows of the generated sample data (default ${DEFAULT_SAMPLE_ROWS})`, positiveInt)
     .option('--config <path>', 'configuration file (default: pgdr.config.json if present)')
     .option('--pg-bin <dir>', 'directory of the PostgreSQL tools (default: PGDR_PG_BIN, the newest /usr/lib/postgresql/N/bin, PATH)')
@@ -62,7 +69,16 @@ Nothing is left running and .pgdr/work/<run> is removed, also after a failure or
 Exit codes: 0 passed; 1 a step failed or an objective was missed; 2 bad usage; 130/143 interrupted.`,
     )
     .action(async (database: string, options: DrillOptions) => {
-      if (!options.local) throw new CliError('drill without --local is wired by the lead', EXIT.usage);
+      if (!options.local) {
+        // Against the deployed stack: the failover state machine in drill mode, followed live; its outcome is the report.
+        const { config } = requireConfig(options.config);
+        const db = config.databases.find((d) => d.name === database);
+        if (!db) throw new CliError(`unknown database "${database}": the configuration has ${config.databases.map((d) => d.name).join(', ')}`, EXIT.usage);
+        const source = options.source ?? db.drill.source ?? defaultDrillSource(db.source);
+        await startAndFollow(database, { config: options.config, source, drill: true, approval: false, json: options.json });
+        return;
+      }
+      if (options.source && options.source !== 'dump') throw new CliError(`the local drill recovers from the dump (received --source ${options.source})`, EXIT.usage);
       const interrupt = interruptOnSignals('PostgreSQL servers under .pgdr/work may still run: stop them by the PIDs in their postmaster.pid');
       const display = process.stderr.isTTY ? listrDisplay() : plainDisplay(options.verbose === true);
       let report: DrillReport;

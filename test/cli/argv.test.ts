@@ -7,7 +7,7 @@
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { runPgdr } from '../support/cli';
 import { fakeBin, FakeBin } from '../support/fake-bin';
 import { connectionFromService, serviceSection } from '../../lambda/shared/pg-service';

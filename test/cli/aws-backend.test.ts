@@ -34,7 +34,7 @@ import { CliError } from '../../cli/errors';
 import { FIXTURE_INSTANCE, recoveryPlan, validationResult } from '../support/failover-fixtures';
 import { harness, Harness } from '../support/harness';
 import { LambdaEndpoint, startLambdaEndpoint } from '../support/lambda-endpoint';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 
 const PASSWORD = 'Src-Pw-4f1a-aws-backend';

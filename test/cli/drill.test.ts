@@ -109,8 +109,13 @@ test('an unreachable source: one clear line, exit 1, nothing left', async () => 
   expectNothingLeft(dir);
 });
 
-test('without --local: a usage error naming what is missing', async () => {
-  const { exited } = startPgdr(localDir(), ['drill']);
-  const run = await exited;
-  expect([run.code, run.stderr.trim()]).toEqual([2, 'pgdr: drill without --local is wired by the lead']);
+test('without --local: the deployed stack; a name the configuration lacks is exit 2, an unreachable AWS one line with exit 3', async () => {
+  const unknown = await startPgdr(localDir(), ['drill']).exited;
+  expect([unknown.code, unknown.stderr.trim()]).toEqual([2, 'pgdr: unknown database "drill": the configuration has shop']);
+  // AWS at a closed loopback port: the stack's outputs cannot be read.
+  const aws = { AWS_REGION: 'eu-west-1', AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'not-a-real-key', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
+  const unreachable = await startPgdr(localDir(), ['drill', 'shop'], aws).exited;
+  expect(unreachable.code).toBe(3);
+  expect(unreachable.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^pgdr: cannot reach AWS for cloudformation:DescribeStacks on stack Pgdr: /)]);
+  expect(unreachable.stderr).not.toContain('not-a-real-key');
 });

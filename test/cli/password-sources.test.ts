@@ -59,7 +59,7 @@ test('a password file others can read is refused with one line naming the fix', 
   writeFileSync(file, `*:*:*:*:${pg.password}\n`);
   chmodSync(file, 0o644);
   const run = await runPgdr(localDir, ['backup', 'pw-open', '--local', '--source-url', tcpUrl()], { PGPASSFILE: file });
-  expect(run.code).toBe(1);
+  expect(run.code).toBe(2); // bad input: the file must be fixed
   expect(run.stderr).toBe(`pgdr: password file ${file} can be read by group or others, so libpq ignores it: chmod 0600 ${file}\n`);
 });
 

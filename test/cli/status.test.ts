@@ -14,7 +14,7 @@ import { DEFAULT_RESTORE_BYTES_PER_SECOND, DEFAULT_VALIDATION_SECONDS, estimateR
 import type { DatabaseStatus } from '../../cli/contract';
 import { readDatabaseStatus, renderStatusTable, shortDuration } from '../../cli/status';
 import { harness } from '../support/harness';
-import { PgCluster } from '../support/pg-cluster';
+import { PgCluster } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 
 const DB = 'shop';

@@ -1,0 +1,30 @@
+/** `pgdr status [database]`: each database's recovery posture against its RPO and RTO. */
+import type { Command } from 'commander';
+import { renderStatusTable } from '../status';
+import { BackendOptions, openBackend, requireConfig } from '../backend';
+import { CliError } from '../errors';
+import { EXIT } from '../contract';
+import { redactOutput } from '../shared';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('newest backup and newest verified backup against the RPO, last restore test, last drill/failover and estimated RTO against the RTO, alarms in ALARM')
+    .argument('[database]', 'one configured database (default: all)')
+    .option('--local', 'read the local vault (.pgdr/s3) instead of the deployed stack')
+    .option('--config <path>', 'configuration file (default: pgdr.config.json)')
+    .option('--json', 'print the statuses as JSON')
+    .action(async (database: string | undefined, options: BackendOptions & { json?: boolean }) => {
+      const { config } = requireConfig(options.config);
+      if (database !== undefined && !config.databases.some((d) => d.name === database)) {
+        throw new CliError(`unknown database "${database}": the configuration has ${config.databases.map((d) => d.name).join(', ')}`, EXIT.usage);
+      }
+      const backend = await openBackend(options, config);
+      try {
+        const statuses = await backend.status(database);
+        process.stdout.write(redactOutput(options.json ? `${JSON.stringify(statuses, null, 2)}\n` : renderStatusTable(statuses)));
+      } finally {
+        await backend.close();
+      }
+    });
+}
