@@ -113,7 +113,11 @@ export interface BackupManifest {
     readonly key: string;
     /** Stored bytes (after compression). */
     readonly bytes: number;
-    /** Bytes pg_dump wrote, when the pipeline saw them (stream compression); else undefined. */
+    /**
+     * Bytes pg_dump wrote (the custom-format archive), for zstd-stream dumps: zstd's own count of
+     * its input, kept when its output count equals `bytes`. Undefined for the other methods (they
+     * compress inside pg_dump) and when zstd reported no matching count.
+     */
     readonly uncompressedBytes?: number;
     /** SHA-256 (hex) of the stored bytes. */
     readonly sha256: string;
