@@ -185,7 +185,20 @@ export interface VerificationRecord {
     /** Where the scratch database lived: the source server or the verification server. */
     readonly server: 'source' | 'verify';
     readonly scratchDatabase: string;
+    /**
+     * How the dump was read (shared/restore-mode.ts): `file`, downloaded and decompressed into the
+     * job's work directory (the same download served the integrity check) and restored with
+     * `pg_restore --jobs`; `stream`, piped into one pg_restore. Absent in records before pgdr 0.3.
+     */
+    readonly mode?: 'file' | 'stream';
+    /** Why this mode ran (free space against the space needed, no work directory, a failed download, ...). */
+    readonly modeReason?: string;
+    /** pg_restore's --jobs (1 when streamed). */
+    readonly jobs?: number;
+    /** File mode: seconds spent downloading the dump into the file (also `integrity.seconds`; counted in totalSeconds). */
+    readonly downloadSeconds?: number;
     readonly restoreSeconds: number;
+    /** Seconds from the download of the dump (file mode) or the scratch database's creation to the last check. */
     readonly totalSeconds: number;
     readonly rowCountMismatches: Mismatch[];
     readonly objectCountMismatches: Mismatch[];

@@ -11,6 +11,8 @@
  *           PGDR_VERIFY_SECRET_ARN (optional: another server for the scratch databases),
  *           PGDR_VERIFICATION (JSON {"restoreTestEveryNth":1,"smokeQueries":[{"name","sql","minRows"}]}),
  *           PGDR_PG_BIN (pg_restore, and zstd for zstd-stream dumps), PGDR_PG_SSLMODE and PGDR_PG_SSLROOTCERT (optional),
+ *           PGDR_WORK_DIR (optional, @default /tmp: the ephemeral storage a restore test downloads
+ *           the dump into for `pg_restore --jobs` when it has room), PGDR_RESTORE_JOBS (optional, @default 2),
  *           POWERTOOLS_METRICS_NAMESPACE=PgDr, POWERTOOLS_SERVICE_NAME.
  *   result: the verification record; throws when verification failed (after writing the record
  *           and emitting VerifyFailed) or could not run.
@@ -23,7 +25,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { runVerify } from './core';
 import { parsePolicy } from './policy';
-import { EnvError, optionalEnv, requireEnv, tlsFromEnv } from '../shared/env';
+import { EnvError, optionalEnv, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv } from '../shared/env';
 import { readConnectionSecret } from '../shared/secrets';
 import { S3ObjectStore } from '../shared/s3-store';
 import { emfMetricsFactory } from '../shared/metrics';
@@ -88,6 +90,7 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
       restoreServer: { connection, kind: verifySecret ? 'verify' : 'source' },
       pgBin: requireEnv('PGDR_PG_BIN'),
       policy: parsePolicy(optionalEnv('PGDR_VERIFICATION')),
+      ...restoreFileSettingsFromEnv(),
       metrics: emfMetricsFactory,
       log,
       clock: systemClock,
