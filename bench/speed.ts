@@ -19,7 +19,7 @@
  * CLI start-up: `node bin/pgdr.js --help` and `pgdr backup --local` of an empty database.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -103,6 +103,32 @@ export async function buildMixedDatabase(bench: Bench, db: string, sizeMiB: numb
 }
 
 type Figures = Record<string, number[]>;
+
+type Stats = { median: number; min: number; max: number };
+
+/** BENCHMARKS.md lines for bench/before-after.json (bench/compare-cores.ts), when it exists. */
+function beforeAfterSection(): string[] {
+  const file = join(__dirname, 'before-after.json');
+  if (!existsSync(file)) return ['## Changes measured before and after', '', 'Dump core: run `npx tsx bench/compare-cores.ts --before-ref REF` to measure it (bench/before-after.json).', ''];
+  const r = JSON.parse(readFileSync(file, 'utf8')) as {
+    measuredAt: string; beforeRef: string; afterRef: string; sizeMiB: number; rawDumpMiB: number; reps: number;
+    before: Record<'wallSeconds' | 'cpuSecondsPerGiB' | 'peakRssMiB', Stats>; after: Record<'wallSeconds' | 'cpuSecondsPerGiB' | 'peakRssMiB', Stats>;
+  };
+  const cell = (x: Stats, d = 2) => `${x.median.toFixed(d)} (${x.min.toFixed(d)}–${x.max.toFixed(d)})`;
+  return [
+    '## Changes measured before and after',
+    '',
+    `**pg_dump's output straight into zstd** (lambda/dump/core.ts): before, Node read every uncompressed byte from pg_dump and wrote it to zstd; after, pg_dump's stdout is zstd's stdin. Measured ${r.measuredAt} by \`npx tsx bench/compare-cores.ts --before-ref ${r.beforeRef} --size-mb ${r.sizeMiB} --reps ${r.reps}\` (the dump job in a Node child, ${r.rawDumpMiB} MiB of -Z0 dump, interleaved; median and range):`,
+    '',
+    `| dump core | wall s | CPU-s per GiB (Node + pg_dump + zstd) | peak RSS MiB |`,
+    '|---|---:|---:|---:|',
+    `| before (${r.beforeRef}) | ${cell(r.before.wallSeconds)} | ${cell(r.before.cpuSecondsPerGiB)} | ${cell(r.before.peakRssMiB, 0)} |`,
+    `| after (${r.afterRef}) | ${cell(r.after.wallSeconds)} | ${cell(r.after.cpuSecondsPerGiB)} | ${cell(r.after.peakRssMiB, 0)} |`,
+    '',
+    '**Restore test from a local file with `pg_restore --jobs 2`**: the "pgdr verify" rows of the Restore table above are the after (file) and the before (stream) of the same run.',
+    '',
+  ];
+}
 
 export async function speedSection(bench: Bench, options: SpeedOptions): Promise<string> {
   const db = 'speed';
@@ -242,6 +268,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     return `| ${mem} | ${vcpu.toFixed(2)} | ${perGiB?.toFixed(0) ?? 'n/a'} | ${perGiB ? ((840 / perGiB) * 1).toFixed(1) : 'n/a'} |`;
   });
   const smoke = options.sizeMiB < 512 || options.reps < 3;
+  const beforeAfter = beforeAfterSection();
   const md = [
     '# Benchmarks',
     '',
@@ -298,6 +325,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     `- peakRssMb ${against(results.peakRssMb, (v) => v <= 150, 'target ≤ 150 at every size; the dump job process alone')}`,
     `- cliStartSeconds ${against(results.cliStartSeconds, (v) => v <= 1.0, 'target ≤ 1.0; the CLI start-up is the lead\'s part of issue 9')}`,
     '',
+    ...beforeAfter,
     '## What the figures mean',
     '',
     '- The raw limit is what PostgreSQL alone does on this machine; a ratio of 1.00 means "as fast as pg_dump writing nowhere". The runbooks\' zlib 6 and the Lambda way\'s zlib 1 are slower because pg_dump compresses in its own single thread; pgdr compresses in zstd (-1, all cores) fed directly by pg_dump (no byte of the uncompressed archive passes through Node).',
@@ -310,7 +338,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     '|---:|---:|---:|---:|',
     ...lambdaRows,
     '',
-    `Estimate: the job's CPU-seconds per GiB divided by the CPU it can use (the vCPU share, at most the ${jobReports[0].cpuSeconds !== undefined ? Math.max(1, jobReports[0].cpuSeconds / jobReports[0].wallSeconds).toFixed(2) : 'n/a'} cores the pipeline used here); the network to S3 and the database's own speed come on top. Advice: 1024 MiB (the default) while the database's -Z0 dump stays well inside the 1024 MiB row's size; 1769 MiB (one full vCPU) for larger ones — the dump job's memory does not grow with the database (peak RSS above), so memory is bought only for its CPU. Past the 3008 MiB row, run the job on ECS Fargate (same core).`,
+    `Estimate: the job's CPU-seconds per GiB divided by the CPU it can use (the vCPU share, at most the ${jobReports[0].cpuSeconds !== undefined ? Math.max(1, jobReports[0].cpuSeconds / jobReports[0].wallSeconds).toFixed(2) : 'n/a'} cores the pipeline used here); the network to S3 and the database's own speed come on top. Advice: **1769 MiB, the dump job's default** (one full vCPU; \`jobs.dump.memoryMiB\`): while the job is CPU-bound, its GB-seconds per GiB of dump are the same at 1024 and 1769 MiB (memory × seconds, the seconds shrinking with the vCPU share), so 1769 MiB costs the same and finishes ~1.7× sooner; above one vCPU the pipeline (one pg_dump thread, which also waits on the server) gains little for more money. The dump job's memory does not grow with the database (peak RSS above): memory is bought only for its CPU. Set 1024 MiB only to save on a small database where time does not matter; past the 1769 MiB row's size, run the job on ECS Fargate (same core). The verify job (default 2048 MiB) mostly waits on pg_restore in the database server; its own CPU (download, zstd -d, SHA-256) was not measured separately here(same core).`,
     '',
   ].join('\n');
   writeFileSync(options.benchmarksFile, md);

@@ -207,8 +207,11 @@ const jobResources = (memoryMiB: number, timeout: string) =>
     .prefault({});
 
 export const jobsSchema = z.strictObject({
-  /** The dump job's resources. @default { memoryMiB: 1024, timeout: "15m" } */
-  dump: jobResources(1024, '15m'),
+  /**
+   * The dump job's resources. @default { memoryMiB: 1769, timeout: "15m" }: one full vCPU; the job is
+   * CPU-bound and costs the same per GiB up to one vCPU while running faster (BENCHMARKS.md "Lambda memory").
+   */
+  dump: jobResources(1769, '15m'),
   /** The verify job's resources. @default { memoryMiB: 2048, timeout: "15m", ephemeralStorageMiB: 10240 } */
   verify: z
     .strictObject({

@@ -42,7 +42,7 @@ describe('valid configuration', () => {
     expect(db.verification).toEqual({ restoreTestEveryNth: 1, smokeQueries: [] });
     expect(db.failover).toMatchObject({ instanceClass: 'db.t4g.medium', multiAz: false, securityGroupIds: [], cutover: {}, requireApproval: true });
     expect(db.drill.maxAge.seconds).toBe(90 * 86400);
-    expect(db.jobs.dump).toEqual({ memoryMiB: 1024, timeout: { text: '15m', seconds: 900 } });
+    expect(db.jobs.dump).toEqual({ memoryMiB: 1769, timeout: { text: '15m', seconds: 900 } });
     expect(db.jobs.verify.memoryMiB).toBe(2048);
     expect(db.jobs.verify.ephemeralStorageMiB).toBe(10240);
     expect(config.paging).toEqual({ critical: { emails: [], httpsEndpoints: [], httpsEndpointSecrets: [] }, warning: { emails: [], httpsEndpoints: [], httpsEndpointSecrets: [] } });
