@@ -25,6 +25,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { RestoreResult, runRestore } from './core';
 import { EnvError, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv } from '../shared/env';
+import { removeLeftoverFiles } from '../shared/restore-mode';
 import { ConnectionError, connectionFromSecret, TlsDefaults } from '../shared/connection';
 import { S3ObjectStore } from '../shared/s3-store';
 import { powertoolsLog } from '../shared/logging';
@@ -109,5 +110,9 @@ function lambdaDeps(): RestoreHandlerDeps {
   };
 }
 
-/** The Lambda entry point. */
-export const handler = (event: RestoreEvent): Promise<RestoreResult> => makeHandler(lambdaDeps())(event);
+/** The Lambda entry point; first removes the file a run stopped at its timeout left in /tmp (one invocation at a time per environment). */
+export const handler = async (event: RestoreEvent): Promise<RestoreResult> => {
+  const deps = lambdaDeps();
+  if (deps.workDir) await removeLeftoverFiles(deps.workDir);
+  return makeHandler(deps)(event);
+};

@@ -7,7 +7,7 @@
  * restore streams, and `modeReason` says why (it goes into the verification / restore record).
  */
 import { randomBytes } from 'node:crypto';
-import { statfs } from 'node:fs/promises';
+import { readdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadArchive, DownloadResult } from './archive';
 import type { ObjectStore } from './ports';
@@ -61,6 +61,26 @@ export async function chooseRestoreMode(manifest: BackupManifest, settings: Rest
   }
   if (free >= needed) return { mode: 'file', modeReason: `${free} bytes free in the work directory, ${needed} needed: pg_restore --jobs ${jobs} from a file`, jobs };
   return stream(`${free} bytes free in the work directory, ${needed} needed: streamed`);
+}
+
+/** Names of the files `downloadToWorkDir` creates. */
+const WORK_FILE = /^pgdr-restore-[0-9a-f]{12}\.dump$/;
+
+/**
+ * Removes the files an earlier run left in `workDir` (a Lambda stopped at its timeout cannot
+ * remove its file, and the next invocation in the same environment inherits /tmp). Only for a
+ * work directory no other run uses at the same time (a Lambda environment runs one invocation at
+ * a time). Only pgdr's own file names are touched; returns them.
+ */
+export async function removeLeftoverFiles(workDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = (await readdir(workDir)).filter((n) => WORK_FILE.test(n));
+  } catch {
+    return [];
+  }
+  await Promise.all(names.map((n) => rm(join(workDir, n), { force: true })));
+  return names;
 }
 
 /**

@@ -28,6 +28,7 @@ import { parsePolicy } from './policy';
 import { EnvError, optionalEnv, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv } from '../shared/env';
 import { readConnectionSecret } from '../shared/secrets';
 import { S3ObjectStore } from '../shared/s3-store';
+import { removeLeftoverFiles } from '../shared/restore-mode';
 import { emfMetricsFactory } from '../shared/metrics';
 import { powertoolsLog } from '../shared/logging';
 import { systemClock } from '../shared/ports';
@@ -84,13 +85,16 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
     metrics.flush();
     throw err;
   }
+  // A run stopped at the Lambda timeout cannot remove its file; this environment's next invocation does.
+  const files = restoreFileSettingsFromEnv();
+  await removeLeftoverFiles(files.workDir);
   const record = await runVerify(
     {
       store: new S3ObjectStore(s3, bucket, { kmsKeyId: requireEnv('PGDR_KMS_KEY_ARN') }),
       restoreServer: { connection, kind: verifySecret ? 'verify' : 'source' },
       pgBin: requireEnv('PGDR_PG_BIN'),
       policy: parsePolicy(optionalEnv('PGDR_VERIFICATION')),
-      ...restoreFileSettingsFromEnv(),
+      ...files,
       metrics: emfMetricsFactory,
       log,
       clock: systemClock,
