@@ -76,7 +76,7 @@ function conclude(rows: Row[], settings: CompressionSetting[], partSize: number,
     kinds.has('flat') && kinds.size === 1
       ? ''
       : 'The rest of the rise is outside the JS heap and Buffers: most likely memory the allocator keeps after parts are freed, plus short dumps rarely meeting the moment when all part buffers are held at once.',
-    `The highest peak of the dump job's process was ${mib(Math.max(...rows.map(peakOf)))} MiB (the dump function gets 1024 MiB by default); pg_dump and zstd run in processes of their own and are not counted here.`,
+    `The highest peak of the dump job's process was ${mib(Math.max(...rows.map(peakOf)))} MiB (the dump function gets 1769 MiB by default, one vCPU); pg_dump and zstd run in processes of their own and are not counted here.`,
   ]
     .filter(Boolean)
     .join(' ');
