@@ -28,10 +28,11 @@ export function pgEnv(bench: Bench, db: string): NodeJS.ProcessEnv {
 }
 
 /** Runs the real dump job of database `db` in a child process; removes what it stored afterwards. */
-export async function dumpInChild(bench: Bench, db: string, compression: CompressionSetting): Promise<DumpReport> {
+export async function dumpInChild(bench: Bench, db: string, compression: CompressionSetting, kind: 'pgdr' | 'pdl' = 'pgdr'): Promise<DumpReport> {
   const report = await runDumpInChild(
     bench.bundle,
     {
+      kind,
       url: bench.pg.url(db),
       pgBin: PG_BIN,
       compression,

@@ -10,6 +10,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { expectSuccess, startTool } from '../lambda/shared/pg-process';
 import { deadlineSignal, runDump } from '../lambda/dump/core';
 import { S3ObjectStore } from '../lambda/shared/s3-store';
 import { connectionFromUrl } from '../lambda/shared/connection';
@@ -19,6 +21,11 @@ import { systemClock } from '../lambda/shared/ports';
 import type { CompressionSetting } from '../lambda/shared/compression';
 
 export interface ChildJob {
+  /**
+   * `pgdr` (default): the real dump job. `pdl`: the popular pg_dump-to-S3 Lambda's way, for
+   * comparison: `pg_dump -Fc -Z1` streamed into one S3 upload (lib-storage, one part in flight).
+   */
+  readonly kind?: 'pgdr' | 'pdl';
   readonly url: string;
   readonly pgBin: string;
   readonly compression: CompressionSetting;
@@ -63,6 +70,13 @@ export type ChildReport =
       readonly partSize: number;
       readonly concurrency: number;
       readonly memory: MemoryFigures;
+      /** Wall seconds of the dump as this process saw it. */
+      readonly wallSeconds: number;
+      /**
+       * CPU seconds of this process and of the children it waited for (pg_dump, zstd): utime +
+       * stime + cutime + cstime of /proc/self/stat, during the dump; undefined off Linux.
+       */
+      readonly cpuSeconds?: number;
     }
   | { readonly ok: false; readonly error: string };
 
@@ -74,6 +88,30 @@ function vmHwm(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds of this process and its waited-for children (/proc/self/stat fields 14-17, at 100 ticks a second). */
+function treeCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): utime is field 14 -> index 11.
+    return fields.slice(11, 15).reduce((sum, f) => sum + Number(f), 0) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pg_dump-to-S3 Lambda's way: `pg_dump -Fc -Z1` into one streamed upload, one part in flight. */
+async function pdlDump(job: ChildJob, s3: S3Client): Promise<{ bytes: number; seconds: number }> {
+  const started = Date.now();
+  const dump = startTool(job.pgBin, 'pg_dump', ['--format=custom', '--compress=1', '--no-password'], { connection: { ...connectionFromUrl(job.url), sslmode: 'disable' } });
+  let bytes = 0;
+  dump.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  const key = `${job.database}/pdl/${new Date().toISOString()}.dump`;
+  const upload = new Upload({ client: s3, params: { Bucket: job.bucket, Key: key, Body: dump.stdout }, queueSize: 1, partSize: 5 * 1024 * 1024 });
+  await Promise.all([upload.done(), expectSuccess(dump)]);
+  return { bytes, seconds: (Date.now() - started) / 1000 };
 }
 
 async function run(job: ChildJob): Promise<ChildReport> {
@@ -113,11 +151,38 @@ async function run(job: ChildJob): Promise<ChildReport> {
     arrayBuffersPeak = Math.max(arrayBuffersPeak, m.arrayBuffers);
   };
   const sampler = setInterval(sample, job.sampleMs);
+  const cpuBefore = treeCpuSeconds();
+  const wallStarted = Date.now();
+  const cpuUsed = () => {
+    const after = treeCpuSeconds();
+    return cpuBefore === undefined || after === undefined ? undefined : Math.round((after - cpuBefore) * 100) / 100;
+  };
+  const memory = () => ({
+    rssBefore: before.rss,
+    heapUsedBefore: before.heapUsed,
+    arrayBuffersBefore: before.arrayBuffers,
+    rssPeak,
+    heapUsedPeak,
+    arrayBuffersPeak,
+    vmHwmBefore,
+    vmHwmAfter: vmHwm(),
+    samples,
+    maxGapMs,
+  });
   try {
+    if (job.kind === 'pdl') {
+      const done = await pdlDump(job, s3);
+      sample();
+      const cpuSeconds = cpuUsed();
+      return { ok: true, method: 'pg_dump -Z1 -> one upload', bytes: done.bytes, totalSeconds: done.seconds, dumpSeconds: done.seconds, partSize: 5 * 1024 * 1024, concurrency: 1, memory: memory(), wallSeconds: done.seconds, cpuSeconds };
+    }
     const manifest = await runDump(deps, { database: job.database, backupClass: job.backupClass, signal: deadlineSignal(new Date(job.deadline).getTime() - Date.now()) });
     sample();
+    const cpuSeconds = cpuUsed();
     return {
       ok: true,
+      wallSeconds: (Date.now() - wallStarted) / 1000,
+      cpuSeconds,
       method: manifest.dump.compression.method,
       bytes: manifest.dump.bytes,
       uncompressedBytes: manifest.dump.uncompressedBytes,
@@ -125,18 +190,7 @@ async function run(job: ChildJob): Promise<ChildReport> {
       dumpSeconds: manifest.durations.dumpSeconds,
       partSize,
       concurrency,
-      memory: {
-        rssBefore: before.rss,
-        heapUsedBefore: before.heapUsed,
-        arrayBuffersBefore: before.arrayBuffers,
-        rssPeak,
-        heapUsedPeak,
-        arrayBuffersPeak,
-        vmHwmBefore,
-        vmHwmAfter: vmHwm(),
-        samples,
-        maxGapMs,
-      },
+      memory: memory(),
     };
   } finally {
     clearInterval(sampler);

@@ -14,6 +14,8 @@ export interface MemoryOptions {
   readonly settings: CompressionSetting[];
   /** Dumps per size and setting. */
   readonly repeat: number;
+  /** Told each run's peak RSS (the higher of the samples and VmHWM) and its size of pg_dump -Z0 output. */
+  readonly onPeak?: (rawBytes: number, peakBytes: number) => void;
 }
 
 interface Row {
@@ -74,7 +76,7 @@ function conclude(rows: Row[], settings: CompressionSetting[], partSize: number,
     kinds.has('flat') && kinds.size === 1
       ? ''
       : 'The rest of the rise is outside the JS heap and Buffers: most likely memory the allocator keeps after parts are freed, plus short dumps rarely meeting the moment when all part buffers are held at once.',
-    `The highest peak of the dump job's process was ${mib(Math.max(...rows.map(peakOf)))} MiB (the dump function gets 1024 MiB by default); pg_dump and zstd run in processes of their own and are not counted here.`,
+    `The highest peak of the dump job's process was ${mib(Math.max(...rows.map(peakOf)))} MiB (the dump function gets 1769 MiB by default, one vCPU); pg_dump and zstd run in processes of their own and are not counted here.`,
   ]
     .filter(Boolean)
     .join(' ');
@@ -100,6 +102,7 @@ export async function memorySection(bench: Bench, options: MemoryOptions): Promi
       for (const setting of options.settings) {
         const report = await dumpInChild(bench, db, setting);
         rows.push({ setting, rawBytes, run, report });
+        options.onPeak?.(rawBytes, peakOf(rows[rows.length - 1]));
         const m = report.memory;
         console.error(
           `memory: ${mib(rawBytes)} MiB ${setting} (${report.method}) run ${run}: ${report.totalSeconds} s, RSS ${mib(m.rssBefore)} -> peak ${mib(m.rssPeak)} MiB, VmHWM ${mib(m.vmHwmAfter)} MiB, Buffers peak ${mib(m.arrayBuffersPeak)} MiB`,

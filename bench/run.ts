@@ -6,7 +6,11 @@
  *   memory       the real dump job in a Node process of its own at several database sizes
  *                (--sizes, MiB of pg_dump -Z0 output), its RSS and heap (bench/memory.ts);
  *   restore      the failover restore job, streamed vs `pg_restore --jobs 2` from a file, on
- *                one dump of --restore-mb MiB over 4 tables (bench/restore.ts).
+ *                one dump of --restore-mb MiB over 4 tables (bench/restore.ts);
+ *   speed        pgdr against the raw tools and the usual ways, interleaved reps on one mixed
+ *                database of --size-mb MiB (bench/speed.ts); writes BENCHMARKS.md and
+ *                bench/results.json (peak RSS there also takes the memory section's sizes when
+ *                both run: `--only speed,memory --sizes 1024,4096`).
  *
  * `npm run bench -- --only memory` (or `--only compression`) runs one section and leaves the
  * other section of the results file as it was recorded. Everything the benchmark starts (the
@@ -26,8 +30,9 @@ import type { Bench } from './context';
 import { compressionSection } from './compression';
 import { memorySection } from './memory';
 import { restoreSection } from './restore';
+import { speedSection } from './speed';
 
-const SECTIONS = ['compression', 'memory', 'restore'] as const;
+const SECTIONS = ['compression', 'memory', 'restore', 'speed'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -36,6 +41,10 @@ const USAGE = `Usage: npm run bench -- [options]
   --compression-mb N    compression section: MiB of table data (default: BENCH_MB or 256)
   --sizes A,B,C         memory section: target MiB of pg_dump -Z0 output (default: 128,512,1024,2048)
   --restore-mb N        restore section: MiB of table data over 4 tables (default: 128)
+  --size-mb N           speed section: size of the mixed database, MiB (default: 1200)
+  --reps N              speed section: interleaved reps (default: 3)
+  --benchmarks FILE     speed section: its report (default: BENCHMARKS.md)
+  --results-json FILE   speed section: its figures (default: bench/results.json)
   --settings X,Y        memory section: PGDR_COMPRESSION values (default: auto,pg_dump-gzip)
   --repeat N            memory section: dumps per size and setting (default: 2)
   --out FILE            results file (default: bench/results.md); other sections in it are kept
@@ -55,6 +64,10 @@ interface Options {
   readonly compressionMiB: number;
   readonly sizesMiB: number[];
   readonly restoreMiB: number;
+  readonly sizeMiB: number;
+  readonly reps: number;
+  readonly benchmarksFile: string;
+  readonly resultsFile: string;
   readonly settings: CompressionSetting[];
   readonly repeat: number;
   readonly out: string;
@@ -71,6 +84,10 @@ function options(argv: string[]): Options | undefined {
       'compression-mb': { type: 'string' },
       sizes: { type: 'string' },
       'restore-mb': { type: 'string' },
+      'size-mb': { type: 'string' },
+      reps: { type: 'string' },
+      benchmarks: { type: 'string' },
+      'results-json': { type: 'string' },
       settings: { type: 'string' },
       repeat: { type: 'string' },
       out: { type: 'string' },
@@ -85,11 +102,17 @@ function options(argv: string[]): Options | undefined {
   for (const s of settings) if (!(COMPRESSION_SETTINGS as readonly string[]).includes(s)) throw new UsageError(`unknown --settings value ${JSON.stringify(s)}; use ${COMPRESSION_SETTINGS.join(', ')}`);
   const repeat = positiveNumbers(values.repeat ?? '2', '--repeat')[0];
   if (!Number.isInteger(repeat)) throw new UsageError('--repeat takes a whole number');
+  const reps = positiveNumbers(values.reps ?? '3', '--reps')[0];
+  if (!Number.isInteger(reps)) throw new UsageError('--reps takes a whole number');
   return {
     sections: only.length > 0 ? SECTIONS.filter((s) => only.includes(s)) : [...SECTIONS],
     compressionMiB: positiveNumbers(values['compression-mb'] ?? process.env.BENCH_MB ?? '256', '--compression-mb')[0],
     sizesMiB: positiveNumbers(values.sizes ?? '128,512,1024,2048', '--sizes'),
     restoreMiB: positiveNumbers(values['restore-mb'] ?? '128', '--restore-mb')[0],
+    sizeMiB: positiveNumbers(values['size-mb'] ?? '1200', '--size-mb')[0],
+    reps,
+    benchmarksFile: resolve(values.benchmarks ?? join(__dirname, '..', 'BENCHMARKS.md')),
+    resultsFile: resolve(values['results-json'] ?? join(__dirname, 'results.json')),
     settings: settings as CompressionSetting[],
     repeat,
     out: resolve(values.out ?? join(__dirname, 'results.md')),
@@ -143,8 +166,13 @@ async function main(): Promise<number> {
     const fresh: Partial<Record<Section, string>> = {};
     const started = Date.now();
     if (opts.sections.includes('compression')) fresh.compression = await compressionSection(bench, opts.compressionMiB);
-    if (opts.sections.includes('memory')) fresh.memory = await memorySection(bench, { sizesMiB: opts.sizesMiB, settings: opts.settings, repeat: opts.repeat });
+    const memoryPeaks: { rawMiB: number; peakBytes: number }[] = [];
+    if (opts.sections.includes('memory')) fresh.memory = await memorySection(bench, { sizesMiB: opts.sizesMiB, settings: opts.settings, repeat: opts.repeat, onPeak: (rawBytes, peakBytes) => memoryPeaks.push({ rawMiB: rawBytes / (1024 * 1024), peakBytes }) });
     if (opts.sections.includes('restore')) fresh.restore = await restoreSection(bench, opts.restoreMiB);
+    if (opts.sections.includes('speed')) {
+      await speedSection(bench, { sizeMiB: opts.sizeMiB, reps: opts.reps, benchmarksFile: opts.benchmarksFile, resultsFile: opts.resultsFile, memoryPeaks });
+      fresh.speed = `## Speed\n\nSee [BENCHMARKS.md](../BENCHMARKS.md) and [results.json](results.json) (written ${new Date().toISOString()}, \`--size-mb ${opts.sizeMiB} --reps ${opts.reps}\`).\n\n`;
+    }
     writeResults(opts.out, fresh);
     console.error(`wrote ${opts.out} (${opts.sections.join(', ')}; ${((Date.now() - started) / 1000).toFixed(0)} s)`);
     return 0;

@@ -1,4 +1,4 @@
-import { TimeZone } from 'aws-cdk-lib';
+import { Size, TimeZone } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
@@ -15,7 +15,16 @@ export interface DumpSchedule {
   readonly timeZone?: string;
 }
 
-/** Properties of a {@link DumpJob}. */
+/**
+ * Memory of the dump job when none is given: one full vCPU (Lambda gives 1 vCPU at 1769 MiB).
+ * The job is CPU-bound (pg_dump + zstd + SHA-256; BENCHMARKS.md "Lambda memory"): up to one vCPU
+ * its GB-seconds per GiB of dump stay the same while it runs faster (1.7× against 1024 MiB);
+ * beyond it the pipeline (one pg_dump thread) gains little. Its memory use does not grow with the
+ * database (peak RSS ~120 MiB).
+ */
+export const DEFAULT_DUMP_MEMORY_MIB = 1769;
+
+/** Properties of a {@link DumpJob} (memorySize defaults to {@link DEFAULT_DUMP_MEMORY_MIB} here). */
 export interface DumpJobProps extends JobProps {
   /** Port of the database server. @default 5432 */
   readonly databasePort?: number;
@@ -42,7 +51,7 @@ export class DumpJob extends Construct {
     }
 
     this.database = props.database;
-    this.job = new PgdrFunction(this, 'Dump', { ...props, job: 'dump', databasePorts: [props.databasePort ?? 5432] });
+    this.job = new PgdrFunction(this, 'Dump', { ...props, job: 'dump', memorySize: props.memorySize ?? Size.mebibytes(DEFAULT_DUMP_MEMORY_MIB), databasePorts: [props.databasePort ?? 5432] });
     props.vault.grantWriteDumps(this.job.function, props.database);
 
     this.schedules = (props.schedules ?? []).map(

@@ -207,6 +207,7 @@ export class PgdrStack extends Stack {
       restoreTestSchedule: db.verification.restoreTestSchedule,
       smokeQueries: db.verification.smokeQueries,
       memorySize: Size.mebibytes(db.jobs.verify.memoryMiB),
+      ephemeralStorageSize: Size.mebibytes(db.jobs.verify.ephemeralStorageMiB),
       timeout: Duration.seconds(db.jobs.verify.timeout.seconds),
     });
     const recovery = new RecoveryJobs(this, `${db.name}-Recovery`, {

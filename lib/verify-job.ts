@@ -34,6 +34,11 @@ export interface VerifyJobProps extends JobProps {
   readonly restoreTestSchedule?: { readonly expression: string; readonly timeZone?: string };
   /** Queries run against each restored copy. @default [] */
   readonly smokeQueries?: SmokeQuery[];
+  /**
+   * Size of /tmp: a restore test downloads the decompressed dump there and runs `pg_restore --jobs 2`
+   * on the file when it fits (archive + 10 %), else streams into one pg_restore. @default Size.mebibytes(10240)
+   */
+  readonly ephemeralStorageSize?: Size;
 }
 
 /**
@@ -65,9 +70,12 @@ export class VerifyJob extends Construct {
       ...props,
       job: 'verify',
       memorySize: props.memorySize ?? Size.mebibytes(2048),
+      ephemeralStorageSize: props.ephemeralStorageSize ?? Size.mebibytes(10240),
       environment: {
         ...(props.verificationServerSecret ? { PGDR_VERIFY_SECRET_ARN: props.verificationServerSecret.secretArn } : {}),
         PGDR_VERIFICATION: policy,
+        PGDR_WORK_DIR: '/tmp',
+        PGDR_RESTORE_JOBS: '2',
       },
     });
     props.vault.grantReadDumps(this.job.function, props.database);

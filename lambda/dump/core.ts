@@ -7,7 +7,10 @@
  *      objects in that same snapshot, so the counts are exactly what the dump holds (on a second
  *      session, in short transactions that import the snapshot: catalog.ts `snapshotCounts`);
  *   4. stream pg_dump's stdout -> (zstd) -> SHA-256 + byte counter -> S3 multipart upload
- *      (no temp file; memory bounded by the upload's part buffers);
+ *      (no temp file; memory bounded by the upload's part buffers). With zstd, pg_dump writes
+ *      into zstd's stdin directly (no byte of the uncompressed archive passes through Node: it
+ *      would cost Node more CPU than pg_dump itself); the archive's size comes from zstd's
+ *      closing summary (`uncompressedBytes`);
  *   5. only when pg_dump (and zstd) exited 0 and the upload completed, write the manifest.
  * Any failure kills the children, aborts the upload, writes no manifest, logs one structured
  * error, emits BackupFailed and throws a DumpError. The server's statement, lock, idle and
@@ -23,7 +26,7 @@ import { backupKeys, assertName } from '../shared/layout';
 import { ConnectionInfo, describe } from '../shared/connection';
 import { connectClient } from '../shared/pg-client';
 import { expectSuccess, RunningTool, startTool, toolVersion } from '../shared/pg-process';
-import { CompressionSetting, planCompression, startCompressor } from '../shared/compression';
+import { CompressionSetting, planCompression, startCompressor, zstdSummary } from '../shared/compression';
 import { snapshotCounts } from '../shared/catalog';
 import { readRolesAndPrivileges, storeGlobals } from '../shared/globals';
 import { BackupManifest, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
@@ -77,14 +80,6 @@ class Digest extends Transform {
   }
   override _flush(callback: TransformCallback): void {
     this.gate.then(() => callback(), (err) => callback(err));
-  }
-}
-
-class ByteCounter extends Transform {
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    callback(null, chunk);
   }
 }
 
@@ -165,19 +160,31 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       stop();
     };
     const dumpStarted = clock.now();
-    dump = startTool(pgBin, 'pg_dump', ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'], { connection });
-    const producers: Promise<unknown>[] = [expectSuccess(dump).catch((err) => { failed('pg_dump')(err); throw err; })];
-    let stored = dump.stdout;
-    let raw: ByteCounter | undefined;
-    if (plan.zstd) {
-      zstd = startCompressor(plan.zstd, plan.info.level);
-      raw = new ByteCounter();
+    const dumpArgs = ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'];
+    // zstd-stream: pg_dump writes straight into zstd's stdin (one pipe between the two processes);
+    // Node reads only the compressed bytes. zstd starts first so pg_dump can be given its stdin.
+    if (plan.zstd) zstd = startCompressor(plan.zstd, plan.info.level);
+    dump = startTool(pgBin, 'pg_dump', dumpArgs, { connection, ...(zstd ? { stdoutTo: zstd } : {}) });
+    const compressor = zstd;
+    const producers: Promise<unknown>[] = [
+      expectSuccess(dump).catch(async (err) => {
+        // pg_dump failing with zstd behind it: zstd either ends on the end of its input, or it
+        // failed first (pg_dump then only reports the broken pipe; zstd's failure is the cause).
+        if (compressor && (await compressor.exited).code !== 0) throw err;
+        failed('pg_dump')(err);
+        throw err;
+      }),
+    ];
+    let summary: ReturnType<typeof zstdSummary>;
+    if (compressor) {
       producers.push(
-        expectSuccess(zstd).catch((err) => { failed('zstd')(err); throw err; }),
-        pipeline(dump.stdout, raw, zstd.stdin!).catch((err) => { failed('stream')(err); throw err; }),
+        expectSuccess(compressor).then(
+          (exit) => (summary = zstdSummary(exit.stderr)),
+          (err) => { failed('zstd')(err); throw err; },
+        ),
       );
-      stored = zstd.stdout;
     }
+    const stored = compressor ? compressor.stdout : dump.stdout;
     const gate = Promise.all(producers).then(() => undefined);
     gate.catch(() => undefined);
     const digest = new Digest(gate);
@@ -215,6 +222,13 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     const cause = errors.abandoned ?? errors.pg_dump ?? errors.zstd ?? errors.count ?? errors.upload ?? errors.stream;
     if (cause || stopping || !counts) throw cause ?? new DumpError('dump stopped for an unknown reason');
     const dumpFinished = clock.now();
+    // The archive's size, from zstd's own count, trusted only when its output count is exactly
+    // what we stored.
+    let uncompressedBytes: number | undefined;
+    if (compressor) {
+      if (summary && summary.outBytes === digest.bytes) uncompressedBytes = summary.inBytes;
+      else log.warn('dump: zstd reported no byte counts matching the stored object; uncompressedBytes left out of the manifest', { ...context, zstdSummary: summary, bytes: digest.bytes });
+    }
     // The snapshot's transaction is NOT committed here: it is READ ONLY and only kept the
     // snapshot importable. pg_dump exited 0 and every counting transaction committed, so both
     // imported it while it was valid (an import after the exporter is gone fails, and so would
@@ -234,7 +248,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
         bucket: store.bucket,
         key: keys.dump,
         bytes: digest.bytes,
-        ...(raw ? { uncompressedBytes: raw.bytes } : {}),
+        ...(uncompressedBytes !== undefined ? { uncompressedBytes } : {}),
         sha256: digest.hash.digest('hex'),
         format: 'custom',
         compression: plan.info,
@@ -265,7 +279,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     metrics.add('BackupSucceeded', 1, 'Count');
     metrics.add('BackupBytes', manifest.dump.bytes, 'Bytes');
     metrics.add('BackupSeconds', manifest.durations.totalSeconds, 'Seconds');
-    if (raw && manifest.dump.bytes > 0) metrics.add('CompressionRatio', Math.round((raw.bytes / manifest.dump.bytes) * 1000) / 1000, 'None');
+    if (uncompressedBytes !== undefined && manifest.dump.bytes > 0) metrics.add('CompressionRatio', Math.round((uncompressedBytes / manifest.dump.bytes) * 1000) / 1000, 'None');
     log.info('dump succeeded', {
       ...context,
       key: keys.dump,

@@ -17,10 +17,9 @@
  * file is always removed. No AWS SDK here: the bucket and logs are ports; the clock is injected.
  */
 import { scramVerifier } from '../shared/scram';
-import { rm, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { downloadArchive, restoreArchive, restoreArchiveFile } from '../shared/archive';
+import { rm } from 'node:fs/promises';
+import { restoreArchive, restoreArchiveFile } from '../shared/archive';
+import { chooseRestoreMode, downloadToWorkDir, RestoreFileSettings, RestoreMode } from '../shared/restore-mode';
 import { compareWithManifest } from '../shared/catalog';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { applyGlobalRoles, prepareRestoreRoles } from '../shared/globals';
@@ -42,19 +41,13 @@ export interface RestoreRequest {
   readonly appLogin?: { readonly role: string; readonly password: string };
 }
 
-export interface RestoreDeps {
+export interface RestoreDeps extends RestoreFileSettings {
   readonly store: ObjectStore;
   /** The new server's admin login (the RDS master user), connected to a maintenance database. */
   readonly target: ConnectionInfo;
   readonly pgBin: string;
   readonly log: LogPort;
   readonly clock: Clock;
-  /** Ephemeral directory for the `--jobs` file mode; absent: always stream. */
-  readonly workDir?: string;
-  /** pg_restore --jobs in file mode. @default 2 */
-  readonly jobs?: number;
-  /** Free bytes in `dir` (a port for tests). @default fs.statfs */
-  readonly freeBytes?: (dir: string) => Promise<number>;
 }
 
 /** The input cannot be used: names the field and the rule. Nothing was created. */
@@ -132,7 +125,7 @@ export interface RestoreResult {
   readonly backupStartedAt: string;
   readonly targetDatabase: string;
   readonly server: string;
-  readonly mode: 'file' | 'stream';
+  readonly mode: RestoreMode;
   /** Why this mode ran (free space, no work directory, ...). */
   readonly modeReason: string;
   readonly jobs: number;
@@ -149,16 +142,7 @@ export interface RestoreResult {
   readonly ok: boolean;
 }
 
-/** Space the file mode needs: the decompressed archive (unknown size: 4x the stored bytes), plus 10 %. */
-export function neededFileBytes(manifest: BackupManifest): number {
-  const archive = manifest.dump.compression.method === 'zstd-stream' ? (manifest.dump.uncompressedBytes ?? manifest.dump.bytes * 4) : manifest.dump.bytes;
-  return Math.ceil(archive * 1.1);
-}
-
-async function statfsFree(dir: string): Promise<number> {
-  const s = await statfs(dir);
-  return s.bavail * s.bsize;
-}
+export { neededFileBytes } from '../shared/restore-mode';
 
 /** Restores one verified backup into a new database on the target server. */
 export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Promise<RestoreResult> {
@@ -169,25 +153,11 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
   const backup = await resolveVerifiedBackup(store, request.database, request.backupKey);
   const { manifest, manifestKey } = backup;
   const targetDatabase = request.targetDatabase ?? manifest.sourceDatabase;
-  const jobs = Math.max(1, Math.floor(deps.jobs ?? 2));
   const started = clock.now();
   const context = { database: request.database, manifestKey, targetDatabase, server: describe(target) };
 
   // Mode: file + --jobs when it can shorten the restore and the work directory has room.
-  let mode: 'file' | 'stream' = 'stream';
-  let modeReason: string;
-  if (!deps.workDir) modeReason = 'no work directory: streamed';
-  else if (jobs < 2) modeReason = 'jobs 1: streamed (a file would not shorten the restore)';
-  else {
-    const needed = neededFileBytes(manifest);
-    const free = await (deps.freeBytes ?? statfsFree)(deps.workDir);
-    if (free >= needed) {
-      mode = 'file';
-      modeReason = `${free} bytes free in the work directory, ${needed} needed: pg_restore --jobs ${jobs} from a file`;
-    } else {
-      modeReason = `${free} bytes free in the work directory, ${needed} needed: streamed`;
-    }
-  }
+  const { mode, modeReason, jobs } = await chooseRestoreMode(manifest, deps);
   log.info('restore: starting', { ...context, mode, modeReason });
 
   let file: string | undefined;
@@ -217,10 +187,9 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     const downloadStarted = clock.now();
     let bytes = manifest.dump.bytes;
     if (mode === 'file') {
-      file = join(deps.workDir!, `pgdr-restore-${randomBytes(6).toString('hex')}.dump`);
-      const body = await store.getStream(manifest.dump.key);
-      if (!body) throw new RestoreError(`dump object ${manifest.dump.key} is missing from bucket ${store.bucket}`);
-      const got = await downloadArchive(body, manifest.dump.compression, deps.pgBin, file);
+      const got = await downloadToWorkDir(store, manifest, deps.pgBin, deps.workDir!);
+      if (!got) throw new RestoreError(`dump object ${manifest.dump.key} is missing from bucket ${store.bucket}`);
+      file = got.file;
       bytes = got.bytes;
       if (got.bytes !== manifest.dump.bytes) throw new RestoreError(`dump object ${manifest.dump.key} is ${got.bytes} bytes, the manifest says ${manifest.dump.bytes}: not restored`);
       if (got.sha256 !== manifest.dump.sha256) throw new RestoreError(`dump object ${manifest.dump.key} has SHA-256 ${got.sha256}, the manifest says ${manifest.dump.sha256}: not restored`);
@@ -274,7 +243,7 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
       server: describe(target),
       mode,
       modeReason,
-      jobs: mode === 'file' ? jobs : 1,
+      jobs,
       bytes,
       seconds: { roles: rolesSeconds, download: downloadSeconds, restore: restoreSeconds, checks: seconds(checksStarted, done), total: seconds(started, done) },
       throughputMBps: transferSeconds > 0 ? Math.round((bytes / 1e6 / transferSeconds) * 100) / 100 : 0,

@@ -24,7 +24,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { RestoreResult, runRestore } from './core';
-import { EnvError, optionalEnv, requireEnv, tlsFromEnv } from '../shared/env';
+import { EnvError, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv } from '../shared/env';
+import { removeLeftoverFiles } from '../shared/restore-mode';
 import { ConnectionError, connectionFromSecret, TlsDefaults } from '../shared/connection';
 import { S3ObjectStore } from '../shared/s3-store';
 import { powertoolsLog } from '../shared/logging';
@@ -93,8 +94,7 @@ let log: LogPort | undefined;
 
 /** The real adapters, from the environment (read at each call: a bad variable fails the call, not the import). */
 function lambdaDeps(): RestoreHandlerDeps {
-  const jobs = Number(optionalEnv('PGDR_RESTORE_JOBS') ?? '2');
-  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 16) throw new EnvError(`PGDR_RESTORE_JOBS must be 1-16 (received ${JSON.stringify(optionalEnv('PGDR_RESTORE_JOBS'))})`);
+  const { workDir, jobs } = restoreFileSettingsFromEnv();
   s3 ??= new S3Client({});
   secrets ??= secretsManagerReader(new SecretsManagerClient({}));
   log ??= powertoolsLog();
@@ -103,12 +103,16 @@ function lambdaDeps(): RestoreHandlerDeps {
     secrets,
     tls: tlsFromEnv(),
     pgBin: requireEnv('PGDR_PG_BIN'),
-    workDir: optionalEnv('PGDR_WORK_DIR') ?? '/tmp',
+    workDir,
     jobs,
     log,
     clock: systemClock,
   };
 }
 
-/** The Lambda entry point. */
-export const handler = (event: RestoreEvent): Promise<RestoreResult> => makeHandler(lambdaDeps())(event);
+/** The Lambda entry point; first removes the file a run stopped at its timeout left in /tmp (one invocation at a time per environment). */
+export const handler = async (event: RestoreEvent): Promise<RestoreResult> => {
+  const deps = lambdaDeps();
+  if (deps.workDir) await removeLeftoverFiles(deps.workDir);
+  return makeHandler(deps)(event);
+};

@@ -68,10 +68,22 @@ export async function checkArchive(body: Readable, compression: CompressionInfo,
     feed.end();
   }
   const exit: ToolExit = await listExited;
-  const result = { bytes, sha256: hash.digest('hex') };
-  if (exit.code !== 0) return { ...result, listError: describeExit('pg_restore --list', exit) };
-  const entries = listing.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length;
-  return { ...result, archiveEntries: entries };
+  return { bytes, sha256: hash.digest('hex'), ...listResult(exit, listing) };
+}
+
+/** `pg_restore --list`'s outcome: its entry count, or why it failed. */
+function listResult(exit: ToolExit, listing: string): Pick<IntegrityResult, 'archiveEntries' | 'listError'> {
+  if (exit.code !== 0) return { listError: describeExit('pg_restore --list', exit) };
+  return { archiveEntries: listing.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length };
+}
+
+/** `pg_restore --list` of an archive file (downloadArchive's): its entry count, or why it does not parse. */
+export async function listArchiveFile(file: string, pgBin: string): Promise<Pick<IntegrityResult, 'archiveEntries' | 'listError'>> {
+  const list = startTool(pgBin, 'pg_restore', ['--list', file]);
+  const chunks: Buffer[] = [];
+  list.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const exit = await list.exited;
+  return listResult(exit, Buffer.concat(chunks).toString('utf8'));
 }
 
 /** What pg_restore restores besides the objects and data. */

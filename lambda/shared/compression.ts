@@ -3,8 +3,8 @@
  *
  * `auto` picks, in order:
  *   1. `zstd-stream` when a `zstd` binary is next to the PostgreSQL tools (PGDR_PG_BIN) or on
- *      PATH: pg_dump -Fc -Z0 piped through `zstd -1 -T0`. Fastest measured here, and the only
- *      option in which the pipeline sees the uncompressed bytes (CompressionRatio metric).
+ *      PATH: pg_dump -Fc -Z0 piped (process to process) through `zstd -1 -T0`. Fastest measured
+ *      here, and the only option that learns the uncompressed size (zstd's count; CompressionRatio).
  *   2. `pg_dump-zstd` when pg_dump is 16 or newer (`--compress=zstd:1`, inside the custom format).
  *   3. `pg_dump-gzip` otherwise (`-Z1`, zlib level 1 inside the custom format).
  */
@@ -50,9 +50,22 @@ export function planCompression(setting: CompressionSetting, pgDumpMajor: number
   }
 }
 
-/** `zstd -1 -T0`: stdin in, one zstd frame out. */
+/**
+ * `zstd -1 -T0`: stdin in, one zstd frame out. `-vv` makes it end with a summary line on stderr
+ * giving the exact byte counts in and out (`zstdSummary`); nothing else it prints is an error line.
+ */
 export function startCompressor(zstd: string, level: number): RunningTool {
-  return startTool('', zstd, [`-${level}`, '-T0', '-q', '-c'], { stdin: true });
+  return startTool('', zstd, [`-${level}`, '-T0', '-vv', '-c'], { stdin: true });
+}
+
+/**
+ * The byte counts of zstd's closing summary on stderr (`/*stdin*\ : 12.34% (25577700 B => 3156789 B, /*stdout*\)`,
+ * `(25577700 => 3156789 bytes, ...)` in older versions): the last one found, or undefined.
+ */
+export function zstdSummary(stderr: string): { readonly inBytes: number; readonly outBytes: number } | undefined {
+  const all = [...stderr.matchAll(/\(\s*(\d+)\s*(?:B\s*)?=>\s*(\d+)\s*(?:B|bytes)\s*,/g)];
+  const last = all[all.length - 1];
+  return last ? { inBytes: Number(last[1]), outBytes: Number(last[2]) } : undefined;
 }
 
 /**

@@ -47,3 +47,13 @@ export function tlsFromEnv(env: NodeJS.ProcessEnv = process.env): TlsDefaults {
   }
   return { sslmode: sslmode as SslMode, sslrootcert };
 }
+
+/**
+ * PGDR_WORK_DIR (@default /tmp: the Lambda's ephemeral storage) and PGDR_RESTORE_JOBS (1-16,
+ * @default 2): where and how wide a restore may run from a local file (shared/restore-mode.ts).
+ */
+export function restoreFileSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): { workDir: string; jobs: number } {
+  const jobs = Number(optionalEnv('PGDR_RESTORE_JOBS', env) ?? '2');
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 16) throw new EnvError(`PGDR_RESTORE_JOBS must be 1-16 (received ${JSON.stringify(optionalEnv('PGDR_RESTORE_JOBS', env))})`);
+  return { workDir: optionalEnv('PGDR_WORK_DIR', env) ?? '/tmp', jobs };
+}

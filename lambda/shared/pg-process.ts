@@ -9,8 +9,8 @@
  */
 import { spawn, ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import { basename, delimiter, dirname, join } from 'node:path';
+import { Readable, type Writable } from 'node:stream';
 import { ConnectionInfo, libpqEnv } from './connection';
 
 const STDERR_KEEP = 16 * 1024;
@@ -51,6 +51,7 @@ export interface RunningTool {
   readonly tool: string;
   readonly child: ChildProcess;
   readonly stdin: Writable | null;
+  /** Its stdout; an empty stream when the output went straight to another tool (`stdoutTo`). */
   readonly stdout: Readable;
   /** Resolves when the process has exited (never rejects; a spawn error becomes code null). */
   readonly exited: Promise<ToolExit>;
@@ -61,6 +62,12 @@ export interface StartOptions {
   readonly connection?: ConnectionInfo;
   /** Give the child a writable stdin. @default false (stdin ignored) */
   readonly stdin?: boolean;
+  /**
+   * Connect this tool's stdout to the stdin of `stdoutTo` (started with `stdin: true`), so the
+   * bytes pass from one process to the other without entering Node. Our copy of that stdin is
+   * closed once the child holds it: the reader sees end-of-file when this tool exits.
+   */
+  readonly stdoutTo?: RunningTool;
 }
 
 /** Full path of a tool in `binDir`, or a clear error. */
@@ -83,10 +90,15 @@ function childEnv(binDir: string, connection?: ConnectionInfo): NodeJS.ProcessEn
 /** Starts `binDir/tool args`. stdout is a pipe; stderr is collected. */
 export function startTool(binDir: string, tool: string, args: string[], options: StartOptions = {}): RunningTool {
   const path = tool.includes('/') ? tool : toolPath(binDir, tool);
+  const into = options.stdoutTo?.stdin;
+  if (options.stdoutTo && !into) throw new ToolError(tool, undefined, `${options.stdoutTo.tool} was started without a stdin to send ${tool}'s output to`);
   const child = spawn(path, args, {
     env: childEnv(binDir, options.connection),
-    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    // A Writable with a file descriptor (the other child's stdin pipe): the child gets a copy of it.
+    stdio: [options.stdin ? 'pipe' : 'ignore', into ?? 'pipe', 'pipe'],
   });
+  // Only the two children hold the pipe now; Node never writes to it.
+  into?.destroy();
   const collector = new StderrCollector();
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => collector.add(chunk));
@@ -102,7 +114,8 @@ export function startTool(binDir: string, tool: string, args: string[], options:
       if (!spawnError) resolve({ code, signal, ...collector.end() });
     });
   });
-  return { tool, child, stdin: child.stdin, stdout: child.stdout!, exited };
+  // A tool given by path is named by its file name in messages.
+  return { tool: basename(tool), child, stdin: child.stdin, stdout: child.stdout ?? Readable.from([]), exited };
 }
 
 /** Keeps the tail of a stream of stderr text and its error lines, bounded in count and length. */

@@ -113,7 +113,11 @@ export interface BackupManifest {
     readonly key: string;
     /** Stored bytes (after compression). */
     readonly bytes: number;
-    /** Bytes pg_dump wrote, when the pipeline saw them (stream compression); else undefined. */
+    /**
+     * Bytes pg_dump wrote (the custom-format archive), for zstd-stream dumps: zstd's own count of
+     * its input, kept when its output count equals `bytes`. Undefined for the other methods (they
+     * compress inside pg_dump) and when zstd reported no matching count.
+     */
     readonly uncompressedBytes?: number;
     /** SHA-256 (hex) of the stored bytes. */
     readonly sha256: string;
@@ -181,7 +185,20 @@ export interface VerificationRecord {
     /** Where the scratch database lived: the source server or the verification server. */
     readonly server: 'source' | 'verify';
     readonly scratchDatabase: string;
+    /**
+     * How the dump was read (shared/restore-mode.ts): `file`, downloaded and decompressed into the
+     * job's work directory (the same download served the integrity check) and restored with
+     * `pg_restore --jobs`; `stream`, piped into one pg_restore. Absent in records before pgdr 0.3.
+     */
+    readonly mode?: 'file' | 'stream';
+    /** Why this mode ran (free space against the space needed, no work directory, a failed download, ...). */
+    readonly modeReason?: string;
+    /** pg_restore's --jobs (1 when streamed). */
+    readonly jobs?: number;
+    /** File mode: seconds spent downloading the dump into the file (also `integrity.seconds`; counted in totalSeconds). */
+    readonly downloadSeconds?: number;
     readonly restoreSeconds: number;
+    /** Seconds from the download of the dump (file mode) or the scratch database's creation to the last check. */
     readonly totalSeconds: number;
     readonly rowCountMismatches: Mismatch[];
     readonly objectCountMismatches: Mismatch[];

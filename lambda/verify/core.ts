@@ -15,7 +15,9 @@
  *
  * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
  */
-import { checkArchive, restoreArchive } from '../shared/archive';
+import { rm } from 'node:fs/promises';
+import { checkArchive, IntegrityResult, listArchiveFile, restoreArchive, restoreArchiveFile } from '../shared/archive';
+import { chooseRestoreMode, downloadToWorkDir, RestoreFileSettings, RestoreModeChoice } from '../shared/restore-mode';
 import { compareWithManifest } from '../shared/catalog';
 import { prepareRestoreRoles, RestoreRolePlan } from '../shared/globals';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
@@ -57,7 +59,12 @@ export interface VerifyRequest {
   readonly restoreTest?: boolean;
 }
 
-export interface VerifyDeps {
+/**
+ * `workDir`/`jobs`/`freeBytes` (shared/restore-mode.ts): a restore test downloads the dump into
+ * `workDir` and runs `pg_restore --jobs` on the file when there is room (the same download serves
+ * the integrity check), else streams into one pg_restore; the record says which and why.
+ */
+export interface VerifyDeps extends RestoreFileSettings {
   readonly store: ObjectStore;
   /** Server for the scratch database: the source's (default) or the verification server. */
   readonly restoreServer: { readonly connection: ConnectionInfo; readonly kind: 'source' | 'verify' };
@@ -149,59 +156,83 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
   const { store, clock, log } = deps;
   const failures: string[] = [];
   const integrityStarted = clock.now();
-  let actualBytes = 0;
-  let actualSha256 = '';
-  let archiveEntries: number | null = null;
-  const body = await store.getStream(manifest.dump.key);
-  if (!body) {
-    failures.push(`dump object ${manifest.dump.key} is missing`);
-  } else {
-    try {
-      const result = await checkArchive(body, manifest.dump.compression, deps.pgBin);
-      actualBytes = result.bytes;
-      actualSha256 = result.sha256;
-      archiveEntries = result.archiveEntries ?? null;
-      if (result.bytes !== manifest.dump.bytes) failures.push(`size is ${result.bytes} bytes, the manifest says ${manifest.dump.bytes}`);
-      if (result.sha256 !== manifest.dump.sha256) failures.push(`SHA-256 is ${result.sha256}, the manifest says ${manifest.dump.sha256}`);
-      if (result.listError) failures.push(`the archive does not parse: ${result.listError}`);
-    } catch (err) {
-      failures.push(`reading the dump failed: ${(err as Error).message}`);
+  let checked: IntegrityResult | undefined;
+  let missing = false;
+  let choice = restoreTest ? await chooseRestoreMode(manifest, deps) : undefined;
+  // File mode: one download serves the integrity check and the parallel restore.
+  let file: string | undefined;
+  try {
+    if (choice?.mode === 'file') {
+      try {
+        const got = await downloadToWorkDir(store, manifest, deps.pgBin, deps.workDir!);
+        if (got) {
+          file = got.file;
+          checked = { bytes: got.bytes, sha256: got.sha256, ...(await listArchiveFile(got.file, deps.pgBin)) };
+        } else missing = true;
+      } catch (err) {
+        // Disk full, a broken download or a dump zstd cannot read: the streaming check below
+        // reads it again and reports what is wrong with the object itself, if anything.
+        choice = { mode: 'stream', jobs: 1, modeReason: `downloading to the work directory failed (${(err as Error).message}): streamed` };
+        log.warn('restore test: file mode abandoned', { database: manifest.database, manifestKey, reason: choice.modeReason });
+      }
     }
-  }
-  const integrity = {
-    expectedBytes: manifest.dump.bytes,
-    actualBytes,
-    expectedSha256: manifest.dump.sha256,
-    actualSha256,
-    archiveEntries,
-    seconds: seconds(integrityStarted, clock.now()),
-  };
-  log.info('integrity checked', { database: manifest.database, manifestKey, ok: failures.length === 0, bytes: actualBytes });
+    if (!checked && !missing) {
+      const body = await store.getStream(manifest.dump.key);
+      if (!body) missing = true;
+      else {
+        try {
+          checked = await checkArchive(body, manifest.dump.compression, deps.pgBin);
+        } catch (err) {
+          failures.push(`reading the dump failed: ${(err as Error).message}`);
+        }
+      }
+    }
+    if (missing) failures.push(`dump object ${manifest.dump.key} is missing`);
+    if (checked) {
+      if (checked.bytes !== manifest.dump.bytes) failures.push(`size is ${checked.bytes} bytes, the manifest says ${manifest.dump.bytes}`);
+      if (checked.sha256 !== manifest.dump.sha256) failures.push(`SHA-256 is ${checked.sha256}, the manifest says ${manifest.dump.sha256}`);
+      if (checked.listError) failures.push(`the archive does not parse: ${checked.listError}`);
+    }
+    const integrity = {
+      expectedBytes: manifest.dump.bytes,
+      actualBytes: checked?.bytes ?? 0,
+      expectedSha256: manifest.dump.sha256,
+      actualSha256: checked?.sha256 ?? '',
+      archiveEntries: checked?.archiveEntries ?? null,
+      seconds: seconds(integrityStarted, clock.now()),
+    };
+    log.info('integrity checked', { database: manifest.database, manifestKey, ok: failures.length === 0, bytes: integrity.actualBytes, mode: choice?.mode });
 
-  let restore: VerificationRecord['restoreTest'];
-  if (restoreTest && failures.length === 0) {
-    restore = await runRestoreTest(deps, manifest, failures);
-  } else if (restoreTest) {
-    failures.push('restore test skipped: the integrity check failed');
-  }
+    let restore: VerificationRecord['restoreTest'];
+    if (restoreTest && failures.length === 0) {
+      restore = await runRestoreTest(deps, manifest, failures, file ? { ...choice!, file, downloadSeconds: integrity.seconds } : choice!);
+    } else if (restoreTest) {
+      failures.push('restore test skipped: the integrity check failed');
+    }
 
-  return {
-    schemaVersion: VERIFICATION_SCHEMA_VERSION,
-    database: manifest.database,
-    backupClass: manifest.backupClass,
-    dumpKey: manifest.dump.key,
-    manifestKey,
-    backupStartedAt: manifest.startedAt,
-    verifiedAt: clock.now().toISOString(),
-    ok: failures.length === 0,
-    level: restoreTest ? 2 : 1,
-    failures,
-    integrity,
-    ...(restore ? { restoreTest: restore } : {}),
-  };
+    return {
+      schemaVersion: VERIFICATION_SCHEMA_VERSION,
+      database: manifest.database,
+      backupClass: manifest.backupClass,
+      dumpKey: manifest.dump.key,
+      manifestKey,
+      backupStartedAt: manifest.startedAt,
+      verifiedAt: clock.now().toISOString(),
+      ok: failures.length === 0,
+      level: restoreTest ? 2 : 1,
+      failures,
+      integrity,
+      ...(restore ? { restoreTest: restore } : {}),
+    };
+  } finally {
+    if (file) await rm(file, { force: true });
+  }
 }
 
-async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failures: string[]): Promise<NonNullable<VerificationRecord['restoreTest']>> {
+/** How the restore test reads the dump; in file mode, the file downloaded for the integrity check. */
+type RestoreTestSource = RestoreModeChoice & { readonly file?: string; readonly downloadSeconds?: number };
+
+async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failures: string[], source: RestoreTestSource): Promise<NonNullable<VerificationRecord['restoreTest']>> {
   const { clock, log, store } = deps;
   const admin = deps.restoreServer.connection;
   const started = clock.now();
@@ -230,11 +261,15 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     for (const name of roles.missing) failures.push(`role ${JSON.stringify(name)} that the dump needs does not exist on the restore server, and ${describe(admin)} cannot create roles`);
     for (const line of roles.notChecked) log.warn('restore test: not checked', { database: manifest.database, notChecked: line });
     if (roles.created.length > 0) log.warn('restore test: created roles on the restore server (cluster-wide, NOLOGIN)', { database: manifest.database, rolesCreated: roles.created });
-    log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin), encoding: actual.encoding, localeChecked: locale.checked });
-    const body = await store.getStream(manifest.dump.key);
-    if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
+    log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin), encoding: actual.encoding, localeChecked: locale.checked, mode: source.mode, jobs: source.jobs, modeReason: source.modeReason });
     const restoreStarted = clock.now();
-    await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch, roles);
+    if (source.file) {
+      await restoreArchiveFile(source.file, source.jobs, deps.pgBin, admin, scratch, roles);
+    } else {
+      const body = await store.getStream(manifest.dump.key);
+      if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
+      await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch, roles);
+    }
     restoreSeconds = seconds(restoreStarted, clock.now());
 
     await withClient(withDatabase(admin, scratch), async (client) => {
@@ -262,8 +297,12 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
   return {
     server: deps.restoreServer.kind,
     scratchDatabase: scratch,
+    mode: source.mode,
+    modeReason: source.modeReason,
+    jobs: source.jobs,
+    ...(source.downloadSeconds !== undefined ? { downloadSeconds: source.downloadSeconds } : {}),
     restoreSeconds,
-    totalSeconds: seconds(started, checksDone),
+    totalSeconds: Math.round(((source.downloadSeconds ?? 0) + seconds(started, checksDone)) * 1000) / 1000,
     rowCountMismatches,
     objectCountMismatches,
     smokeQueries,

@@ -11,6 +11,8 @@
  *           PGDR_VERIFY_SECRET_ARN (optional: another server for the scratch databases),
  *           PGDR_VERIFICATION (JSON {"restoreTestEveryNth":1,"smokeQueries":[{"name","sql","minRows"}]}),
  *           PGDR_PG_BIN (pg_restore, and zstd for zstd-stream dumps), PGDR_PG_SSLMODE and PGDR_PG_SSLROOTCERT (optional),
+ *           PGDR_WORK_DIR (optional, @default /tmp: the ephemeral storage a restore test downloads
+ *           the dump into for `pg_restore --jobs` when it has room), PGDR_RESTORE_JOBS (optional, @default 2),
  *           POWERTOOLS_METRICS_NAMESPACE=PgDr, POWERTOOLS_SERVICE_NAME.
  *   result: the verification record; throws when verification failed (after writing the record
  *           and emitting VerifyFailed) or could not run.
@@ -23,9 +25,10 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { runVerify } from './core';
 import { parsePolicy } from './policy';
-import { EnvError, optionalEnv, requireEnv, tlsFromEnv } from '../shared/env';
+import { EnvError, optionalEnv, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv } from '../shared/env';
 import { readConnectionSecret } from '../shared/secrets';
 import { S3ObjectStore } from '../shared/s3-store';
+import { removeLeftoverFiles } from '../shared/restore-mode';
 import { emfMetricsFactory } from '../shared/metrics';
 import { powertoolsLog } from '../shared/logging';
 import { systemClock } from '../shared/ports';
@@ -82,12 +85,16 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
     metrics.flush();
     throw err;
   }
+  // A run stopped at the Lambda timeout cannot remove its file; this environment's next invocation does.
+  const files = restoreFileSettingsFromEnv();
+  await removeLeftoverFiles(files.workDir);
   const record = await runVerify(
     {
       store: new S3ObjectStore(s3, bucket, { kmsKeyId: requireEnv('PGDR_KMS_KEY_ARN') }),
       restoreServer: { connection, kind: verifySecret ? 'verify' : 'source' },
       pgBin: requireEnv('PGDR_PG_BIN'),
       policy: parsePolicy(optionalEnv('PGDR_VERIFICATION')),
+      ...files,
       metrics: emfMetricsFactory,
       log,
       clock: systemClock,

@@ -207,10 +207,23 @@ const jobResources = (memoryMiB: number, timeout: string) =>
     .prefault({});
 
 export const jobsSchema = z.strictObject({
-  /** The dump job's resources. @default { memoryMiB: 1024, timeout: "15m" } */
-  dump: jobResources(1024, '15m'),
-  /** The verify job's resources. @default { memoryMiB: 2048, timeout: "15m" } */
-  verify: jobResources(2048, '15m'),
+  /**
+   * The dump job's resources. @default { memoryMiB: 1769, timeout: "15m" }: one full vCPU; the job is
+   * CPU-bound and costs the same per GiB up to one vCPU while running faster (BENCHMARKS.md "Lambda memory").
+   */
+  dump: jobResources(1769, '15m'),
+  /** The verify job's resources. @default { memoryMiB: 2048, timeout: "15m", ephemeralStorageMiB: 10240 } */
+  verify: z
+    .strictObject({
+      ...jobResources(2048, '15m').unwrap().shape,
+      /**
+       * Lambda ephemeral storage (/tmp) in MiB. A restore test downloads the decompressed dump
+       * there and runs `pg_restore --jobs 2` on the file when it fits (archive + 10 %), else it
+       * streams into one pg_restore (slower; the verification record says which ran and why).
+       */
+      ephemeralStorageMiB: z.int().min(512).max(10240).default(10240),
+    })
+    .prefault({}),
 });
 
 const engineMajorVersion = z.int().min(13, 'PostgreSQL 13 or newer is supported').max(18, 'PostgreSQL 18 is the newest known major');

@@ -42,8 +42,9 @@ describe('valid configuration', () => {
     expect(db.verification).toEqual({ restoreTestEveryNth: 1, smokeQueries: [] });
     expect(db.failover).toMatchObject({ instanceClass: 'db.t4g.medium', multiAz: false, securityGroupIds: [], cutover: {}, requireApproval: true });
     expect(db.drill.maxAge.seconds).toBe(90 * 86400);
-    expect(db.jobs.dump).toEqual({ memoryMiB: 1024, timeout: { text: '15m', seconds: 900 } });
+    expect(db.jobs.dump).toEqual({ memoryMiB: 1769, timeout: { text: '15m', seconds: 900 } });
     expect(db.jobs.verify.memoryMiB).toBe(2048);
+    expect(db.jobs.verify.ephemeralStorageMiB).toBe(10240);
     expect(config.paging).toEqual({ critical: { emails: [], httpsEndpoints: [], httpsEndpointSecrets: [] }, warning: { emails: [], httpsEndpoints: [], httpsEndpointSecrets: [] } });
   });
 
@@ -123,6 +124,7 @@ describe('invalid configuration: one clear line naming the field, the rule and t
     ['unknown time zone', (c) => (c.databases[0].backupClasses[0].schedule.timeZone = 'Mars/Olympus'), /schedule\.timeZone: must be an IANA time zone .* \(received "Mars\/Olympus"\)/],
     ['no scheduled class and no PITR', (c) => delete c.databases[0].backupClasses[0].schedule, /databases\[0\]\.backupClasses: cannot meet the rpo: no backup class has a schedule/],
     ['no restore test at all', (c) => (c.databases[0].verification = { restoreTestEveryNth: 0 }), /verification\.restoreTestEveryNth: is 0 and no restoreTestSchedule is set/],
+    ['verify job ephemeral storage beyond the Lambda limit', (c) => (c.databases[0].jobs = { verify: { ephemeralStorageMiB: 20480 } }), /jobs\.verify\.ephemeralStorageMiB: /],
     ['Lambda timeout above 15 minutes', (c) => (c.databases[0].jobs = { dump: { timeout: '20m' } }), /jobs\.dump\.timeout: must be at most "15m" \(the Lambda limit\) \(received "20m"\)/],
     ['paging e-mail without a domain', (c) => (c.paging = { critical: { emails: ['oncall'] } }), /paging\.critical\.emails\[0\]: must be an e-mail address \(received "oncall"\)/],
     ['paging endpoint over plain http', (c) => (c.paging = { warning: { httpsEndpoints: ['http://pager.example/hook'] } }), /paging\.warning\.httpsEndpoints\[0\]: must be an https:\/\/ URL/],

@@ -3,6 +3,8 @@
  * at all under the backup's prefix) and no open multipart upload.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { freePort, PgCluster } from '../../local/pg-cluster';
 import { recordingClient, startTestS3, TestS3 } from '../support/s3-server';
@@ -14,6 +16,10 @@ import { connectionFromUrl } from '../../lambda/shared/connection';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import type { ObjectStore } from '../../lambda/shared/ports';
 import { deadlineSignal, DumpError } from '../../lambda/dump/core';
+import { findOnPath } from '../../lambda/shared/pg-process';
+import { zstdSummary } from '../../lambda/shared/compression';
+
+const ZSTD = findOnPath('zstd')!;
 
 let pg: PgCluster;
 let s3: TestS3;
@@ -85,6 +91,41 @@ test('S3 failing mid-upload (UploadPart 2): pg_dump stopped, upload aborted, no 
   expect(rec.commands).not.toContain('CompleteMultipartUploadCommand');
   expect(h.emf.values('BackupFailed')).toEqual([1]);
   await expectNothingStored('s3-fails');
+});
+
+test('zstd dying mid-stream (pg_dump writes into it directly): the error names zstd, pg_dump is stopped, upload aborted, no manifest', async () => {
+  const pidFile = join(s3.directory, 'pg_dump-zstd.pid');
+  // A zstd that compresses the first 2 MiB, then is killed: pg_dump, writing into its stdin, only
+  // sees a broken pipe.
+  const bin = fakeBin({ pg_dump: pidRecordingPgDump(pidFile), zstd: `head -c 2097152 | ${JSON.stringify(ZSTD)} "$@"\nkill -9 $$` });
+  const rec = recordingClient(s3);
+  const h = harness(pg, s3, 'zstd-dies', 'shop');
+  try {
+    await expect(h.dump({ store: new S3ObjectStore(rec.client, s3.bucket, { partSize: 5 * 1024 * 1024 }), pgBin: bin.dir, compression: 'zstd-stream' })).rejects.toThrow(/^zstd was killed by SIGKILL/);
+  } finally {
+    bin.remove();
+  }
+  expect(() => process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 0)).toThrow(/ESRCH/);
+  expect(rec.commands).not.toContain('CompleteMultipartUploadCommand');
+  expect(h.emf.values('BackupFailed')).toEqual([1]);
+  await expectNothingStored('zstd-dies');
+});
+
+test('zstd-stream: the manifest\'s uncompressedBytes is the exact size of the archive (zstd\'s own count), the stored bytes its exact output', async () => {
+  const h = harness(pg, s3, 'zstd-size', 'shop');
+  const manifest = await h.dump({ compression: 'zstd-stream' });
+  const stored = Buffer.from(await (await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: manifest.dump.key }))).Body!.transformToByteArray());
+  const archive = execFileSync(ZSTD, ['-dc'], { input: stored, maxBuffer: 1024 * 1024 * 1024 });
+  expect(stored.length).toBe(manifest.dump.bytes);
+  expect(manifest.dump.uncompressedBytes).toBe(archive.length);
+  expect(archive.subarray(0, 5).toString()).toBe('PGDMP');
+  expect(h.emf.values('CompressionRatio')).toEqual([Math.round((archive.length / stored.length) * 1000) / 1000]);
+});
+
+test('zstd\'s summary: exact counts from -vv (1.5) and older (1.4) lines; none when absent', () => {
+  expect(zstdSummary('x\n/*stdin*\\            : 75.37%   (4052632 B => 3054455 B, /*stdout*\\) \n/*stdin*\\ : Completed in 0.04 sec')).toEqual({ inBytes: 4052632, outBytes: 3054455 });
+  expect(zstdSummary('/*stdin*\\ : 12.50%   (  800 =>    100 bytes, /*stdout*\\)')).toEqual({ inBytes: 800, outBytes: 100 });
+  expect(zstdSummary('/*stdin*\\ : 75.37%   (  3.86 MiB =>   2.91 MiB, /*stdout*\\)')).toBeUndefined();
 });
 
 test('the manifest write failing after the upload: the error names the step and the object left without a manifest', async () => {

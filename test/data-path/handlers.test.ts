@@ -5,6 +5,9 @@
  */
 import { captureStdout } from '../support/stdout';
 import { createServer, Server } from 'node:http';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
@@ -22,6 +25,8 @@ let secrets: Server;
 const secretRequests: string[] = [];
 const stdout = captureStdout();
 const savedEnv = { ...process.env };
+/** The verify Lambda's /tmp (PGDR_WORK_DIR). */
+const workDir = mkdtempSync(join(tmpdir(), 'pgdr-handler-work-'));
 
 /** Answers GetSecretValue (AWS JSON 1.1) for SECRET_ARN; ResourceNotFoundException otherwise. */
 function startSecretsManager(secretString: () => string): Promise<Server> {
@@ -69,6 +74,7 @@ beforeAll(async () => {
     PGDR_DATABASE: 'shop',
     PGDR_SECRET_ARN: SECRET_ARN,
     PGDR_PG_BIN: PG_BIN,
+    PGDR_WORK_DIR: workDir,
     PGDR_VERIFICATION: JSON.stringify({ restoreTestEveryNth: 1, smokeQueries: [{ name: 'tickets', sql: 'SELECT 1 FROM app."Ticket"', minRows: 2000 }] }),
     POWERTOOLS_METRICS_NAMESPACE: 'PgDr',
     POWERTOOLS_SERVICE_NAME: 'pgdr-test',
@@ -77,6 +83,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   process.env = savedEnv;
+  rmSync(workDir, { recursive: true, force: true });
   await new Promise((r) => secrets?.close(r));
   await Promise.allSettled([s3?.stop(), pg?.stop()]);
 });
@@ -90,11 +97,20 @@ test('dump handler, then the verify handler on the S3 event of its manifest', as
 
   stdout.clear();
   const manifestKey = keysFromDumpKey(manifest.dump.key).manifest;
+  // What a run stopped at the Lambda timeout left in /tmp: removed by the next invocation; other files are not touched.
+  const leftover = join(workDir, 'pgdr-restore-0123456789ab.dump');
+  const other = join(workDir, 'not-ours.dump');
+  writeFileSync(leftover, 'partial');
+  writeFileSync(other, 'keep');
   const record = (await verifyHandler({
     'detail-type': 'Object Created',
     detail: { bucket: { name: s3.bucket }, object: { key: manifestKey } },
   })) as VerificationRecord;
   expect(record).toMatchObject({ ok: true, level: 2, manifestKey });
+  expect(existsSync(leftover)).toBe(false);
+  expect(existsSync(other)).toBe(true);
+  // As deployed: PGDR_WORK_DIR has room, so the restore test runs pg_restore --jobs 2 (PGDR_RESTORE_JOBS default) from a file.
+  expect(record.restoreTest).toMatchObject({ mode: 'file', jobs: 2 });
   expect(record.restoreTest!.smokeQueries).toEqual([{ name: 'tickets', rows: 2000, minRows: 2000, ok: true }]);
   expect(emf()).toEqual([expect.objectContaining({ database: 'shop', class: 'daily', VerifySucceeded: 1, RowCountMismatches: 0 })]);
   expect(await s3.keys(latestVerifiedKey('shop'))).toEqual([latestVerifiedKey('shop')]);

@@ -190,6 +190,13 @@ test('the snapshot session cut after pg_dump and the counts are done: the backup
   try {
     const h = harness(pg, s3, 'cut', database);
     const hook = async () => {
+      // pg_dump's own backend (application_name pgdr too, idle in its transaction) may still be
+      // ending just after pg_dump exited (zstd, fed by pg_dump directly, finishes at once): wait
+      // until only the snapshot session is left.
+      await killer.query(`DO $$ BEGIN
+        WHILE (SELECT count(*) FROM (${SNAPSHOT_SESSION(database)}) s) > 1 AND clock_timestamp() - now() < interval '10 s' LOOP
+          PERFORM pg_stat_clear_snapshot(); PERFORM pg_sleep(0.02);
+        END LOOP; END $$`);
       // What a watchdog for idle transactions, or the server's own timeout, does.
       terminated = (await killer.query(`SELECT pg_terminate_backend(pid, 10000) FROM (${SNAPSHOT_SESSION(database)}) s`)).rowCount ?? 0;
     };

@@ -44,6 +44,6 @@ test('a running tool keeps its first error line even when megabytes of stderr fo
   running.stdout.resume();
   const err = await expectSuccess(running).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(ToolError);
-  expect((err as ToolError).message).toMatch(/^\/bin\/sh exited with code 1: pg_dump: error: query failed: ERROR: {2}permission denied for table secret \| CONTEXT:/);
+  expect((err as ToolError).message).toMatch(/^sh exited with code 1: pg_dump: error: query failed: ERROR: {2}permission denied for table secret \| CONTEXT:/);
   expect((err as ToolError).exit?.errorLines).toEqual(['pg_dump: error: query failed: ERROR:  permission denied for table secret']);
 });

@@ -55,9 +55,13 @@ describe('dump and verify jobs (examples/4-school-admissions.json: two classes, 
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: `pgdr verify job of ${db.name}`,
       MemorySize: db.jobs.verify.memoryMiB,
+      // Room for the decompressed dump: the restore test runs pg_restore --jobs from a file there.
+      EphemeralStorage: { Size: db.jobs.verify.ephemeralStorageMiB },
       Environment: {
         Variables: Match.objectLike({
           PGDR_VERIFICATION: JSON.stringify({ restoreTestEveryNth: db.verification.restoreTestEveryNth, smokeQueries: db.verification.smokeQueries }),
+          PGDR_WORK_DIR: '/tmp',
+          PGDR_RESTORE_JOBS: '2',
         }),
       },
     });

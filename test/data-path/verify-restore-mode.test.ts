@@ -1,0 +1,145 @@
+/**
+ * The restore test's two ways of reading the dump (shared/restore-mode.ts), against real
+ * PostgreSQL and the local S3 server: `file` (one download into the work directory serves the
+ * integrity check and `pg_restore --jobs 2`) when the directory has room, `stream` (one
+ * pg_restore on stdin) otherwise, and the record says which ran and why. pg_restore is the real
+ * one behind a wrapper that logs its arguments.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { PgCluster } from '../../local/pg-cluster';
+import { startTestS3, TestS3 } from '../support/s3-server';
+import { bulkSchema } from '../support/fixtures';
+import { harness } from '../support/harness';
+import { fakeBin, FakeBin } from '../support/fake-bin';
+import type { ObjectStore } from '../../lambda/shared/ports';
+import type { BackupManifest } from '../../lambda/shared/records';
+import { chooseRestoreMode, neededFileBytes } from '../../lambda/shared/restore-mode';
+
+let pg: PgCluster;
+let s3: TestS3;
+let bin: FakeBin;
+let work: string;
+let argsLog: string;
+let manifest: BackupManifest;
+const h = () => harness(pg, s3, 'modes', 'shop');
+
+beforeAll(async () => {
+  [pg, s3] = await Promise.all([PgCluster.start(), startTestS3()]);
+  await pg.createDatabase('shop');
+  await pg.sql('shop', `${bulkSchema(6)}; CREATE TABLE small (id int PRIMARY KEY, note text); INSERT INTO small SELECT g, 'n' || g FROM generate_series(1, 500) g;`);
+  work = mkdtempSync(join(tmpdir(), 'pgdr-verify-work-'));
+  argsLog = join(work, 'pg_restore.args');
+  bin = fakeBin({ pg_restore: `echo "$*" >> ${JSON.stringify(argsLog)}\nexec "$REAL" "$@"` });
+  manifest = await h().dump({ compression: 'zstd-stream' });
+});
+
+afterAll(async () => {
+  bin?.remove();
+  if (work) rmSync(work, { recursive: true, force: true });
+  await Promise.allSettled([s3?.stop(), pg?.stop()]);
+});
+
+/** A fresh work directory (inside `work`) and the pg_restore invocations of one run. */
+function run() {
+  const dir = mkdtempSync(join(work, 'dir-'));
+  rmSync(argsLog, { force: true });
+  return { dir, restores: () => readFileSync(argsLog, 'utf8').trim().split('\n').filter((l) => !l.startsWith('--list')) };
+}
+
+test('room in the work directory: one download, pg_restore --jobs 2 from the file, the record says so, the file is gone', async () => {
+  const { dir, restores } = run();
+  const record = await h().verify({ manifestKey: manifest.dump.key.replace(/\.dump$/, '.manifest.json'), restoreTest: true }, { pgBin: bin.dir, workDir: dir, jobs: 2 });
+  expect(record.ok).toBe(true);
+  expect(record.failures).toEqual([]);
+  expect(record.integrity).toMatchObject({ actualBytes: manifest.dump.bytes, actualSha256: manifest.dump.sha256, archiveEntries: expect.any(Number) });
+  expect(record.restoreTest).toMatchObject({ mode: 'file', jobs: 2, modeReason: expect.stringMatching(/^\d+ bytes free in the work directory, \d+ needed: pg_restore --jobs 2 from a file$/), rowCountMismatches: [] });
+  expect(record.restoreTest!.downloadSeconds).toBeGreaterThanOrEqual(0);
+  expect(record.restoreTest!.totalSeconds).toBeGreaterThanOrEqual(record.restoreTest!.downloadSeconds! + record.restoreTest!.restoreSeconds - 0.002);
+  const [restore] = restores();
+  expect(restores()).toHaveLength(1);
+  expect(restore).toMatch(new RegExp(`--jobs=2 --dbname=pgdr_verify_modes_\\S+ ${dir}/pgdr-restore-[0-9a-f]{12}\\.dump$`));
+  expect(readdirSync(dir)).toEqual([]);
+});
+
+test('no room (free space below the archive + 10 %): one pg_restore on stdin, and the record says why', async () => {
+  const { dir, restores } = run();
+  const record = await h().verify({ restoreTest: true }, { pgBin: bin.dir, workDir: dir, jobs: 2, freeBytes: async () => 1000 });
+  expect(record.ok).toBe(true);
+  expect(record.restoreTest).toMatchObject({ mode: 'stream', jobs: 1, modeReason: `1000 bytes free in the work directory, ${neededFileBytes(manifest)} needed: streamed`, rowCountMismatches: [] });
+  expect(record.restoreTest!.downloadSeconds).toBeUndefined();
+  expect(restores()).toEqual([expect.stringMatching(/^--dbname=pgdr_verify_modes_\S+$/)]);
+  expect(readdirSync(dir)).toEqual([]);
+});
+
+test('the space needed is the archive zstd counted, plus 10 %', () => {
+  expect(manifest.dump.uncompressedBytes).toBeGreaterThan(manifest.dump.bytes);
+  expect(neededFileBytes(manifest)).toBe(Math.ceil(manifest.dump.uncompressedBytes! * 1.1));
+});
+
+test('no work directory, one job, or a work directory that cannot be read: streamed, each with its reason', async () => {
+  await expect(chooseRestoreMode(manifest, {})).resolves.toEqual({ mode: 'stream', jobs: 1, modeReason: 'no work directory: streamed' });
+  await expect(chooseRestoreMode(manifest, { workDir: work, jobs: 1 })).resolves.toEqual({ mode: 'stream', jobs: 1, modeReason: 'jobs 1: streamed (a file would not shorten the restore)' });
+  await expect(chooseRestoreMode(manifest, { workDir: join(work, 'absent') })).resolves.toMatchObject({ mode: 'stream', modeReason: expect.stringMatching(/^the work directory .*absent cannot be used \(ENOENT.*\): streamed$/) });
+  const { dir } = run();
+  const record = await h().verify({ restoreTest: true }, { pgBin: bin.dir });
+  expect(record.restoreTest).toMatchObject({ mode: 'stream', modeReason: 'no work directory: streamed' });
+  expect(readdirSync(dir)).toEqual([]);
+});
+
+test('a download into the work directory that breaks halfway: the file is removed, the check and the restore stream instead, and say so', async () => {
+  const { dir, restores } = run();
+  const real = h().store();
+  let calls = 0;
+  // The first read of the dump (the file download) breaks after one chunk; later reads are whole.
+  const breaking: ObjectStore = Object.assign(Object.create(real) as ObjectStore, {
+    getStream: async (key: string) => {
+      const body = await real.getStream(key);
+      if (!body || !key.endsWith('.dump') || calls++ > 0) return body;
+      return Readable.from(
+        (async function* () {
+          for await (const chunk of body) {
+            yield chunk as Buffer;
+            throw new Error('connection reset by peer');
+          }
+        })(),
+      );
+    },
+  });
+  const record = await h().verify({ restoreTest: true }, { store: breaking, pgBin: bin.dir, workDir: dir, jobs: 2 });
+  expect(record.ok).toBe(true);
+  expect(record.restoreTest).toMatchObject({ mode: 'stream', jobs: 1, modeReason: expect.stringMatching(/^downloading to the work directory failed \(.*connection reset by peer\): streamed$/) });
+  expect(restores()).toEqual([expect.stringMatching(/^--dbname=/)]);
+  expect(readdirSync(dir)).toEqual([]);
+});
+
+test('a damaged object in file mode: integrity fails, no restore runs, no file is left', async () => {
+  const { dir, restores } = run();
+  const real = h().store();
+  const flipped: ObjectStore = Object.assign(Object.create(real) as ObjectStore, {
+    getStream: async (key: string) => {
+      const body = await real.getStream(key);
+      if (!body || !key.endsWith('.dump')) return body;
+      const bytes = Buffer.concat(await body.toArray());
+      bytes[bytes.length >> 1] ^= 0xff;
+      return Readable.from([bytes]);
+    },
+  });
+  const record = await h().verify({ restoreTest: true }, { store: flipped, pgBin: bin.dir, workDir: dir, jobs: 2 });
+  expect(record.ok).toBe(false);
+  expect(record.failures).toContain('restore test skipped: the integrity check failed');
+  expect(record.failures.some((f) => /^SHA-256 is [0-9a-f]{64}, the manifest says/.test(f))).toBe(true);
+  expect(record.restoreTest).toBeUndefined();
+  expect(restores()).toEqual([]);
+  expect(readdirSync(dir)).toEqual([]);
+});
+
+test('integrity only (no restore test): no file, no mode', async () => {
+  const { dir } = run();
+  const record = await h().verify({ restoreTest: false }, { pgBin: bin.dir, workDir: dir, jobs: 2 });
+  expect(record).toMatchObject({ ok: true, level: 1 });
+  expect(record.restoreTest).toBeUndefined();
+  expect(readdirSync(dir)).toEqual([]);
+});
