@@ -110,13 +110,34 @@ export async function followRun(backend: Backend, executionId: string, title: st
   }
 }
 
+/** The states of a run in order of first entry, with how often each ran and their total time (a poll loop is one line). */
+export function stateTotals(states: FailoverOutcome['states']): Array<{ name: string; times: number; seconds: number }> {
+  const totals = new Map<string, { name: string; times: number; seconds: number }>();
+  for (const state of states) {
+    const total = totals.get(state.name) ?? { name: state.name, times: 0, seconds: 0 };
+    total.times += 1;
+    total.seconds += state.seconds;
+    totals.set(state.name, total);
+  }
+  return [...totals.values()];
+}
+
 /** The outcome as the command prints it; a failed run is a CliError. */
-export function reportOutcome(outcome: FailoverOutcome, executionId: string, json: boolean): void {
+export function reportOutcome(outcome: FailoverOutcome, executionId: string, json: boolean, kind: Backend['kind']): void {
   const seconds = Math.round((outcome.stoppedAt.getTime() - outcome.startedAt.getTime()) / 1000);
   if (json) process.stdout.write(`${redactOutput(JSON.stringify({ executionId, ...outcome }, null, 2))}\n`);
   else {
-    process.stdout.write(`${outcome.status} ${executionId} in ${formatSeconds(seconds)}\n`);
-    for (const state of outcome.states) process.stdout.write(`  ${state.name.padEnd(28)} ${state.seconds.toFixed(1)} s\n`);
+    const lines = [`${outcome.status} ${executionId} in ${formatSeconds(seconds)}`];
+    for (const state of stateTotals(outcome.states)) {
+      lines.push(`  ${`${state.name}${state.times > 1 ? ` x${state.times}` : ''}`.padEnd(30)} ${state.seconds.toFixed(1).padStart(6)} s`);
+    }
+    const output = outcome.output as { mode?: string; instance?: { identifier?: string; host?: string; port?: number }; recordKey?: string } | undefined;
+    if (output?.instance?.identifier && output.mode === 'failover') {
+      lines.push(`new instance: ${output.instance.identifier} at ${output.instance.host}:${output.instance.port}`);
+      if (kind === 'local') lines.push('  (local mode: a simulated instance; it was stopped when this command ended)');
+    }
+    if (output?.recordKey) lines.push(`recovery record: ${output.recordKey}`);
+    process.stdout.write(`${redactOutput(lines.join('\n'))}\n`);
   }
   if (outcome.status !== 'SUCCEEDED') {
     throw new CliError(`${executionId} ended ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}${outcome.cause ? `: ${outcome.cause}` : ''}`, EXIT.failed);
@@ -137,7 +158,7 @@ export async function startAndFollow(database: string, options: FailoverOptions)
       return;
     }
     const outcome = await followRun(backend, run.executionId, `${input.mode} ${database} (${input.source})`, rto, options.json === true);
-    reportOutcome(outcome, run.executionId, options.json === true);
+    reportOutcome(outcome, run.executionId, options.json === true, backend.kind);
   } finally {
     await backend.close();
   }
