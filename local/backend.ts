@@ -18,7 +18,7 @@
  * `.pgdr` is PGDR_LOCAL_DIR when set. `close()` stops everything this backend started (the S3
  * server, the simulator and its clusters, by PID), also after a failure or an abort.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, watch, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { PgdrConfig, DatabaseConfig } from '../lib/config';
@@ -327,6 +327,14 @@ export class LocalBackend implements Backend {
       }
     };
     if (this.sim) await attempt(() => this.sim!.stop());
+    // The simulator's directory, and the work directory, once empty: nothing of this run stays behind.
+    for (const dir of [join(this.workDir, 'rds'), this.workDir]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // not empty (another run's clusters) or already gone
+      }
+    }
     for (const cleanup of this.cleanups.splice(0)) await attempt(cleanup);
     await attempt(() => this.env.close());
     if (errors.length > 0) throw errors[0];
