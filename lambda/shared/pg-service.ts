@@ -5,11 +5,10 @@
  * /etc/postgresql-common). The CLI accepts `service=NAME` wherever it takes a URL, and a missing
  * URL when PGSERVICE is set, so a password can live in the service file instead of a command line.
  */
-import { readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { ConnectionError, ConnectionInfo, SslMode, SSL_MODES } from './connection';
-import { DEFAULT_SOCKET_DIR } from './pgpass';
+import { DEFAULT_SOCKET_DIR, realRead } from './pgpass';
 
 /** Where Debian's libpq looks for the system-wide service file when PGSYSCONFDIR is unset. */
 export const DEFAULT_SYSCONFDIR = '/etc/postgresql-common';
@@ -19,14 +18,6 @@ export interface ServiceSources {
   /** @default the real file system (undefined when the file does not exist) */
   readonly readFile?: (path: string) => string | undefined;
 }
-
-const realRead = (path: string): string | undefined => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
 
 /** The `key=value` settings of section `name` in a service file's text, if it has one. */
 export function serviceSection(text: string, name: string): Record<string, string> | undefined {

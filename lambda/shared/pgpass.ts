@@ -50,7 +50,8 @@ export interface PasswordSources {
   readonly modeOf?: (path: string) => number | undefined;
 }
 
-const realRead = (path: string): string | undefined => {
+/** A file's text, or undefined when it cannot be read (libpq skips a missing file). */
+export const realRead = (path: string): string | undefined => {
   try {
     return readFileSync(path, 'utf8');
   } catch {
