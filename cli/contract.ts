@@ -110,9 +110,22 @@ export interface Backend {
   close(): Promise<void>;
 }
 
+/** The database name `pgdr drill --local` uses when none is given (the embedded default's targets). */
+export const DEFAULT_DRILL_DATABASE = 'drill';
+
+/** The steps of a local drill, in order. */
+export const DRILL_STEPS = ['prepare-source', 'backup', 'verify', 'failover', 'validate', 'teardown'] as const;
+export type DrillStepName = (typeof DRILL_STEPS)[number];
+
+/** Progress of a drill, for a live display. */
+export type DrillProgress =
+  | { readonly type: 'step-started'; readonly step: DrillStepName; readonly at: Date }
+  | { readonly type: 'step-ended'; readonly step: DrillStepName; readonly at: Date; readonly result: DrillStep }
+  | { readonly type: 'workflow'; readonly event: WorkflowEvent };
+
 /** One step of a local drill. */
 export interface DrillStep {
-  readonly name: 'prepare-source' | 'backup' | 'verify' | 'failover' | 'validate' | 'teardown';
+  readonly name: DrillStepName;
   readonly ok: boolean;
   readonly seconds: number;
   /** One line: what it did or why it failed. */

@@ -4,7 +4,7 @@
  * `--json`) plain lines on stderr, one when a step starts, one per detail, one when it ends, so a
  * log reads the same story. stdout stays free for the command's result.
  */
-import { Listr } from 'listr2';
+import { load } from './backend';
 
 export interface Progress {
   /** Runs `work` as a named step; `update` shows its latest detail. Rethrows the step's error. */
@@ -50,6 +50,7 @@ export function openProgress(options: ProgressOptions): Progress {
       let result!: T;
       let failure: unknown;
       const started = now();
+      const { Listr } = load<typeof import('listr2')>('listr2');
       const list = new Listr(
         [
           {

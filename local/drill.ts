@@ -19,7 +19,8 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseConfig, parseConfig, PgdrConfig } from '../lib/config';
-import type { DrillReport, DrillStep, WorkflowEvent } from '../cli/contract';
+import { DEFAULT_DRILL_DATABASE, DRILL_STEPS } from '../cli/contract';
+import type { DrillProgress, DrillReport, DrillStep, DrillStepName } from '../cli/contract';
 import { localRoot } from '../cli/local';
 import { loadOptionalConfig } from '../cli/resolve';
 import { parseUrl } from '../cli/shared';
@@ -33,18 +34,11 @@ import { PgCluster } from './pg-cluster';
 import { DEFAULT_SAMPLE_ROWS, sampleData } from './sample-data';
 
 /** The database name of `pgdr drill --local` without an argument. */
-export const DEFAULT_DRILL_DATABASE = 'drill';
 /** The database created on the drill's own source cluster. */
 const SOURCE_DATABASE = 'drill_source';
 
-export type DrillStepName = DrillStep['name'];
-export const DRILL_STEPS: readonly DrillStepName[] = ['prepare-source', 'backup', 'verify', 'failover', 'validate', 'teardown'];
-
-/** Progress of a drill, for a live display. */
-export type DrillProgress =
-  | { readonly type: 'step-started'; readonly step: DrillStepName; readonly at: Date }
-  | { readonly type: 'step-ended'; readonly step: DrillStepName; readonly at: Date; readonly result: DrillStep }
-  | { readonly type: 'workflow'; readonly event: WorkflowEvent };
+export { DEFAULT_DRILL_DATABASE, DRILL_STEPS };
+export type { DrillProgress, DrillStepName };
 
 export interface LocalDrillOptions {
   /** @default DEFAULT_DRILL_DATABASE */

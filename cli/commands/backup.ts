@@ -3,11 +3,10 @@ import { Command, Option } from 'commander';
 import { COMPRESSION_SETTINGS, CompressionSetting } from '../../lambda/shared/compression';
 import { CliError } from '../errors';
 import { EXIT } from '../contract';
-import { localBackup, openLocalEnv } from '../local';
 import { interruptOnSignals, signalExitCode } from '../interrupt';
 import { resolveDatabase } from '../resolve';
 import { CommonOptions, parseConnection, printManifest, redactOutput } from '../shared';
-import { openBackend, requireConfig } from '../backend';
+import { load, openBackend, requireConfig } from '../backend';
 import { openProgress } from '../progress';
 
 export function registerBackup(program: Command): void {
@@ -42,6 +41,7 @@ export function registerBackup(program: Command): void {
         throw new CliError(`backup --local needs --source-url (or PGSERVICE): the local runner does not read the database secret from AWS Secrets Manager`, EXIT.usage);
       }
       const backupClass = options.class ?? db.config?.backupClasses[0]?.name ?? 'manual';
+      const { localBackup, openLocalEnv } = load<typeof import('../local')>('./local');
       const env = await openLocalEnv({ ...options, redact: redactOutput });
       const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.s3.directory}`);
       try {

@@ -9,17 +9,14 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RECOVERY_SOURCES, RecoverySource } from '../../lambda/failover/contract';
-import { defaultDrillSource } from '../../lib/drill-schedules';
-import { requireConfig } from '../backend';
+import { load, requireConfig } from '../backend';
 import { startAndFollow } from './failover';
-import { DefaultRenderer, Listr, ListrLogger, ListrTaskWrapper, PRESET_TIMER, ProcessOutput, SimpleRenderer } from 'listr2';
-import type { DrillReport, DrillStep } from '../contract';
-import { EXIT } from '../contract';
+import type { DefaultRenderer, ListrTaskWrapper, SimpleRenderer } from 'listr2';
+import type { DrillProgress, DrillReport, DrillStep, DrillStepName } from '../contract';
+import { DEFAULT_DRILL_DATABASE, DRILL_STEPS, EXIT } from '../contract';
 import { CliError } from '../errors';
 import { interruptOnSignals, signalExitCode } from '../interrupt';
 import { redactOutput } from '../shared';
-import { DEFAULT_DRILL_DATABASE, DRILL_STEPS, DrillProgress, DrillStepName, runLocalDrill } from '../../local/drill';
-import { DEFAULT_SAMPLE_ROWS } from '../../local/sample-data';
 
 interface DrillOptions {
   local?: boolean;
@@ -55,7 +52,7 @@ export function registerDrill(program: Command): void {
     .option('--local', 'run on this machine: PostgreSQL clusters under .pgdr/work, the local S3 server, the synthesized state machine with the RDS simulator')
     .option('--source-url <url>', 'drill this database (postgres://user@host:port/db; password from PGPASSWORD or ~/.pgpass) instead of a generated one')
     .addOption(new Option('--source <source>', 'what to recover from (default: the configuration\'s drill.source; --local: dump)').choices([...RECOVERY_SOURCES]))
-    .option('--rows <n>', `rows of the generated sample data (default ${DEFAULT_SAMPLE_ROWS})`, positiveInt)
+    .option('--rows <n>', 'rows of the generated sample data (default 300000)', positiveInt)
     .option('--config <path>', 'configuration file (default: pgdr.config.json if present)')
     .option('--pg-bin <dir>', 'directory of the PostgreSQL tools (default: PGDR_PG_BIN, the newest /usr/lib/postgresql/N/bin, PATH)')
     .option('--json', 'print the report as one JSON object')
@@ -74,6 +71,7 @@ Exit codes: 0 passed; 1 a step failed or an objective was missed; 2 bad usage; 1
         const { config } = requireConfig(options.config);
         const db = config.databases.find((d) => d.name === database);
         if (!db) throw new CliError(`unknown database "${database}": the configuration has ${config.databases.map((d) => d.name).join(', ')}`, EXIT.usage);
+        const { defaultDrillSource } = load<typeof import('../../lib/drill-schedules')>('../lib/drill-schedules');
         const source = options.source ?? db.drill.source ?? defaultDrillSource(db.source);
         await startAndFollow(database, { config: options.config, source, drill: true, approval: false, json: options.json });
         return;
@@ -83,6 +81,7 @@ Exit codes: 0 passed; 1 a step failed or an objective was missed; 2 bad usage; 1
       const display = process.stderr.isTTY ? listrDisplay() : plainDisplay(options.verbose === true);
       let report: DrillReport;
       try {
+        const { runLocalDrill } = load<typeof import('../../local/drill')>('../local/drill');
         report = await runLocalDrill({
           database,
           configPath: options.config,
@@ -128,6 +127,7 @@ type Wrapper = ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRe
 
 /** A listr2 task list on stderr: each task waits for its step's events. */
 function listrDisplay(): Display {
+  const { Listr, ListrLogger, PRESET_TIMER, ProcessOutput } = load<typeof import('listr2')>('listr2');
   type Deferred = { started: Promise<void>; ended: Promise<DrillStep | undefined>; start: () => void; end: (s?: DrillStep) => void };
   const deferred = new Map<DrillStepName, Deferred>();
   for (const name of DRILL_STEPS) {

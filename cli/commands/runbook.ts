@@ -3,11 +3,10 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError } from '../../lib/config';
-import { failoverDefinition, synthesize } from '../../lib/synthesize';
 import { EXIT } from '../contract';
 import { CliError } from '../errors';
 import { loadOptionalConfig } from '../resolve';
-import { renderRunbook } from '../runbook/render';
+import { load } from '../backend';
 import { redactOutput } from '../shared';
 
 export interface RunbookDeps {
@@ -30,6 +29,8 @@ const DRAWING_TOKENS = { account: '<account>', region: '<region>' };
 export async function runbookText(options: RunbookOptions, deps: RunbookDeps = {}): Promise<string> {
   const { config, path } = loadConfigFor(options.config);
   if (!config) throw new CliError(`there is no ${path}: the runbook is generated from a configuration; give --config PATH or create ${path}`, EXIT.usage);
+  const { failoverDefinition, synthesize } = load<typeof import('../../lib/synthesize')>('../lib/synthesize');
+  const { renderRunbook } = load<typeof import('../runbook/render')>('./runbook/render');
   const { template } = synthesize(config);
   const definition = failoverDefinition(template, DRAWING_TOKENS);
   let outputs: Record<string, string> | undefined;

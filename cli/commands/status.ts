@@ -1,7 +1,6 @@
 /** `pgdr status [database]`: each database's recovery posture against its RPO and RTO. */
 import type { Command } from 'commander';
-import { renderStatusTable } from '../status';
-import { BackendOptions, openBackend, requireConfig } from '../backend';
+import { BackendOptions, load, openBackend, requireConfig } from '../backend';
 import { CliError } from '../errors';
 import { EXIT } from '../contract';
 import { redactOutput } from '../shared';
@@ -22,6 +21,7 @@ export function registerStatus(program: Command): void {
       const backend = await openBackend(options, config);
       try {
         const statuses = await backend.status(database);
+        const { renderStatusTable } = load<typeof import('../status')>('./status');
         process.stdout.write(redactOutput(options.json ? `${JSON.stringify(statuses, null, 2)}\n` : renderStatusTable(statuses)));
       } finally {
         await backend.close();

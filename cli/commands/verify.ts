@@ -2,10 +2,9 @@
 import type { Command } from 'commander';
 import type { VerificationRecord } from '../../lambda/shared/records';
 import { CliError } from '../errors';
-import { localVerify, openLocalEnv } from '../local';
 import { resolveDatabase } from '../resolve';
 import { CommonOptions, parseUrl, printRecord, redactOutput } from '../shared';
-import { openBackend, requireConfig } from '../backend';
+import { load, openBackend, requireConfig } from '../backend';
 import { openProgress } from '../progress';
 
 export function registerVerify(program: Command): void {
@@ -40,6 +39,7 @@ export function registerVerify(program: Command): void {
       const db = resolveDatabase(name, { config: options.config, hasUrl: url !== undefined, urlOption: '--verify-url or --source-url' });
       if (!url) throw new CliError('verify --local needs --verify-url or --source-url: the server that hosts the scratch database of the restore test');
       const connection = parseUrl(url, options.verifyUrl ? '--verify-url' : '--source-url');
+      const { localVerify, openLocalEnv } = load<typeof import('../local')>('./local');
       const env = await openLocalEnv({ ...options, redact: redactOutput });
       let record: VerificationRecord;
       try {
