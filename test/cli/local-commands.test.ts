@@ -5,7 +5,7 @@
  * A failover that needs approval is answered from a second `pgdr` process, once the first one
  * says it is waiting (an event on its stderr, not a sleep).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseStatus } from '../../cli/contract';
@@ -151,3 +151,36 @@ test('runbook --local --out writes the runbook of the configuration', async () =
   expect(text).toMatch(/```mermaid/);
   expect(text).toContain('PgdrCli-shop-');
 });
+
+test('a corrupt local backup: verify fails with one line, a failover from it fails before any cutover', async () => {
+  // s3rver keeps each object in a file named after its key: flip bytes in the middle of the newest dump.
+  const backup = await runPgdr(join(dir, 'local'), ['backup', 'shop', '--local', '--config', configPath, '--source-url', url(), '--json'], env());
+  expect(backup.code).toBe(0);
+  const key = (JSON.parse(backup.stdout) as { dump: { key: string } }).dump.key;
+  const file = findObjectFile(join(dir, 'local', 's3'), key.split('/').pop()!);
+  const bytes = readFileSync(file);
+  for (let i = 0; i < 64; i++) bytes[Math.floor(bytes.length / 2) + i] ^= 0xff;
+  writeFileSync(file, bytes);
+
+  const verify = await runPgdr(join(dir, 'local'), ['verify', 'shop', '--local', '--config', configPath, '--source-url', url()], env());
+  expect(verify.code).toBe(1);
+  expect(verify.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^pgdr: verification of ${key.replace(/[.]/g, '\\.')} failed: .*(sha256|SHA-256)`, 'i'))]);
+
+  const failover = await runPgdr(
+    join(dir, 'local'),
+    ['failover', 'shop', '--source', 'dump', '--key', key, '--no-approval', '--local', '--config', configPath, '--source-url', url(), '--json'],
+    env(),
+  );
+  expect(failover.code).toBe(1);
+  const outcome = JSON.parse(failover.stdout) as { status: string; states: Array<{ name: string }> };
+  expect(outcome.status).toBe('FAILED');
+  expect(outcome.states.map((s) => s.name)).not.toContain(STATES.cutover);
+  expect(failover.stderr.trim().split('\n').pop()).toMatch(/^pgdr: local-\S+ ended FAILED: /);
+});
+
+function findObjectFile(root: string, name: string): string {
+  for (const entry of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() && entry.name.startsWith(name) && entry.name.endsWith('._S3rver_object')) return join(entry.parentPath ?? entry.path, entry.name);
+  }
+  throw new Error(`no stored object for ${name} under ${root}`);
+}
