@@ -307,7 +307,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     `| raw \`pg_restore -j 2\` + validation queries | ${fmt('restoreRaw2Validated')} | ${cost('restoreRaw2Validated', 'restoreRaw1')} |`,
     `| drill recovery: the failover restore job (download, roles, pg_restore -j 2 from a file, comparison with the manifest) | ${fmt('drill')} | ${cost('drill', 'restoreRaw1')} |`,
     '',
-    'The drill's recovery is measured here as the restore job the local drill runs (lambda/restore/core.ts, `runRestore`: download, roles, pg_restore, comparison with the manifest), without the simulated instance creation/deletion and the state machine around it (`pgdr drill --local` adds about 4 s of workflow and instance set-up on this machine).',
+    'The drill\'s recovery is measured here as the restore job the local drill runs (lambda/restore/core.ts, `runRestore`: download, roles, pg_restore, comparison with the manifest), without the simulated instance creation/deletion and the state machine around it (`pgdr drill --local` adds about 4 s of workflow and instance set-up on this machine).',
     '',
     '## CLI start-up',
     '',
