@@ -8,7 +8,7 @@ import type { Backend } from './contract';
 import { CliError } from './errors';
 import { EXIT } from './contract';
 import { loadOptionalConfig } from './resolve';
-import { redactOutput, parseConnection } from './shared';
+import { redactOutput } from './shared';
 
 export interface BackendOptions {
   readonly local?: boolean;
@@ -37,9 +37,6 @@ export function load<T>(path: string): T {
 
 export async function openBackend(options: BackendOptions, config: PgdrConfig): Promise<Backend> {
   if (options.local) {
-    // Parsed here, so a malformed URL fails before anything starts (and its password is hidden from then on).
-    parseConnection(options.sourceUrl, '--source-url');
-    parseConnection(options.verifyUrl, '--verify-url');
     const { openLocalBackend } = load<typeof import('../local/backend')>('../local/backend');
     return openLocalBackend({ config, sourceUrl: options.sourceUrl, verifyUrl: options.verifyUrl, pgBin: options.pgBin, verbose: options.verbose, redact: redactOutput });
   }

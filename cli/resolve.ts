@@ -4,6 +4,19 @@ import { DatabaseConfig, DEFAULT_CONFIG_PATH, loadConfig, PgdrConfig } from '../
 import { assertName } from '../lambda/shared/layout';
 import { CliError } from './errors';
 import { EXIT } from './contract';
+import { redactOutput } from './shared';
+
+/** `database` is not configured: EXIT.usage, naming the configured ones. */
+export function unknownDatabaseError(database: string, configured: readonly string[]): CliError {
+  return new CliError(redactOutput(`unknown database "${database}": the configuration has ${configured.length > 0 ? configured.join(', ') : 'no databases'}`), EXIT.usage);
+}
+
+/** The configured database `name`, or {@link unknownDatabaseError}. */
+export function configuredDatabase(config: PgdrConfig, name: string): DatabaseConfig {
+  const db = config.databases.find((d) => d.name === name);
+  if (!db) throw unknownDatabaseError(name, config.databases.map((d) => d.name));
+  return db;
+}
 
 export interface ResolvedDatabase {
   readonly name: string;

@@ -41,6 +41,7 @@ import { CliError } from '../cli/errors';
 import { LocalEnv, localBackup, localRoot, localVerify, openLocalEnv } from '../cli/local';
 import { parseConnection } from '../cli/shared';
 import { readDatabaseStatus } from '../cli/status';
+import { configuredDatabase } from '../cli/resolve';
 import { MemoryParameters, MemoryRoute53, MemorySecrets } from './aws-targets';
 import { ApprovalRequest, ApprovalVerdict, FailoverRunner, functionArn, LocalHandler, logicalIdOf, LOCAL_TOKENS, RunResult } from './failover-runner';
 import { PgCluster, serverBin } from './pg-cluster';
@@ -80,8 +81,10 @@ const TASK_ERROR_CAUSE = /^[\s\S]{0,2000}/;
 
 /** Opens the local backend (starts the local S3 server over `.pgdr/s3`). */
 export async function openLocalBackend(options: LocalBackendOptions): Promise<LocalBackend> {
+  // Parsed once, before anything starts: a malformed URL fails here.
+  const connections = { source: parseConnection(options.sourceUrl, '--source-url'), verify: parseConnection(options.verifyUrl, '--verify-url') };
   const env = await openLocalEnv({ pgBin: options.pgBin, verbose: options.verbose, redact: options.redact });
-  return new LocalBackend(options, env);
+  return new LocalBackend(options, env, connections);
 }
 
 export class LocalBackend implements Backend {
@@ -95,31 +98,34 @@ export class LocalBackend implements Backend {
   private readonly cleanups: Array<() => void> = [];
   /** Where the simulated instances and restore files live. */
   readonly workDir: string;
+  /** The source (--source-url, or PGSERVICE) and the restore test's server (--verify-url). */
+  private readonly sourceConnection?: ConnectionInfo;
+  private readonly verifyConnection?: ConnectionInfo;
 
   constructor(
     private readonly options: LocalBackendOptions,
     readonly env: LocalEnv,
+    connections: { readonly source?: ConnectionInfo; readonly verify?: ConnectionInfo },
   ) {
     this.workDir = options.workDir ?? join(this.root, 'work');
+    this.sourceConnection = connections.source;
+    this.verifyConnection = connections.verify;
   }
 
   /** The configured database `name`, or a CliError naming those configured. */
   database(name: string): DatabaseConfig {
-    const db = this.options.config.databases.find((d) => d.name === name);
-    if (!db) throw new CliError(`unknown database "${name}": the configuration has ${this.options.config.databases.map((d) => d.name).join(', ')}`, EXIT.usage);
-    return db;
+    return configuredDatabase(this.options.config, name);
   }
 
   private source(): ConnectionInfo {
-    const source = parseConnection(this.options.sourceUrl, '--source-url');
-    if (!source) throw new CliError('the local backend needs a source URL (--source-url, or PGSERVICE) for this command', EXIT.usage);
-    return source;
+    if (!this.sourceConnection) throw new CliError('the local backend needs a source URL (--source-url, or PGSERVICE) for this command', EXIT.usage);
+    return this.sourceConnection;
   }
 
   async status(database?: string): Promise<DatabaseStatus[]> {
-    const names = database ? [this.database(database).name] : this.options.config.databases.map((d) => d.name);
+    const dbs = database ? [this.database(database)] : this.options.config.databases;
     const now = systemClock.now();
-    return Promise.all(names.map(async (name) => ({ ...(await readDatabaseStatus(this.env.store, this.database(name), now)), alarmsInAlarm: [], alarmsKnown: false })));
+    return Promise.all(dbs.map(async (db) => ({ ...(await readDatabaseStatus(this.env.store, db, now)), alarmsInAlarm: [], alarmsKnown: false })));
   }
 
   async backup(database: string, backupClass?: string, signal?: AbortSignal): Promise<BackupManifest> {
@@ -130,10 +136,9 @@ export class LocalBackend implements Backend {
 
   async verify(database: string, key?: string): Promise<VerificationRecord> {
     const db = this.database(database);
-    const verify = parseConnection(this.options.verifyUrl, '--verify-url');
-    const connection = verify ?? parseConnection(this.options.sourceUrl, '--source-url');
+    const connection = this.verifyConnection ?? this.sourceConnection;
     if (!connection) throw new CliError('the local backend needs --verify-url or --source-url (or PGSERVICE) to verify: the server of the restore test', EXIT.usage);
-    return localVerify(this.env, { database: db.name, connection, kind: verify ? 'verify' : 'source', smokeQueries: db.verification.smokeQueries, key });
+    return localVerify(this.env, { database: db.name, connection, kind: this.verifyConnection ? 'verify' : 'source', smokeQueries: db.verification.smokeQueries, key });
   }
 
   /**

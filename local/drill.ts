@@ -27,10 +27,11 @@ import { parseUrl } from '../cli/shared';
 import { CliError } from '../cli/errors';
 import { assertName } from '../lambda/shared/layout';
 import { connectClient } from '../lambda/shared/pg-client';
+import { serverVersionNum } from '../lambda/shared/locale';
 import { STATES } from '../lib/failover-workflow';
 import type { BackupManifest } from '../lambda/shared/records';
 import { LocalBackend, openLocalBackend } from './backend';
-import { PgCluster } from './pg-cluster';
+import { isAlive, PgCluster } from './pg-cluster';
 import { DEFAULT_SAMPLE_ROWS, sampleData } from './sample-data';
 
 /** The database name of `pgdr drill --local` without an argument. */
@@ -268,18 +269,8 @@ function aborted(signal: AbortSignal): Promise<never> {
 async function serverMajor(url: string): Promise<number> {
   const client = await connectClient(parseUrl(url, '--source-url'));
   try {
-    const rows = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
-    return Math.floor(Number(rows.rows[0].v) / 10000);
+    return Math.floor((await serverVersionNum(client)) / 10000);
   } finally {
     await client.end().catch(() => undefined);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -236,9 +236,9 @@ export class PgCluster {
       try {
         process.kill(pid, 'SIGINT');
         const deadline = Date.now() + 30_000;
-        while (alive(pid) && Date.now() < deadline) await sleep(50);
-        if (alive(pid)) process.kill(pid, 'SIGKILL');
-        while (alive(pid)) await sleep(50);
+        while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+        if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+        while (isAlive(pid)) await sleep(50);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
       }
@@ -247,7 +247,8 @@ export class PgCluster {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this PID exists (signal 0). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

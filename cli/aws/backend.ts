@@ -26,7 +26,8 @@ import { ApprovalAnswer, Backend, DatabaseStatus, EXIT, FailoverOutcome, Failove
 import { CliError } from '../errors';
 import { redactOutput, rememberSecret } from '../shared';
 import { readDatabaseStatus } from '../status';
-import { awsCall, awsCliError, unknownDatabaseError } from './errors';
+import { awsCall, awsCliError } from './errors';
+import { configuredDatabase } from '../resolve';
 
 /** The AWS clients the backend uses. */
 export interface AwsClients {
@@ -134,9 +135,7 @@ export class AwsBackend implements Backend {
   }
 
   private database(name: string) {
-    const db = this.config.databases.find((d) => d.name === name);
-    if (!db) throw unknownDatabaseError(name, this.config.databases.map((d) => d.name));
-    return db;
+    return configuredDatabase(this.config, name);
   }
 
   private jobsOf(name: string): DatabaseOutputs {

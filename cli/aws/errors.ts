@@ -104,7 +104,4 @@ export async function awsCall<T>(context: AwsCallContext, fn: () => Promise<T>):
   }
 }
 
-/** `database` is not configured: EXIT.usage, naming the configured ones. */
-export function unknownDatabaseError(database: string, configured: readonly string[]): CliError {
-  return new CliError(redactOutput(`unknown database "${database}": the configuration has ${configured.length > 0 ? configured.join(', ') : 'no databases'}`), EXIT.usage);
-}
+export { unknownDatabaseError } from '../resolve';

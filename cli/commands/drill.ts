@@ -10,6 +10,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RECOVERY_SOURCES, RecoverySource } from '../../lambda/failover/contract';
 import { load, requireConfig } from '../backend';
+import { configuredDatabase } from '../resolve';
 import { startAndFollow } from './failover';
 import type { DefaultRenderer, ListrTaskWrapper, SimpleRenderer } from 'listr2';
 import type { DrillProgress, DrillReport, DrillStep, DrillStepName } from '../contract';
@@ -69,8 +70,7 @@ Exit codes: 0 passed; 1 a step failed or an objective was missed; 2 bad usage; 1
       if (!options.local) {
         // Against the deployed stack: the failover state machine in drill mode, followed live; its outcome is the report.
         const { config } = requireConfig(options.config);
-        const db = config.databases.find((d) => d.name === database);
-        if (!db) throw new CliError(`unknown database "${database}": the configuration has ${config.databases.map((d) => d.name).join(', ')}`, EXIT.usage);
+        const db = configuredDatabase(config, database);
         const { defaultDrillSource } = load<typeof import('../../lib/drill-schedules')>('../lib/drill-schedules');
         const source = options.source ?? db.drill.source ?? defaultDrillSource(db.source);
         await startAndFollow(database, { config: options.config, source, drill: true, approval: false, json: options.json });

@@ -11,6 +11,7 @@ import { Backend, EXIT, FailoverOutcome, WorkflowEvent } from '../contract';
 import { CliError } from '../errors';
 import { BackendOptions, openBackend, requireConfig } from '../backend';
 import { interruptOnSignals } from '../interrupt';
+import { configuredDatabase } from '../resolve';
 import { openProgress } from '../progress';
 import { redactOutput } from '../shared';
 
@@ -28,8 +29,7 @@ export interface FailoverOptions extends BackendOptions {
 
 /** The execution input for the options, checked before anything starts. */
 export function failoverInput(database: string, options: FailoverOptions, config: PgdrConfig): FailoverInput {
-  const db = config.databases.find((d) => d.name === database);
-  if (!db) throw new CliError(`unknown database "${database}": the configuration has ${config.databases.map((d) => d.name).join(', ')}`, EXIT.usage);
+  const db = configuredDatabase(config, database);
   const misplaced: Array<[string, unknown, RecoverySource]> = [
     ['--time', options.time, 'pitr'],
     ['--snapshot', options.snapshot, 'snapshot'],
@@ -148,7 +148,7 @@ export function reportOutcome(outcome: FailoverOutcome, executionId: string, jso
 export async function startAndFollow(database: string, options: FailoverOptions): Promise<void> {
   const { config } = requireConfig(options.config);
   const input = failoverInput(database, options, config);
-  const rto = config.databases.find((d) => d.name === database)!.rto.seconds;
+  const rto = configuredDatabase(config, database).rto.seconds;
   const backend = await openBackend(options, config);
   try {
     const run = await backend.startFailover(input);

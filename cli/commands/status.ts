@@ -1,8 +1,7 @@
 /** `pgdr status [database]`: each database's recovery posture against its RPO and RTO. */
 import type { Command } from 'commander';
 import { BackendOptions, load, openBackend, requireConfig } from '../backend';
-import { CliError } from '../errors';
-import { EXIT } from '../contract';
+import { configuredDatabase } from '../resolve';
 import { redactOutput } from '../shared';
 
 export function registerStatus(program: Command): void {
@@ -15,9 +14,7 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print the statuses as JSON')
     .action(async (database: string | undefined, options: BackendOptions & { json?: boolean }) => {
       const { config } = requireConfig(options.config);
-      if (database !== undefined && !config.databases.some((d) => d.name === database)) {
-        throw new CliError(`unknown database "${database}": the configuration has ${config.databases.map((d) => d.name).join(', ')}`, EXIT.usage);
-      }
+      if (database !== undefined) configuredDatabase(config, database);
       const backend = await openBackend(options, config);
       try {
         const statuses = await backend.status(database);

@@ -9,6 +9,7 @@ import { withClient } from '../shared/pg-client';
 import type { SecretReader } from '../shared/ports';
 import { redactSecrets } from '../shared/redact';
 import type { DatabaseProbe, ProbeResult } from './core';
+import { namedError } from '../shared/named-error';
 
 /** Seconds the probe waits for the server to answer a connection: a monitor must not hang on a dead server. */
 export const PROBE_CONNECT_TIMEOUT_SECONDS = 5;
@@ -38,12 +39,7 @@ export interface PgProbeOptions {
   readonly connectTimeoutSeconds?: number;
 }
 
-export class ProbeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ProbeError';
-  }
-}
+export class ProbeError extends namedError('ProbeError') {}
 
 export function pgDatabaseProbe(options: PgProbeOptions): DatabaseProbe {
   return {

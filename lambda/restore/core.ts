@@ -29,6 +29,7 @@ import { quoteIdent, quoteLiteral, withClient } from '../shared/pg-client';
 import { seconds } from '../shared/ports';
 import type { Clock, LogPort, ObjectStore } from '../shared/ports';
 import { BackupManifest, Mismatch, parseLatestVerified, parseManifest, parseVerification, VerificationRecord } from '../shared/records';
+import { namedError } from '../shared/named-error';
 
 export interface RestoreRequest {
   /** pgdr database name. */
@@ -51,20 +52,10 @@ export interface RestoreDeps extends RestoreFileSettings {
 }
 
 /** The input cannot be used: names the field and the rule. Nothing was created. */
-export class BackupKeyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BackupKeyError';
-  }
-}
+export class BackupKeyError extends namedError('BackupKeyError') {}
 
 /** The restore ran and failed (after the checks): the target may hold a partial database. */
-export class RestoreError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RestoreError';
-  }
-}
+export class RestoreError extends namedError('RestoreError') {}
 
 /** A backup proven restorable: its keys, manifest and verification record. */
 export interface VerifiedBackup {

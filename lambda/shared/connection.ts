@@ -13,6 +13,7 @@ import { isAbsolute, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import type { ClientConfig } from 'pg';
 import { REDACTED } from './redact';
+import { namedError } from './named-error';
 
 /**
  * libpq's sslmode, with the same meaning for the node client and the libpq tools:
@@ -49,12 +50,7 @@ export interface ConnectionInfo {
 }
 
 /** A connection problem stated without secrets. */
-export class ConnectionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConnectionError';
-  }
-}
+export class ConnectionError extends namedError('ConnectionError') {}
 
 /** `user@host:port/dbname`: what may appear in logs and errors. */
 export function describe(conn: ConnectionInfo): string {

@@ -2,13 +2,9 @@
 import { COMPRESSION_SETTINGS, CompressionSetting } from './compression';
 import { isAbsolute } from 'node:path';
 import { PUBLIC_ROOTS, SSL_MODES, SslMode, TlsDefaults } from './connection';
+import { namedError } from './named-error';
 
-export class EnvError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EnvError';
-  }
-}
+export class EnvError extends namedError('EnvError') {}
 
 export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
   const value = env[name];

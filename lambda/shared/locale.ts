@@ -8,6 +8,7 @@
 import type { Client } from 'pg';
 import type { DatabaseLocale } from './records';
 import { quoteIdent, quoteLiteral } from './pg-client';
+import { namedError } from './named-error';
 
 const PROVIDERS: Record<string, DatabaseLocale['localeProvider']> = { c: 'libc', i: 'icu', b: 'builtin' };
 
@@ -39,12 +40,7 @@ export async function serverVersionNum(client: Client): Promise<number> {
 }
 
 /** A server cannot create a database with the given encoding and locale (or made a different one). */
-export class LocaleMismatchError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LocaleMismatchError';
-  }
-}
+export class LocaleMismatchError extends namedError('LocaleMismatchError') {}
 
 /** The CREATE DATABASE options that reproduce `locale` on a server of `versionNum`. */
 export function localeOptions(locale: DatabaseLocale, versionNum: number): string {

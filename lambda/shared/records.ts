@@ -7,6 +7,7 @@
  * Bump a version when a field changes meaning or disappears (adding optional fields does not
  * need a bump), and teach the reader the old version or say why it is refused.
  */
+import { namedError } from './named-error';
 
 export const MANIFEST_SCHEMA_VERSION = 1;
 export const VERIFICATION_SCHEMA_VERSION = 1;
@@ -252,12 +253,7 @@ export interface LatestVerified {
 }
 
 /** A stored document that cannot be used (wrong JSON, unknown schema version, missing fields). */
-export class RecordError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RecordError';
-  }
-}
+export class RecordError extends namedError('RecordError') {}
 
 function parseObject(text: string, what: string, key: string): Record<string, unknown> {
   let value: unknown;

@@ -41,6 +41,7 @@ import {
 } from '../shared/records';
 import { LeftoverReport, scratchDatabaseName, ScratchOwner } from './scratch';
 import { runSmokeQuery, SmokeQuery, smokeFailure } from '../shared/smoke';
+import { namedError } from '../shared/named-error';
 
 export type { SmokeQuery };
 
@@ -78,12 +79,7 @@ export interface VerifyDeps extends RestoreFileSettings {
 }
 
 /** Verification could not even start (no backup, manifest missing or unreadable). */
-export class VerifyError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'VerifyError';
-  }
-}
+export class VerifyError extends namedError('VerifyError') {}
 
 export { SCRATCH_PREFIX, scratchDatabaseName } from './scratch';
 

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import type { CutoverEvent, CutoverResult, InstanceState, RecoveryPlan } from '../contract';
 import { Clock, LogPort, seconds, silentLog } from '../../shared/ports';
 import { redactSecrets } from '../../shared/redact';
+import { namedError } from '../../shared/named-error';
 
 // ---------------------------------------------------------------- ports
 
@@ -108,36 +109,16 @@ export class CutoverTargetInvalid extends Error {
 }
 
 /** apply failed; what it had switched was rolled back (or the message says what could not be). */
-export class CutoverFailed extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CutoverFailed';
-  }
-}
+export class CutoverFailed extends namedError('CutoverFailed') {}
 
 /** rollback could not undo everything (the message names what is left switched). */
-export class RollbackFailed extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RollbackFailed';
-  }
-}
+export class RollbackFailed extends namedError('RollbackFailed') {}
 
 /** The health URL did not answer 2xx within its timeout. */
-export class HealthCheckFailed extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'HealthCheckFailed';
-  }
-}
+export class HealthCheckFailed extends namedError('HealthCheckFailed') {}
 
 /** The event is not one of the four actions, or lacks what the action needs. */
-export class InvalidCutoverEvent extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidInput';
-  }
-}
+export class InvalidCutoverEvent extends namedError('InvalidInput') {}
 
 export interface CheckResult {
   readonly ok: true;

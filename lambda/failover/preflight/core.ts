@@ -29,6 +29,7 @@ import { databasePrefix, keysFromDumpKey, latestVerifiedKey, parseManifestKey } 
 import type { Clock, LogPort, ObjectStore } from '../../shared/ports';
 import { parseLatestVerified } from '../../shared/records';
 import { BackupKeyError, resolveVerifiedBackup } from '../../restore/core';
+import { namedError } from '../../shared/named-error';
 
 /** The input cannot be used (the field, the rule and the value received); nothing was created. */
 export class InvalidInput extends Error {
@@ -39,12 +40,7 @@ export class InvalidInput extends Error {
 }
 
 /** The event itself (not the commander's input) is malformed: a deployment bug. */
-export class InvalidEvent extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidEvent';
-  }
-}
+export class InvalidEvent extends namedError('InvalidEvent') {}
 
 /** An RDS DB instance as Preflight needs it. */
 export interface SourceInstance {

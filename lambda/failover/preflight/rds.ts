@@ -10,6 +10,16 @@ const isNotFound = (err: unknown, code: string): boolean => {
   return name === code || name === `${code}Fault` || (err as { Code?: string }).Code === code;
 };
 
+/** What `call` finds, or undefined when RDS answers `code` (the instance or snapshot does not exist). */
+async function unlessNotFound<T>(code: string, call: () => Promise<T | undefined>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (err) {
+    if (isNotFound(err, code)) return undefined;
+    throw err;
+  }
+}
+
 function instanceOf(i: DBInstance): SourceInstance {
   return {
     identifier: i.DBInstanceIdentifier ?? '',
@@ -39,16 +49,12 @@ function snapshotOf(s: DBSnapshot): SnapshotInfo {
 
 export function rdsReader(client: RDSClient): RdsReader {
   return {
-    async describeInstance(identifier) {
-      try {
+    describeInstance: (identifier) =>
+      unlessNotFound('DBInstanceNotFound', async () => {
         const out = await client.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: identifier }));
         const found = (out.DBInstances ?? []).find((i) => i.DBInstanceIdentifier === identifier);
         return found ? instanceOf(found) : undefined;
-      } catch (err) {
-        if (isNotFound(err, 'DBInstanceNotFound')) return undefined;
-        throw err;
-      }
-    },
+      }),
     async listSnapshots(instanceIdentifier) {
       const snapshots: SnapshotInfo[] = [];
       let marker: string | undefined;
@@ -59,15 +65,11 @@ export function rdsReader(client: RDSClient): RdsReader {
       } while (marker);
       return snapshots;
     },
-    async describeSnapshot(snapshotIdentifier) {
-      try {
+    describeSnapshot: (snapshotIdentifier) =>
+      unlessNotFound('DBSnapshotNotFound', async () => {
         const out = await client.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: snapshotIdentifier }));
         const found = (out.DBSnapshots ?? []).find((s) => s.DBSnapshotIdentifier === snapshotIdentifier);
         return found ? snapshotOf(found) : undefined;
-      } catch (err) {
-        if (isNotFound(err, 'DBSnapshotNotFound')) return undefined;
-        throw err;
-      }
-    },
+      }),
   };
 }

@@ -28,6 +28,7 @@ import {
 import { recoveryRecordKey } from '../../shared/layout';
 import { Clock, LogPort, MetricsPort, ObjectStore, PreconditionFailedError, seconds, silentLog } from '../../shared/ports';
 import { redactSecrets } from '../../shared/redact';
+import { namedError } from '../../shared/named-error';
 
 export interface RecoveryDimensions {
   readonly database: string;
@@ -44,12 +45,7 @@ export interface ReportDeps {
 }
 
 /** The event is not one of the three actions or lacks what the action needs. */
-export class InvalidReportEvent extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvalidInput';
-  }
-}
+export class InvalidReportEvent extends namedError('InvalidInput') {}
 
 /** SNS subjects: at most 100 characters, printable ASCII. */
 export const MAX_SUBJECT = 100;

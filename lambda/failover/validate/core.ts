@@ -25,6 +25,7 @@ import { Clock, LogPort, ObjectStore, SecretReader, seconds } from '../../shared
 import { BackupManifest, Mismatch, OBJECT_COUNT_NAMES, ObjectCounts, parseManifest } from '../../shared/records';
 import { firstLine, runReadOnlyQuery, runSmokeQuery, smokeFailure } from '../../shared/smoke';
 import type { FreshnessQuerySetting, FreshnessResult, RecoveryPlan, TableComparison, ValidateEvent, ValidationResult } from '../contract';
+import { namedError } from '../../shared/named-error';
 
 export interface ValidateDeps {
   readonly store: ObjectStore;
@@ -38,12 +39,7 @@ export interface ValidateDeps {
 }
 
 /** The new instance cannot be validated at all (cannot connect, wrong password, unreadable secret or manifest). */
-export class ValidationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ValidationError';
-  }
-}
+export class ValidationError extends namedError('ValidationError') {}
 
 /** The time the recovered data should reach, and what it is based on. */
 export interface RecoveryPoint {
