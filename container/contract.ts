@@ -5,6 +5,9 @@
  * the rest. The entry point calls the SAME handler code as the Lambdas (lambda/<job>/handler.ts);
  * nothing here is Fargate-specific data-path code.
  *
+ * Local runs (tests): the SDK's own AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_SECRETS_MANAGER point the
+ * clients at s3rver and test/support/secrets-server.ts, as test/data-path/handlers.test.ts does.
+ *
  * Command:   node /app/entry.js <job>        (job: one of JOBS)
  * Exit code: EXIT_OK on success, EXIT_FAILED when the job ran and failed (after the core reported
  *            it: metrics, log, record), EXIT_USAGE for a bad command or environment.
@@ -56,9 +59,6 @@ export const ENV = {
   restoreTest: 'PGDR_RESTORE_TEST',
   /** Also write the result JSON to the vault at this key. */
   resultKey: 'PGDR_RESULT_KEY',
-  // --- local runs only (tests, `pgdr` local mode); never set by the CDK runner ---
-  /** S3 endpoint URL (path-style), e.g. the local s3rver. */
-  s3Endpoint: 'PGDR_S3_ENDPOINT',
 } as const;
 
 /** The container's name in every task definition (container overrides name it). */
