@@ -1,5 +1,7 @@
 import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -7,7 +9,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import type { RecoveryMode, RecoverySettings, RecoverySource } from '../lambda/failover/contract';
+import { CONTAINER_NAME, ENV, IMAGE_PATHS } from '../container/contract';
+import type { RecoveryMode, RecoverySettings, RecoverySource, RestoreTaskSettings } from '../lambda/failover/contract';
 import type { AlertTopics } from './alert-topics';
 import type { BackupVault } from './backup-vault';
 import { ControlFunction } from './control-function';
@@ -36,12 +39,28 @@ export const TERMINAL_INSTANCE_STATUSES = [
   'stopping',
 ];
 
+/** The ECS task on Fargate that restores a database (the `fargate` runner): what `ecs:runTask.sync` starts. */
+export interface RestoreTaskRunner {
+  /** The cluster the task runs in (its VPC holds `subnets`). */
+  readonly cluster: ecs.ICluster;
+  /** The job image's task definition; the state machine may pass its task and execution roles, nothing else. */
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The container the overrides name. @default CONTAINER_NAME ("job", container/contract.ts) */
+  readonly containerName?: string;
+  /** Security groups of the task (1-5: the recovery instances must accept it, as they accept the restore Lambda). */
+  readonly securityGroups: ec2.ISecurityGroup[];
+  /** Subnets of the task, in the cluster's VPC (private, with routes to S3, Secrets Manager and RDS). */
+  readonly subnets: ec2.SubnetSelection;
+}
+
 /** One protected database as the workflow sees it. */
 export interface RecoveryDatabase {
-  /** Its settings (functions excluded: taken from `restore`/`validate`). */
-  readonly settings: Omit<RecoverySettings, 'functions'>;
-  /** The restore job (dump source) of the database. */
-  readonly restore: lambda.IFunction;
+  /** Its settings (functions and restoreTask excluded: taken from `restore`/`restoreTask`/`validate`). */
+  readonly settings: Omit<RecoverySettings, 'functions' | 'restoreTask'>;
+  /** The restore job (dump source) of the database as a Lambda. Exactly one of `restore` and `restoreTask`. @default none */
+  readonly restore?: lambda.IFunction;
+  /** The restore job as an ECS task on Fargate (`ecs:runTask.sync`). Exactly one of `restore` and `restoreTask`. @default none */
+  readonly restoreTask?: RestoreTaskRunner;
   /** The validate job of the database. */
   readonly validate: lambda.IFunction;
 }
@@ -68,6 +87,11 @@ export interface FailoverWorkflowProps {
 /** The state names tests and operators refer to (lib/failover-states.ts). */
 export { STATES };
 
+/** ecs:runTask.sync raises this when RunTask answers with Failures (no task started: capacity, ENI limits); a retry is safe. */
+const ECS_NOT_STARTED_ERRORS = ['AmazonECS.Unknown'];
+/** Transient S3 API errors as Step Functions names them. */
+const S3_TRANSIENT_ERRORS = ['S3.S3Exception', 'S3.SdkClientException', 'S3.InternalErrorException', 'S3.SlowDownException'];
+
 const LAMBDA_RETRY_ERRORS = ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'];
 /** Transient RDS API errors (throttling, service errors) as Step Functions names them. */
 const RDS_TRANSIENT_ERRORS = ['Rds.RdsException', 'Rds.SdkClientException', 'Rds.ThrottlingException'];
@@ -91,12 +115,14 @@ export class FailoverWorkflow extends Construct {
   readonly cutover: ControlFunction;
   readonly report: ControlFunction;
   readonly logGroup: logs.LogGroup;
+  private readonly vault: BackupVault;
 
   constructor(scope: Construct, id: string, props: FailoverWorkflowProps) {
     super(scope, id);
     if (props.databases.length === 0) throw new Error('databases: the failover workflow needs at least one database (received none)');
     const stack = Stack.of(this);
     const { vault, topics } = props;
+    this.vault = vault;
     const pollSeconds = (props.pollInterval ?? Duration.seconds(30)).toSeconds();
     if (pollSeconds < 5 || pollSeconds > 600) throw new Error(`pollInterval: must be 5 s to 10 min (received ${pollSeconds} s)`);
 
@@ -112,8 +138,18 @@ export class FailoverWorkflow extends Construct {
 
     const settings: Record<string, RecoverySettings> = {};
     for (const db of props.databases) {
-      settings[db.settings.database] = { ...db.settings, functions: { restore: db.restore.functionArn, validate: db.validate.functionArn } };
+      const restoreTask = db.restoreTask ? this.restoreTaskSettings(db.settings.database, db.restoreTask) : undefined;
+      if (!db.restore === !restoreTask) {
+        throw new Error(`databases[${db.settings.database}]: needs exactly one restore runner, restore (Lambda) or restoreTask (Fargate) (received ${db.restore ? 'both' : 'neither'})`);
+      }
+      settings[db.settings.database] = {
+        ...db.settings,
+        functions: { restore: db.restore?.functionArn ?? null, validate: db.validate.functionArn },
+        ...(restoreTask ? { restoreTask } : {}),
+      };
     }
+    const taskDatabases = props.databases.filter((d) => d.restoreTask);
+    const lambdaDatabases = props.databases.filter((d) => d.restore);
 
     const rdsArn = (resource: string, name: string) => stack.formatArn({ service: 'rds', resource, resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const newInstances = rdsArn('db', `${RECOVERY_INSTANCE_PREFIX}*`);
@@ -404,23 +440,22 @@ export class FailoverWorkflow extends Construct {
     const unwrapValidation = new sfn.Pass(this, 'UnwrapValidation', { inputPath: '$.validation.value', resultPath: '$.validation' });
     validate.next(unwrapValidation);
     const unwrapRestore = new sfn.Pass(this, 'UnwrapRestore', { inputPath: '$.restore.value', resultPath: '$.restore' });
-    const restoreDump = catchTo(
-      databaseJob(
-        STATES.restoreDump,
-        '$.plan.functions.restore',
-        {
-          'database.$': '$.plan.database',
-          'backupKey.$': '$.plan.backup.manifestKey',
-          target: { 'host.$': '$.instance.host', 'port.$': '$.instance.port', 'masterSecretArn.$': '$.instance.masterSecretArn' },
-          'cutoverSecretArn.$': '$.plan.cutover.secretArn',
-        },
-        '$.restore',
-        900,
-      ),
-      failed,
-    );
-    restoreDump.next(unwrapRestore).next(validate);
-    describeCreated.next(restoreDump);
+    unwrapRestore.next(validate);
+    // The restore job's event, whichever runner runs it (lambda/restore/handler.ts RestoreEvent).
+    const restoreEvent = {
+      'database.$': '$.plan.database',
+      'backupKey.$': '$.plan.backup.manifestKey',
+      target: { 'host.$': '$.instance.host', 'port.$': '$.instance.port', 'masterSecretArn.$': '$.instance.masterSecretArn' },
+      'cutoverSecretArn.$': '$.plan.cutover.secretArn',
+    };
+    const restoreDump = lambdaDatabases.length === 0 ? undefined : catchTo(databaseJob(STATES.restoreDump, '$.plan.functions.restore', restoreEvent, '$.restore', 900), failed);
+    restoreDump?.next(unwrapRestore);
+    const restoreTask = taskDatabases.length === 0 ? undefined : this.restoreTaskStates(restoreEvent, unwrapRestore, (state) => catchTo(state, failed));
+    if (restoreDump && restoreTask) {
+      describeCreated.next(new sfn.Choice(this, STATES.restoreRunner, { comment: 'The restore job of the database runs as a Lambda or as an ECS task on Fargate (plan.runner).' }).when(sfn.Condition.stringEquals('$.plan.runner', 'fargate'), restoreTask).otherwise(restoreDump));
+    } else {
+      describeCreated.next((restoreDump ?? restoreTask)!);
+    }
     describeRestored.next(validate);
 
     // Finish: record, notify, output.
@@ -556,13 +591,14 @@ export class FailoverWorkflow extends Construct {
     });
     const role = this.stateMachine;
     for (const db of props.databases) {
-      db.restore.grantInvoke(role);
+      db.restore?.grantInvoke(role);
       db.validate.grantInvoke(role);
     }
+    this.grantRestoreTasks(taskDatabases);
     topics.grantPublish(role);
     this.grantManagedMasterSecretCreation();
     const acknowledge = (id: string, reason: string) => Validations.of(this.stateMachine).acknowledge({ id: `AwsSolutions-IAM5[Resource::${id}]`, reason });
-    for (const fn of [this.preflight.function, this.cutover.function, this.report.function, ...props.databases.flatMap((d) => [d.restore, d.validate])]) {
+    for (const fn of [this.preflight.function, this.cutover.function, this.report.function, ...props.databases.flatMap((d) => [...(d.restore ? [d.restore] : []), d.validate])]) {
       Validations.of(this.stateMachine).acknowledge({
         id: wildcardResourceFinding(fn, 'Arn', ':*'),
         reason: 'Lambda grantInvoke also names the qualified ARNs (versions/aliases) of this one function; nothing else is invocable.',
@@ -579,6 +615,122 @@ export class FailoverWorkflow extends Construct {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'X-Ray PutTraceSegments/PutTelemetryRecords/GetSampling* and the CloudWatch Logs delivery actions of Step Functions logging take no resource; they need "*".',
     });
+  }
+
+  /** A restore task as the Configure state renders it (ARNs and ids), after checking the props. */
+  private restoreTaskSettings(database: string, task: RestoreTaskRunner): RestoreTaskSettings {
+    const containerName = task.containerName ?? CONTAINER_NAME;
+    const prop = `databases[${database}].restoreTask`;
+    if (!task.taskDefinition.findContainer(containerName)) {
+      const names = task.taskDefinition.node.children.filter((c): c is ecs.ContainerDefinition => c instanceof ecs.ContainerDefinition).map((c) => c.containerName);
+      throw new Error(`${prop}.containerName: must name a container of the task definition (received ${JSON.stringify(containerName)}; it has ${JSON.stringify(names)})`);
+    }
+    if (task.securityGroups.length < 1 || task.securityGroups.length > 5) {
+      throw new Error(`${prop}.securityGroups: a Fargate task takes 1 to 5 security groups, the ones recovery instances accept (received ${task.securityGroups.length})`);
+    }
+    const subnets = task.cluster.vpc.selectSubnets(task.subnets).subnetIds;
+    if (subnets.length === 0) throw new Error(`${prop}.subnets: selects no subnet of the cluster's VPC (received ${JSON.stringify(task.subnets)})`);
+    return {
+      cluster: task.cluster.clusterArn,
+      taskDefinition: task.taskDefinition.taskDefinitionArn,
+      containerName,
+      subnets,
+      securityGroups: task.securityGroups.map((g) => g.securityGroupId),
+    };
+  }
+
+  /**
+   * The Fargate restore: the event as a document, `ecs:runTask.sync` of the database's task (the
+   * values come from the plan: one state machine serves every database), then the result the task
+   * left in the vault, read into `$.restore` in the shape the restore Lambda returns. A task that
+   * exits non-zero fails the state (States.TaskFailed): `guard` adds the run's Catch.
+   */
+  private restoreTaskStates(event: Record<string, unknown>, next: sfn.IChainable, guard: (state: sfn.CustomState) => sfn.CustomState): sfn.IChainable {
+    const stack = Stack.of(this);
+    const prepare = new sfn.Pass(this, STATES.prepareRestoreTask, {
+      comment: 'The restore event as one document: the container reads it from PGDR_EVENT (States.JsonToString needs a path).',
+      parameters: event,
+      resultPath: '$.restoreRequest',
+    });
+    const run = guard(
+      new sfn.CustomState(this, STATES.runRestoreTask, {
+        stateJson: {
+          Type: 'Task',
+          Comment: 'Runs the restore job as an ECS task on Fargate and waits for it to stop; a non-zero exit fails the state (States.TaskFailed).',
+          Resource: `arn:${stack.partition}:states:::ecs:runTask.sync`,
+          Parameters: {
+            LaunchType: 'FARGATE',
+            'Cluster.$': '$.plan.restoreTask.cluster',
+            'TaskDefinition.$': '$.plan.restoreTask.taskDefinition',
+            NetworkConfiguration: {
+              AwsvpcConfiguration: { 'Subnets.$': '$.plan.restoreTask.subnets', 'SecurityGroups.$': '$.plan.restoreTask.securityGroups', AssignPublicIp: 'DISABLED' },
+            },
+            Overrides: {
+              ContainerOverrides: [
+                {
+                  'Name.$': '$.plan.restoreTask.containerName',
+                  Command: ['node', IMAGE_PATHS.entry, 'restore'],
+                  Environment: [
+                    { Name: ENV.event, 'Value.$': 'States.JsonToString($.restoreRequest)' },
+                    { Name: ENV.resultKey, 'Value.$': '$.plan.restoreTask.resultKey' },
+                  ],
+                },
+              ],
+            },
+          },
+          ResultPath: null,
+          TimeoutSecondsPath: '$.plan.restoreTask.timeoutSeconds',
+        },
+      }).addRetry({ errors: ECS_NOT_STARTED_ERRORS, interval: Duration.seconds(30), maxAttempts: 3, backoffRate: 2 }),
+    );
+    const read = guard(
+      new sfn.CustomState(this, STATES.readRestoreResult, {
+        stateJson: {
+          Type: 'Task',
+          Comment: 'The result the restore task wrote to the vault (PGDR_RESULT_KEY): the same document the restore Lambda returns.',
+          Resource: `arn:${stack.partition}:states:::aws-sdk:s3:getObject`,
+          Parameters: { Bucket: this.vault.bucket.bucketName, 'Key.$': '$.plan.restoreTask.resultKey' },
+          ResultSelector: { 'value.$': 'States.StringToJson($.Body)' },
+          ResultPath: '$.restore',
+          TimeoutSeconds: 60,
+        },
+      }).addRetry({ errors: S3_TRANSIENT_ERRORS, interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 }),
+    );
+    return prepare.next(run).next(read).next(next);
+  }
+
+  /**
+   * What `ecs:runTask.sync` needs, and nothing wider: RunTask of the restore task definitions (in
+   * their cluster), Stop/DescribeTasks of tasks in those clusters, the managed rule Step Functions
+   * follows ECS tasks with, PassRole of exactly the tasks' task and execution roles (to ECS only),
+   * and GetObject of the results under `<database>/recoveries/` (kms:Decrypt through S3).
+   */
+  private grantRestoreTasks(databases: RecoveryDatabase[]): void {
+    if (databases.length === 0) return;
+    const stack = Stack.of(this);
+    const role = this.stateMachine;
+    for (const db of databases) {
+      const task = db.restoreTask!;
+      const { taskDefinition, cluster } = task;
+      role.addToRolePolicy(new iam.PolicyStatement({ actions: ['ecs:RunTask'], resources: [taskDefinition.taskDefinitionArn], conditions: { ArnEquals: { 'ecs:cluster': cluster.clusterArn } } }));
+      const tasksOfCluster = stack.formatArn({ service: 'ecs', resource: 'task', resourceName: `${cluster.clusterName}/*` });
+      role.addToRolePolicy(new iam.PolicyStatement({ actions: ['ecs:StopTask', 'ecs:DescribeTasks'], resources: [tasksOfCluster] }));
+      const roles = [taskDefinition.taskRole, ...(taskDefinition.executionRole ? [taskDefinition.executionRole] : [])];
+      role.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['iam:PassRole'], resources: roles.map((r) => r.roleArn), conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } } }),
+      );
+      const results = this.vault.bucket.arnForObjects(`${db.settings.database}/recoveries/*`);
+      role.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [results] }));
+    }
+    role.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
+        resources: [stack.formatArn({ service: 'events', resource: 'rule', resourceName: 'StepFunctionsGetEventsForECSTaskRule' })],
+      }),
+    );
+    role.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [this.vault.key.keyArn], conditions: { StringEquals: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com` } } }),
+    );
   }
 
   /** The control functions' grants. */

@@ -8,7 +8,10 @@
  *   into the definition by the construct) → Preflight (Lambda `preflight`: PreflightEvent → RecoveryPlan,
  *   or an error named InvalidInput before any RDS call that creates anything) → CheckCutoverTargets
  *   (Lambda `cutover`, action check) → one RDS create/restore call → Wait/Describe loop with the RTO
- *   notice → RestoreDump (dump only: Lambda `restore` of the database) → Validate (Lambda `validate`
+ *   notice → RestoreDump (dump only: Lambda `restore` of the database; for a database whose restore
+ *   runner is Fargate instead: RestoreRunner → PrepareRestoreTask → RunRestoreTask (ecs:runTask.sync,
+ *   the restore event in PGDR_EVENT) → ReadRestoreResult (the result the task left at
+ *   `plan.restoreTask.resultKey`)) → Validate (Lambda `validate`
  *   of the database: ValidateEvent → ValidationResult) → ApproveCutover (SNS publish
  *   .waitForTaskToken, message parts from Lambda `report` action approval) → Cutover (Lambda `cutover`,
  *   apply) → HealthCheck (Lambda `cutover`, action health; on failure: action rollback) → Report
@@ -89,8 +92,27 @@ export interface RecoverySettings {
     readonly smokeQueries: SmokeQuerySetting[];
     readonly freshnessQueries: FreshnessQuerySetting[];
   };
-  /** Lambda function ARNs of this database's restore and validate jobs. */
-  readonly functions: { readonly restore: string; readonly validate: string };
+  /** Lambda function ARNs of this database's restore and validate jobs (restore: null when it runs as an ECS task). */
+  readonly functions: { readonly restore: string | null; readonly validate: string };
+  /** The restore runs as this ECS task on Fargate instead of the restore Lambda. @default the Lambda (functions.restore) */
+  readonly restoreTask?: RestoreTaskSettings;
+}
+
+/** Where a job runs: a Lambda function, or an ECS task on Fargate (issue 11). */
+export const JOB_RUNNERS = ['lambda', 'fargate'] as const;
+export type JobRunner = (typeof JOB_RUNNERS)[number];
+
+/** The ECS task that restores a Fargate database (rendered by the construct: ARNs and ids, no secrets). */
+export interface RestoreTaskSettings {
+  /** Cluster ARN. */
+  readonly cluster: string;
+  /** Task definition ARN (its container runs `node /app/entry.js restore`: container/contract.ts). */
+  readonly taskDefinition: string;
+  /** The container the overrides name. */
+  readonly containerName: string;
+  /** awsvpc placement: subnet ids and security group ids. */
+  readonly subnets: string[];
+  readonly securityGroups: string[];
 }
 
 /** Stack-wide SNS topics by severity. */
@@ -187,6 +209,18 @@ export interface RecoveryPlan {
   readonly sourceSecretArn: string;
   readonly port: number;
   readonly functions: RecoverySettings['functions'];
+  /** Where the dump restore runs (RestoreRunner chooses by it). */
+  readonly runner: JobRunner;
+  /** fargate: the task, where it leaves its result, and how long it may run; lambda: null. */
+  readonly restoreTask: RestoreTaskPlan | null;
+}
+
+/** The plan's restore task: the configured task plus this run's result key and time limit. */
+export interface RestoreTaskPlan extends RestoreTaskSettings {
+  /** `<database>/recoveries/<YYYY>/<MM>/<execution>.restore.result` (layout.ts recoveryJobResultKey): PGDR_RESULT_KEY. */
+  readonly resultKey: string;
+  /** The RunRestoreTask state's timeout: the database's hard timeout (the run ends there anyway). */
+  readonly timeoutSeconds: number;
 }
 
 /** The new instance as the Describe loop saw it last (`$.instance`). */

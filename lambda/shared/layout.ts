@@ -7,6 +7,7 @@
  *   ...same stem....manifest.json / ....verification.json / ....globals.sql
  *   <database>/latest-verified.json
  *   <database>/recoveries/<YYYY>/<MM>/<execution>.json (one per failover or drill run)
+ *   <database>/recoveries/<YYYY>/<MM>/<execution>.<job>.result (a job the run ran as an ECS task)
  */
 import { createHash } from 'node:crypto';
 
@@ -32,13 +33,27 @@ export function latestVerifiedKey(database: string): string {
  * the name's SHA-256 are appended), at most 80 characters (Step Functions' limit) before that.
  */
 export function recoveryRecordKey(database: string, startedAt: Date | string, execution: string): string {
+  return `${recoveryStem(database, startedAt, execution)}.json`;
+}
+
+/**
+ * Key where a job the failover workflow runs as an ECS task (`ecs:runTask.sync` returns the task,
+ * not the job's result) leaves its result for the workflow to read:
+ * `<database>/recoveries/<YYYY>/<MM>/<execution>.<job>.result`, next to the run's record. Not
+ * `.json`: readers of `recoveries/` take every `.json` there for a recovery record.
+ */
+export function recoveryJobResultKey(database: string, startedAt: Date | string, execution: string, job: string): string {
+  return `${recoveryStem(database, startedAt, execution)}.${job}.result`;
+}
+
+function recoveryStem(database: string, startedAt: Date | string, execution: string): string {
   const at = typeof startedAt === 'string' ? new Date(startedAt) : startedAt;
   if (Number.isNaN(at.getTime())) throw new Error(`recovery start time ${JSON.stringify(String(startedAt))} is not a valid date`);
   let name = execution.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
   if (name === '' || /^\.+$/.test(name)) name = name.replace(/\./g, '_') || '_';
   if (name !== execution) name = `${name}-${createHash('sha256').update(execution, 'utf8').digest('hex').slice(0, 8)}`;
   const iso = at.toISOString();
-  return `${databasePrefix(database)}recoveries/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${name}.json`;
+  return `${databasePrefix(database)}recoveries/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${name}`;
 }
 
 /** A sortable, key-safe UTC timestamp: 2026-11-25T14-36-24-123Z. */

@@ -396,6 +396,8 @@ describe('valid inputs: the plan', () => {
       sourceSecretArn: DATABASES.shop.sourceSecretArn,
       port: 5432,
       functions: DATABASES.shop.functions,
+      runner: 'lambda',
+      restoreTask: null,
     });
     expect(plan.instanceIdentifier).toMatch(/^pgdr-shop-incident-42-[0-9a-f]{8}$/);
     expect(rdsCalls).toEqual([{ action: 'DescribeDBInstances', params: { DBInstanceIdentifier: SOURCE_ID } }]);
@@ -449,6 +451,20 @@ describe('valid inputs: the plan', () => {
     expect(plan.pitr).toBeNull();
     expect(plan.snapshot).toBeNull();
     expect(rdsCalls).toEqual([]);
+  });
+
+  it('dump of a database restored by an ECS task: the plan names the task, its result key for this execution and its time limit', async () => {
+    const restoreTask = {
+      cluster: 'arn:aws:ecs:us-east-1:123456789012:cluster/pgdr-jobs',
+      taskDefinition: 'arn:aws:ecs:us-east-1:123456789012:task-definition/pgdr-shop-restore:3',
+      containerName: 'job',
+      subnets: ['subnet-0a', 'subnet-0b'],
+      securityGroups: ['sg-0123456789abcdef0'],
+    };
+    const fargate = { ...DATABASES, shop: settings('shop', { functions: { restore: null, validate: DATABASES.shop.functions.validate }, restoreTask }) };
+    const { plan } = await planOf(good, fargate);
+    expect(plan).toMatchObject({ runner: 'fargate', functions: { restore: null }, restoreTask: { ...restoreTask, resultKey: 'shop/recoveries/2026/11/incident-42.restore.result', timeoutSeconds: 7200 } });
+    expect(JSON.parse(JSON.stringify(plan))).toEqual(plan);
   });
 
   it('dump, named by its manifest key and by its dump key', async () => {

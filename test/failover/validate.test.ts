@@ -109,6 +109,8 @@ function plan(o: PlanOptions = {}): RecoveryPlan {
     sourceSecretArn: o.sourceSecretArn ?? SOURCE_ARN,
     port: 5432,
     functions: { restore: 'arn:restore', validate: 'arn:validate' },
+    runner: 'lambda',
+    restoreTask: null,
   };
 }
 

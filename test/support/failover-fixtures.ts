@@ -40,6 +40,8 @@ export function recoveryPlan(cutover: Partial<RecoveryPlan['cutover']> = {}, ove
     sourceSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders-source-AbCdEf',
     port: 5432,
     functions: { restore: 'arn:restore', validate: 'arn:validate' },
+    runner: 'lambda',
+    restoreTask: null,
     ...overrides,
   };
 }

@@ -25,7 +25,7 @@ import {
   RecoverySettings,
   RecoverySource,
 } from '../contract';
-import { databasePrefix, keysFromDumpKey, latestVerifiedKey, parseManifestKey } from '../../shared/layout';
+import { databasePrefix, keysFromDumpKey, latestVerifiedKey, parseManifestKey, recoveryJobResultKey } from '../../shared/layout';
 import type { Clock, LogPort, ObjectStore } from '../../shared/ports';
 import { parseLatestVerified } from '../../shared/records';
 import { BackupKeyError, resolveVerifiedBackup } from '../../restore/core';
@@ -467,6 +467,14 @@ export async function buildPlan(deps: PreflightDeps, event: PreflightEvent): Pro
     sourceSecretArn: settings.sourceSecretArn,
     port: settings.port,
     functions: settings.functions,
+    runner: settings.restoreTask ? 'fargate' : 'lambda',
+    restoreTask: settings.restoreTask
+      ? {
+          ...settings.restoreTask,
+          resultKey: recoveryJobResultKey(database, start, executionName, 'restore'),
+          timeoutSeconds: settings.hardTimeoutSeconds,
+        }
+      : null,
   };
   deps.log?.info('preflight: plan', { database, source, mode, instanceIdentifier: plan.instanceIdentifier, backup: backup?.manifestKey ?? null, snapshot: snapshot?.snapshotIdentifier ?? null });
   return plan;
