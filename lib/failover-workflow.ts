@@ -18,6 +18,20 @@ import { encryptedLogGroup } from './log-encryption';
 import { pgdrMetric, PgdrMetricOptions } from './pgdr-metrics';
 import { acknowledgeCompliance, wildcardResourceFinding } from './nag';
 import { STATES } from './failover-states';
+import { databasePrefix } from '../lambda/shared/layout';
+
+/** A resolved resource ARN as cdk-nag names it in a finding: `Ref X` → `<X>`, `Fn::GetAtt [X, A]` → `<X.A>`. */
+function nagResource(stack: Stack, value: string): string {
+  const part = (p: unknown): string => {
+    if (typeof p === 'string') return p;
+    const o = p as { Ref?: string; 'Fn::GetAtt'?: [string, string]; 'Fn::Join'?: [string, unknown[]] };
+    if (o.Ref) return `<${o.Ref}>`;
+    if (o['Fn::GetAtt']) return `<${o['Fn::GetAtt'].join('.')}>`;
+    if (o['Fn::Join']) return o['Fn::Join'][1].map(part).join(o['Fn::Join'][0]);
+    throw new Error(`cannot name ${JSON.stringify(p)} in a cdk-nag finding`);
+  };
+  return part(stack.resolve(value));
+}
 
 /** Every recovery instance's identifier starts with this (IAM scopes RDS writes to it). */
 export const RECOVERY_INSTANCE_PREFIX = 'pgdr-';
@@ -719,8 +733,16 @@ export class FailoverWorkflow extends Construct {
       role.addToRolePolicy(
         new iam.PolicyStatement({ actions: ['iam:PassRole'], resources: roles.map((r) => r.roleArn), conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } } }),
       );
-      const results = this.vault.bucket.arnForObjects(`${db.settings.database}/recoveries/*`);
-      role.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [results] }));
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResource(stack, tasksOfCluster)}]`,
+        reason: `A task's id is made by ECS when runTask.sync starts it; Stop/DescribeTasks are limited to tasks of the cluster the restore of ${db.settings.database} runs in (Step Functions' own template uses "*").`,
+      });
+      const results = `${databasePrefix(db.settings.database)}recoveries/*`;
+      role.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.vault.bucket.arnForObjects(results)] }));
+      Validations.of(role).acknowledge({
+        id: wildcardResourceFinding(this.vault.bucket, 'Arn', `/${results}`),
+        reason: `The restore task's result key carries the execution (recoveryJobResultKey); the read is limited to the recoveries of ${db.settings.database}.`,
+      });
     }
     role.addToRolePolicy(
       new iam.PolicyStatement({

@@ -95,34 +95,47 @@ export const localFunctionArn = (values: TokenValues, logicalId: string) => `arn
 /** The ARN a resolved `Ref` of a topic gets: its logical id as the topic name. */
 export const localTopicArn = (values: TokenValues, logicalId: string) => `arn:aws:sns:${values.region}:${values.account}:${logicalId}`;
 
-function resolveToken(token: Json, values: TokenValues): string {
+/** The ARN a resolved `Ref` of an ECS task definition gets: its logical id as the family, revision 1. */
+export const localTaskDefinitionArn = (values: TokenValues, logicalId: string) => `arn:aws:ecs:${values.region}:${values.account}:task-definition/${logicalId}:1`;
+
+function resolveToken(token: Json, values: TokenValues, resources: TemplateJson['Resources']): string {
   if ('Ref' in token) {
     const ref = token.Ref as string;
     if (ref === 'AWS::Partition') return 'aws';
     if (ref === 'AWS::Region') return values.region;
     if (ref === 'AWS::AccountId') return values.account;
     if (ref === 'AWS::URLSuffix') return 'amazonaws.com';
+    const type = resources[ref]?.Type;
+    if (type === 'AWS::ECS::TaskDefinition') return localTaskDefinitionArn(values, ref);
+    if (type === 'AWS::EC2::Subnet') return `subnet-${ref}`;
+    if (type === 'AWS::S3::Bucket') return ref.toLowerCase();
     return localTopicArn(values, ref);
   }
   if ('Fn::GetAtt' in token) {
     const [id, attr] = token['Fn::GetAtt'] as [string, string];
+    const type = resources[id]?.Type;
+    if (attr === 'Arn' && type === 'AWS::ECS::Cluster') return `arn:aws:ecs:${values.region}:${values.account}:cluster/${id}`;
+    if (attr === 'GroupId' && type === 'AWS::EC2::SecurityGroup') return `sg-${id}`;
     if (attr !== 'Arn') throw new Error(`unexpected Fn::GetAtt ${id}.${attr} in the definition`);
     return localFunctionArn(values, id);
   }
   throw new Error(`unexpected token in the definition: ${JSON.stringify(token)}`);
 }
 
-/** The failover state machine's definition from a synthesized template, tokens resolved to `values`. */
-export function failoverDefinition(template: TemplateJson, values: TokenValues): Definition {
-  const entry = Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::StepFunctions::StateMachine' && id.startsWith('Failover'));
-  if (!entry) throw new Error('no failover state machine in the template');
+/**
+ * The failover state machine's definition from a synthesized template, tokens resolved to `values`:
+ * the state machine `logicalId`, @default the first whose logical id starts with "Failover".
+ */
+export function failoverDefinition(template: TemplateJson, values: TokenValues, logicalId?: string): Definition {
+  const entry = Object.entries(template.Resources).find(([id, r]) => r.Type === 'AWS::StepFunctions::StateMachine' && (logicalId === undefined ? id.startsWith('Failover') : id === logicalId));
+  if (!entry) throw new Error(`no failover state machine${logicalId ? ` ${logicalId}` : ''} in the template`);
   const body = entry[1].Properties?.DefinitionString;
   let text: string;
   if (typeof body === 'string') text = body;
   else {
     const join = (body as { 'Fn::Join': [string, unknown[]] })['Fn::Join'];
     // A token inside a JSON string: its value is inserted as is (ARNs need no escaping).
-    text = join[1].map((part) => (typeof part === 'string' ? part : resolveToken(part as Json, values))).join(join[0]);
+    text = join[1].map((part) => (typeof part === 'string' ? part : resolveToken(part as Json, values, template.Resources))).join(join[0]);
   }
   return JSON.parse(text) as Definition;
 }

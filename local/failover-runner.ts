@@ -9,7 +9,12 @@
  *   - `arn:aws:states:::sns:publish`: recorded in `notifications`;
  *   - `arn:aws:states:::sns:publish.waitForTaskToken`: recorded, then answered by the approver
  *     (a fixed answer for tests, or an async callback: the CLI's local approvals), as
- *     `send-task-success`/`-failure` or the timeout would.
+ *     `send-task-success`/`-failure` or the timeout would;
+ *   - `arn:aws:states:::ecs:runTask.sync`: the local stand-in of the task definition's container
+ *     (`localJobContainer`: the real handler behind the container contract), with the overrides'
+ *     command and environment; a non-zero exit fails the state with `States.TaskFailed` and the
+ *     stopped task as the cause, as Step Functions does;
+ *   - `arn:aws:states:::aws-sdk:s3:getObject`: the local vault (errors `S3.NoSuchKeyException`).
  * `onEvent` follows the run live (states entered and exited, approval requested, with their
  * time); `signal` aborts the execution (status ABORTED).
  * Waits and retry intervals are overridden to 0 (no real sleeping). The Context Object gives
@@ -18,11 +23,14 @@
  */
 import { CfnElement, Stack } from 'aws-cdk-lib';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IConstruct } from 'constructs';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { ExecutionAbortedError, ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import type { WorkflowEvent } from '../cli/contract';
+import { ENV, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../container/contract';
+import type { ObjectStore } from '../lambda/shared/ports';
 import type { PgdrStack } from '../lib/pgdr-stack';
-import { Definition, failoverDefinition as definitionOf, localFunctionArn, TemplateJson } from '../lib/synthesize';
+import { Definition, failoverDefinition as definitionOf, localFunctionArn, localTaskDefinitionArn, TemplateJson } from '../lib/synthesize';
 import type { RdsSimulator } from './rds-simulator';
 
 // aws-local-stepfunctions 3 uses Promise.withResolvers (Node 22+); Node 20 lacks it.
@@ -55,14 +63,54 @@ const TOKENS = LOCAL_TOKENS;
 /** The ARN a resolved `Fn::GetAtt [X, Arn]` of a function gets. */
 export const functionArn = (logicalId: string) => localFunctionArn(TOKENS, logicalId);
 
-/** The failover state machine's definition from a synthesized template, tokens resolved. */
-export function failoverDefinition(template: Template): Definition {
-  return definitionOf(template.toJSON() as TemplateJson, TOKENS);
+/** The failover state machine's definition from a synthesized template, tokens resolved (`logicalId`: which state machine, @default the stack's). */
+export function failoverDefinition(template: Template, logicalId?: string): Definition {
+  return definitionOf(template.toJSON() as TemplateJson, TOKENS, logicalId);
 }
 
-/** The logical id of a function in the stack (what `functionArn` names). */
-export function logicalIdOf(stack: PgdrStack, fn: IFunction): string {
+/** The ARN a resolved `Ref` of a task definition gets. */
+export const taskDefinitionArn = (logicalId: string) => localTaskDefinitionArn(TOKENS, logicalId);
+
+/** The logical id of a function (or any construct with a CloudFormation resource) in the stack (what `functionArn` names). */
+export function logicalIdOf(stack: PgdrStack, fn: IFunction | IConstruct): string {
   return Stack.of(stack).getLogicalId(fn.node.defaultChild as CfnElement);
+}
+
+/** A container as `ecs:runTask.sync` runs it, locally: the overrides' command and environment in, its exit code out. */
+export type LocalContainerTask = (run: { readonly command: readonly string[]; readonly environment: Readonly<Record<string, string>> }) => Promise<number>;
+
+/** What the runner needs besides Lambda handlers and RDS. */
+export interface LocalServices {
+  /** Task definition ARN (as the definition names it: `taskDefinitionArn`) → its container's stand-in. @default none */
+  readonly tasks?: Record<string, LocalContainerTask>;
+  /** The vault, for `aws-sdk:s3:getObject` (the results tasks leave). @default none */
+  readonly store?: Pick<ObjectStore, 'getText'>;
+}
+
+/**
+ * A job as the container entry point runs it (container/contract.ts): the event from PGDR_EVENT,
+ * the handler's result written to the vault at PGDR_RESULT_KEY, EXIT_OK; EXIT_FAILED when the
+ * handler throws; EXIT_USAGE when the environment is malformed. `onExit` sees the error, if any.
+ */
+export function localJobContainer(job: LocalHandler, store: Pick<ObjectStore, 'putText'>, onError?: (err: unknown) => void): LocalContainerTask {
+  return async ({ environment }) => {
+    let event: unknown;
+    try {
+      event = JSON.parse(environment[ENV.event] ?? '');
+    } catch (err) {
+      onError?.(err);
+      return EXIT_USAGE;
+    }
+    try {
+      const result = await job(event as never);
+      const key = environment[ENV.resultKey];
+      if (key) await store.putText(key, JSON.stringify(result ?? null), { contentType: 'application/json' });
+      return EXIT_OK;
+    } catch (err) {
+      onError?.(err);
+      return EXIT_FAILED;
+    }
+  };
 }
 
 /** An answer to an approval request. */
@@ -121,6 +169,7 @@ export class FailoverRunner {
     definition: Definition,
     private readonly sim: RdsSimulator,
     handlers: Record<string, LocalHandler>,
+    private readonly services: LocalServices = {},
   ) {
     this.definition = definition;
     for (const [arn, handler] of Object.entries(handlers)) this.handlers.set(arn, handler);
@@ -205,7 +254,37 @@ export class FailoverRunner {
       return { StatusCode: 200, Payload: roundTrip(await handler(roundTrip(input.Payload) as never)) };
     }
     if (resource.startsWith('arn:aws:lambda:')) return roundTrip(await this.handler(resource, name)(roundTrip(input) as never));
+    if (resource === 'arn:aws:states:::ecs:runTask.sync') return this.runContainer(name, input);
+    if (resource === 'arn:aws:states:::aws-sdk:s3:getObject') {
+      const key = String(input.Key);
+      if (!this.services.store) throw new Error(`${name}: no local store for ${resource}`);
+      const stored = await this.services.store.getText(key);
+      if (!stored) throw named('S3.NoSuchKeyException', `The specified key does not exist. (Service: S3, Status Code: 404): ${key}`);
+      return { Body: stored.text, ContentLength: Buffer.byteLength(stored.text), ContentType: 'application/json' };
+    }
     throw new Error(`${name}: no local route for the resource ${resource}`);
+  }
+
+  /** RunTask and wait, as `ecs:runTask.sync`: the result is the stopped task (DescribeTasks' shape). */
+  private async runContainer(state: string, input: Json): Promise<unknown> {
+    const definition = String(input.TaskDefinition);
+    const task = this.services.tasks?.[definition];
+    if (!task) throw new Error(`${state}: no local container for the task definition ${definition} (known: ${Object.keys(this.services.tasks ?? {}).join(', ')})`);
+    const override = ((input.Overrides as Json | undefined)?.ContainerOverrides as Json[] | undefined)?.[0] ?? {};
+    const environment = Object.fromEntries(((override.Environment as { Name: string; Value: string }[] | undefined) ?? []).map((e) => [e.Name, e.Value]));
+    const exitCode = await task({ command: (override.Command as string[] | undefined) ?? [], environment });
+    const stopped = {
+      TaskArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task/local/${++runs}`,
+      ClusterArn: input.Cluster,
+      TaskDefinitionArn: definition,
+      LaunchType: 'FARGATE',
+      LastStatus: 'STOPPED',
+      StopCode: 'EssentialContainerExited',
+      StoppedReason: 'Essential container in task exited',
+      Containers: [{ Name: override.Name, LastStatus: 'STOPPED', ExitCode: exitCode }],
+    };
+    if (exitCode !== 0) throw named('States.TaskFailed', JSON.stringify(stopped));
+    return stopped;
   }
 
   private handler(arn: string, state: string): LocalHandler {

@@ -50,12 +50,7 @@ async function run(input: Record<string, unknown>, options: RunOptions = {}): Pr
   return { ...result, before, instance };
 }
 
-async function record(result: RunResult, database: string): Promise<RecoveryRecord> {
-  const keys = (await world.keys(`${database}/recoveries/`)).filter((k) => k.includes(result.executionName));
-  expect(keys).toHaveLength(1);
-  const stored = await world.store().getText(keys[0]);
-  return JSON.parse(stored!.text) as RecoveryRecord;
-}
+const record = (result: RunResult, database: string): Promise<RecoveryRecord> => world.recoveryRecord(database, result.executionName);
 
 async function connect(host: string, port: number, user: string, password: string, database: string): Promise<string> {
   const client = new Client({ host, port, user, password, database, ssl: false });

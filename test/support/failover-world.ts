@@ -6,6 +6,11 @@
  * the app synthesized once, and the REAL handlers of the five failover Lambdas wired to local
  * adapters: S3 (s3rver), RDS (the simulator), Secrets Manager / SSM / Route 53 (stand-ins that follow
  * the APIs' semantics, test/support/aws-targets.ts), the health endpoint (real HTTPS).
+ *
+ * `fargateRestore` names databases whose restore runs as an ECS task on Fargate: the world then adds
+ * a cluster, a task definition and a second FailoverWorkflow (`FargateFailover`, the same settings,
+ * those databases with `restoreTask`) to the stack, runs THAT state machine, and stands in for the
+ * task's container with the real restore handler behind the container contract.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, Server } from 'node:https';
@@ -13,7 +18,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { CONTAINER_NAME, IMAGE_PATHS } from '../../container/contract';
+import { FailoverWorkflow } from '../../lib/failover-workflow';
+import type { PgdrStack } from '../../lib/pgdr-stack';
+import { recoverySettings } from '../../lib/recovery-settings';
 import { parseConfig, PgdrConfig } from '../../lib/config';
+import type { RecoveryRecord } from '../../lambda/failover/contract';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import { silentLog, systemClock } from '../../lambda/shared/ports';
 import type { SecretReader } from '../../lambda/shared/ports';
@@ -24,9 +36,9 @@ import { httpsProbe } from '../../lambda/failover/cutover/aws';
 import { makeHandler as makeReport } from '../../lambda/failover/report/handler';
 import { makeHandler as makeRestore } from '../../lambda/restore/handler';
 import { makeHandler as makeValidate } from '../../lambda/failover/validate/handler';
-import { synthConfig } from '../infra/synth';
+import { synthConfig, Synthesized } from '../infra/synth';
 import { MemoryParameters, MemoryRoute53, MemorySecrets } from '../../local/aws-targets';
-import { failoverDefinition, FailoverRunner, functionArn, LocalHandler, logicalIdOf } from '../../local/failover-runner';
+import { failoverDefinition, FailoverRunner, functionArn, LocalContainerTask, localJobContainer, LocalHandler, logicalIdOf, taskDefinitionArn } from '../../local/failover-runner';
 import { RICH_SCHEMA } from './fixtures';
 import { harness } from './harness';
 import { PgCluster, PG_BIN } from '../../local/pg-cluster';
@@ -58,8 +70,52 @@ CREATE TABLE app.audit (id int PRIMARY KEY, note text);
 INSERT INTO app.audit SELECT i, 'entry ' || i FROM generate_series(1, 200) i;
 `;
 
+export interface WorldOptions {
+  /** Databases whose restore runs as an ECS task on Fargate (see above). @default none: the stack's own workflow */
+  readonly fargateRestore?: string[];
+}
+
+/** The Fargate restore runner the world adds to the stack. */
+export interface FargateRestore {
+  readonly workflow: FailoverWorkflow;
+  readonly cluster: ecs.Cluster;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly securityGroup: ec2.SecurityGroup;
+  /** Errors the restore container exited with, in order. */
+  readonly containerErrors: unknown[];
+}
+
+/** Adds a cluster, a restore task definition and a workflow whose `databases` restore on Fargate (what lib/pgdr-stack.ts composes for `runner: fargate`). */
+function addFargateFailover(stack: PgdrStack, config: PgdrConfig, databases: string[]): Omit<FargateRestore, 'containerErrors'> {
+  const vpc = stack.network.vpc;
+  const cluster = new ecs.Cluster(stack, 'TestJobCluster', { vpc });
+  const taskDefinition = new ecs.FargateTaskDefinition(stack, 'TestRestoreTask', { cpu: 1024, memoryLimitMiB: 2048, ephemeralStorageGiB: 50 });
+  taskDefinition.addContainer(CONTAINER_NAME, { image: ecs.ContainerImage.fromRegistry('public.ecr.aws/docker/library/node:22-slim'), command: ['node', IMAGE_PATHS.entry, 'restore'], logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'restore' }) });
+  const securityGroup = new ec2.SecurityGroup(stack, 'TestRestoreTaskSecurityGroup', { vpc, description: 'pgdr restore task (test)' });
+  const workflow = new FailoverWorkflow(stack, 'FargateFailover', {
+    vault: stack.vault,
+    topics: stack.topics,
+    databases: config.databases.map((db) => {
+      const recovery = stack.jobs.get(db.name)!.recovery;
+      const onFargate = databases.includes(db.name);
+      return {
+        settings: recoverySettings(db),
+        validate: recovery.validate.function,
+        ...(onFargate ? { restoreTask: { cluster, taskDefinition, securityGroups: [securityGroup], subnets: stack.network.subnets } } : { restore: recovery.restore.function }),
+      };
+    }),
+  });
+  return { workflow, cluster, taskDefinition, securityGroup };
+}
+
 export interface World {
   readonly config: PgdrConfig;
+  /** The synthesized app (one synthesis per world). */
+  readonly synth: Synthesized;
+  /** The workflow the runner runs. */
+  readonly workflow: FailoverWorkflow;
+  /** Set with `fargateRestore`. */
+  readonly fargate?: FargateRestore;
   readonly runner: FailoverRunner;
   readonly sim: RdsSimulator;
   readonly s3: TestS3;
@@ -73,11 +129,13 @@ export interface World {
   readonly metrics: Array<Record<string, unknown>>;
   /** Objects under a prefix in the bucket. */
   keys(prefix: string): Promise<string[]>;
+  /** The one recovery record an execution of the database left (throws unless there is exactly one). */
+  recoveryRecord(database: string, executionName: string): Promise<RecoveryRecord>;
   store(): S3ObjectStore;
   stop(): Promise<void>;
 }
 
-export async function startWorld(): Promise<World> {
+export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const cleanups: Array<() => Promise<unknown> | unknown> = [];
   const stop = async () => {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => undefined);
@@ -146,8 +204,12 @@ export async function startWorld(): Promise<World> {
         },
       ],
     });
-    const synth = synthConfig(config);
-    const definition = failoverDefinition(synth.template);
+    let added: Omit<FargateRestore, 'containerErrors'> | undefined;
+    const fargateRestore = options.fargateRestore;
+    const synth = synthConfig(config, fargateRestore ? (stack) => (added = addFargateFailover(stack, config, fargateRestore)) : undefined);
+    const fargate: FargateRestore | undefined = added && { ...added, containerErrors: [] };
+    const workflow = fargate?.workflow ?? synth.stack.failover;
+    const definition = failoverDefinition(synth.template, logicalIdOf(synth.stack, workflow.stateMachine));
 
     // The application's secrets, SSM parameter and DNS record, as they are before any failover.
     const secrets = new MemorySecrets();
@@ -185,8 +247,8 @@ export async function startWorld(): Promise<World> {
     const { stack } = synth;
     const arn = (fn: Parameters<typeof logicalIdOf>[1]) => functionArn(logicalIdOf(stack, fn));
     const handlers: Record<string, LocalHandler> = {
-      [arn(stack.failover.preflight.function)]: makePreflight({ store, rds: rdsReader(sim.client()), clock: systemClock }) as LocalHandler,
-      [arn(stack.failover.cutover.function)]: makeCutover({
+      [arn(workflow.preflight.function)]: makePreflight({ store, rds: rdsReader(sim.client()), clock: systemClock }) as LocalHandler,
+      [arn(workflow.cutover.function)]: makeCutover({
         secrets,
         parameters,
         dns,
@@ -196,15 +258,21 @@ export async function startWorld(): Promise<World> {
           slept += ms;
         },
       }) as LocalHandler,
-      [arn(stack.failover.report.function)]: makeReport({ store, clock: systemClock, metricsOut }) as LocalHandler,
+      [arn(workflow.report.function)]: makeReport({ store, clock: systemClock, metricsOut }) as LocalHandler,
     };
+    const restore = makeRestore({ store, secrets: reader, tls: {}, pgBin: PG_BIN, workDir, jobs: 2, log: silentLog, clock: systemClock }) as LocalHandler;
     for (const jobs of stack.jobs.values()) {
-      handlers[arn(jobs.recovery.restore.function)] = makeRestore({ store, secrets: reader, tls: {}, pgBin: PG_BIN, workDir, jobs: 2, log: silentLog, clock: systemClock }) as LocalHandler;
+      handlers[arn(jobs.recovery.restore.function)] = restore;
       handlers[arn(jobs.recovery.validate.function)] = makeValidate({ store, secrets: reader, tls: {}, clock: systemClock, log: silentLog }) as LocalHandler;
     }
-    const runner = new FailoverRunner(definition, sim, handlers);
+    const tasks: Record<string, LocalContainerTask> = {};
+    if (fargate) tasks[taskDefinitionArn(logicalIdOf(stack, fargate.taskDefinition))] = localJobContainer(restore, store, (err) => fargate.containerErrors.push(err));
+    const runner = new FailoverRunner(definition, sim, handlers, { tasks, store });
     return {
       config,
+      synth,
+      workflow,
+      fargate,
       runner,
       sim,
       s3,
@@ -215,6 +283,11 @@ export async function startWorld(): Promise<World> {
       health,
       metrics,
       keys: (prefix) => s3.keys(prefix),
+      recoveryRecord: async (database, executionName) => {
+        const keys = (await s3.keys(`${database}/recoveries/`)).filter((k) => k.includes(executionName) && k.endsWith('.json'));
+        if (keys.length !== 1) throw new Error(`expected one recovery record of ${executionName}, found ${JSON.stringify(keys)}`);
+        return JSON.parse((await store.getText(keys[0]))!.text) as RecoveryRecord;
+      },
       store: () => store,
       stop,
     };
