@@ -90,7 +90,7 @@ export interface LocalServices {
 /**
  * A job as the container entry point runs it (container/contract.ts): the event from PGDR_EVENT,
  * the handler's result written to the vault at PGDR_RESULT_KEY, EXIT_OK; EXIT_FAILED when the
- * handler throws; EXIT_USAGE when the environment is malformed. `onExit` sees the error, if any.
+ * handler throws; EXIT_USAGE when the environment is malformed. `onError` sees the error, if any.
  */
 export function localJobContainer(job: LocalHandler, store: Pick<ObjectStore, 'putText'>, onError?: (err: unknown) => void): LocalContainerTask {
   return async ({ environment }) => {
