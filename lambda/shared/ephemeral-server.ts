@@ -26,15 +26,15 @@ export interface ServerUser {
   readonly gid: number;
 }
 
-/** Runs `cmd` to completion (stdout and stderr captured); rejects naming the command and its output. */
-function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+/** Runs `cmd` to completion (stdout and stderr captured); rejects naming the program (`label`, @default cmd) and its output. */
+function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, label = cmd): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
-    child.on('error', (err) => reject(new Error(`${cmd} could not start: ${err.message}`)));
-    child.on('close', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} failed (${code ?? signal}): ${out.trim().slice(-2000)}`))));
+    child.on('error', (err) => reject(new Error(`${label} could not start: ${err.message}`)));
+    child.on('close', (code, signal) => (code === 0 ? resolve(out) : reject(new Error(`${label} failed (${code ?? signal}): ${out.trim().slice(-2000)}`))));
   });
 }
 
@@ -53,7 +53,7 @@ export async function serverUser(): Promise<ServerUser | undefined> {
 /** Runs a server program as the server's user: as `postgres` (runuser) when `user` is set, else as ourselves; `env` is added to ours. */
 export function runAsServerUser(user: ServerUser | undefined, cmd: string, args: readonly string[], env: Record<string, string> = {}): Promise<string> {
   const fullEnv = { ...process.env, ...env };
-  return user ? run('runuser', ['-u', 'postgres', '--', cmd, ...args], fullEnv) : run(cmd, args, fullEnv);
+  return user ? run('runuser', ['-u', 'postgres', '--', cmd, ...args], fullEnv, cmd) : run(cmd, args, fullEnv);
 }
 
 /** Whether the server's user can enter `dir` (always true when it is ourselves). */
@@ -262,6 +262,8 @@ export function restoreTargetSettings(memoryMb: number, maxConnections: number):
  * server (if it started) is stopped and the directory removed before the error is thrown.
  */
 export async function startEphemeralServer(options: EphemeralServerOptions): Promise<EphemeralServer> {
+  const lacking = ['initdb', 'pg_ctl', 'postgres'].filter((tool) => !existsSync(join(options.bin, tool)));
+  if (lacking.length > 0) throw new Error(`the ephemeral server's bin directory ${options.bin} has no ${lacking.join(', ')}: it must hold a PostgreSQL server (PGDR_PG_SERVER_BIN)`);
   const user = await serverUser();
   if (!(await serverUserCanEnter(user, options.workDir))) {
     throw new Error(`the postgres OS user cannot enter the work directory ${options.workDir}: give it search permission (o+x), or run as an unprivileged user`);
