@@ -17,6 +17,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { ConnectionInfo } from './connection';
 import { withClient } from './pg-client';
 
@@ -228,6 +229,8 @@ export interface EphemeralServer {
   readonly pid: number;
   /** The server's directory (data directory, socket and log inside); removed by stop(). */
   readonly dir: string;
+  /** Wall-clock seconds of initdb and of the start (pg_ctl -w until it accepts connections). */
+  readonly timings: { readonly initdbSeconds: number; readonly startSeconds: number };
   /** Stops the server by PID and removes its directory, always (also after a failed start of a backend). Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -282,9 +285,12 @@ export async function startEphemeralServer(options: EphemeralServerOptions): Pro
   };
   try {
     const password = randomBytes(24).toString('base64url');
+    const t0 = performance.now();
     await initDataDir({ bin: options.bin, dir, dataDir, password, locale: options.locale ?? 'C', user });
+    const t1 = performance.now();
     const maxConnections = options.maxConnections ?? Math.max(20, 2 * availableParallelism() + 4);
     const port = await startPostmaster({ bin: options.bin, dir, dataDir, user, settings: restoreTargetSettings(options.memoryMb ?? 256, maxConnections) });
+    const timings = { initdbSeconds: Math.round(t1 - t0) / 1000, startSeconds: Math.round(performance.now() - t1) / 1000 };
     const pid = postmasterPid(dataDir);
     if (pid === undefined) throw new Error(`the ephemeral server started but ${dataDir}/postmaster.pid names no PID`);
     const connection: ConnectionInfo = { host: '127.0.0.1', port, dbname: 'postgres', username: 'postgres', password, sslmode: 'disable' };
@@ -292,7 +298,7 @@ export async function startEphemeralServer(options: EphemeralServerOptions): Pro
       const { rows } = await client.query<{ version: string; num: string }>(`SELECT current_setting('server_version') AS version, current_setting('server_version_num') AS num`);
       return { version: rows[0].version, versionNum: Number(rows[0].num) };
     });
-    return { connection, version, versionNum, pid, dir, stop };
+    return { connection, version, versionNum, pid, dir, timings, stop };
   } catch (err) {
     await stop();
     throw err;
