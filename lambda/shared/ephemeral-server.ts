@@ -237,7 +237,7 @@ export interface EphemeralServer {
 
 /**
  * Settings of a restore target that is thrown away: no durability (fsync, full-page writes,
- * synchronous commit off; minimal WAL, no WAL senders), no autovacuum, memory from the budget,
+ * synchronous commit off; minimal WAL, no WAL senders), no autovacuum, no JIT, memory from the budget,
  * and `dynamic_shared_memory_type=mmap` (files in the data directory) where there is no /dev/shm
  * (Lambda has none).
  */
@@ -251,6 +251,8 @@ export function restoreTargetSettings(memoryMb: number, maxConnections: number):
     max_wal_senders: 0,
     archive_mode: 'off',
     autovacuum: 'off',
+    // No LLVM: a layer need not carry llvmjit.so and libLLVM.
+    jit: 'off',
     dynamic_shared_memory_type: 'mmap',
     huge_pages: 'off',
     shared_buffers: mb(1 / 4),
