@@ -12,7 +12,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -305,4 +305,31 @@ export async function startEphemeralServer(options: EphemeralServerOptions): Pro
     await stop();
     throw err;
   }
+}
+
+/** The directories startEphemeralServer makes under its work directory. */
+const SERVER_DIR = /^pgdr-ephemeral-[A-Za-z0-9]{6}$/;
+
+/**
+ * Stops and removes the ephemeral servers a run stopped at its timeout left in `workDir` (call it
+ * where no other run uses `workDir` at the same time: a Lambda environment runs one invocation at
+ * a time, a Fargate task has its own storage). Only pgdr's own directories are touched, and a PID
+ * is signalled only when that process is the postmaster of that very data directory (a PID can be
+ * reused). Returns the directories removed.
+ */
+export async function stopLeftoverServers(workDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = (await readdir(workDir)).filter((n) => SERVER_DIR.test(n));
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    const dataDir = join(workDir, name, 'data');
+    const pid = postmasterPid(dataDir);
+    const cmdline = pid === undefined ? '' : await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (pid !== undefined && cmdline.split('\0').includes(dataDir)) await stopPostmaster(pid);
+    await rm(join(workDir, name), { recursive: true, force: true });
+  }
+  return names;
 }

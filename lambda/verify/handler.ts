@@ -31,7 +31,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { RestoreServer, runVerify } from './core';
 import { parsePolicy } from './policy';
 import { ephemeralServerFromEnv, EnvError, optionalEnv, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv, verifyModeFromEnv } from '../shared/env';
-import { startEphemeralServer } from '../shared/ephemeral-server';
+import { startEphemeralServer, stopLeftoverServers } from '../shared/ephemeral-server';
 import { readConnectionSecret } from '../shared/secrets';
 import { S3ObjectStore } from '../shared/s3-store';
 import { removeLeftoverFiles } from '../shared/restore-mode';
@@ -78,7 +78,7 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
     throw new EnvError(`unexpected event ${JSON.stringify(event).slice(0, 200)}: expected an S3 Object Created event or {"restoreTest": true}`);
   }
   s3 ??= new S3Client({});
-  // A run stopped at the Lambda timeout cannot remove its file; this environment's next invocation does.
+  // A run stopped at the Lambda timeout cannot remove its file (nor stop its ephemeral server); this environment's next invocation does.
   const files = restoreFileSettingsFromEnv();
   let restoreServer: RestoreServer;
   try {
@@ -91,6 +91,7 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
     throw err;
   }
   await removeLeftoverFiles(files.workDir);
+  if (restoreServer.kind === 'ephemeral') await stopLeftoverServers(files.workDir);
   const record = await runVerify(
     {
       store: new S3ObjectStore(s3, bucket, { kmsKeyId: requireEnv('PGDR_KMS_KEY_ARN') }),

@@ -5,7 +5,7 @@
  * The source sees nothing but the dump: its login here has no CREATEDB and is not a superuser, and
  * no database other than the source's ever exists on it.
  */
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -15,7 +15,7 @@ import { harness } from '../support/harness';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { withClient } from '../../lambda/shared/pg-client';
-import { EphemeralServer, startEphemeralServer } from '../../lambda/shared/ephemeral-server';
+import { EphemeralServer, startEphemeralServer, stopLeftoverServers } from '../../lambda/shared/ephemeral-server';
 import type { RestoreServer } from '../../lambda/verify/core';
 import type { BackupManifest } from '../../lambda/shared/records';
 
@@ -190,4 +190,19 @@ test('a server that cannot start leaves nothing behind and says why', async () =
   // initdb fails inside the server's new directory: the directory goes too.
   await expect(startEphemeralServer({ bin: PG_BIN, workDir, locale: 'xx_XX.UTF-8' })).rejects.toThrow(/initdb failed \(1\): .*xx_XX/s);
   expect(readdirSync(workDir).filter((f) => f.startsWith('pgdr-ephemeral-'))).toEqual([]);
+});
+
+test('a server left running by a run that was stopped (a Lambda timeout) is stopped and removed by the next run; nothing else is touched', async () => {
+  const left = await startEphemeralServer({ bin: PG_BIN, workDir });
+  const notOurs = join(workDir, 'pgdr-ephemeral-keep-me');
+  mkdirSync(notOurs);
+  try {
+    expect(await stopLeftoverServers(workDir)).toEqual([left.dir.slice(workDir.length + 1)]);
+    expect(isAlive(left.pid)).toBe(false);
+    expect(existsSync(left.dir)).toBe(false);
+    expect(existsSync(notOurs)).toBe(true);
+  } finally {
+    await left.stop();
+    rmSync(notOurs, { recursive: true, force: true });
+  }
 });
