@@ -18,6 +18,7 @@ import { ROOT } from '../support/cli';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { ENV, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RESULT_PREFIX } from '../../container/contract';
 import { eventFromEnv, JobResult, main } from '../../container/entry';
+import { ephemeralServerFromEnv, verifyModeFromEnv } from '../../lambda/shared/env';
 import type { BackupManifest, VerificationRecord } from '../../lambda/shared/records';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pgdr/shop-AbCdEf';
@@ -170,6 +171,26 @@ test('a bad job name or environment: one clear line on stderr and EXIT_USAGE', a
     'err pgdr restore: PGDR_EVENT must be a JSON object (received "[1]")',
     'err pgdr PGDR_RESULT_KEY needs PGDR_KMS_KEY_ARN (the result is written SSE-KMS to the vault)',
   ]);
+});
+
+test('a handler that finds its environment wrong: a failed result line and EXIT_USAGE', async () => {
+  const lines: string[] = [];
+  const io = { stdout: (l: string) => lines.push(l), stderr: (l: string) => lines.push(`err ${l}`), signals: process };
+  // The handlers read process.env, which (in this test process) has no PGDR_DATABASE.
+  expect(process.env[ENV.database]).toBeUndefined();
+  expect(await main(['verify'], { [ENV.restoreTest]: 'true' }, io)).toBe(EXIT_USAGE);
+  expect(lines).toEqual([`${RESULT_PREFIX}${JSON.stringify({ job: 'verify', ok: false, error: { name: 'EnvError', message: 'environment variable PGDR_DATABASE is not set' } })}`]);
+});
+
+test('PGDR_VERIFY_MODE and PGDR_PG_SERVER_BIN', () => {
+  expect(verifyModeFromEnv({})).toBe('source');
+  expect(verifyModeFromEnv({ [ENV.verifySecretArn]: 'arn:x' })).toBe('server');
+  expect(verifyModeFromEnv({ [ENV.verifyMode]: 'ephemeral', [ENV.verifySecretArn]: 'arn:x' })).toBe('ephemeral');
+  expect(() => verifyModeFromEnv({ [ENV.verifyMode]: 'server' })).toThrow('PGDR_VERIFY_MODE=server needs PGDR_VERIFY_SECRET_ARN (the verification server)');
+  expect(() => verifyModeFromEnv({ [ENV.verifyMode]: 'scratch' })).toThrow('PGDR_VERIFY_MODE must be one of source, server, ephemeral (received "scratch")');
+  expect(ephemeralServerFromEnv({ [ENV.pgBin]: '/opt/bin', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '2048' })).toEqual({ bin: '/opt/bin', memoryMb: 1024 });
+  expect(ephemeralServerFromEnv({ [ENV.pgBin]: '/opt/bin', [ENV.pgServerBin]: '/opt/server/bin', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '128' })).toEqual({ bin: '/opt/server/bin', memoryMb: 64 });
+  expect(() => ephemeralServerFromEnv({})).toThrow('environment variable PGDR_PG_BIN is not set');
 });
 
 test('events from the environment are the Lambda events', () => {
