@@ -123,6 +123,26 @@ test.each([
   }
 });
 
+test('an ephemeral server older than the source is refused and stopped before any restore', async () => {
+  const h = harness(pg, s3, 'shop', 'shop');
+  const started: EphemeralServer[] = [];
+  const older: RestoreServer = {
+    kind: 'ephemeral',
+    start: async () => {
+      const server = await startEphemeralServer({ bin: PG_BIN, workDir, memoryMb: 64 });
+      started.push(server);
+      return { ...server, version: '14.11', versionNum: 140011 };
+    },
+  };
+  const record = await h.verify({ manifestKey: keysFromDumpKey(shop.dump.key).manifest, restoreTest: true }, { restoreServer: older });
+  expect(record.ok).toBe(false);
+  expect(record.failures).toEqual([
+    `restore test failed: the ephemeral server is PostgreSQL 14.11, older than the source's ${shop.server.version}: set PGDR_PG_SERVER_BIN to a server of major ${Math.floor(shop.server.versionNum / 10000)} or newer`,
+  ]);
+  expect(record.restoreTest).toMatchObject({ server: 'ephemeral', restoreSeconds: 0, scratchDropped: false });
+  expectGone(started);
+});
+
 test('a damaged dump fails the integrity check before any server is started', async () => {
   const h = harness(pg, s3, 'damaged', 'shop');
   const manifest = await h.dump({ connection: dumper('shop') });
