@@ -95,12 +95,11 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => {
       if (!server) return;
       // The data directory peaks at the end of the restore (the scratch database is dropped before the stop).
-      if (samples++ % 5 === 0) {
-        try {
-          dataDirBytes = Math.max(dataDirBytes, du(join(server.dir, 'data')));
-        } catch {
-          // stopped meanwhile
-        }
+      try {
+        dataDirBytes = Math.max(dataDirBytes, du(join(server.dir, 'data')));
+        samples++;
+      } catch {
+        // stopped meanwhile
       }
       const s = memory(tree(server.pid));
       const j = memory(tree(process.pid));
@@ -125,7 +124,8 @@ async function main(): Promise<void> {
           },
         },
         pgBin: PG_BIN,
-        policy: { restoreTestEveryNth: 1, smokeQueries: [] },
+        // The restored database's size in MiB, as a row count (read before the scratch database is dropped).
+        policy: { restoreTestEveryNth: 1, smokeQueries: [{ name: 'restored MiB', sql: 'SELECT generate_series(1, (pg_database_size(current_database()) / 1048576)::int)', minRows: 0 }] },
         metrics: (d, c) => emfMetrics(d, c, nullOut),
         log: silentLog,
         clock: systemClock,
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
       `ephemeral server ${s.version}: initdb ${s.timings.initdbSeconds} s, start ${s.timings.startSeconds} s (record: startSeconds ${record.restoreTest!.ephemeralServer!.startSeconds})`,
       `restore test: ${record.restoreTest!.mode} mode, --jobs ${record.restoreTest!.jobs}, restore ${record.restoreTest!.restoreSeconds} s, total ${record.restoreTest!.totalSeconds} s`,
       `memory budget ${lambdaMiB / 2} MiB (Lambda of ${lambdaMiB} MiB): server processes peak PSS ${mib(peakServer.pss)} MiB (RSS sum ${mib(peakServer.rss)} MiB); job (node + pg_restore) peak PSS ${mib(peakJob.pss)} MiB`,
-      `data directory at its peak ${mib(dataDirBytes)} MiB = ${(dataDirBytes / manifest.dump.bytes).toFixed(2)} x the stored dump`,
+      `restored database ${record.restoreTest!.smokeQueries[0].rows} MiB (pg_database_size); data directory at its peak ${mib(dataDirBytes)} MiB (du every 100 ms, ${samples} samples) = ${(dataDirBytes / manifest.dump.bytes).toFixed(2)} x the stored dump`,
       `layer: ${dirname(PG_BIN)}/bin ${mib(layer.bin)} MiB (initdb+pg_ctl+postgres ${mib(serverBins)} MiB), ${pkglib} ${mib(layer.lib)} MiB, ${share} ${mib(layer.share)} MiB`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

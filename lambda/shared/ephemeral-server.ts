@@ -269,6 +269,9 @@ export function restoreTargetSettings(memoryMb: number, maxConnections: number):
 export async function startEphemeralServer(options: EphemeralServerOptions): Promise<EphemeralServer> {
   const lacking = ['initdb', 'pg_ctl', 'postgres'].filter((tool) => !existsSync(join(options.bin, tool)));
   if (lacking.length > 0) throw new Error(`the ephemeral server's bin directory ${options.bin} has no ${lacking.join(', ')}: it must hold a PostgreSQL server (PGDR_PG_SERVER_BIN)`);
+  // The unix socket lives in the server's directory: its path must fit sockaddr_un (107 bytes).
+  const socketPath = join(options.workDir, 'pgdr-ephemeral-XXXXXX', '.s.PGSQL.65535');
+  if (Buffer.byteLength(socketPath) > 107) throw new Error(`the work directory ${options.workDir} is too long for the ephemeral server's unix socket (${Buffer.byteLength(socketPath)} bytes for ${socketPath}, at most 107): use a shorter PGDR_WORK_DIR`);
   const user = await serverUser();
   if (!(await serverUserCanEnter(user, options.workDir))) {
     throw new Error(`the postgres OS user cannot enter the work directory ${options.workDir}: give it search permission (o+x), or run as an unprivileged user`);

@@ -207,6 +207,9 @@ test('the ephemeral server: restore-target settings, loopback only, no password 
 
 test('a server that cannot start leaves nothing behind and says why', async () => {
   await expect(startEphemeralServer({ bin: join(workDir, 'no-such-bin'), workDir })).rejects.toThrow(`the ephemeral server's bin directory ${join(workDir, 'no-such-bin')} has no initdb, pg_ctl, postgres: it must hold a PostgreSQL server (PGDR_PG_SERVER_BIN)`);
+  const long = join(workDir, 'd'.repeat(100));
+  await expect(startEphemeralServer({ bin: PG_BIN, workDir: long })).rejects.toThrow(`the work directory ${long} is too long for the ephemeral server's unix socket`);
+  expect(existsSync(long)).toBe(false);
   // initdb fails inside the server's new directory: the directory goes too.
   await expect(startEphemeralServer({ bin: PG_BIN, workDir, locale: 'xx_XX.UTF-8' })).rejects.toThrow(/initdb failed \(1\): .*xx_XX/s);
   expect(readdirSync(workDir).filter((f) => f.startsWith('pgdr-ephemeral-'))).toEqual([]);
