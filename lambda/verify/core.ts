@@ -272,7 +272,7 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     const actual = await owner.create(manifest.locale);
     locale = manifest.locale ? { checked: true, expected: manifest.locale, actual } : { ...locale, actual };
     roles = await withClient(admin, (client) => prepareRestoreRoles(client, manifest.globals, manifest.privileges));
-    for (const name of roles.missing) failures.push(`role ${JSON.stringify(name)} that the dump needs does not exist on the restore server, and ${describe(admin!)} cannot create roles`);
+    for (const name of roles.missing) failures.push(`role ${JSON.stringify(name)} that the dump needs does not exist on the restore server, and ${describe(admin)} cannot create roles`);
     for (const line of roles.notChecked) log.warn('restore test: not checked', { database: manifest.database, notChecked: line });
     if (roles.created.length > 0) log.warn('restore test: created roles on the restore server (cluster-wide, NOLOGIN)', { database: manifest.database, rolesCreated: roles.created });
     log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin), encoding: actual.encoding, localeChecked: locale.checked, mode: source.mode, jobs: source.jobs, modeReason: source.modeReason });
