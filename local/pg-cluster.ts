@@ -5,14 +5,26 @@
  * started with `pg_ctl`, stopped by PID (never by name) and removed by `stop()`. Call `stop()` in
  * `afterAll`/`finally` so the server goes away even when something fails.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chownSync, existsSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { newestDebianBin } from '../cli/local';
+import {
+  initDataDir,
+  newServerDir,
+  postmasterPid,
+  runAsServerUser,
+  ServerUser,
+  serverUser,
+  serverUserCanEnter,
+  startPostmaster,
+  stopPostmaster,
+} from '../lambda/shared/ephemeral-server';
+
+export { freePort, isAlive } from '../lambda/shared/ephemeral-server';
 
 /**
  * Where the PostgreSQL server binaries live: PGDR_TEST_PG_BIN, else the newest Debian
@@ -33,45 +45,13 @@ export function serverBin(explicit?: string): string {
  * server runs as postgres, which must reach the directory: a `baseDir` it cannot reach (a home
  * directory of mode 0700) falls back to the temp dir.
  */
-function clusterDir(baseDir: string | undefined, ids: { uid: number; gid: number } | undefined): string {
+async function clusterDir(baseDir: string | undefined, user: ServerUser | undefined): Promise<string> {
   if (baseDir !== undefined) {
-    mkdirSync(baseDir, { recursive: true });
-    if (!ids || spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', baseDir]).status === 0) return mkdtempSync(join(baseDir, 'pg-'));
+    const dir = await newServerDir(baseDir, 'pg-', user);
+    if (await serverUserCanEnter(user, dir)) return dir;
+    await rm(dir, { recursive: true, force: true });
   }
-  return mkdtempSync(join(tmpdir(), 'pgdr-pg-'));
-}
-
-/** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function postgresIds(): { uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-  return { uid, gid };
-}
-
-/** Runs a command as the postgres OS user when we are root, as ourselves otherwise (`env` added to ours). */
-function runAsPostgres(cmd: string, args: string[], env: Record<string, string> = {}): void {
-  const asRoot = process.getuid?.() === 0;
-  const options = { encoding: 'utf8' as const, env: { ...process.env, ...env } };
-  const result = asRoot
-    ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], options)
-    : spawnSync(cmd, args, options);
-  if (result.status !== 0) {
-    throw new Error(`${cmd} failed (${result.status}): ${result.stderr || result.stdout}`);
-  }
+  return newServerDir(tmpdir(), 'pgdr-pg-', user);
 }
 
 export interface PgClusterOptions {
@@ -94,30 +74,18 @@ export class PgCluster {
   /** Creates and starts a cluster. */
   static async start(options: PgClusterOptions = {}): Promise<PgCluster> {
     const bin = serverBin(options.pgBin);
-    const ids = postgresIds();
-    const dir = clusterDir(options.baseDir, ids);
-    if (ids) chownSync(dir, ids.uid, ids.gid);
+    const user = await serverUser();
+    const dir = await clusterDir(options.baseDir, user);
     const password = options.password ?? `pw-${randomBytes(8).toString('hex')}`;
-    const pwfile = join(dir, 'pwfile');
-    writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
-    if (ids) chownSync(pwfile, ids.uid, ids.gid);
     const data = join(dir, 'data');
-    const cluster = new PgCluster(dir, data, 0, password, bin);
-    const settings = Object.entries(options.settings ?? {})
-      .map(([name, value]) => {
-        if (!/^[a-z_.]+$/.test(name) || !/^[\w.-]+$/.test(String(value))) throw new Error(`PgCluster setting ${name}=${value}: only plain names and values`);
-        return ` -c ${name}=${value}`;
-      })
-      .join('');
+    const cluster = new PgCluster(dir, data, 0, password, bin, user);
     try {
-      runAsPostgres(join(bin, 'initdb'), [
-        '-D', data, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C.UTF-8', '--no-sync',
-      ]);
+      await initDataDir({ bin, dir, dataDir: data, password, locale: 'C.UTF-8', user });
       for (const [name, content] of Object.entries(options.files ?? {})) {
         writeFileSync(join(data, name), content, { mode: 0o600 });
-        if (ids) chownSync(join(data, name), ids.uid, ids.gid);
+        if (user) chownSync(join(data, name), user.uid, user.gid);
       }
-      await cluster.launch(settings);
+      await cluster.launch(options.settings ?? {});
       return cluster;
     } catch (err) {
       await cluster.stop();
@@ -132,18 +100,18 @@ export class PgCluster {
    * carried over. `baseDir` holds the copy's directory (default: the system temp dir).
    */
   static async fromBaseBackup(source: PgCluster, baseDir?: string): Promise<PgCluster> {
-    const ids = postgresIds();
-    const dir = clusterDir(baseDir, ids);
-    if (ids) chownSync(dir, ids.uid, ids.gid);
+    const user = await serverUser();
+    const dir = await clusterDir(baseDir, user);
     const data = join(dir, 'data');
-    const cluster = new PgCluster(dir, data, 0, source.password, source.pgBin);
+    const cluster = new PgCluster(dir, data, 0, source.password, source.pgBin, user);
     try {
-      runAsPostgres(
+      await runAsServerUser(
+        user,
         join(source.pgBin, 'pg_basebackup'),
         ['-h', source.host, '-p', String(source.port), '-U', source.user, '-D', data, '-X', 'stream', '-c', 'fast', '--no-sync', '-w'],
         { PGPASSWORD: source.password },
       );
-      await cluster.launch('');
+      await cluster.launch({});
       return cluster;
     } catch (err) {
       await cluster.stop();
@@ -151,21 +119,15 @@ export class PgCluster {
     }
   }
 
-  /** Starts the server of `dataDir` on a free port (a port can be taken between asking and binding: retried a few times). */
-  private async launch(settings: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
-      this.port = port;
-      try {
-        runAsPostgres(join(this.pgBin, 'pg_ctl'), [
-          '-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start',
-          '-o', `-p ${port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50${settings}`,
-        ]);
-        return;
-      } catch (err) {
-        if (attempt >= 3) throw err;
-      }
-    }
+  /** Starts the server of `dataDir` on a free port, fast and not durable (a test cluster). */
+  private async launch(settings: Readonly<Record<string, string | number>>): Promise<void> {
+    this.port = await startPostmaster({
+      bin: this.pgBin,
+      dir: this.dir,
+      dataDir: this.dataDir,
+      user: this.serverUser,
+      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: 50, ...settings },
+    });
   }
 
   private constructor(
@@ -175,6 +137,7 @@ export class PgCluster {
     readonly password: string,
     /** Directory of the server binaries this cluster runs. */
     readonly pgBin: string,
+    private readonly serverUser: ServerUser | undefined,
   ) {}
 
   readonly host = '127.0.0.1';
@@ -182,10 +145,7 @@ export class PgCluster {
 
   /** The postmaster PID, from postmaster.pid. */
   get pid(): number | undefined {
-    const pidFile = join(this.dataDir, 'postmaster.pid');
-    if (!existsSync(pidFile)) return undefined;
-    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    return postmasterPid(this.dataDir);
   }
 
   /** A connection URL (with the password) for `database`. */
@@ -231,32 +191,7 @@ export class PgCluster {
 
   /** Stops the server by PID (fast shutdown, SIGKILL after 30 s) and removes the directory. */
   async stop(): Promise<void> {
-    const pid = this.pid;
-    if (pid !== undefined) {
-      try {
-        process.kill(pid, 'SIGINT');
-        const deadline = Date.now() + 30_000;
-        while (isAlive(pid) && Date.now() < deadline) await sleep(50);
-        if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-        while (isAlive(pid)) await sleep(50);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-      }
-    }
-    rmSync(this.dir, { recursive: true, force: true });
+    await stopPostmaster(this.pid);
+    await rm(this.dir, { recursive: true, force: true });
   }
-}
-
-/** Whether a process with this PID exists (signal 0). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

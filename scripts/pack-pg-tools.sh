@@ -20,6 +20,14 @@
 #                      (/opt/share/pgdr/rds-global-bundle.pem in Lambda) after checking that it is a
 #                      non-empty series of PEM certificates, each a well-formed DER SEQUENCE (base64,
 #                      od: no openssl needed).
+#   --with-server      also pack a PostgreSQL server for the verify job's ephemeral restore tests: initdb,
+#                      pg_ctl and postgres, the server's share/ and its modules (pkglibdir, without the
+#                      JIT: llvmjit*.so and bitcode/, the server runs with jit=off), under OUTPUT_DIR/server/
+#                      in the same relative layout as the source install (PostgreSQL finds share/ and lib/
+#                      relative to its binary only then), their libraries in OUTPUT_DIR/lib. Needs pg_config
+#                      in SOURCE_BIN_DIR (it names the install's bindir, sharedir and pkglibdir). The
+#                      server's bin directory (PGDR_PG_SERVER_BIN, relative to OUTPUT_DIR) is the manifest's
+#                      `server-bin` line.
 #   -h, --help
 #
 # Libraries: everything `ldd` resolves for each tool (ldd already lists the transitive closure) is
@@ -44,13 +52,14 @@ PROG=pack-pg-tools
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 note() { echo "$PROG: $*" >&2; }
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; }
 
 TOOLS_ARG=""
 EXPECT_MAJOR=""
 MAX_GLIBC=""
 RPATH_MODE=auto
 CA_BUNDLE=""
+WITH_SERVER=0
 POSITIONAL=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -64,6 +73,7 @@ while [ $# -gt 0 ]; do
     --rpath=*) RPATH_MODE="${1#*=}"; shift ;;
     --ca-bundle) [ $# -ge 2 ] || die "--ca-bundle needs a value"; CA_BUNDLE="$2"; shift 2 ;;
     --ca-bundle=*) CA_BUNDLE="${1#*=}"; shift ;;
+    --with-server) WITH_SERVER=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; POSITIONAL+=("$@"); break ;;
     -*) die "unknown option '$1' (see --help)" ;;
@@ -154,11 +164,35 @@ for p in "${TOOL_PATHS[@]}"; do
   [ "$(head -c 4 "$p" | od -An -c | tr -d ' ')" = '177ELF' ] || die "tool '$p' is not an ELF executable (a wrapper script?); pass the real binary"
 done
 
+# --- the server (--with-server): where the install keeps it -------------------------------------
+# The server's directories relative to their longest common parent: PostgreSQL finds share/ and
+# pkglibdir from its own binary's path by that relative layout (make_relative_path), so the packed
+# tree keeps it under OUTPUT_DIR/server/.
+declare -a SERVER_BINS=()
+SERVER_BIN_REL=""; SERVER_SHARE_REL=""; SERVER_PKGLIB_REL=""
+if [ "$WITH_SERVER" = 1 ]; then
+  [ -x "$SRC/pg_config" ] || die "--with-server needs pg_config in '$SRC' (it names the server's share and lib directories)"
+  S_BINDIR="$("$SRC/pg_config" --bindir)" && S_SHAREDIR="$("$SRC/pg_config" --sharedir)" && S_PKGLIBDIR="$("$SRC/pg_config" --pkglibdir)" \
+    || die "'$SRC/pg_config' failed"
+  common="$S_BINDIR"
+  while [ -n "$common" ] && { [[ "$S_SHAREDIR/" != "$common/"* ]] || [[ "$S_PKGLIBDIR/" != "$common/"* ]]; }; do common="${common%/*}"; done
+  SERVER_BIN_REL="server${S_BINDIR#"$common"}"
+  SERVER_SHARE_REL="server${S_SHAREDIR#"$common"}"
+  SERVER_PKGLIB_REL="server${S_PKGLIBDIR#"$common"}"
+  [ -f "$S_SHAREDIR/postgres.bki" ] || die "--with-server: '$S_SHAREDIR' (pg_config --sharedir) has no postgres.bki: not a server install"
+  for t in initdb pg_ctl postgres; do
+    p="$S_BINDIR/$t"
+    [ -f "$p" ] && [ -x "$p" ] || die "--with-server: '$p' is not an executable file (install the PostgreSQL server package)"
+    [ "$(head -c 4 "$p" | od -An -c | tr -d ' ')" = '177ELF' ] || die "--with-server: '$p' is not an ELF executable"
+    SERVER_BINS+=("$p")
+  done
+fi
+
 mkdir -p "$OUT/bin" "$OUT/lib"
 OUT_ABS="$(cd "$OUT" && pwd -P)"
 # A failed run leaves no half-packed tree behind (only what this script creates is removed).
 DONE=0
-cleanup() { [ "$DONE" = 1 ] || { rm -rf "$OUT_ABS/bin" "$OUT_ABS/lib" "$OUT_ABS/pg-tools.manifest" "$OUT_ABS/share/pgdr"; rmdir "$OUT_ABS/share" 2>/dev/null || true; }; }
+cleanup() { [ "$DONE" = 1 ] || { rm -rf "$OUT_ABS/bin" "$OUT_ABS/lib" "$OUT_ABS/server" "$OUT_ABS/pg-tools.manifest" "$OUT_ABS/share/pgdr"; rmdir "$OUT_ABS/share" 2>/dev/null || true; }; }
 trap cleanup EXIT
 
 # --- glibc: never packed ------------------------------------------------------------------------
@@ -174,7 +208,9 @@ is_excluded() {
 # ldd output lines: "name => /path (0x..)", "name => not found", "/lib64/ld-linux.. (0x..)", "linux-vdso.so.1 (0x..)"
 declare -A LIB_SRC=()
 declare -a EXCLUDED=()
-for p in "${TOOL_PATHS[@]}"; do
+# Records the libraries `ldd` resolves for file $1 in LIB_SRC (glibc in EXCLUDED).
+collect_libs() {
+  local p="$1" tool lddout missing name arrow path
   tool="$(basename "$p")"
   if ! lddout="$(ldd "$p" 2>&1)"; then
     case "$lddout" in *"not a dynamic executable"*|*"statically linked"*) lddout="" ;; *) die "ldd failed for '$p': $lddout" ;; esac
@@ -191,9 +227,31 @@ for p in "${TOOL_PATHS[@]}"; do
     fi
     LIB_SRC[$name]="$path"
   done <<<"$lddout"
+}
+for p in "${TOOL_PATHS[@]}"; do
+  tool="$(basename "$p")"
+  collect_libs "$p"
   cp -L "$p" "$OUT/bin/$tool"
   chmod 0755 "$OUT/bin/$tool"
 done
+# The server: binaries, share/, and the modules (no JIT); their libraries join lib/.
+SERVER_FILES=()
+if [ "$WITH_SERVER" = 1 ]; then
+  mkdir -p "$OUT/$SERVER_BIN_REL" "$OUT/$SERVER_PKGLIB_REL" "$(dirname "$OUT/$SERVER_SHARE_REL")"
+  for p in "${SERVER_BINS[@]}"; do
+    collect_libs "$p"
+    cp -L "$p" "$OUT/$SERVER_BIN_REL/"
+    chmod 0755 "$OUT/$SERVER_BIN_REL/$(basename "$p")"
+    SERVER_FILES+=("$OUT/$SERVER_BIN_REL/$(basename "$p")")
+  done
+  cp -RL "$S_SHAREDIR" "$OUT/$SERVER_SHARE_REL"
+  for m in "$S_PKGLIBDIR"/*.so; do
+    case "$(basename "$m")" in llvmjit*) continue ;; esac
+    collect_libs "$m"
+    cp -L "$m" "$OUT/$SERVER_PKGLIB_REL/"
+    chmod 0644 "$OUT/$SERVER_PKGLIB_REL/$(basename "$m")"
+  done
+fi
 for name in "${!LIB_SRC[@]}"; do
   cp -L "${LIB_SRC[$name]}" "$OUT/lib/$name"
   chmod 0644 "$OUT/lib/$name"
@@ -201,12 +259,17 @@ done
 
 if [ "$USE_PATCHELF" = 1 ]; then
   for f in "$OUT"/bin/*; do patchelf --force-rpath --set-rpath '$ORIGIN/../lib' "$f" || die "patchelf failed on '$f'"; done
+  if [ "$WITH_SERVER" = 1 ]; then
+    # From OUTPUT_DIR/server/<...>/bin back to OUTPUT_DIR/lib.
+    up="$(printf '%s' "$SERVER_BIN_REL" | tr -cd '/' | sed 's#/#../#g')../lib"
+    for f in "${SERVER_FILES[@]}"; do patchelf --force-rpath --set-rpath "\$ORIGIN/$up" "$f" || die "patchelf failed on '$f'"; done
+  fi
 fi
 
 # --- checks on the packed tree ------------------------------------------------------------------
 # Every non-glibc library of every packed tool must resolve inside OUTPUT_DIR/lib when only that
 # directory is on the library path.
-for f in "$OUT"/bin/*; do
+for f in "$OUT"/bin/* "${SERVER_FILES[@]}"; do
   tool="$(basename "$f")"
   lddout="$(LD_LIBRARY_PATH="$OUT_ABS/lib" ldd "$f" 2>&1 || true)"
   while read -r name arrow path _; do
@@ -222,7 +285,7 @@ done
 
 if [ -n "$MAX_GLIBC" ]; then
   bad=""
-  for f in "$OUT"/bin/* "$OUT"/lib/*; do
+  for f in "$OUT"/bin/* "$OUT"/lib/* "${SERVER_FILES[@]}"; do
     need="$(readelf -V --wide "$f" 2>/dev/null | awk '/Version needs section/ {on=1; next} /Version (symbols|definition) section/ {on=0} on' \
       | grep -o 'Name: GLIBC_[0-9.]*' | sed 's/Name: GLIBC_//' | sort -uV | tail -n 1 || true)"
     [ -n "$need" ] || continue
@@ -244,6 +307,15 @@ elif [ -n "$EXPECT_MAJOR" ]; then
   die "--expect-major given but pg_dump is not among the packed tools"
 fi
 
+SERVER_VERSION_LINE=""
+if [ "$WITH_SERVER" = 1 ]; then
+  SERVER_VERSION_LINE="$(LD_LIBRARY_PATH="$OUT_ABS/lib" "$OUT/$SERVER_BIN_REL/postgres" --version 2>&1)" || die "packed postgres does not run: $SERVER_VERSION_LINE"
+  if [ -n "$EXPECT_MAJOR" ]; then
+    major="$(printf '%s\n' "$SERVER_VERSION_LINE" | sed -n 's/^postgres (PostgreSQL) \([0-9][0-9]*\).*/\1/p')"
+    [ "$major" = "$EXPECT_MAJOR" ] || die "expected PostgreSQL major $EXPECT_MAJOR but packed postgres reports '$SERVER_VERSION_LINE'"
+  fi
+fi
+
 if [ -n "$CA_BUNDLE" ]; then
   mkdir -p "$OUT/$(dirname "$CA_BUNDLE_PATH")"
   cp "$CA_BUNDLE" "$OUT/$CA_BUNDLE_PATH"
@@ -256,10 +328,15 @@ fi
   [ -z "$PG_VERSION_LINE" ] || echo "version $PG_VERSION_LINE"
   echo "rpath $([ "$USE_PATCHELF" = 1 ] && echo '$ORIGIN/../lib' || echo none)"
   for f in "$OUT"/bin/*; do echo "bin $(basename "$f")"; done
+  if [ "$WITH_SERVER" = 1 ]; then
+    echo "server-bin $SERVER_BIN_REL"
+    echo "server-version $SERVER_VERSION_LINE"
+    for f in "${SERVER_FILES[@]}"; do echo "server $(basename "$f")"; done
+  fi
   for name in $(printf '%s\n' "${!LIB_SRC[@]}" | sort); do echo "lib $name ${LIB_SRC[$name]}"; done
   for name in $(printf '%s\n' "${EXCLUDED[@]}" | sort -u); do echo "excluded $name"; done
   [ -z "$CA_BUNDLE" ] || echo "ca-bundle $CA_BUNDLE_PATH $CA_COUNT certificates sha256 $(sha256sum "$OUT/$CA_BUNDLE_PATH" | cut -d' ' -f1)"
 } >"$OUT/pg-tools.manifest"
 
 DONE=1
-note "packed $(ls "$OUT/bin" | wc -l) tool(s) and ${#LIB_SRC[@]} libraries${CA_COUNT:+ and $CA_COUNT CA certificates} into $OUT_ABS${PG_VERSION_LINE:+ ($PG_VERSION_LINE)}"
+note "packed $(ls "$OUT/bin" | wc -l) tool(s)${SERVER_VERSION_LINE:+, a server ($SERVER_BIN_REL)} and ${#LIB_SRC[@]} libraries${CA_COUNT:+ and $CA_COUNT CA certificates} into $OUT_ABS${PG_VERSION_LINE:+ ($PG_VERSION_LINE)}"

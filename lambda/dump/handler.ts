@@ -33,16 +33,18 @@ export interface DumpEvent {
   readonly backupClass: string;
 }
 
-/** Lambda's context, the part used here. */
-interface LambdaContextLike {
+/** Lambda's context, the part used here; `signal` is the container entry point's (SIGTERM: the task is stopping). */
+export interface DumpContext {
   getRemainingTimeInMillis?(): number;
+  /** Abandon the dump (abort the upload, no manifest) when this aborts. */
+  readonly signal?: AbortSignal;
 }
 
 let s3: S3Client | undefined;
 let secrets: SecretsManagerClient | undefined;
 const log = powertoolsLog();
 
-export async function handler(event: DumpEvent, context?: LambdaContextLike): Promise<BackupManifest> {
+export async function handler(event: DumpEvent, context?: DumpContext): Promise<BackupManifest> {
   const database = requireEnv('PGDR_DATABASE');
   try {
     if (!event || typeof event.backupClass !== 'string') throw new EnvError(`event must be {"backupClass": "<class>"} (received ${JSON.stringify(event)})`);
@@ -50,6 +52,8 @@ export async function handler(event: DumpEvent, context?: LambdaContextLike): Pr
     secrets ??= new SecretsManagerClient({});
     const connection = await readConnectionSecret(secrets, requireEnv('PGDR_SECRET_ARN'), tlsFromEnv());
     const remaining = context?.getRemainingTimeInMillis?.();
+    // Leave 30 s to abort the upload and report before Lambda stops us.
+    const signals = [context?.signal, remaining ? deadlineSignal(remaining - 30_000) : undefined].filter((s): s is AbortSignal => s !== undefined);
     return await runDump(
       {
         store: new S3ObjectStore(s3, requireEnv('PGDR_BUCKET'), { kmsKeyId: requireEnv('PGDR_KMS_KEY_ARN') }),
@@ -60,8 +64,7 @@ export async function handler(event: DumpEvent, context?: LambdaContextLike): Pr
         log,
         clock: systemClock,
       },
-      // Leave 30 s to abort the upload and report before Lambda stops us.
-      { database, backupClass: event.backupClass, signal: remaining ? deadlineSignal(remaining - 30_000) : undefined },
+      { database, backupClass: event.backupClass, signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0] },
     );
   } catch (err) {
     // Failures before the core ran (secret, environment) still count as failed backups.

@@ -1,6 +1,7 @@
 /** Reads the handlers' environment with one clear error per missing or malformed variable. */
 import { COMPRESSION_SETTINGS, CompressionSetting } from './compression';
 import { isAbsolute } from 'node:path';
+import { totalmem } from 'node:os';
 import { PUBLIC_ROOTS, SSL_MODES, SslMode, TlsDefaults } from './connection';
 import { namedError } from './named-error';
 
@@ -52,4 +53,33 @@ export function restoreFileSettingsFromEnv(env: NodeJS.ProcessEnv = process.env)
   const jobs = Number(optionalEnv('PGDR_RESTORE_JOBS', env) ?? '2');
   if (!Number.isInteger(jobs) || jobs < 1 || jobs > 16) throw new EnvError(`PGDR_RESTORE_JOBS must be 1-16 (received ${JSON.stringify(optionalEnv('PGDR_RESTORE_JOBS', env))})`);
   return { workDir: optionalEnv('PGDR_WORK_DIR', env) ?? '/tmp', jobs };
+}
+
+/** Where the verify job restores (PGDR_VERIFY_MODE, see container/contract.ts ENV.verifyMode). */
+export type VerifyMode = 'source' | 'server' | 'ephemeral';
+export const VERIFY_MODES: readonly VerifyMode[] = ['source', 'server', 'ephemeral'];
+
+/**
+ * PGDR_VERIFY_MODE: `source` (a scratch database on the source server), `server` (on the server of
+ * PGDR_VERIFY_SECRET_ARN) or `ephemeral` (a throw-away server the job starts); @default `server`
+ * when PGDR_VERIFY_SECRET_ARN is set, else `source`.
+ */
+export function verifyModeFromEnv(env: NodeJS.ProcessEnv = process.env): VerifyMode {
+  const value = optionalEnv('PGDR_VERIFY_MODE', env) ?? (optionalEnv('PGDR_VERIFY_SECRET_ARN', env) ? 'server' : 'source');
+  if (!(VERIFY_MODES as readonly string[]).includes(value)) throw new EnvError(`PGDR_VERIFY_MODE must be one of ${VERIFY_MODES.join(', ')} (received ${JSON.stringify(value)})`);
+  if (value === 'server' && !optionalEnv('PGDR_VERIFY_SECRET_ARN', env)) throw new EnvError('PGDR_VERIFY_MODE=server needs PGDR_VERIFY_SECRET_ARN (the verification server)');
+  return value as VerifyMode;
+}
+
+/**
+ * The ephemeral server's binaries, PGDR_PG_SERVER_BIN (@default PGDR_PG_BIN), and its memory
+ * budget: half the memory this job may use (the Lambda's configured memory, else the cgroup
+ * limit, else the machine's), at most 16 GiB.
+ */
+export function ephemeralServerFromEnv(env: NodeJS.ProcessEnv = process.env): { bin: string; memoryMb: number } {
+  const bin = optionalEnv('PGDR_PG_SERVER_BIN', env) ?? requireEnv('PGDR_PG_BIN', env);
+  const lambdaMb = Number(optionalEnv('AWS_LAMBDA_FUNCTION_MEMORY_SIZE', env));
+  const cgroupBytes = process.constrainedMemory?.() ?? 0;
+  const limitMb = lambdaMb > 0 ? lambdaMb : Math.floor(Math.min(cgroupBytes > 0 ? cgroupBytes : Infinity, totalmem()) / 2 ** 20);
+  return { bin, memoryMb: Math.min(16_384, Math.max(64, Math.floor(limitMb / 2))) };
 }

@@ -183,8 +183,10 @@ export interface VerificationRecord {
     readonly seconds: number;
   };
   readonly restoreTest?: {
-    /** Where the scratch database lived: the source server or the verification server. */
-    readonly server: 'source' | 'verify';
+    /** Where the scratch database lived: the source server, the verification server, or a throw-away server the job started (`ephemeral`, since pgdr 0.4). */
+    readonly server: 'source' | 'verify' | 'ephemeral';
+    /** `ephemeral` only: the throw-away server's server_version and the seconds its initdb and start took (counted in totalSeconds). */
+    readonly ephemeralServer?: { readonly version: string; readonly startSeconds: number };
     readonly scratchDatabase: string;
     /**
      * How the dump was read (shared/restore-mode.ts): `file`, downloaded and decompressed into the

@@ -42,6 +42,7 @@ import {
 import { LeftoverReport, scratchDatabaseName, ScratchOwner } from './scratch';
 import { runSmokeQuery, SmokeQuery, smokeFailure } from '../shared/smoke';
 import { namedError } from '../shared/named-error';
+import type { EphemeralServer } from '../shared/ephemeral-server';
 
 export type { SmokeQuery };
 
@@ -67,8 +68,8 @@ export interface VerifyRequest {
  */
 export interface VerifyDeps extends RestoreFileSettings {
   readonly store: ObjectStore;
-  /** Server for the scratch database: the source's (default) or the verification server. */
-  readonly restoreServer: { readonly connection: ConnectionInfo; readonly kind: 'source' | 'verify' };
+  /** Server for the scratch database: the source's (default), the verification server, or a throw-away one started for each restore test. */
+  readonly restoreServer: RestoreServer;
   readonly pgBin: string;
   readonly policy: VerificationPolicy;
   readonly metrics: MetricsFactory;
@@ -77,6 +78,15 @@ export interface VerifyDeps extends RestoreFileSettings {
   /** statement_timeout of each smoke query. @default 60 */
   readonly smokeQueryTimeoutSeconds?: number;
 }
+
+/**
+ * Where restore tests restore: an existing server (`source`, `verify`: the login needs CREATEDB,
+ * and CREATEROLE for the roles the dump needs), or `ephemeral`: `start()` brings up a throw-away
+ * superuser server (shared/ephemeral-server.ts) for each restore test, which stops it afterwards.
+ */
+export type RestoreServer =
+  | { readonly kind: 'source' | 'verify'; readonly connection: ConnectionInfo }
+  | { readonly kind: 'ephemeral'; start(): Promise<EphemeralServer> };
 
 /** Verification could not even start (no backup, manifest missing or unreadable). */
 export class VerifyError extends namedError('VerifyError') {}
@@ -230,8 +240,10 @@ type RestoreTestSource = RestoreModeChoice & { readonly file?: string; readonly 
 
 async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failures: string[], source: RestoreTestSource): Promise<NonNullable<VerificationRecord['restoreTest']>> {
   const { clock, log, store } = deps;
-  const admin = deps.restoreServer.connection;
   const started = clock.now();
+  let admin: ConnectionInfo | undefined;
+  let ephemeral: EphemeralServer | undefined;
+  let ephemeralServer: NonNullable<VerificationRecord['restoreTest']>['ephemeralServer'];
   const scratch = scratchDatabaseName(manifest.database, started);
   let restoreSeconds = 0;
   let rowCountMismatches: Mismatch[] = [];
@@ -248,6 +260,12 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
   let roles: RestoreRolePlan | undefined;
   let privilegeMismatches: Mismatch[] = [];
   try {
+    if (deps.restoreServer.kind === 'ephemeral') {
+      ({ ephemeral, info: ephemeralServer } = await startEphemeral(deps.restoreServer, manifest, clock, log));
+      admin = ephemeral.connection;
+    } else {
+      admin = deps.restoreServer.connection;
+    }
     // The owner session holds the scratch database's lock until the end of the test (scratch.ts).
     owner = await ScratchOwner.open(admin, scratch);
     leftovers = await owner.dropDeadLeftovers(log);
@@ -288,10 +306,16 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     } catch (err) {
       failures.push(`dropping the scratch database ${scratch} failed: ${(err as Error).message} (the next run drops it)`);
     }
+    try {
+      await ephemeral?.stop();
+    } catch (err) {
+      failures.push(`stopping the ephemeral server failed: ${(err as Error).message}`);
+    }
   }
   if (owner?.lostReason) log.warn('the scratch database owner session ended during the restore test', { scratchDatabase: scratch, reason: owner.lostReason });
   return {
     server: deps.restoreServer.kind,
+    ...(ephemeralServer ? { ephemeralServer } : {}),
     scratchDatabase: scratch,
     mode: source.mode,
     modeReason: source.modeReason,
@@ -317,6 +341,28 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
         }
       : {}),
   };
+}
+
+/**
+ * Starts the restore test's throw-away server, timed; a server older than the source's major is
+ * stopped at once and refused (pg_restore into an older server fails on newer syntax).
+ */
+async function startEphemeral(
+  restoreServer: Extract<RestoreServer, { kind: 'ephemeral' }>,
+  manifest: BackupManifest,
+  clock: Clock,
+  log: LogPort,
+): Promise<{ ephemeral: EphemeralServer; info: NonNullable<NonNullable<VerificationRecord['restoreTest']>['ephemeralServer']> }> {
+  const before = clock.now();
+  const ephemeral = await restoreServer.start();
+  const info = { version: ephemeral.version, startSeconds: seconds(before, clock.now()) };
+  log.info('restore test: ephemeral server started', { database: manifest.database, server: describe(ephemeral.connection), version: info.version, startSeconds: info.startSeconds });
+  const sourceMajor = Math.floor(manifest.server.versionNum / 10000);
+  if (Math.floor(ephemeral.versionNum / 10000) < sourceMajor) {
+    await ephemeral.stop();
+    throw new Error(`the ephemeral server is PostgreSQL ${ephemeral.version}, older than the source's ${manifest.server.version}: set PGDR_PG_SERVER_BIN to a server of major ${sourceMajor} or newer`);
+  }
+  return { ephemeral, info };
 }
 
 /**

@@ -7,8 +7,11 @@
  *               other keys are ignored;
  *           (b) scheduled { "restoreTest": true } -> verify the newest backup with a restore test.
  *   env:    PGDR_BUCKET, PGDR_KMS_KEY_ARN (SSE-KMS for the records it writes), PGDR_DATABASE,
- *           PGDR_SECRET_ARN (source server; scratch databases go there by default),
- *           PGDR_VERIFY_SECRET_ARN (optional: another server for the scratch databases),
+ *           PGDR_VERIFY_MODE (optional: `source` | `server` | `ephemeral`, see shared/env.ts
+ *           verifyModeFromEnv; @default server when PGDR_VERIFY_SECRET_ARN is set, else source),
+ *           PGDR_SECRET_ARN (source server; scratch databases go there in `source` mode; not read
+ *           in `ephemeral` mode), PGDR_VERIFY_SECRET_ARN (`server` mode: the verification server),
+ *           PGDR_PG_SERVER_BIN (`ephemeral` mode: initdb/pg_ctl/postgres, @default PGDR_PG_BIN),
  *           PGDR_VERIFICATION (JSON {"restoreTestEveryNth":1,"smokeQueries":[{"name","sql","minRows"}]}),
  *           PGDR_PG_BIN (pg_restore, and zstd for zstd-stream dumps), PGDR_PG_SSLMODE and PGDR_PG_SSLROOTCERT (optional),
  *           PGDR_WORK_DIR (optional, @default /tmp: the ephemeral storage a restore test downloads
@@ -16,16 +19,19 @@
  *           POWERTOOLS_METRICS_NAMESPACE=PgDr, POWERTOOLS_SERVICE_NAME.
  *   result: the verification record; throws when verification failed (after writing the record
  *           and emitting VerifyFailed) or could not run.
- *   calls:  secretsmanager:GetSecretValue (one or two secrets); s3:GetObject on <database>/*,
+ *   calls:  secretsmanager:GetSecretValue (the restore server's secret; none in `ephemeral` mode); s3:GetObject on <database>/*,
  *           s3:ListBucket (prefix <database>/), s3:PutObject on <database>/*; kms:Decrypt (reading
  *           dumps) and kms:GenerateDataKey (writing records).
- *   needs:  the database user may CREATE DATABASE on the restore server (scratch databases).
+ *   needs:  `source`/`server`: the database user may CREATE DATABASE on the restore server (scratch
+ *           databases). `ephemeral`: nothing on any database server; the server runs in
+ *           PGDR_WORK_DIR as this process's user (as the postgres OS user when root).
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { runVerify } from './core';
+import { RestoreServer, runVerify } from './core';
 import { parsePolicy } from './policy';
-import { EnvError, optionalEnv, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv } from '../shared/env';
+import { ephemeralServerFromEnv, EnvError, optionalEnv, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv, verifyModeFromEnv } from '../shared/env';
+import { startEphemeralServer, stopLeftoverServers } from '../shared/ephemeral-server';
 import { readConnectionSecret } from '../shared/secrets';
 import { S3ObjectStore } from '../shared/s3-store';
 import { removeLeftoverFiles } from '../shared/restore-mode';
@@ -33,7 +39,6 @@ import { emfMetricsFactory } from '../shared/metrics';
 import { powertoolsLog } from '../shared/logging';
 import { systemClock } from '../shared/ports';
 import type { VerificationRecord } from '../shared/records';
-import type { ConnectionInfo } from '../shared/connection';
 import { parseManifestKey } from '../shared/layout';
 import { reportFailure } from '../shared/failure';
 
@@ -73,11 +78,11 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
     throw new EnvError(`unexpected event ${JSON.stringify(event).slice(0, 200)}: expected an S3 Object Created event or {"restoreTest": true}`);
   }
   s3 ??= new S3Client({});
-  secrets ??= new SecretsManagerClient({});
-  const verifySecret = optionalEnv('PGDR_VERIFY_SECRET_ARN');
-  let connection: ConnectionInfo;
+  // A run stopped at the Lambda timeout cannot remove its file (nor stop its ephemeral server); this environment's next invocation does.
+  const files = restoreFileSettingsFromEnv();
+  let restoreServer: RestoreServer;
   try {
-    connection = await readConnectionSecret(secrets, verifySecret ?? requireEnv('PGDR_SECRET_ARN'), tlsFromEnv());
+    restoreServer = await restoreServerFromEnv(files.workDir);
   } catch (err) {
     // Could not even start: still a failed verification for the alarms.
     const metrics = emfMetricsFactory(database, (manifestKey && parseManifestKey(manifestKey)?.backupClass) || 'unknown');
@@ -85,13 +90,12 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
     metrics.flush();
     throw err;
   }
-  // A run stopped at the Lambda timeout cannot remove its file; this environment's next invocation does.
-  const files = restoreFileSettingsFromEnv();
   await removeLeftoverFiles(files.workDir);
+  if (restoreServer.kind === 'ephemeral') await stopLeftoverServers(files.workDir);
   const record = await runVerify(
     {
       store: new S3ObjectStore(s3, bucket, { kmsKeyId: requireEnv('PGDR_KMS_KEY_ARN') }),
-      restoreServer: { connection, kind: verifySecret ? 'verify' : 'source' },
+      restoreServer,
       pgBin: requireEnv('PGDR_PG_BIN'),
       policy: parsePolicy(optionalEnv('PGDR_VERIFICATION')),
       ...files,
@@ -103,4 +107,16 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
   );
   if (!record.ok) throw new VerificationFailedError(record);
   return record;
+}
+
+/** The restore server of PGDR_VERIFY_MODE: a secret's server, or a throw-away one in `workDir` (no secret read). */
+async function restoreServerFromEnv(workDir: string): Promise<RestoreServer> {
+  const mode = verifyModeFromEnv();
+  if (mode === 'ephemeral') {
+    const server = ephemeralServerFromEnv();
+    return { kind: 'ephemeral', start: () => startEphemeralServer({ ...server, workDir }) };
+  }
+  secrets ??= new SecretsManagerClient({});
+  const secretArn = mode === 'server' ? requireEnv('PGDR_VERIFY_SECRET_ARN') : requireEnv('PGDR_SECRET_ARN');
+  return { kind: mode === 'server' ? 'verify' : 'source', connection: await readConnectionSecret(secrets, secretArn, tlsFromEnv()) };
 }

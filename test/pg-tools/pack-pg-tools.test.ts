@@ -7,6 +7,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { TestPki } from '../support/test-pki';
+import { runAsServerUser, serverUser, startEphemeralServer } from '../../lambda/shared/ephemeral-server';
+import { withClient } from '../../lambda/shared/pg-client';
 
 const SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'pack-pg-tools.sh');
 const PG_BIN = process.env.PGDR_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
@@ -201,4 +203,56 @@ describe('pack-pg-tools.sh --ca-bundle (the RDS CA bundle, checked without opens
     fs.writeFileSync(file, text);
     return file;
   }
+});
+
+describe('pack-pg-tools.sh --with-server (the ephemeral restore-test server)', () => {
+  const out = path.join(tmp, 'with-server');
+  let serverBin: string;
+
+  beforeAll(() => {
+    // When root, the server runs as the postgres OS user, which must reach the packed tree.
+    fs.chmodSync(tmp, 0o755);
+    const r = pack(['--with-server', '--expect-major', '15', PG_BIN, out]);
+    if (r.status !== 0) throw new Error(`pack failed: ${r.stderr}`);
+    serverBin = path.join(out, /^server-bin (.+)$/m.exec(fs.readFileSync(path.join(out, 'pg-tools.manifest'), 'utf8'))![1]);
+  });
+
+  it('lays out the server in the install relative layout, with its share/ and modules but no JIT', () => {
+    const manifest = fs.readFileSync(path.join(out, 'pg-tools.manifest'), 'utf8');
+    expect(manifest).toMatch(/^server-version postgres \(PostgreSQL\) 15\./m);
+    expect(fs.readdirSync(serverBin).sort()).toEqual(['initdb', 'pg_ctl', 'postgres']);
+    const sharedir = execFileSync(path.join(PG_BIN, 'pg_config'), ['--sharedir'], { encoding: 'utf8' }).trim();
+    const pkglibdir = execFileSync(path.join(PG_BIN, 'pg_config'), ['--pkglibdir'], { encoding: 'utf8' }).trim();
+    const packedShare = path.join(out, 'server', path.relative(path.join(PG_BIN, '../../../..'), sharedir));
+    const packedLib = path.join(out, 'server', path.relative(path.join(PG_BIN, '../../../..'), pkglibdir));
+    expect(fs.existsSync(path.join(packedShare, 'postgres.bki'))).toBe(true);
+    const modules = fs.readdirSync(packedLib);
+    expect(modules).toEqual(expect.arrayContaining(['plpgsql.so', 'dict_snowball.so']));
+    expect(modules.filter((m) => m.startsWith('llvmjit') || m === 'bitcode')).toEqual([]);
+    expect(fs.readdirSync(path.join(out, 'lib')).filter((l) => l.startsWith('libLLVM'))).toEqual([]);
+  });
+
+  it('the packed initdb reads the packed share/, and the packed server runs a restore target', async () => {
+    const user = await serverUser();
+    const shown = await runAsServerUser(user, path.join(serverBin, 'initdb'), ['--show', '-D', path.join(tmp, 'never-created')]);
+    expect(shown).toMatch(new RegExp(`^share_path=${fs.realpathSync(out)}/server/`, 'm'));
+    const server = await startEphemeralServer({ bin: serverBin, workDir: tmp, memoryMb: 64 });
+    try {
+      const version = await withClient(server.connection, async (c) => (await c.query<{ v: string }>('SELECT version() AS v')).rows[0].v);
+      expect(version).toMatch(/^PostgreSQL 15\./);
+      expect(fs.readFileSync(`/proc/${server.pid}/cmdline`, 'utf8').split('\0')[0]).toBe(path.join(serverBin, 'postgres'));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a source without pg_config: non-zero exit saying what is missing, nothing packed', () => {
+    const clientOnly = fs.mkdtempSync(path.join(tmp, 'client-only-'));
+    for (const t of ['pg_dump', 'pg_restore', 'psql']) fs.symlinkSync(path.join(PG_BIN, t), path.join(clientOnly, t));
+    const target = path.join(tmp, 'no-server');
+    const r = pack(['--with-server', clientOnly, target]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim()).toBe(`pack-pg-tools: error: --with-server needs pg_config in '${clientOnly}' (it names the server's share and lib directories)`);
+    expect(fs.existsSync(path.join(target, 'bin'))).toBe(false);
+  });
 });
