@@ -117,6 +117,23 @@ function failedResult(err: unknown): unknown {
 }
 
 /**
+ * Runs one job and turns its outcome into the result document and the exit code (EXIT_OK,
+ * EXIT_FAILED, or EXIT_USAGE for a handler's EnvError). Shared with the local stand-in of the
+ * container (local/failover-runner.ts), so both write the same document. `onError` sees the error.
+ */
+export async function runToDocument(job: Job, run: () => Promise<unknown>, onError?: (err: unknown) => void): Promise<{ doc: JobResult; code: number }> {
+  try {
+    return { doc: { job, ok: true, result: await run() }, code: EXIT_OK };
+  } catch (err) {
+    onError?.(err);
+    const e = err as Error;
+    const result = failedResult(err);
+    const doc: JobResult = { job, ok: false, error: { name: e.name ?? 'Error', message: redactSecrets(e.message ?? String(err)) }, ...(result ? { result } : {}) };
+    return { doc, code: e.name === 'EnvError' ? EXIT_USAGE : EXIT_FAILED };
+  }
+}
+
+/**
  * Runs `node entry.js <job>`: `argv` is what follows the script (the job name). The handlers read
  * their configuration from process.env: `env` is process.env except in tests of the usage checks.
  * Returns the exit code.
@@ -140,19 +157,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   const stop = new AbortController();
   const onSigterm = () => stop.abort(new Error('SIGTERM: the task is stopping'));
   if (job === 'dump') io.signals.once('SIGTERM', onSigterm);
-  let doc: JobResult;
-  let code: number;
+  let ran: { doc: JobResult; code: number };
   try {
-    doc = { job, ok: true, result: await runJob(job, event, stop.signal) };
-    code = EXIT_OK;
-  } catch (err) {
-    const e = err as Error;
-    const result = failedResult(err);
-    doc = { job, ok: false, error: { name: e.name ?? 'Error', message: redactSecrets(e.message ?? String(err)) }, ...(result ? { result } : {}) };
-    code = e.name === 'EnvError' ? EXIT_USAGE : EXIT_FAILED;
+    ran = await runToDocument(job, () => runJob(job, event, stop.signal));
   } finally {
     io.signals.removeListener('SIGTERM', onSigterm);
   }
+  const { doc } = ran;
+  let { code } = ran;
   const text = JSON.stringify(doc);
   if (target) {
     try {

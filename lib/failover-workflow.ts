@@ -464,7 +464,10 @@ export class FailoverWorkflow extends Construct {
     };
     const restoreDump = lambdaDatabases.length === 0 ? undefined : catchTo(databaseJob(STATES.restoreDump, '$.plan.functions.restore', restoreEvent, '$.restore', 900), failed);
     restoreDump?.next(unwrapRestore);
-    const restoreTask = taskDatabases.length === 0 ? undefined : this.restoreTaskStates(restoreEvent, unwrapRestore, (state) => catchTo(state, failed));
+    // The task's result document is the entry point's ({ job, ok, result }): the restore result is under `result`.
+    const unwrapRestoreTask = new sfn.Pass(this, 'UnwrapRestoreTask', { inputPath: '$.restore.value.result', resultPath: '$.restore' });
+    unwrapRestoreTask.next(validate);
+    const restoreTask = taskDatabases.length === 0 ? undefined : this.restoreTaskStates(restoreEvent, unwrapRestoreTask, (state) => catchTo(state, failed));
     if (restoreDump && restoreTask) {
       describeCreated.next(new sfn.Choice(this, STATES.restoreRunner, { comment: 'The restore job of the database runs as a Lambda or as an ECS task on Fargate (plan.runner).' }).when(sfn.Condition.stringEquals('$.plan.runner', 'fargate'), restoreTask).otherwise(restoreDump));
     } else {
@@ -701,7 +704,7 @@ export class FailoverWorkflow extends Construct {
       new sfn.CustomState(this, STATES.readRestoreResult, {
         stateJson: {
           Type: 'Task',
-          Comment: 'The result the restore task wrote to the vault (PGDR_RESULT_KEY): the same document the restore Lambda returns.',
+          Comment: 'The result document the restore task wrote to the vault (PGDR_RESULT_KEY, container/entry.ts): { job, ok, result }, result being what the restore Lambda returns.',
           Resource: `arn:${stack.partition}:states:::aws-sdk:s3:getObject`,
           Parameters: { Bucket: this.vault.bucket.bucketName, 'Key.$': '$.plan.restoreTask.resultKey' },
           ResultSelector: { 'value.$': 'States.StringToJson($.Body)' },

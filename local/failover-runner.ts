@@ -27,7 +27,8 @@ import type { IConstruct } from 'constructs';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { ExecutionAbortedError, ExecutionError, StateMachine } from 'aws-local-stepfunctions';
 import type { WorkflowEvent } from '../cli/contract';
-import { ENV, EXIT_FAILED, EXIT_OK, EXIT_USAGE } from '../container/contract';
+import { ENV, EXIT_USAGE } from '../container/contract';
+import { runToDocument } from '../container/entry';
 import type { ObjectStore } from '../lambda/shared/ports';
 import type { PgdrStack } from '../lib/pgdr-stack';
 import { Definition, failoverDefinition as definitionOf, localFunctionArn, localTaskDefinitionArn, TemplateJson } from '../lib/synthesize';
@@ -88,9 +89,10 @@ export interface LocalServices {
 }
 
 /**
- * A job as the container entry point runs it (container/contract.ts): the event from PGDR_EVENT,
- * the handler's result written to the vault at PGDR_RESULT_KEY, EXIT_OK; EXIT_FAILED when the
- * handler throws; EXIT_USAGE when the environment is malformed. `onError` sees the error, if any.
+ * A job as the container entry point runs it (container/contract.ts, container/entry.ts
+ * `runToDocument`): the event from PGDR_EVENT, the result document written to the vault at
+ * PGDR_RESULT_KEY, and the entry point's exit code (EXIT_USAGE when PGDR_EVENT is not JSON).
+ * `onError` sees the error, if any.
  */
 export function localJobContainer(job: LocalHandler, store: Pick<ObjectStore, 'putText'>, onError?: (err: unknown) => void): LocalContainerTask {
   return async ({ environment }) => {
@@ -101,15 +103,10 @@ export function localJobContainer(job: LocalHandler, store: Pick<ObjectStore, 'p
       onError?.(err);
       return EXIT_USAGE;
     }
-    try {
-      const result = await job(event as never);
-      const key = environment[ENV.resultKey];
-      if (key) await store.putText(key, JSON.stringify(result ?? null), { contentType: 'application/json' });
-      return EXIT_OK;
-    } catch (err) {
-      onError?.(err);
-      return EXIT_FAILED;
-    }
+    const { doc, code } = await runToDocument('restore', () => job(event as never), onError);
+    const key = environment[ENV.resultKey];
+    if (key) await store.putText(key, `${JSON.stringify(doc)}\n`, { contentType: 'application/json' });
+    return code;
   };
 }
 
