@@ -12,7 +12,6 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { CONTAINER_NAME, ENV, IMAGE_PATHS, Job } from '../container/contract';
-import { databasePrefix } from '../lambda/shared/layout';
 import type { BackupVault } from './backup-vault';
 import type { VerifyMode } from './config';
 import { DumpSchedule, dumpJobMetric } from './dump-job';
@@ -22,7 +21,7 @@ import { acknowledgeCompliance } from './nag';
 import { deadLetterQueue, JobTls, jobSecurityGroup, jobTls } from './pgdr-function';
 import { PgdrMetricOptions } from './pgdr-metrics';
 import { grantRecoveryInstanceSecrets } from './recovery-jobs';
-import { SmokeQuery, verificationPolicy, verifyJobMetric } from './verify-job';
+import { newManifestPattern, SmokeQuery, verificationPolicy, verifyJobMetric } from './verify-job';
 
 /** Fargate's ephemeral storage range (GiB). */
 const MIN_STORAGE_GIB = 21;
@@ -236,14 +235,7 @@ export class FargateJobs extends Construct {
     });
     this.manifestRule = new events.Rule(this, 'NewManifest', {
       description: `pgdr: verify each new backup of ${props.database} (Fargate)`,
-      eventPattern: {
-        source: ['aws.s3'],
-        detailType: ['Object Created'],
-        detail: {
-          bucket: { name: [props.vault.bucket.bucketName] },
-          object: { key: events.Match.wildcard(`${databasePrefix(props.database)}*.manifest.json`) },
-        },
-      },
+      eventPattern: newManifestPattern(props.vault, props.database),
       targets: [
         new eventTargets.EcsTask({
           cluster: props.cluster,

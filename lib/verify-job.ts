@@ -6,6 +6,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { databasePrefix } from '../lambda/shared/layout';
+import type { BackupVault } from './backup-vault';
 import type { VerifyMode } from './config';
 import { JobProps, PgdrFunction } from './pgdr-function';
 import { pgdrMetric, PgdrMetricOptions } from './pgdr-metrics';
@@ -42,6 +43,18 @@ export interface VerifyJobProps extends JobProps {
   readonly ephemeralStorageSize?: Size;
   /** Where restore tests run; only "ephemeral" is passed on (PGDR_VERIFY_MODE), the others follow from verificationServerSecret as before. @default "server" with a verificationServerSecret, else "source" */
   readonly verifyMode?: VerifyMode;
+}
+
+/** The S3 → EventBridge events of a new manifest under `<database>/` in the vault (what starts a verification). */
+export function newManifestPattern(vault: BackupVault, database: string): events.EventPattern {
+  return {
+    source: ['aws.s3'],
+    detailType: ['Object Created'],
+    detail: {
+      bucket: { name: [vault.bucket.bucketName] },
+      object: { key: events.Match.wildcard(`${databasePrefix(database)}*.manifest.json`) },
+    },
+  };
 }
 
 /**
@@ -98,14 +111,7 @@ export class VerifyJob extends Construct {
 
     this.manifestRule = new events.Rule(this, 'NewManifest', {
       description: `pgdr: verify each new backup of ${props.database}`,
-      eventPattern: {
-        source: ['aws.s3'],
-        detailType: ['Object Created'],
-        detail: {
-          bucket: { name: [props.vault.bucket.bucketName] },
-          object: { key: events.Match.wildcard(`${databasePrefix(props.database)}*.manifest.json`) },
-        },
-      },
+      eventPattern: newManifestPattern(props.vault, props.database),
       targets: [
         new eventTargets.LambdaFunction(this.job.function, {
           deadLetterQueue: this.job.deadLetterQueue,
