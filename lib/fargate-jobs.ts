@@ -154,6 +154,8 @@ export class FargateJobs extends Construct {
     // Recovery instances are RDS: authenticated with the RDS CA bundle the image carries.
     const recoveryTls = containerTls({ mode: 'verify-full', caBundle: 'rds' }, props.image);
     const common = {
+      // Lambda sets it for the handlers; a task gets it here (the SDK clients need it, the metadata endpoint does not give it).
+      AWS_REGION: Aws.REGION,
       POWERTOOLS_METRICS_NAMESPACE: 'PgDr',
       [ENV.database]: props.database,
       [ENV.pgBin]: IMAGE_PATHS.pgBin,
