@@ -79,7 +79,8 @@ export class PgdrStack extends Stack {
   readonly jobImages = new Map<number, JobImage>();
 
   constructor(scope: Construct, id: string, props: PgdrStackProps) {
-    super(scope, id, props);
+    // Compact JSON: a template of several databases nears CloudFormation's 1 MB limit when indented.
+    super(scope, id, { suppressTemplateIndentation: true, ...props });
     const { config } = props;
     const removalPolicy = config.vault.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
     const lockDays = Duration.days(config.vault.objectLock.days);
