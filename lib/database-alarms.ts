@@ -126,11 +126,13 @@ export interface DatabaseAlarmsProps {
   readonly config: DatabaseConfig;
   readonly factory: AlarmFactory;
   readonly monitor: MonitorJob;
-  readonly dump: DumpJob;
-  readonly verify: VerifyJob;
+  /** The dump job's metrics (a DumpJob, or FargateJobs: the same core publishes the same metrics). */
+  readonly dump: Pick<DumpJob, 'metricBackupFailed'>;
+  /** The verify job's metrics (a VerifyJob, or FargateJobs). */
+  readonly verify: Pick<VerifyJob, 'metricVerifyFailed' | 'metricRowCountMismatches' | 'metricRestoreTestSeconds'>;
   readonly failover: FailoverWorkflow;
-  /** Every job function of the database whose dead-letter queue is watched (dump, verify, monitor, recovery jobs). */
-  readonly jobs: PgdrFunction[];
+  /** Every job of the database whose dead-letter queue is watched (dump, verify or the Fargate jobs, monitor, recovery jobs). */
+  readonly jobs: Pick<PgdrFunction, 'metricDeadLetters'>[];
   /** The detection plan the monitor was scheduled with. @default detectionPlan(config.rpo.seconds) */
   readonly detection?: DetectionPlan;
 }

@@ -15,6 +15,11 @@ export interface DumpSchedule {
   readonly timeZone?: string;
 }
 
+/** A metric the dump job publishes per database and backup class: `BackupFailed` (Sum by default) or `BackupBytes` (Maximum by default), over 5 minutes. */
+export function dumpJobMetric(name: 'BackupFailed' | 'BackupBytes', database: string, backupClass: string, options: PgdrMetricOptions = {}): cloudwatch.Metric {
+  return pgdrMetric(name, { database, class: backupClass }, { statistic: name === 'BackupFailed' ? cloudwatch.Stats.SUM : cloudwatch.Stats.MAXIMUM, ...options });
+}
+
 /**
  * Memory of the dump job when none is given: one full vCPU (Lambda gives 1 vCPU at 1769 MiB).
  * The job is CPU-bound (pg_dump + zstd + SHA-256; BENCHMARKS.md "Lambda memory"): up to one vCPU
@@ -66,11 +71,11 @@ export class DumpJob extends Construct {
 
   /** Failed dump runs of a backup class (`BackupFailed` {database, class}, 1 per failed run). @default Sum over 5 minutes */
   metricBackupFailed(backupClass: string, options: PgdrMetricOptions = {}): cloudwatch.Metric {
-    return pgdrMetric('BackupFailed', { database: this.database, class: backupClass }, { statistic: cloudwatch.Stats.SUM, ...options });
+    return dumpJobMetric('BackupFailed', this.database, backupClass, options);
   }
 
   /** Stored size of each dump of a backup class (`BackupBytes` {database, class}). @default Maximum over 5 minutes */
   metricBackupBytes(backupClass: string, options: PgdrMetricOptions = {}): cloudwatch.Metric {
-    return pgdrMetric('BackupBytes', { database: this.database, class: backupClass }, { statistic: cloudwatch.Stats.MAXIMUM, ...options });
+    return dumpJobMetric('BackupBytes', this.database, backupClass, options);
   }
 }

@@ -11,13 +11,11 @@ import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { cloudWatchLogsKeyStatement, encryptedLogGroup } from './log-encryption';
+import { addDeployTimeBuild, BUILD_QUERY_INTERVAL, BUILD_TOTAL_TIMEOUT, buildHandlerSource } from './deploy-time-build';
+import { cloudWatchLogsKeyStatement } from './log-encryption';
 import { acknowledgeCompliance } from './nag';
 
 /** The packing script, shipped to the build as a plain S3 file asset (no bundling). */
@@ -28,10 +26,7 @@ const LAMBDA_GLIBC = '2.34';
 /** The CA bundle of every RDS region, published by AWS; fetched by the build, packed into the layer. */
 export const RDS_CA_BUNDLE_URL = 'https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem';
 
-/** How long the custom resource waits for the build, in all. */
-export const BUILD_TOTAL_TIMEOUT = Duration.minutes(30);
-/** How often the custom resource asks CodeBuild whether the build has finished. */
-export const BUILD_QUERY_INTERVAL = Duration.seconds(30);
+export { BUILD_QUERY_INTERVAL, BUILD_TOTAL_TIMEOUT };
 
 /** Settings of a {@link PgToolsCodeBuild}. */
 export interface PgToolsCodeBuildProps {
@@ -137,100 +132,33 @@ export class PgToolsCodeBuild extends Construct {
 
     this.logGroupNamePrefix = `/pgdr-tools/${Stack.of(this).stackName}/${majorVersion}-${architecture.name}/`;
     this.encryptionKey.addToResourcePolicy(cloudWatchLogsKeyStatement(this, `${this.logGroupNamePrefix}*`));
-    const logGroup = this.logGroup('BuildLogs', 'codebuild');
-    // Every permission of the build is written out below; the project itself may add none
-    // (its defaults include wildcard actions and report-group permissions it does not need).
-    const role = new iam.Role(this, 'BuildRole', {
-      assumedBy: new iam.ServicePrincipal('codebuild.amazonaws.com'),
-      description: `Builds the PostgreSQL ${majorVersion} client tools layer of pgdr`,
-    });
-    this.project = new codebuild.Project(this, 'Project', {
-      description: `pgdr: PostgreSQL ${majorVersion} client tools layer (${architecture.name}) from Amazon Linux 2023 packages`,
-      role: role.withoutPolicyUpdates(),
-      grantReportGroupPermissions: false,
-      environment: { buildImage: image, computeType: codebuild.ComputeType.SMALL },
-      environmentVariables: {
-        PGDR_SCRIPT_URL: { value: script.s3ObjectUrl },
-        PGDR_BUCKET: { value: this.bucket.bucketName },
-        PGDR_KEY: { value: this.objectKey },
-      },
-      buildSpec: codebuild.BuildSpec.fromObject({
-        version: '0.2',
-        env: { shell: 'bash' },
-        phases: { install: { commands: commands.install }, build: { commands: commands.build } },
-      }),
-      logging: { cloudWatch: { logGroup } },
-      timeout: Duration.minutes(20),
-      queuedTimeout: Duration.minutes(8),
-    });
-    // Set on the L1: the L2 would grant kms:ReEncrypt*/GenerateDataKey* (wildcard actions).
-    (this.project.node.defaultChild as codebuild.CfnProject).encryptionKey = this.encryptionKey.keyArn;
-
     const statements = [
-      new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
       new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [script.bucket.arnForObjects(script.s3ObjectKey)] }),
       new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(this.objectKey)] }),
-      new iam.PolicyStatement({
-        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-        resources: [this.encryptionKey.keyArn],
-      }),
     ];
     if (this.bucket.encryptionKey) {
       // SSE-KMS upload (multipart for a zip this size needs Decrypt as well).
       statements.push(new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [this.bucket.encryptionKey.keyArn] }));
     }
-    const buildPolicy = new iam.Policy(this, 'BuildPolicy', { roles: [role], statements });
-    this.project.node.addDependency(buildPolicy);
-
-    // The custom resource: onEvent starts the build, isComplete polls it.
-    const code = lambda.Code.fromInline(BUILD_HANDLER_SOURCE);
-    const onEvent = this.handler('StartBuild', code, 'index.onEvent', 'codebuild:StartBuild');
-    const isComplete = this.handler('WaitForBuild', code, 'index.isComplete', 'codebuild:BatchGetBuilds');
-    const provider = new cr.Provider(this, 'Provider', {
-      onEventHandler: onEvent,
-      isCompleteHandler: isComplete,
-      queryInterval: BUILD_QUERY_INTERVAL,
-      totalTimeout: BUILD_TOTAL_TIMEOUT,
-      logGroup: this.logGroup('ProviderLogs', 'provider'),
-      disableWaiterStateMachineLogging: false,
-      // Every state transition (no execution data: it holds CloudFormation's pre-signed response URL).
-      waiterStateMachineLogOptions: { destination: this.logGroup('WaiterLogs', 'waiter'), level: sfn.LogLevel.ALL, includeExecutionData: false },
-    });
-    traceWaiter(provider);
-    acknowledgeProviderFindings(provider, [onEvent, isComplete]);
-    acknowledgeCompliance(
-      this,
-      'IAMNoInlinePolicy',
-      'Each role of the tools build (project, handlers, provider framework) carries one policy of its own, naming the one project, function, log group or object it needs; none is shared.',
-    );
-    acknowledgeCompliance(
-      this,
-      'LambdaInsideVPC',
-      'The tools build functions only call the CodeBuild, Lambda and Step Functions APIs during a deployment and touch no database or backup; outside the VPC they need no NAT or endpoints.',
-    );
-    acknowledgeCompliance(
-      this,
-      'LambdaDLQ',
-      'The tools build functions run only inside a deployment; every failure reaches CloudFormation, which fails and rolls back the deployment, so a queue of failed events would hold nothing to act on.',
-    );
-    acknowledgeCompliance(
-      this,
-      'LambdaConcurrency',
-      'The tools build functions run once per deployment that changes the layer (one build, polled every 30 s); reserving concurrency for them would only take it from the jobs.',
-    );
-    acknowledgeCompliance(
-      this.project,
-      'CodeBuildProjectSourceRepoUrl',
-      'The project has no source repository (NO_SOURCE: an inline buildspec and an S3 script asset), so there is no repository credential for OAuth to replace.',
-    );
-
-    this.buildRun = new CustomResource(this, 'Build', {
-      serviceToken: provider.serviceToken,
+    const build = addDeployTimeBuild(this, {
+      what: 'PostgreSQL client tools build',
+      description: `pgdr: PostgreSQL ${majorVersion} client tools layer (${architecture.name}) from Amazon Linux 2023 packages`,
+      buildImage: image,
+      environmentVariables: {
+        PGDR_SCRIPT_URL: { value: script.s3ObjectUrl },
+        PGDR_BUCKET: { value: this.bucket.bucketName },
+        PGDR_KEY: { value: this.objectKey },
+      },
+      commands,
+      statements,
+      encryptionKey: this.encryptionKey,
+      logGroupNamePrefix: this.logGroupNamePrefix,
       resourceType: 'Custom::PgdrPgToolsBuild',
-      properties: { ProjectName: this.project.projectName, Bucket: this.bucket.bucketName, Key: this.objectKey },
+      properties: { Bucket: this.bucket.bucketName, Key: this.objectKey },
     });
-    // The build needs its project, role, policy, script and (for a bucket made here) the bucket policy in place.
-    this.buildRun.node.addDependency(this.project, buildPolicy);
+    this.project = build.project;
+    this.buildRun = build.buildRun;
+    // The build needs (for a bucket made here) the bucket policy in place.
     if (!props.bucket) this.buildRun.node.addDependency(this.bucket);
   }
 
@@ -271,111 +199,7 @@ export class PgToolsCodeBuild extends Construct {
     return bucket;
   }
 
-  /**
-   * A log group of the build, encrypted with {@link encryptionKey}, kept three months and deleted
-   * with the stack: its name is fixed, so a retained one would stop the stack from being created again.
-   */
-  private logGroup(id: string, name: string): logs.LogGroup {
-    const group = encryptedLogGroup(this, id, { encryptionKey: this.encryptionKey, logGroupName: `${this.logGroupNamePrefix}${name}`, retention: logs.RetentionDays.THREE_MONTHS });
-    group.applyRemovalPolicy(RemovalPolicy.DESTROY);
-    return group;
-  }
-
-  /** One handler of the custom resource, with its own role, log group and the one CodeBuild action it needs. */
-  private handler(id: string, code: lambda.Code, handler: string, action: string): lambda.Function {
-    const logGroup = this.logGroup(`${id}Logs`, id.replace(/[A-Z]/g, (c, i: number) => (i ? '-' : '') + c.toLowerCase()));
-    const role = new iam.Role(this, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
-    role.addToPolicy(new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
-    role.addToPolicy(new iam.PolicyStatement({ actions: [action], resources: [this.project.projectArn] }));
-    return new lambda.Function(this, id, {
-      runtime: lambda.Runtime.NODEJS_24_X,
-      code,
-      handler,
-      role,
-      logGroup,
-      timeout: Duration.seconds(30),
-      memorySize: 256,
-      description: `pgdr: ${action} for the PostgreSQL client tools build`,
-    });
-  }
 }
 
-/**
- * Turns on X-Ray tracing of the Provider's waiter state machine (the Provider API has no switch for
- * it) and lets its role send the traces.
- */
-function traceWaiter(provider: cr.Provider): void {
-  const waiter = provider.node.findChild('waiter-state-machine');
-  (waiter.node.defaultChild as sfn.CfnStateMachine).tracingConfiguration = { enabled: true };
-  (waiter.node.findChild('Role') as iam.Role).addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets'],
-      resources: ['*'], // X-Ray actions take no resource
-    }),
-  );
-  Validations.of(waiter).acknowledge({
-    id: 'AwsSolutions-IAM5[Resource::*]',
-    reason: 'The waiter needs CloudWatch Logs log-delivery actions and X-Ray trace actions, which take no resource; its Lambda invocations are scoped to the framework functions.',
-  });
-}
-
-/**
- * cdk-nag findings on what aws-cdk-lib's Provider framework creates (its three functions and
- * their roles), none of which the Provider API lets us change.
- */
-function acknowledgeProviderFindings(provider: cr.Provider, handlers: lambda.Function[]): void {
-  const v = Validations.of(provider);
-  v.acknowledge({
-    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-    reason: "The provider framework's own functions get the AWS-managed basic execution policy, which only lets them write their logs.",
-  });
-  const stack = Stack.of(provider);
-  const invoked = [
-    ...handlers,
-    provider.node.findChild('framework-isComplete') as lambda.Function,
-    provider.node.findChild('framework-onTimeout') as lambda.Function,
-  ];
-  for (const fn of invoked) {
-    const logicalId = stack.getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
-    v.acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-      reason: `lambda:InvokeFunction on "${fn.node.id}" written by the provider framework: ":*" covers the versions and aliases of that one function, no other function.`,
-    });
-  }
-}
-
-/**
- * The custom resource handlers (Node.js, AWS SDK v3 from the Lambda runtime). `onEvent` starts the
- * build on Create and Update and does nothing on Delete; `isComplete` reports IN_PROGRESS as not
- * complete, SUCCEEDED as complete, and anything else as an error naming the failed phases, their
- * messages and the build's log link, which fails the deployment.
- */
-export const BUILD_HANDLER_SOURCE = `
-const { CodeBuildClient, StartBuildCommand, BatchGetBuildsCommand } = require('@aws-sdk/client-codebuild');
-const client = new CodeBuildClient({});
-exports.onEvent = async (event) => {
-  const p = event.ResourceProperties;
-  if (event.RequestType === 'Delete') return { PhysicalResourceId: event.PhysicalResourceId };
-  const out = await client.send(new StartBuildCommand({ projectName: p.ProjectName }));
-  const id = out.build.id;
-  console.log(JSON.stringify({ message: 'build started', buildId: id, bucket: p.Bucket, key: p.Key }));
-  return { PhysicalResourceId: 's3://' + p.Bucket + '/' + p.Key, Data: { BuildId: id, Bucket: p.Bucket, Key: p.Key } };
-};
-exports.isComplete = async (event) => {
-  if (event.RequestType === 'Delete') return { IsComplete: true };
-  const id = event.Data && event.Data.BuildId;
-  if (!id) throw new Error('no build id from onEvent');
-  const out = await client.send(new BatchGetBuildsCommand({ ids: [id] }));
-  const b = (out.builds || [])[0];
-  if (!b) throw new Error('build ' + id + ' not found');
-  if (b.buildStatus === 'SUCCEEDED') return { IsComplete: true };
-  if (b.buildStatus === 'IN_PROGRESS') return { IsComplete: false };
-  const reasons = (b.phases || [])
-    .filter((ph) => ph.phaseStatus && ph.phaseStatus !== 'SUCCEEDED')
-    .map((ph) => ph.phaseType + ' ' + ph.phaseStatus + ((ph.contexts || []).some((c) => c.message) ? ': ' + ph.contexts.map((c) => c.message).filter(Boolean).join('; ') : ''));
-  const log = (b.logs && b.logs.deepLink) || 'no log link';
-  const msg = 'PostgreSQL client tools build ' + id + ' ' + b.buildStatus + ': ' + (reasons.join(' | ') || 'no reason given') + ' (log: ' + log + ')';
-  console.log(JSON.stringify({ message: 'build failed', buildId: id, status: b.buildStatus, reasons, log }));
-  throw new Error(msg.slice(0, 2000));
-};
-`;
+/** The custom resource handlers of the tools build (see {@link buildHandlerSource}). */
+export const BUILD_HANDLER_SOURCE = buildHandlerSource('PostgreSQL client tools build');

@@ -108,15 +108,7 @@ export class PgdrFunction extends Construct {
       throw new Error(`retryAttempts: must be 0, 1 or 2 (received ${retryAttempts})`);
     }
 
-    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
-      vpc: props.vpc,
-      description: `pgdr ${props.job} job of ${props.database}: egress to HTTPS and PostgreSQL only`,
-      allowAllOutbound: false,
-    });
-    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (S3, Secrets Manager, CloudWatch)');
-    for (const port of new Set(props.databasePorts ?? [5432])) {
-      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
-    }
+    this.securityGroup = jobSecurityGroup(this, props.vpc, `pgdr ${props.job} job of ${props.database}`, props.databasePorts ?? [5432]);
 
     this.deadLetterQueue = deadLetterQueue(
       this,
@@ -244,8 +236,22 @@ export function bundling(extra: Partial<nodejs.BundlingOptions> = {}): nodejs.Bu
   return { minify: true, sourceMap: true, target: 'node24', externalModules: ['pg-native'], ...extra };
 }
 
-/** What the job's environment says about TLS, and the CA file to copy into the function, if any. */
-function jobTls(tls: JobTls = {}, pgTools: PgToolsLayer): { mode: TlsMode; rootCert: string; copyFile?: string } {
+/**
+ * The security group of one job (`SecurityGroup`): egress to HTTPS (AWS APIs) and the PostgreSQL
+ * ports only; the databases must allow inbound from it. Lambda and Fargate jobs have the same rules.
+ */
+export function jobSecurityGroup(scope: Construct, vpc: ec2.IVpc, what: string, databasePorts: number[]): ec2.SecurityGroup {
+  const group = new ec2.SecurityGroup(scope, 'SecurityGroup', { vpc, description: `${what}: egress to HTTPS and PostgreSQL only`, allowAllOutbound: false });
+  group.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (S3, Secrets Manager, CloudWatch)');
+  for (const port of new Set(databasePorts)) group.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(port), `PostgreSQL on ${port}`);
+  return group;
+}
+
+/**
+ * What a job's environment says about TLS (PGDR_PG_SSLMODE, PGDR_PG_SSLROOTCERT), and the CA file to
+ * copy into the job's code, if any. `pgTools.rdsCaBundle` is where the job finds the RDS CA bundle.
+ */
+export function jobTls(tls: JobTls = {}, pgTools: Pick<PgToolsLayer, 'rdsCaBundle'>): { mode: TlsMode; rootCert: string; copyFile?: string } {
   const mode = tls.mode ?? 'verify-full';
   if (!(TLS_MODES as readonly string[]).includes(mode)) throw new Error(`tls.mode: must be one of ${TLS_MODES.join(', ')} (received "${mode}")`);
   const caBundle = tls.caBundle ?? PUBLIC_CAS;

@@ -1,7 +1,7 @@
 import { Annotations, ArnFormat, Duration, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { JobProps, PgdrFunction } from './pgdr-function';
 import { RECOVERY_INSTANCE_PREFIX } from './failover-workflow';
 
@@ -29,7 +29,6 @@ export class RecoveryJobs extends Construct {
 
   constructor(scope: Construct, id: string, props: RecoveryJobsProps) {
     super(scope, id);
-    const stack = Stack.of(this);
     // Recovery instances are RDS whatever the source is: authenticate them with the RDS CA bundle when the tools layer has it.
     const tls: JobProps['tls'] = props.pgTools.rdsCaBundle ? { mode: 'verify-full', caBundle: 'rds' } : { mode: 'require' };
     if (!props.pgTools.rdsCaBundle) {
@@ -51,27 +50,36 @@ export class RecoveryJobs extends Construct {
     this.validate = new PgdrFunction(this, 'Validate', { ...props, tls, job: 'failover/validate', memorySize: props.memorySize ?? Size.mebibytes(1024), retryAttempts: 0 });
     for (const job of [this.restore, this.validate]) {
       props.vault.grantReadDumps(job.function, props.database);
-      job.function.addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-          resources: [stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: 'rds!*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
-          conditions: {
-            StringLike: {
-              'secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn': stack.formatArn({
-                service: 'rds',
-                resource: 'db',
-                resourceName: `${RECOVERY_INSTANCE_PREFIX}${props.database}-*`,
-                arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-              }),
-            },
-          },
-        }),
-      );
-      Validations.of(job.function).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:rds!*]',
-        reason: `RDS names a managed master secret itself (rds!db-<uuid>); the condition on its aws:rds:primaryDBInstanceArn tag limits this to the recovery instances of ${props.database}.`,
-      });
+      grantRecoveryInstanceSecrets(job.function, props.database);
     }
     props.cutoverSecret?.grantRead(this.restore.function);
   }
+}
+
+/**
+ * Lets `grantee` read the RDS-managed master secrets of the recovery instances the failover workflow
+ * creates for `database` (by their aws:rds:primaryDBInstanceArn tag, never another instance's).
+ */
+export function grantRecoveryInstanceSecrets(grantee: iam.IGrantable & IConstruct, database: string): void {
+  const stack = Stack.of(grantee);
+  grantee.grantPrincipal.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+      resources: [stack.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: 'rds!*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      conditions: {
+        StringLike: {
+          'secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn': stack.formatArn({
+            service: 'rds',
+            resource: 'db',
+            resourceName: `${RECOVERY_INSTANCE_PREFIX}${database}-*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+      },
+    }),
+  );
+  Validations.of(grantee).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:rds!*]',
+    reason: `RDS names a managed master secret itself (rds!db-<uuid>); the condition on its aws:rds:primaryDBInstanceArn tag limits this to the recovery instances of ${database}.`,
+  });
 }

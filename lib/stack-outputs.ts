@@ -6,7 +6,8 @@
  * Stack-wide: `FailoverStateMachine` (ARN), `CriticalTopic` (ARN), `BackupBucket` (name).
  * Per database: one output `Database<Name><hash>` ({@link databaseOutputId}) whose value is the JSON
  * of a {@link DatabaseOutputs}: the names of the database's dump, verify and monitor functions
- * and its backup classes. The reader does not rebuild the id: it takes every output whose id starts
+ * and its backup classes (for a database on Fargate a {@link FargateDatabaseOutputs}: its cluster,
+ * task definitions, subnets and security groups instead of the dump and verify functions). The reader does not rebuild the id: it takes every output whose id starts
  * with {@link DATABASE_OUTPUT_PREFIX} and keys it by the `database` inside.
  */
 import { createHash } from 'node:crypto';
@@ -36,6 +37,23 @@ export interface DatabaseOutputs {
   readonly monitorFunction: string;
 }
 
+/** What a per-database output holds for a database whose jobs run on ECS Fargate (`runner: "fargate"`): no dump or verify function. */
+export interface FargateDatabaseOutputs {
+  readonly database: string;
+  readonly runner: 'fargate';
+  readonly backupClasses: string[];
+  readonly monitorFunction: string;
+  /** How to start its jobs: ECS RunTask on `cluster` (launch type FARGATE) with a job's task definition, the subnets and that job's security group. */
+  readonly fargate: {
+    readonly cluster: string;
+    /** The one container of every task definition (container overrides name it). */
+    readonly containerName: string;
+    readonly subnets: string[];
+    /** Task definition ARN and security group id per job (dump: env PGDR_BACKUP_CLASS; verify: PGDR_MANIFEST_KEY or PGDR_RESTORE_TEST=true). */
+    readonly jobs: Record<'dump' | 'verify' | 'restore', { readonly taskDefinition: string; readonly securityGroup: string }>;
+  };
+}
+
 /** The parsed outputs of a deployed pgdr stack. */
 export interface StackOutputs {
   readonly stackName: string;
@@ -43,7 +61,7 @@ export interface StackOutputs {
   readonly criticalTopic: string;
   readonly backupBucket: string;
   /** Keyed by database name. */
-  readonly databases: Record<string, DatabaseOutputs>;
+  readonly databases: Record<string, DatabaseOutputs | FargateDatabaseOutputs>;
 }
 
 /**
@@ -68,7 +86,7 @@ export function parseStackOutputs(stackName: string, outputs: Record<string, str
     if (!value) throw new CliError(`stack ${stackName} has no output ${name}: ${olderPgdr}`, EXIT.environment);
     return value;
   };
-  const databases: Record<string, DatabaseOutputs> = {};
+  const databases: Record<string, DatabaseOutputs | FargateDatabaseOutputs> = {};
   for (const [key, value] of Object.entries(outputs)) {
     if (!key.startsWith(DATABASE_OUTPUT_PREFIX)) continue;
     let parsed: Partial<DatabaseOutputs>;
@@ -76,6 +94,13 @@ export function parseStackOutputs(stackName: string, outputs: Record<string, str
       parsed = JSON.parse(value) as Partial<DatabaseOutputs>;
     } catch {
       throw new CliError(`stack ${stackName}: output ${key} is not JSON: ${olderPgdr}`, EXIT.environment);
+    }
+    const fargate = parsed as Partial<FargateDatabaseOutputs>;
+    if (fargate.runner === 'fargate') {
+      const fine = typeof fargate.database === 'string' && typeof fargate.monitorFunction === 'string' && Array.isArray(fargate.backupClasses) && typeof fargate.fargate?.cluster === 'string';
+      if (!fine) throw new CliError(`stack ${stackName}: output ${key} lacks database, backupClasses, monitorFunction or fargate.cluster: ${olderPgdr}`, EXIT.environment);
+      databases[fargate.database!] = fargate as FargateDatabaseOutputs;
+      continue;
     }
     const ok =
       typeof parsed.database === 'string' &&
@@ -96,9 +121,22 @@ export function parseStackOutputs(stackName: string, outputs: Record<string, str
   };
 }
 
-/** The outputs of `database`, or a CliError (EXIT.environment) naming the stack when the stack has none for it. */
+/**
+ * The Lambda jobs of `database`, or a CliError: EXIT.environment naming the stack when the stack has
+ * none for it, EXIT.usage with the ECS RunTask command line when its jobs run on Fargate.
+ */
 export function databaseOutputs(outputs: StackOutputs, database: string): DatabaseOutputs {
   const found = outputs.databases[database];
   if (!found) throw new CliError(`stack ${outputs.stackName} has no output for database ${database}: ${olderPgdr}`, EXIT.environment);
+  if ('runner' in found) {
+    const dump = found.fargate.jobs.dump;
+    throw new CliError(
+      `database ${database} runs its jobs on ECS Fargate, which this CLI does not start yet: run the task yourself, e.g. ` +
+        `aws ecs run-task --cluster ${found.fargate.cluster} --launch-type FARGATE --task-definition ${dump.taskDefinition} ` +
+        `--network-configuration 'awsvpcConfiguration={subnets=[${found.fargate.subnets.join(',')}],securityGroups=[${dump.securityGroup}]}' ` +
+        `--overrides '{"containerOverrides":[{"name":"${found.fargate.containerName}","environment":[{"name":"PGDR_BACKUP_CLASS","value":"${found.backupClasses[0] ?? ''}"}]}]}'`,
+      EXIT.usage,
+    );
+  }
   return found;
 }

@@ -6,6 +6,8 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { databasePrefix } from '../lambda/shared/layout';
+import type { BackupVault } from './backup-vault';
+import type { VerifyMode } from './config';
 import { JobProps, PgdrFunction } from './pgdr-function';
 import { pgdrMetric, PgdrMetricOptions } from './pgdr-metrics';
 
@@ -39,6 +41,38 @@ export interface VerifyJobProps extends JobProps {
    * on the file when it fits (archive + 10 %), else streams into one pg_restore. @default Size.mebibytes(10240)
    */
   readonly ephemeralStorageSize?: Size;
+  /** Where restore tests run; only "ephemeral" is passed on (PGDR_VERIFY_MODE), the others follow from verificationServerSecret as before. @default "server" with a verificationServerSecret, else "source" */
+  readonly verifyMode?: VerifyMode;
+}
+
+/** The S3 → EventBridge events of a new manifest under `<database>/` in the vault (what starts a verification). */
+export function newManifestPattern(vault: BackupVault, database: string): events.EventPattern {
+  return {
+    source: ['aws.s3'],
+    detailType: ['Object Created'],
+    detail: {
+      bucket: { name: [vault.bucket.bucketName] },
+      object: { key: events.Match.wildcard(`${databasePrefix(database)}*.manifest.json`) },
+    },
+  };
+}
+
+/**
+ * The verification policy the verify job reads from PGDR_VERIFICATION (JSON), checked: every Nth a
+ * whole number ≥ 0, and the JSON small enough for a Lambda's 4 KB environment.
+ */
+export function verificationPolicy(restoreTestEveryNth: number = 1, smokeQueries: SmokeQuery[] = []): string {
+  if (!Number.isInteger(restoreTestEveryNth) || restoreTestEveryNth < 0) throw new Error(`restoreTestEveryNth: must be a whole number ≥ 0 (received ${restoreTestEveryNth})`);
+  const policy = JSON.stringify({ restoreTestEveryNth, smokeQueries: smokeQueries.map((q) => ({ name: q.name, sql: q.sql, minRows: q.minRows ?? 1 })) });
+  if (Buffer.byteLength(policy) > MAX_POLICY_BYTES) {
+    throw new Error(`smokeQueries: must fit in ${MAX_POLICY_BYTES} bytes of JSON (the Lambda environment limit is 4 KB) (received ${Buffer.byteLength(policy)} bytes)`);
+  }
+  return policy;
+}
+
+/** A metric the verify job publishes per database and backup class (`<name>` {database, class}). @default Maximum over 5 minutes */
+export function verifyJobMetric(name: 'VerifyFailed' | 'RowCountMismatches' | 'RestoreTestSeconds', database: string, backupClass: string, options: PgdrMetricOptions = {}): cloudwatch.Metric {
+  return pgdrMetric(name, { database, class: backupClass }, options);
 }
 
 /**
@@ -55,15 +89,7 @@ export class VerifyJob extends Construct {
 
   constructor(scope: Construct, id: string, props: VerifyJobProps) {
     super(scope, id);
-    const everyNth = props.restoreTestEveryNth ?? 1;
-    if (!Number.isInteger(everyNth) || everyNth < 0) throw new Error(`restoreTestEveryNth: must be a whole number ≥ 0 (received ${everyNth})`);
-    const policy = JSON.stringify({
-      restoreTestEveryNth: everyNth,
-      smokeQueries: (props.smokeQueries ?? []).map((q) => ({ name: q.name, sql: q.sql, minRows: q.minRows ?? 1 })),
-    });
-    if (Buffer.byteLength(policy) > MAX_POLICY_BYTES) {
-      throw new Error(`smokeQueries: must fit in ${MAX_POLICY_BYTES} bytes of JSON (the Lambda environment limit is 4 KB) (received ${Buffer.byteLength(policy)} bytes)`);
-    }
+    const policy = verificationPolicy(props.restoreTestEveryNth, props.smokeQueries);
 
     this.database = props.database;
     this.job = new PgdrFunction(this, 'Verify', {
@@ -73,6 +99,7 @@ export class VerifyJob extends Construct {
       ephemeralStorageSize: props.ephemeralStorageSize ?? Size.mebibytes(10240),
       environment: {
         ...(props.verificationServerSecret ? { PGDR_VERIFY_SECRET_ARN: props.verificationServerSecret.secretArn } : {}),
+        ...(props.verifyMode === 'ephemeral' ? { PGDR_VERIFY_MODE: props.verifyMode } : {}),
         PGDR_VERIFICATION: policy,
         PGDR_WORK_DIR: '/tmp',
         PGDR_RESTORE_JOBS: '2',
@@ -84,14 +111,7 @@ export class VerifyJob extends Construct {
 
     this.manifestRule = new events.Rule(this, 'NewManifest', {
       description: `pgdr: verify each new backup of ${props.database}`,
-      eventPattern: {
-        source: ['aws.s3'],
-        detailType: ['Object Created'],
-        detail: {
-          bucket: { name: [props.vault.bucket.bucketName] },
-          object: { key: events.Match.wildcard(`${databasePrefix(props.database)}*.manifest.json`) },
-        },
-      },
+      eventPattern: newManifestPattern(props.vault, props.database),
       targets: [
         new eventTargets.LambdaFunction(this.job.function, {
           deadLetterQueue: this.job.deadLetterQueue,
@@ -126,6 +146,6 @@ export class VerifyJob extends Construct {
   }
 
   private metric(name: 'VerifyFailed' | 'RowCountMismatches' | 'RestoreTestSeconds', backupClass: string, options: PgdrMetricOptions): cloudwatch.Metric {
-    return pgdrMetric(name, { database: this.database, class: backupClass }, options);
+    return verifyJobMetric(name, this.database, backupClass, options);
   }
 }

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatSeconds } from './duration';
 import { longestGapSeconds, parseSchedule } from './schedule';
-import type { PgdrConfig } from './schema';
+import { DatabaseConfig, fargateVcpus, PgdrConfig, VerifyMode } from './schema';
 import { RDS_CA_BUNDLE, RDS_CA_BUNDLE_IN_LAYER } from '../tls-ca';
 
 /** One broken rule. */
@@ -104,6 +104,14 @@ export function crossFieldIssues(config: PgdrConfig): RuleIssue[] {
       issues.push({ path: at('failover', 'hardTimeout'), message: `is shorter than the rto (${formatSeconds(db.rto.seconds)}): a recovery would be abandoned before its objective passed (received "${hard.text}")` });
     }
 
+    const mode = db.verification.mode;
+    if (mode === 'server' && !db.verification.serverSecretArn) {
+      issues.push({ path: at('verification', 'mode'), message: 'is "server", which restores into the server of verification.serverSecretArn, and no serverSecretArn is set' });
+    }
+    if (db.verification.serverSecretArn && mode && mode !== 'server') {
+      issues.push({ path: at('verification', 'serverSecretArn'), message: `is set but verification.mode is "${mode}", which does not use it: remove it or set mode "server"` });
+    }
+
     if (db.verification.restoreTestEveryNth === 0 && !db.verification.restoreTestSchedule) {
       issues.push({
         path: at('verification', 'restoreTestEveryNth'),
@@ -112,6 +120,21 @@ export function crossFieldIssues(config: PgdrConfig): RuleIssue[] {
     }
   });
   return issues;
+}
+
+/**
+ * Where a database's restore tests run: the configured `verification.mode`, else "ephemeral" on the
+ * Fargate runner, else (Lambda, as before issue 11) "server" when a serverSecretArn is set and "source" otherwise.
+ */
+export function verificationModeOf(db: Pick<DatabaseConfig, 'verification' | 'runner'>): VerifyMode {
+  if (db.verification.mode) return db.verification.mode;
+  if (db.runner.type === 'fargate') return 'ephemeral';
+  return db.verification.serverSecretArn ? 'server' : 'source';
+}
+
+/** pg_dump --jobs of a Fargate database's directory-format dumps: the configured dumpJobs, else the task's vCPUs. */
+export function fargateDumpJobs(runner: Extract<DatabaseConfig['runner'], { type: 'fargate' }>): number {
+  return runner.dumpJobs ?? fargateVcpus(runner.cpu);
 }
 
 function retentionIssues(r: PgdrConfig['databases'][number]['backupClasses'][number]['retention'], rpoSeconds: number): RuleIssue[] {

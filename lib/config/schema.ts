@@ -9,6 +9,12 @@ import { BREAK_GLASS_ARN_RE, BREAK_GLASS_ARN_RULE } from '../iam-arn';
 import { HumanDuration, parseDuration } from './duration';
 import { parseSchedule } from './schedule';
 
+/** Where a restore test restores (container/contract.ts ENV.verifyMode). */
+export const VERIFY_MODES = ['source', 'server', 'ephemeral'] as const;
+export type VerifyMode = (typeof VERIFY_MODES)[number];
+/** The dump formats (container/contract.ts ENV.dumpFormat). */
+export const DUMP_FORMATS = ['directory', 'custom'] as const;
+
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
 /** A complete secret ARN, with the 6-character suffix Secrets Manager appends to the name. */
 const SECRET_ARN_RE = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
@@ -117,6 +123,12 @@ export const verificationSchema = z.strictObject({
   smokeQueries: z.array(smokeQuerySchema).default([]),
   /** Secret of another PostgreSQL server for scratch restores (host/port/username/password). @default the source server */
   serverSecretArn: secretArn().optional(),
+  /**
+   * Where restore tests run: "source" (a scratch database on the source server, needs CREATEDB there),
+   * "server" (the server of serverSecretArn) or "ephemeral" (a PostgreSQL the verify job starts for
+   * itself and throws away). @default "ephemeral" on the Fargate runner; on Lambda "server" when serverSecretArn is set, else "source"
+   */
+  mode: z.enum(VERIFY_MODES).optional().describe('Where restore tests run: "source", "server" (serverSecretArn) or "ephemeral" (default for the Fargate runner)'),
 });
 
 export const route53TargetSchema = z.strictObject({
@@ -226,6 +238,64 @@ export const jobsSchema = z.strictObject({
     .prefault({}),
 });
 
+/** Fargate's valid memory sizes (MiB) per CPU size (CPU units, 1024 = 1 vCPU), Linux, platform 1.4.0. */
+export const FARGATE_SIZES: Readonly<Record<number, { readonly min: number; readonly max: number; readonly step: number }>> = {
+  256: { min: 512, max: 2048, step: 512 },
+  512: { min: 1024, max: 4096, step: 1024 },
+  1024: { min: 2048, max: 8192, step: 1024 },
+  2048: { min: 4096, max: 16384, step: 1024 },
+  4096: { min: 8192, max: 30720, step: 1024 },
+  8192: { min: 16384, max: 61440, step: 4096 },
+  16384: { min: 32768, max: 122880, step: 8192 },
+};
+
+/** Whether Fargate runs a task of `cpu` units with `memoryMiB`; undefined when it does, else the rule broken. */
+export function fargateSizeProblem(cpu: number, memoryMiB: number): string | undefined {
+  const size = FARGATE_SIZES[cpu];
+  if (!size) return undefined; // the cpu field reports itself
+  if (memoryMiB < size.min || memoryMiB > size.max || (memoryMiB - size.min) % size.step !== 0) {
+    const steps = size.min === 512 ? '512, 1024 or 2048' : `${size.min} to ${size.max} in steps of ${size.step}`;
+    return `with cpu ${cpu}: Fargate accepts ${steps} MiB there`;
+  }
+  return undefined;
+}
+
+/** vCPUs of a Fargate task of `cpu` units, at least 1 (the default of dumpJobs and the restore jobs). */
+export function fargateVcpus(cpu: number): number {
+  return Math.max(1, Math.floor(cpu / 1024));
+}
+
+export const lambdaRunnerSchema = z.strictObject({
+  type: z.literal('lambda'),
+});
+
+export const fargateRunnerSchema = z
+  .strictObject({
+    type: z.literal('fargate'),
+    /** CPU units of each task (1024 = 1 vCPU): 256, 512, 1024, 2048, 4096, 8192 or 16384. @default 2048 */
+    cpu: z
+      .int()
+      .refine((n) => n in FARGATE_SIZES, `must be a Fargate CPU size: ${Object.keys(FARGATE_SIZES).join(', ')} (CPU units, 1024 = 1 vCPU)`)
+      .default(2048),
+    /** Memory of each task in MiB; the combinations Fargate allows depend on cpu. @default 4096 */
+    memoryMiB: z.int().positive().default(4096),
+    /** Ephemeral storage of each task in GiB (the directory-format dump and the ephemeral server live there). @default 100 */
+    ephemeralStorageGiB: z.int().min(21, 'must be at least 21 (Fargate: 21-200 GiB)').max(200, 'must be at most 200 (Fargate: 21-200 GiB)').default(100),
+    /** "directory" (pg_dump -Fd --jobs N, one object per file) or "custom" (pg_dump -Fc, one object). @default "directory" */
+    dumpFormat: z.enum(DUMP_FORMATS).default('directory'),
+    /** pg_dump --jobs of the directory format. @default the task's vCPUs (cpu / 1024, at least 1) */
+    dumpJobs: z.int().min(1).max(64).optional(),
+  })
+  .superRefine((r, ctx) => {
+    const problem = fargateSizeProblem(r.cpu, r.memoryMiB);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['memoryMiB'], message: `is not a Fargate size: ${r.memoryMiB} MiB ${problem}` });
+  });
+
+/** Which engine runs the dump, verify and restore jobs of a database. */
+export const runnerSchema = z
+  .discriminatedUnion('type', [lambdaRunnerSchema, fargateRunnerSchema])
+  .describe('Which engine runs the jobs: "lambda" (default; 15 minutes, 10 GiB) or "fargate" (ECS on Fargate: no time limit, up to 200 GiB of disk)');
+
 const engineMajorVersion = z.int().min(13, 'PostgreSQL 13 or newer is supported').max(18, 'PostgreSQL 18 is the newest known major');
 
 export const rdsSourceSchema = z.strictObject({
@@ -279,8 +349,10 @@ export const databaseSchema = z.strictObject({
   failover: failoverSchema.prefault({}),
   /** Failover drills. @default { maxAge: "90d" } */
   drill: drillSchema.prefault({}),
-  /** Lambda resources of the jobs of this database. @default see jobs fields */
+  /** Lambda resources of the jobs of this database (the Lambda runner). @default see jobs fields */
   jobs: jobsSchema.prefault({}),
+  /** Which engine runs the dump, verify and restore jobs. @default { type: "lambda" } */
+  runner: runnerSchema.prefault({ type: 'lambda' }),
 });
 
 export const pagingTargetsSchema = z.strictObject({
@@ -361,3 +433,5 @@ export type BackupClassConfig = DatabaseConfig['backupClasses'][number];
 export type RetentionConfig = BackupClassConfig['retention'];
 export type ScheduleConfig = BackupClassConfig['schedule'];
 export type VaultConfig = PgdrConfig['vault'];
+export type RunnerConfig = DatabaseConfig['runner'];
+export type FargateRunnerConfig = Extract<RunnerConfig, { type: 'fargate' }>;

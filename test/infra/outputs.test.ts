@@ -6,7 +6,7 @@
 import { loadConfig } from '../../lib/config';
 import { CliError } from '../../cli/errors';
 import { EXIT } from '../../cli/contract';
-import { databaseOutputId, OUTPUTS, parseStackOutputs } from '../../lib/stack-outputs';
+import { databaseOutputId, OUTPUTS, parseStackOutputs, databaseOutputs } from '../../lib/stack-outputs';
 import { synthConfig } from './synth';
 
 /** What CloudFormation would return for an output value: Refs become the logical id, Fn::Join joined. */
@@ -30,7 +30,7 @@ describe('stack outputs for the CLI (examples/5-event-platform.json)', () => {
     const parsed = parseStackOutputs('Pgdr', values);
     const db = config.databases[0];
     expect(Object.keys(parsed.databases)).toEqual(config.databases.map((d) => d.name));
-    const found = parsed.databases[db.name];
+    const found = databaseOutputs(parsed, db.name);
     expect(found.backupClasses).toEqual(db.backupClasses.map((c) => c.name));
     expect(found.backupClasses).toContain('predeploy');
     // Each names a Lambda function of the template (the database's own).
