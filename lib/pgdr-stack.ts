@@ -119,7 +119,11 @@ export class PgdrStack extends Stack {
       const jobs = db.runner.type === 'fargate' ? this.addFargateDatabase(db, pgTools, this.imageFor(db.source.engineMajorVersion, onFargate)) : this.addDatabase(db, pgTools);
       if ('fargate' in jobs) this.fargateJobs.set(db.name, jobs);
       else this.jobs.set(db.name, jobs);
-      recovery.push({ settings: recoverySettings(db), restore: jobs.recovery.restore.function, validate: jobs.recovery.validate.function });
+      const restore =
+        'fargate' in jobs
+          ? { restoreTask: { cluster: jobs.fargate.cluster, taskDefinition: jobs.fargate.restore.taskDefinition, containerName: CONTAINER_NAME, securityGroups: [jobs.fargate.restore.securityGroup], subnets: jobs.fargate.subnets } }
+          : { restore: jobs.recovery.restore!.function };
+      recovery.push({ settings: recoverySettings(db), validate: jobs.recovery.validate.function, ...restore });
     }
     this.failover = new FailoverWorkflow(this, 'Failover', { vault: this.vault, topics: this.topics, databases: recovery });
     const drills = config.databases.flatMap((db) =>
@@ -144,7 +148,7 @@ export class PgdrStack extends Stack {
         interval: Duration.seconds(detection.monitorIntervalSeconds),
       });
       const { dump, verify } = this.metricSourcesOf(db.name);
-      const withDeadLetters = [...('fargate' in jobs ? [jobs.fargate] : [jobs.dump.job, jobs.verify.job]), jobs.recovery.restore, jobs.recovery.validate, jobs.monitor.job];
+      const withDeadLetters = [...('fargate' in jobs ? [jobs.fargate] : [jobs.dump.job, jobs.verify.job]), ...(jobs.recovery.restore ? [jobs.recovery.restore] : []), jobs.recovery.validate, jobs.monitor.job];
       jobs.alarms = new DatabaseAlarms(this, `${db.name}-Alarms`, { config: db, factory: alarms, monitor: jobs.monitor, dump, verify, failover: this.failover, jobs: withDeadLetters, detection });
       const found: DatabaseOutputs | FargateDatabaseOutputs =
         'fargate' in jobs
@@ -296,11 +300,12 @@ export class PgdrStack extends Stack {
       secret,
       cutoverSecret,
       databasePorts: [db.source.port],
-      restoreMemorySize: Size.mebibytes(db.jobs.verify.memoryMiB),
+      // The failover restores on Fargate (the restore task): no restore Lambda.
+      restoreFunction: false,
     });
     new CfnOutput(this, `${db.name}-JobSecurityGroups`, {
-      value: [fargate.dump, fargate.verify, fargate.restore, recovery.restore, recovery.validate].map((j) => j.securityGroup.securityGroupId).join(','),
-      description: `Security groups of the ${db.name} jobs (Fargate tasks and recovery Lambdas): allow them inbound on the database port (the source, and the recovery instances' security groups)`,
+      value: [fargate.dump, fargate.verify, fargate.restore, recovery.validate].map((j) => j.securityGroup.securityGroupId).join(','),
+      description: `Security groups of the ${db.name} jobs (Fargate tasks and the validate Lambda): allow them inbound on the database port (the source, and the recovery instances' security groups)`,
     });
     return { fargate, recovery };
   }
@@ -340,7 +345,7 @@ export class PgdrStack extends Stack {
       restoreMemorySize: Size.mebibytes(db.jobs.verify.memoryMiB),
     });
     new CfnOutput(this, `${db.name}-JobSecurityGroups`, {
-      value: [dump.job, verify.job, recovery.restore, recovery.validate].map((j) => j.securityGroup.securityGroupId).join(','),
+      value: [dump.job, verify.job, recovery.restore!, recovery.validate].map((j) => j.securityGroup.securityGroupId).join(','),
       description: `Security groups of the ${db.name} jobs: allow them inbound on the database port (the source, and the recovery instances' security groups)`,
     });
     return { dump, verify, recovery };

@@ -15,6 +15,8 @@ export interface RecoveryJobsProps extends JobProps {
   readonly restoreMemorySize?: Size;
   /** Ephemeral storage of the restore job (the file that pg_restore --jobs needs). @default Size.gibibytes(10) */
   readonly restoreEphemeralStorage?: Size;
+  /** Create the restore Lambda: false when another runner restores (an ECS Fargate task, lib/fargate-jobs.ts). @default true */
+  readonly restoreFunction?: boolean;
 }
 
 /**
@@ -24,7 +26,8 @@ export interface RecoveryJobsProps extends JobProps {
  * of the instances the workflow creates for this database (by tag, never another instance's).
  */
 export class RecoveryJobs extends Construct {
-  readonly restore: PgdrFunction;
+  /** The restore Lambda; undefined when `restoreFunction` is false. */
+  readonly restore?: PgdrFunction;
   readonly validate: PgdrFunction;
 
   constructor(scope: Construct, id: string, props: RecoveryJobsProps) {
@@ -37,7 +40,7 @@ export class RecoveryJobs extends Construct {
         `The PostgreSQL tools layer of ${props.database} ships no RDS CA bundle: the restore and validate jobs encrypt their connections to recovery instances but cannot authenticate them (sslmode=require). Pack the layer with scripts/pack-pg-tools.sh --ca-bundle global-bundle.pem.`,
       );
     }
-    this.restore = new PgdrFunction(this, 'Restore', {
+    if (props.restoreFunction !== false) this.restore = new PgdrFunction(this, 'Restore', {
       ...props,
       tls,
       job: 'restore',
@@ -48,11 +51,11 @@ export class RecoveryJobs extends Construct {
       environment: { PGDR_WORK_DIR: '/tmp', PGDR_RESTORE_JOBS: '2' },
     });
     this.validate = new PgdrFunction(this, 'Validate', { ...props, tls, job: 'failover/validate', memorySize: props.memorySize ?? Size.mebibytes(1024), retryAttempts: 0 });
-    for (const job of [this.restore, this.validate]) {
+    for (const job of [this.restore, this.validate].filter((j): j is PgdrFunction => j !== undefined)) {
       props.vault.grantReadDumps(job.function, props.database);
       grantRecoveryInstanceSecrets(job.function, props.database);
     }
-    props.cutoverSecret?.grantRead(this.restore.function);
+    if (this.restore) props.cutoverSecret?.grantRead(this.restore.function);
   }
 }
 

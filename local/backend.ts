@@ -43,7 +43,7 @@ import { parseConnection } from '../cli/shared';
 import { readDatabaseStatus } from '../cli/status';
 import { configuredDatabase } from '../cli/resolve';
 import { MemoryParameters, MemoryRoute53, MemorySecrets } from './aws-targets';
-import { ApprovalRequest, ApprovalVerdict, FailoverRunner, functionArn, LocalHandler, logicalIdOf, LOCAL_TOKENS, RunResult } from './failover-runner';
+import { ApprovalRequest, ApprovalVerdict, FailoverRunner, functionArn, LocalContainerTask, localJobContainer, LocalHandler, logicalIdOf, LOCAL_TOKENS, RunResult, taskDefinitionArn } from './failover-runner';
 import { PgCluster, serverBin } from './pg-cluster';
 import { RdsSimulator } from './rds-simulator';
 
@@ -171,7 +171,8 @@ export class LocalBackend implements Backend {
     const { template } = this.synthesized();
     const executionId = `local-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}-${Math.random().toString(36).slice(2, 6)}`;
     const run: LocalRun = { executionId, startedAt: new Date(), events: [], listeners: new Set(), result: Promise.resolve(undefined as never) };
-    const runner = new FailoverRunner(failoverDefinition(template, LOCAL_TOKENS), sim, this.handlers(run));
+    const tasks: Record<string, LocalContainerTask> = {};
+    const runner = new FailoverRunner(failoverDefinition(template, LOCAL_TOKENS), sim, this.handlers(run, tasks), { tasks, store: this.env.store });
     const emit = (event: WorkflowEvent) => {
       run.events.push(event);
       for (const listener of run.listeners) listener(event);
@@ -266,8 +267,11 @@ export class LocalBackend implements Backend {
     });
   }
 
-  /** The real handlers of the stack's functions, wired to the local adapters. */
-  private handlers(run: LocalRun): Record<string, LocalHandler> {
+  /**
+   * The real handlers of the stack's functions, wired to the local adapters; the restore tasks of
+   * databases on the Fargate runner go into `tasks` (the container entry point's stand-in).
+   */
+  private handlers(run: LocalRun, tasks: Record<string, LocalContainerTask>): Record<string, LocalHandler> {
     const { stack } = this.synthesis!;
     const sim = this.sim!;
     const store = this.env.store;
@@ -297,12 +301,18 @@ export class LocalBackend implements Backend {
       [arn(stack.failover.cutover.function)]: makeCutover({ ...targets, probe: httpsProbe(), clock: systemClock, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }) as LocalHandler,
       [arn(stack.failover.report.function)]: makeReport({ store, clock: systemClock, metricsOut: this.options.verbose ? process.stderr : discard }) as LocalHandler,
     };
+    const restore = makeRestore({ store, secrets, tls: {}, pgBin: this.env.pgBin, workDir: restoreDir, jobs: 2, log: this.env.log, clock: systemClock }) as LocalHandler;
+    const validated = (async (event: never) => {
+      run.validation = await validate(event);
+      return run.validation;
+    }) as LocalHandler;
     for (const jobs of stack.jobs.values()) {
-      handlers[arn(jobs.recovery.restore.function)] = makeRestore({ store, secrets, tls: {}, pgBin: this.env.pgBin, workDir: restoreDir, jobs: 2, log: this.env.log, clock: systemClock }) as LocalHandler;
-      handlers[arn(jobs.recovery.validate.function)] = (async (event: never) => {
-        run.validation = await validate(event);
-        return run.validation;
-      }) as LocalHandler;
+      handlers[arn(jobs.recovery.restore!.function)] = restore;
+      handlers[arn(jobs.recovery.validate.function)] = validated;
+    }
+    for (const jobs of stack.fargateJobs.values()) {
+      tasks[taskDefinitionArn(logicalIdOf(stack, jobs.fargate.restore.taskDefinition))] = localJobContainer(restore, store);
+      handlers[arn(jobs.recovery.validate.function)] = validated;
     }
     return handlers;
   }

@@ -90,7 +90,7 @@ describe('the template', () => {
       Parameters: { 'Key.$': '$.plan.restoreTask.resultKey' },
       ResultSelector: { 'value.$': 'States.StringToJson($.Body)' },
       ResultPath: '$.restore',
-      Next: 'UnwrapRestore',
+      Next: 'UnwrapRestoreTask',
       Catch: [{ ErrorEquals: ['States.ALL'], Next: STATES.failed, ResultPath: '$.failure' }],
     });
     // The Configure state renders the task of `shop` only; `clinic` keeps its function.
@@ -154,7 +154,8 @@ describe('runs', () => {
     const resultKey = keys.find((k) => k.endsWith('.restore.result'))!;
     expect(resultKey).toMatch(/^shop\/recoveries\/\d{4}\/\d{2}\/fargate-[a-z0-9]+\.restore\.result$/);
     const result = JSON.parse((await world.store().getText(resultKey))!.text) as Json;
-    expect(result).toMatchObject({ ok: true, targetDatabase: 'clinicdb' });
+    // The container entry point's result document (container/entry.ts): the restore result under `result`.
+    expect(result).toMatchObject({ job: 'restore', ok: true, result: { ok: true, targetDatabase: 'clinicdb' } });
     expect(JSON.stringify(result)).not.toContain(world.source.password);
   });
 

@@ -164,7 +164,8 @@ describe(EXAMPLE, () => {
     for (const s of passRole) {
       expect(s.actions).toEqual(['iam:PassRole']);
       for (const r of [s.resource].flat()) expect(taskRoles).toContain(r['Fn::GetAtt'][0]);
-      expect(s.policy).toMatch(/SchedulerRole|EventsRole/);
+      // Scheduler and EventBridge start tasks; the failover state machine runs the restore task (ecs:runTask.sync).
+      expect(s.policy).toMatch(/SchedulerRole|EventsRole|FailoverStateMachineRole/);
     }
     // The same grants as the Lambda jobs: the dump task may write, not read, the database's prefix; restore reads the RDS-managed secrets of recovery instances only.
     const of = (role: any) => statements.filter((s) => resources[s.policy].Properties.Roles.some((x: any) => x.Ref === idOf(role))).flatMap((s) => s.actions);

@@ -101,7 +101,7 @@ function addFargateFailover(stack: PgdrStack, config: PgdrConfig, databases: str
       return {
         settings: recoverySettings(db),
         validate: recovery.validate.function,
-        ...(onFargate ? { restoreTask: { cluster, taskDefinition, securityGroups: [securityGroup], subnets: stack.network.subnets } } : { restore: recovery.restore.function }),
+        ...(onFargate ? { restoreTask: { cluster, taskDefinition, securityGroups: [securityGroup], subnets: stack.network.subnets } } : { restore: recovery.restore!.function }),
       };
     }),
   });
@@ -262,7 +262,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     };
     const restore = makeRestore({ store, secrets: reader, tls: {}, pgBin: PG_BIN, workDir, jobs: 2, log: silentLog, clock: systemClock }) as LocalHandler;
     for (const jobs of stack.jobs.values()) {
-      handlers[arn(jobs.recovery.restore.function)] = restore;
+      handlers[arn(jobs.recovery.restore!.function)] = restore;
       handlers[arn(jobs.recovery.validate.function)] = makeValidate({ store, secrets: reader, tls: {}, clock: systemClock, log: silentLog }) as LocalHandler;
     }
     const tasks: Record<string, LocalContainerTask> = {};
