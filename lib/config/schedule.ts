@@ -85,8 +85,8 @@ export function runTimes(schedule: ParsedSchedule, start: number, end: number, l
     currentDate: new Date(start - 1),
     endDate: new Date(end),
   });
-  while (times.length < limit && it.hasNext()) times.push(it.next().getTime());
-  return times;
+  // take() stops at the end date (hasNext() + next() would find every run twice).
+  return it.take(limit).map((d) => d.getTime());
 }
 
 /**
@@ -97,11 +97,14 @@ export function runTimes(schedule: ParsedSchedule, start: number, end: number, l
  */
 export function longestGapSeconds(schedules: readonly ParsedSchedule[]): number {
   let end = WINDOW_START + WINDOW_DAYS * 86400_000;
-  for (const s of schedules) {
-    const own = runTimes(s, WINDOW_START, end, MAX_RUNS_PER_SCHEDULE, true);
-    if (own.length === MAX_RUNS_PER_SCHEDULE) end = Math.min(end, own[own.length - 1]);
-  }
-  const all = schedules.flatMap((s) => runTimes(s, WINDOW_START, end, Number.MAX_SAFE_INTEGER, true)).sort((a, b) => a - b);
+  const own = schedules.map((s) => {
+    const times = runTimes(s, WINDOW_START, end, MAX_RUNS_PER_SCHEDULE, true);
+    if (times.length === MAX_RUNS_PER_SCHEDULE) end = Math.min(end, times[times.length - 1]);
+    return times;
+  });
+  // Each list holds every run of its schedule up to the final `end` (its own end was the same or
+  // later; a list cut at MAX_RUNS_PER_SCHEDULE ends at or after it), so they need not be computed again.
+  const all = own.flatMap((times) => times.filter((t) => t <= end)).sort((a, b) => a - b);
   if (all.length < 2) return Number.POSITIVE_INFINITY;
   let gap = 0;
   for (let i = 1; i < all.length; i++) gap = Math.max(gap, all[i] - all[i - 1]);
