@@ -80,13 +80,41 @@ export function runTimes(schedule: ParsedSchedule, start: number, end: number, l
     for (let t = start; t <= end && times.length < limit; t += schedule.seconds * 1000) times.push(t);
     return times;
   }
+  if (utc) return utcCronRunTimes(schedule.unixCron, start, end, limit);
   const it = CronExpressionParser.parse(schedule.unixCron, {
-    tz: utc ? 'UTC' : schedule.timeZone,
+    tz: schedule.timeZone,
     currentDate: new Date(start - 1),
     endDate: new Date(end),
   });
   // take() stops at the end date (hasNext() + next() would find every run twice).
   return it.take(limit).map((d) => d.getTime());
+}
+
+const DAY_MS = 86400_000;
+
+/**
+ * The runs of a Unix cron expression in UTC from `start` up to `end`, at most `limit`: the same
+ * times as stepping cron-parser from run to run, ~50 times faster (the configuration is checked at
+ * every CLI start). Without daylight saving every matching day has the same runs (hours × minutes),
+ * and whether a day matches (month, day of month, day of week, L, #) does not depend on the time:
+ * so each day is tested once, with cron-parser's includesDate at its first run.
+ */
+function utcCronRunTimes(unixCron: string, start: number, end: number, limit: number): number[] {
+  const expr = CronExpressionParser.parse(unixCron, { tz: 'UTC' });
+  const sorted = (values: readonly (number | string)[]) => values.map(Number).sort((a, b) => a - b);
+  const offsets: number[] = [];
+  for (const h of sorted(expr.fields.hour.values)) {
+    for (const m of sorted(expr.fields.minute.values)) for (const s of sorted(expr.fields.second.values)) offsets.push(((h * 60 + m) * 60 + s) * 1000);
+  }
+  const times: number[] = [];
+  for (let day = Math.floor(start / DAY_MS) * DAY_MS; day <= end && times.length < limit; day += DAY_MS) {
+    if (!expr.includesDate(new Date(day + offsets[0]))) continue;
+    for (const offset of offsets) {
+      const t = day + offset;
+      if (t >= start && t <= end && times.length < limit) times.push(t);
+    }
+  }
+  return times;
 }
 
 /**
