@@ -13,7 +13,7 @@
  *   - tsx and esbuild themselves, and pg's optional native binding.
  * The build fails if anything in the bundle still imports aws-cdk-lib or constructs.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { build, Plugin } from 'esbuild';
 
@@ -118,6 +118,8 @@ export async function buildCli(): Promise<CliBuild> {
   for (const file of result.outputFiles) if (file !== js) writeAtomically(file.path, file.contents);
   writeAtomically(BUNDLE_INPUTS, `${JSON.stringify({ inputs, sourceLoaded: [...sourceLoaded].sort() }, null, 1)}\n`);
   writeAtomically(BUNDLE, js.contents, started);
+  // The code caches of the previous bundle (bin/pgdr.js) are named after it: no use any more.
+  rmSync(join(dirname(BUNDLE), 'code-cache'), { recursive: true, force: true });
   bytes = js.contents.byteLength;
   return { bundle: BUNDLE, inputs, sourceLoaded: [...sourceLoaded].sort(), bytes };
 }
