@@ -3,33 +3,38 @@
  * database: `pgdr backup --local` of an empty database (cliStartSeconds) and `pgdr --help`, run
  * exactly as bench/speed.ts runs them (cliRunner), interleaved, median and range of --reps.
  *
- *   npx tsx bench/cli-start.ts [--reps N]
+ *   npx tsx bench/cli-start.ts [--reps N] [--before DIR]
  *
- * Prints one JSON line: { cliStartSeconds, cliHelpSeconds, runs, load } (load: /proc/loadavg at the
- * start and at the end; the machine may be shared). Stops the cluster it starts by PID.
+ * --before DIR: also another checkout of pgdr (e.g. a clone at an older commit, its node_modules
+ * linked), each of its figures interleaved with this one's. Prints one JSON line per checkout:
+ * { project, cliStartSeconds, cliHelpSeconds, runs, load } (load: /proc/loadavg at the start and
+ * at the end; the machine may be shared). Stops the cluster it starts by PID.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PG_BIN, PgCluster } from '../local/pg-cluster';
 import { cliRunner, stats } from './speed';
 
+const PROJECT = join(__dirname, '..');
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { reps: { type: 'string', default: '7' } } });
+  const { values } = parseArgs({ options: { reps: { type: 'string', default: '7' }, before: { type: 'string' } } });
   const reps = Number(values.reps);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps takes a whole number ≥ 1 (received ${JSON.stringify(values.reps)})`);
   const work = mkdtempSync(join(tmpdir(), 'pgdr-bench-cli-'));
   const pg = await PgCluster.start();
   try {
     await pg.createDatabase('empty');
-    const { cli, sourceUrl } = cliRunner(pg, join(work, 'cli'));
+    const projects = [PROJECT, ...(values.before ? [resolve(values.before)] : [])];
+    const runners = projects.map((project, i) => ({ project, ...cliRunner(pg, join(work, `cli-${i}`), project), empty: [] as number[], help: [] as number[] }));
     const loadStart = readFileSync('/proc/loadavg', 'utf8').trim();
-    const empty: number[] = [];
-    const help: number[] = [];
     for (let rep = 1; rep <= reps; rep++) {
-      empty.push(await cli(`backup empty --local --source-url '${sourceUrl('empty')}' --pg-bin '${PG_BIN}' --json`));
-      help.push(await cli('--help'));
+      for (const r of runners) {
+        r.empty.push(await r.cli(`backup empty --local --source-url '${r.sourceUrl('empty')}' --pg-bin '${PG_BIN}' --json`));
+        r.help.push(await r.cli('--help'));
+      }
     }
     const round = (v: number) => Math.round(v * 1000) / 1000;
     const figure = (values: number[]) => {
@@ -37,7 +42,9 @@ async function main(): Promise<void> {
       return { median: round(s.median), min: round(s.min), max: round(s.max) };
     };
     const load = { start: loadStart, end: readFileSync('/proc/loadavg', 'utf8').trim() };
-    console.log(JSON.stringify({ cliStartSeconds: figure(empty), cliHelpSeconds: figure(help), runs: { empty: empty.map(round), help: help.map(round) }, load }));
+    for (const r of runners) {
+      console.log(JSON.stringify({ project: r.project, cliStartSeconds: figure(r.empty), cliHelpSeconds: figure(r.help), runs: { empty: r.empty.map(round), help: r.help.map(round) }, load }));
+    }
   } finally {
     await pg.stop();
     rmSync(work, { recursive: true, force: true });

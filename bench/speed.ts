@@ -132,15 +132,16 @@ function beforeAfterSection(): string[] {
 
 /**
  * `pgdr ARGS` (node bin/pgdr.js, stdout to /dev/null) as the speed section runs it: its own local
- * directory (`dir`/.pgdr) and the password in the environment, never in argv. `cli` resolves to
+ * directory (`dir`/.pgdr) and the password in the environment, never in argv; `project` is the
+ * checkout whose bin/pgdr.js runs, in its directory (default: this one). `cli` resolves to
  * its wall seconds; `sourceUrl(db)` is the cluster's URL of `db` without the password.
  */
-export function cliRunner(pg: PgCluster, dir: string): { cli: (args: string) => Promise<number>; sourceUrl: (db: string) => string } {
+export function cliRunner(pg: PgCluster, dir: string, project = PROJECT): { cli: (args: string) => Promise<number>; sourceUrl: (db: string) => string } {
   const conn = connectionFromUrl(pg.url());
   const cliEnv: NodeJS.ProcessEnv = { ...process.env, PGDR_LOCAL_DIR: join(dir, '.pgdr'), PGPASSWORD: conn.password ?? '', PGSSLMODE: 'disable' };
   delete cliEnv.NODE_OPTIONS;
   return {
-    cli: (args) => shell(`node '${join(PROJECT, 'bin', 'pgdr.js')}' ${args} > /dev/null`, cliEnv, PROJECT),
+    cli: (args) => shell(`node '${join(project, 'bin', 'pgdr.js')}' ${args} > /dev/null`, cliEnv, project),
     sourceUrl: (name) => `postgres://${encodeURIComponent(conn.username)}@${conn.host}:${conn.port}/${name}`,
   };
 }
