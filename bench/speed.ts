@@ -23,7 +23,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { PG_BIN } from '../local/pg-cluster';
+import { PG_BIN, PgCluster } from '../local/pg-cluster';
 import { runDump } from '../lambda/dump/core';
 import { runVerify } from '../lambda/verify/core';
 import { runRestore } from '../lambda/restore/core';
@@ -57,7 +57,7 @@ export function stats(values: number[]): { median: number; min: number; max: num
 }
 
 /** Runs `bash -c script` (async: s3rver in this process keeps serving); rejects unless it exits 0; returns wall seconds. */
-function shell(script: string, env: NodeJS.ProcessEnv, cwd?: string): Promise<number> {
+export function shell(script: string, env: NodeJS.ProcessEnv, cwd?: string): Promise<number> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const child = spawn('bash', ['-c', `set -o pipefail; ${script}`], { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -130,6 +130,22 @@ function beforeAfterSection(): string[] {
   ];
 }
 
+/**
+ * `pgdr ARGS` (node bin/pgdr.js, stdout to /dev/null) as the speed section runs it: its own local
+ * directory (`dir`/.pgdr) and the password in the environment, never in argv; `project` is the
+ * checkout whose bin/pgdr.js runs, in its directory (default: this one). `cli` resolves to
+ * its wall seconds; `sourceUrl(db)` is the cluster's URL of `db` without the password.
+ */
+export function cliRunner(pg: PgCluster, dir: string, project = PROJECT): { cli: (args: string) => Promise<number>; sourceUrl: (db: string) => string } {
+  const conn = connectionFromUrl(pg.url());
+  const cliEnv: NodeJS.ProcessEnv = { ...process.env, PGDR_LOCAL_DIR: join(dir, '.pgdr'), PGPASSWORD: conn.password ?? '', PGSSLMODE: 'disable' };
+  delete cliEnv.NODE_OPTIONS;
+  return {
+    cli: (args) => shell(`node '${join(project, 'bin', 'pgdr.js')}' ${args} > /dev/null`, cliEnv, project),
+    sourceUrl: (name) => `postgres://${encodeURIComponent(conn.username)}@${conn.host}:${conn.port}/${name}`,
+  };
+}
+
 export async function speedSection(bench: Bench, options: SpeedOptions): Promise<string> {
   const db = 'speed';
   const work = mkdtempSync(join(tmpdir(), 'pgdr-bench-speed-'));
@@ -145,13 +161,8 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   const tables = ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history', 'docs', 'wide'];
   const validation = tables.map((t) => `SELECT count(*) FROM ${t};`).join(' ');
 
-  // CLI: its own local directory (.pgdr) and the password in the environment, never in argv.
   const cliDir = join(work, 'cli');
-  const conn = connectionFromUrl(bench.pg.url(db));
-  const cliEnv: NodeJS.ProcessEnv = { ...process.env, PGDR_LOCAL_DIR: join(cliDir, '.pgdr'), PGPASSWORD: conn.password ?? '', PGSSLMODE: 'disable' };
-  delete cliEnv.NODE_OPTIONS;
-  const sourceUrl = (name: string) => `postgres://${encodeURIComponent(conn.username)}@${conn.host}:${conn.port}/${name}`;
-  const cli = (args: string) => shell(`node '${join(PROJECT, 'bin', 'pgdr.js')}' ${args} > /dev/null`, cliEnv, PROJECT);
+  const { cli, sourceUrl } = cliRunner(bench.pg, cliDir);
 
   const figures: Figures = {};
   const add = (name: string, value: number) => (figures[name] ??= []).push(value);

@@ -1,7 +1,9 @@
 /**
  * Which backend a command runs against: `--local` (PostgreSQL clusters under .pgdr, the local S3
  * server, the synthesized state machine in the local interpreter) or the deployed stack. Each is
- * loaded only when a command needs it, so `pgdr --help` loads neither.
+ * loaded only when a command needs it, so `pgdr --help` loads neither: a `require` of a literal path
+ * inside the function that needs the module (a dynamic `import()` of a .ts file is not resolved
+ * under tsx's CommonJS hook; the bundle, scripts/build-cli.ts, keeps such a `require` lazy).
  */
 import type { PgdrConfig } from '../lib/config';
 import type { Backend } from './contract';
@@ -26,20 +28,13 @@ export function requireConfig(path?: string): { config: PgdrConfig; path: string
   return { config: loaded.config, path: loaded.path };
 }
 
-/**
- * A module loaded when first needed (synchronous `require`: the CLI runs as CommonJS under tsx and
- * as a bundle, where a dynamic `import()` of a .ts file is not resolved). Path relative to cli/.
- */
-export function load<T>(path: string): T {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require(path) as T;
-}
-
 export async function openBackend(options: BackendOptions, config: PgdrConfig): Promise<Backend> {
   if (options.local) {
-    const { openLocalBackend } = load<typeof import('../local/backend')>('../local/backend');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+    const { openLocalBackend } = require('../local/backend') as typeof import('../local/backend');
     return openLocalBackend({ config, sourceUrl: options.sourceUrl, verifyUrl: options.verifyUrl, pgBin: options.pgBin, verbose: options.verbose, redact: redactOutput });
   }
-  const { openAwsBackend } = load<typeof import('./aws/backend')>('./aws/backend');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+  const { openAwsBackend } = require('./aws/backend') as typeof import('./aws/backend');
   return openAwsBackend({ config });
 }

@@ -17,13 +17,13 @@ import { ConfigError } from '../lib/config/load';
 import { CliError } from './errors';
 import { EXIT } from './contract';
 import { redactOutput } from './shared';
+import { PROJECT_ROOT } from './project';
 import { registerBackup } from './commands/backup';
 import { registerVerify } from './commands/verify';
 import { registerDrill } from './commands/drill';
 import { registerFailover } from './commands/failover';
 import { registerRunbook } from './commands/runbook';
 import { registerStatus } from './commands/status';
-import { load } from './backend';
 
 export { redactOutput };
 
@@ -42,7 +42,7 @@ Passwords never go on the command line: give URLs without one and use PGPASSWORD
 
 /** pgdr's version, from its package.json. */
 export function packageVersion(): string {
-  return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 export function buildProgram(): Command {
@@ -59,7 +59,8 @@ export function buildProgram(): Command {
   registerVerify(program);
   registerFailover(program);
   registerDrill(program);
-  registerRunbook(program, { loadOutputs: (stackName) => load<typeof import('./aws/backend')>('./aws/backend').loadStackOutputs(stackName) });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+  registerRunbook(program, { loadOutputs: (stackName) => (require('./aws/backend') as typeof import('./aws/backend')).loadStackOutputs(stackName) });
 
   // Every command's --help ends with the exit codes (commander copies the settings to subcommands).
   for (const command of [program, ...program.commands]) {

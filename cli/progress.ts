@@ -4,7 +4,6 @@
  * `--json`) plain lines on stderr, one when a step starts, one per detail, one when it ends, so a
  * log reads the same story. stdout stays free for the command's result.
  */
-import { load } from './backend';
 
 export interface Progress {
   /** Runs `work` as a named step; `update` shows its latest detail. Rethrows the step's error. */
@@ -50,7 +49,8 @@ export function openProgress(options: ProgressOptions): Progress {
       let result!: T;
       let failure: unknown;
       const started = now();
-      const { Listr } = load<typeof import('listr2')>('listr2');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+      const { Listr } = require('listr2') as typeof import('listr2');
       const list = new Listr(
         [
           {

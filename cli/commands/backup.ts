@@ -6,7 +6,7 @@ import { EXIT } from '../contract';
 import { interruptOnSignals, signalExitCode } from '../interrupt';
 import { resolveDatabase } from '../resolve';
 import { CommonOptions, parseConnection, printManifest, redactOutput } from '../shared';
-import { load, openBackend, requireConfig } from '../backend';
+import { openBackend, requireConfig } from '../backend';
 import { openProgress } from '../progress';
 
 export function registerBackup(program: Command): void {
@@ -41,7 +41,8 @@ export function registerBackup(program: Command): void {
         throw new CliError(`backup --local needs --source-url (or PGSERVICE): the local runner does not read the database secret from AWS Secrets Manager`, EXIT.usage);
       }
       const backupClass = options.class ?? db.config?.backupClasses[0]?.name ?? 'manual';
-      const { localBackup, openLocalEnv } = load<typeof import('../local')>('./local');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+      const { localBackup, openLocalEnv } = require('../local') as typeof import('../local');
       const env = await openLocalEnv({ ...options, redact: redactOutput });
       const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.s3.directory}`);
       try {

@@ -9,7 +9,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RECOVERY_SOURCES, RecoverySource } from '../../lambda/failover/contract';
-import { load, requireConfig } from '../backend';
+import { requireConfig } from '../backend';
 import { configuredDatabase } from '../resolve';
 import { startAndFollow } from './failover';
 import type { DefaultRenderer, ListrTaskWrapper, SimpleRenderer } from 'listr2';
@@ -71,7 +71,8 @@ Exit codes: 0 passed; 1 a step failed or an objective was missed; 2 bad usage; 1
         // Against the deployed stack: the failover state machine in drill mode, followed live; its outcome is the report.
         const { config } = requireConfig(options.config);
         const db = configuredDatabase(config, database);
-        const { defaultDrillSource } = load<typeof import('../../lib/drill-schedules')>('../lib/drill-schedules');
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+        const { defaultDrillSource } = require('../../lib/drill-schedules') as typeof import('../../lib/drill-schedules');
         const source = options.source ?? db.drill.source ?? defaultDrillSource(db.source);
         await startAndFollow(database, { config: options.config, source, drill: true, approval: false, json: options.json });
         return;
@@ -81,7 +82,8 @@ Exit codes: 0 passed; 1 a step failed or an objective was missed; 2 bad usage; 1
       const display = process.stderr.isTTY ? listrDisplay() : plainDisplay(options.verbose === true);
       let report: DrillReport;
       try {
-        const { runLocalDrill } = load<typeof import('../../local/drill')>('../local/drill');
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+        const { runLocalDrill } = require('../../local/drill') as typeof import('../../local/drill');
         report = await runLocalDrill({
           database,
           configPath: options.config,
@@ -127,7 +129,8 @@ type Wrapper = ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRe
 
 /** A listr2 task list on stderr: each task waits for its step's events. */
 function listrDisplay(): Display {
-  const { Listr, ListrLogger, PRESET_TIMER, ProcessOutput } = load<typeof import('listr2')>('listr2');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+  const { Listr, ListrLogger, PRESET_TIMER, ProcessOutput } = require('listr2') as typeof import('listr2');
   type Deferred = { started: Promise<void>; ended: Promise<DrillStep | undefined>; start: () => void; end: (s?: DrillStep) => void };
   const deferred = new Map<DrillStepName, Deferred>();
   for (const name of DRILL_STEPS) {

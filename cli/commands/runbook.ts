@@ -6,7 +6,6 @@ import { ConfigError } from '../../lib/config';
 import { EXIT } from '../contract';
 import { CliError } from '../errors';
 import { loadOptionalConfig } from '../resolve';
-import { load } from '../backend';
 import { redactOutput } from '../shared';
 
 export interface RunbookDeps {
@@ -29,8 +28,10 @@ const DRAWING_TOKENS = { account: '<account>', region: '<region>' };
 export async function runbookText(options: RunbookOptions, deps: RunbookDeps = {}): Promise<string> {
   const { config, path } = loadConfigFor(options.config);
   if (!config) throw new CliError(`there is no ${path}: the runbook is generated from a configuration; give --config PATH or create ${path}`, EXIT.usage);
-  const { failoverDefinition, synthesize } = load<typeof import('../../lib/synthesize')>('../lib/synthesize');
-  const { renderRunbook } = load<typeof import('../runbook/render')>('./runbook/render');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+  const { failoverDefinition, synthesize } = require('../../lib/synthesize') as typeof import('../../lib/synthesize');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+  const { renderRunbook } = require('../runbook/render') as typeof import('../runbook/render');
   const { template } = synthesize(config);
   const definition = failoverDefinition(template, DRAWING_TOKENS);
   let outputs: Record<string, string> | undefined;

@@ -1,6 +1,6 @@
 /** `pgdr status [database]`: each database's recovery posture against its RPO and RTO. */
 import type { Command } from 'commander';
-import { BackendOptions, load, openBackend, requireConfig } from '../backend';
+import { BackendOptions, openBackend, requireConfig } from '../backend';
 import { configuredDatabase } from '../resolve';
 import { redactOutput } from '../shared';
 
@@ -18,7 +18,8 @@ export function registerStatus(program: Command): void {
       const backend = await openBackend(options, config);
       try {
         const statuses = await backend.status(database);
-        const { renderStatusTable } = load<typeof import('../status')>('./status');
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+        const { renderStatusTable } = require('../status') as typeof import('../status');
         process.stdout.write(redactOutput(options.json ? `${JSON.stringify(statuses, null, 2)}\n` : renderStatusTable(statuses)));
       } finally {
         await backend.close();

@@ -4,7 +4,7 @@ import type { VerificationRecord } from '../../lambda/shared/records';
 import { CliError } from '../errors';
 import { resolveDatabase } from '../resolve';
 import { CommonOptions, parseUrl, printRecord, redactOutput } from '../shared';
-import { load, openBackend, requireConfig } from '../backend';
+import { openBackend, requireConfig } from '../backend';
 import { openProgress } from '../progress';
 
 export function registerVerify(program: Command): void {
@@ -39,7 +39,8 @@ export function registerVerify(program: Command): void {
       const db = resolveDatabase(name, { config: options.config, hasUrl: url !== undefined, urlOption: '--verify-url or --source-url' });
       if (!url) throw new CliError('verify --local needs --verify-url or --source-url: the server that hosts the scratch database of the restore test');
       const connection = parseUrl(url, options.verifyUrl ? '--verify-url' : '--source-url');
-      const { localVerify, openLocalEnv } = load<typeof import('../local')>('./local');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
+      const { localVerify, openLocalEnv } = require('../local') as typeof import('../local');
       const env = await openLocalEnv({ ...options, redact: redactOutput });
       let record: VerificationRecord;
       try {

@@ -80,12 +80,40 @@ export function runTimes(schedule: ParsedSchedule, start: number, end: number, l
     for (let t = start; t <= end && times.length < limit; t += schedule.seconds * 1000) times.push(t);
     return times;
   }
+  if (utc) return utcCronRunTimes(schedule.unixCron, start, end, limit);
   const it = CronExpressionParser.parse(schedule.unixCron, {
-    tz: utc ? 'UTC' : schedule.timeZone,
+    tz: schedule.timeZone,
     currentDate: new Date(start - 1),
     endDate: new Date(end),
   });
-  while (times.length < limit && it.hasNext()) times.push(it.next().getTime());
+  // take() stops at the end date (hasNext() + next() would find every run twice).
+  return it.take(limit).map((d) => d.getTime());
+}
+
+const DAY_MS = 86400_000;
+
+/**
+ * The runs of a Unix cron expression in UTC from `start` up to `end`, at most `limit`: the same
+ * times as stepping cron-parser from run to run, ~50 times faster (the configuration is checked at
+ * every CLI start). Without daylight saving every matching day has the same runs (hours × minutes),
+ * and whether a day matches (month, day of month, day of week, L, #) does not depend on the time:
+ * so each day is tested once, with cron-parser's includesDate at its first run.
+ */
+function utcCronRunTimes(unixCron: string, start: number, end: number, limit: number): number[] {
+  const expr = CronExpressionParser.parse(unixCron, { tz: 'UTC' });
+  const sorted = (values: readonly (number | string)[]) => values.map(Number).sort((a, b) => a - b);
+  const offsets: number[] = [];
+  for (const h of sorted(expr.fields.hour.values)) {
+    for (const m of sorted(expr.fields.minute.values)) for (const s of sorted(expr.fields.second.values)) offsets.push(((h * 60 + m) * 60 + s) * 1000);
+  }
+  const times: number[] = [];
+  for (let day = Math.floor(start / DAY_MS) * DAY_MS; day <= end && times.length < limit; day += DAY_MS) {
+    if (!expr.includesDate(new Date(day + offsets[0]))) continue;
+    for (const offset of offsets) {
+      const t = day + offset;
+      if (t >= start && t <= end && times.length < limit) times.push(t);
+    }
+  }
   return times;
 }
 
@@ -97,11 +125,14 @@ export function runTimes(schedule: ParsedSchedule, start: number, end: number, l
  */
 export function longestGapSeconds(schedules: readonly ParsedSchedule[]): number {
   let end = WINDOW_START + WINDOW_DAYS * 86400_000;
-  for (const s of schedules) {
-    const own = runTimes(s, WINDOW_START, end, MAX_RUNS_PER_SCHEDULE, true);
-    if (own.length === MAX_RUNS_PER_SCHEDULE) end = Math.min(end, own[own.length - 1]);
-  }
-  const all = schedules.flatMap((s) => runTimes(s, WINDOW_START, end, Number.MAX_SAFE_INTEGER, true)).sort((a, b) => a - b);
+  const own = schedules.map((s) => {
+    const times = runTimes(s, WINDOW_START, end, MAX_RUNS_PER_SCHEDULE, true);
+    if (times.length === MAX_RUNS_PER_SCHEDULE) end = Math.min(end, times[times.length - 1]);
+    return times;
+  });
+  // Each list holds every run of its schedule up to the final `end` (its own end was the same or
+  // later; a list cut at MAX_RUNS_PER_SCHEDULE ends at or after it), so they need not be computed again.
+  const all = own.flatMap((times) => times.filter((t) => t <= end)).sort((a, b) => a - b);
   if (all.length < 2) return Number.POSITIVE_INFINITY;
   let gap = 0;
   for (let i = 1; i < all.length; i++) gap = Math.max(gap, all[i] - all[i - 1]);

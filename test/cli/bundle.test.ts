@@ -1,0 +1,102 @@
+/**
+ * The bundled CLI (scripts/build-cli.ts, bin/pgdr.js): `pgdr --help` from the bundle lists every
+ * command; `pgdr runbook --local` from the bundle loads the CDK synthesizer from the sources; in a
+ * copy of the project, bin/pgdr.js builds the bundle when there is none, rebuilds it when a source
+ * is newer, and runs the sources through tsx (one line on stderr) when it cannot build.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildProgram, EXIT_CODES_HELP } from '../../cli/main';
+import { buildCli, BUNDLE } from '../../scripts/build-cli';
+import { CliRun, cliEnv, ROOT } from '../support/cli';
+
+/** Runs `node script args...` in `cwd` to completion. */
+function runNode(script: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  return new Promise((done) => {
+    execFile(process.execPath, [script, ...args], { cwd, env: cliEnv(join(cwd, '.pgdr'), env), timeout: 110_000 }, (error, stdout, stderr) =>
+      done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('the bundle of this project', () => {
+  let entry: string;
+  beforeAll(async () => {
+    await buildCli();
+    // A script that runs the bundle itself (not bin/pgdr.js, which could fall back to the sources).
+    const dir = mkdtempSync(join(tmpdir(), 'pgdr-bundle-'));
+    entry = join(dir, 'run-bundle.js');
+    writeFileSync(entry, `require(${JSON.stringify(BUNDLE)}).run(process.argv).then((code) => { process.exitCode = code; });\n`);
+  });
+  afterAll(() => rmSync(join(entry, '..'), { recursive: true, force: true }));
+
+  it('pgdr --help lists every command, and the exit codes', async () => {
+    const run = await runNode(entry, ['--help'], ROOT);
+    expect(run.code).toBe(0);
+    const commands = buildProgram().commands.map((c) => c.name());
+    expect(commands).toEqual(expect.arrayContaining(['status', 'backup', 'verify', 'failover', 'approve', 'reject', 'drill', 'runbook']));
+    for (const name of commands) expect(run.stdout).toMatch(new RegExp(`^  ${name} `, 'm'));
+    expect(run.stdout).toContain(EXIT_CODES_HELP.trim().split('\n')[0]);
+  });
+
+  it('pgdr runbook --local loads the synthesizer (aws-cdk-lib, left outside the bundle) from the sources', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgdr-bundle-runbook-'));
+    try {
+      const out = join(dir, 'RUNBOOK.md');
+      const run = await runNode(entry, ['runbook', '--local', '--config', join(ROOT, 'pgdr.config.json'), '--out', out], ROOT);
+      expect(run).toMatchObject({ code: 0, stderr: '' });
+      expect(readFileSync(out, 'utf8')).toMatch(/shop/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bin/pgdr.js in a copy of the project', () => {
+  let project: string;
+  const bundle = () => join(project, 'build', 'cli', 'pgdr.js');
+  const pgdr = (args: string[]) => runNode(join(project, 'bin', 'pgdr.js'), args, project);
+
+  beforeAll(() => {
+    project = mkdtempSync(join(tmpdir(), 'pgdr-bundle-project-'));
+    for (const entry of ['bin', 'cli', 'lambda', 'local', 'lib', 'scripts', 'package.json', 'cdk.json', 'tsconfig.json']) {
+      cpSync(join(ROOT, entry), join(project, entry), { recursive: true });
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(project, 'node_modules'));
+  });
+  afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+  it('builds the bundle when there is none, and rebuilds it when a source is newer', async () => {
+    const first = await pgdr(['--help']);
+    expect(first).toMatchObject({ code: 0, stderr: '' });
+    expect(existsSync(bundle())).toBe(true);
+    const builtAt = statSync(bundle()).mtimeMs;
+
+    // Unchanged sources: the same bundle runs.
+    expect(await pgdr(['--version'])).toMatchObject({ code: 0, stderr: '' });
+    expect(statSync(bundle()).mtimeMs).toBe(builtAt);
+
+    // A newer source: rebuilt, and the change shows.
+    const main = join(project, 'cli', 'main.ts');
+    writeFileSync(main, readFileSync(main, 'utf8').replace("'Disaster recovery for PostgreSQL:", "'Disaster recovery for PostgreSQL (rebuilt):"));
+    const later = new Date(builtAt + 2000);
+    utimesSync(main, later, later);
+    const second = await pgdr(['--help']);
+    expect(second).toMatchObject({ code: 0, stderr: '' });
+    expect(second.stdout).toContain('Disaster recovery for PostgreSQL (rebuilt):');
+    expect(statSync(bundle()).mtimeMs).toBeGreaterThan(builtAt);
+    expect(readFileSync(bundle(), 'utf8')).toContain('(rebuilt):');
+  });
+
+  it('runs the sources through tsx, saying so in one line on stderr, when the bundle cannot be built', async () => {
+    rmSync(join(project, 'build'), { recursive: true, force: true });
+    writeFileSync(join(project, 'scripts', 'build-cli.ts'), "export function buildCli(): never {\n  throw new Error('esbuild is not installed');\n}\n");
+    const run = await pgdr(['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^ {2}backup /m);
+    expect(run.stderr).toBe('pgdr: cannot build the CLI bundle (esbuild is not installed); running the sources through tsx\n');
+    expect(existsSync(bundle())).toBe(false);
+  });
+});
