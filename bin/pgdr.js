@@ -15,6 +15,13 @@ const { dirname, join } = require('node:path');
 const vm = require('node:vm');
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED || 'true';
+// `pgdr ... | head`: a reader that goes away ends the output quietly, not with an EPIPE stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err && err.code === 'EPIPE') process.exit(process.exitCode || 0);
+    throw err;
+  });
+}
 
 const ROOT = join(__dirname, '..');
 const BUNDLE = join(ROOT, 'build', 'cli', 'pgdr.js');

@@ -465,9 +465,8 @@ export class FailoverWorkflow extends Construct {
     const restoreDump = lambdaDatabases.length === 0 ? undefined : catchTo(databaseJob(STATES.restoreDump, '$.plan.functions.restore', restoreEvent, '$.restore', 900), failed);
     restoreDump?.next(unwrapRestore);
     // The task's result document is the entry point's ({ job, ok, result }): the restore result is under `result`.
-    const unwrapRestoreTask = new sfn.Pass(this, 'UnwrapRestoreTask', { inputPath: '$.restore.value.result', resultPath: '$.restore' });
-    unwrapRestoreTask.next(validate);
-    const restoreTask = taskDatabases.length === 0 ? undefined : this.restoreTaskStates(restoreEvent, unwrapRestoreTask, (state) => catchTo(state, failed));
+    const unwrapRestoreTask = () => new sfn.Pass(this, 'UnwrapRestoreTask', { inputPath: '$.restore.value.result', resultPath: '$.restore' }).next(validate);
+    const restoreTask = taskDatabases.length === 0 ? undefined : this.restoreTaskStates(restoreEvent, unwrapRestoreTask(), (state) => catchTo(state, failed));
     if (restoreDump && restoreTask) {
       describeCreated.next(new sfn.Choice(this, STATES.restoreRunner, { comment: 'The restore job of the database runs as a Lambda or as an ECS task on Fargate (plan.runner).' }).when(sfn.Condition.stringEquals('$.plan.runner', 'fargate'), restoreTask).otherwise(restoreDump));
     } else {
