@@ -453,8 +453,6 @@ export class FailoverWorkflow extends Construct {
     // The job's result is under `value` (ResultSelector); later states read it at $.validation / $.restore.
     const unwrapValidation = new sfn.Pass(this, 'UnwrapValidation', { inputPath: '$.validation.value', resultPath: '$.validation' });
     validate.next(unwrapValidation);
-    const unwrapRestore = new sfn.Pass(this, 'UnwrapRestore', { inputPath: '$.restore.value', resultPath: '$.restore' });
-    unwrapRestore.next(validate);
     // The restore job's event, whichever runner runs it (lambda/restore/handler.ts RestoreEvent).
     const restoreEvent = {
       'database.$': '$.plan.database',
@@ -463,7 +461,7 @@ export class FailoverWorkflow extends Construct {
       'cutoverSecretArn.$': '$.plan.cutover.secretArn',
     };
     const restoreDump = lambdaDatabases.length === 0 ? undefined : catchTo(databaseJob(STATES.restoreDump, '$.plan.functions.restore', restoreEvent, '$.restore', 900), failed);
-    restoreDump?.next(unwrapRestore);
+    restoreDump?.next(new sfn.Pass(this, 'UnwrapRestore', { inputPath: '$.restore.value', resultPath: '$.restore' })).next(validate);
     // The task's result document is the entry point's ({ job, ok, result }): the restore result is under `result`.
     const unwrapRestoreTask = () => new sfn.Pass(this, 'UnwrapRestoreTask', { inputPath: '$.restore.value.result', resultPath: '$.restore' }).next(validate);
     const restoreTask = taskDatabases.length === 0 ? undefined : this.restoreTaskStates(restoreEvent, unwrapRestoreTask(), (state) => catchTo(state, failed));
