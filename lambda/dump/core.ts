@@ -136,7 +136,7 @@ interface ProducerInput {
   readonly plan: CompressionPlan;
   readonly keys: BackupKeys;
   /** Resolves when the counts are done (or failed: the run then says so). */
-  readonly counted: () => Promise<void>;
+  readonly counted: Promise<void>;
   /** Keys stored so far that a failure leaves behind without a manifest. */
   readonly leftBehind: string[];
 }
@@ -185,11 +185,11 @@ async function dumpCustom(input: ProducerInput): Promise<{ dump: CustomDump; unc
   sink.digest = digest;
   const piping = pipeline(stored, digest).catch(run.failed('stream'));
   const beforeComplete = async () => {
-    await input.counted();
+    await input.counted;
     if (run.stopping) throw new DumpError('dump stopped before completion');
   };
   const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream', { beforeComplete }).catch(run.failed('upload'));
-  await Promise.allSettled([uploading, input.counted(), gate, piping]);
+  await Promise.allSettled([uploading, input.counted, gate, piping]);
   const cause = run.cause();
   if (cause) throw cause;
   // The archive's size, from zstd's own count, trusted only when its output count is exactly
@@ -229,7 +229,7 @@ async function dumpDirectory(input: ProducerInput, workDir: string, jobs: number
     run.killedByUs.pg_dump = running;
   });
   try {
-    await Promise.allSettled([expectSuccess(dump).catch(run.failed('pg_dump')), input.counted()]);
+    await Promise.allSettled([expectSuccess(dump).catch(run.failed('pg_dump')), input.counted]);
     let cause = run.cause();
     if (cause) throw cause;
     const files = await uploadDirectory({
@@ -301,9 +301,10 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     });
 
     const dumpStarted = clock.now();
-    // Set once the counting has started (just below, after pg_dump).
-    const countingStarted: { promise?: Promise<void> } = {};
-    const input: ProducerInput = { deps, run, snapshot, plan, keys, counted: () => countingStarted.promise ?? Promise.resolve(), leftBehind };
+    // Settles with the counting, which starts just below, after pg_dump.
+    let countingStarted: (counting: Promise<void>) => void = () => undefined;
+    const counted = new Promise<void>((resolve) => (countingStarted = resolve));
+    const input: ProducerInput = { deps, run, snapshot, plan, keys, counted, leftBehind };
     // pg_dump starts synchronously in the producer (before its first await), then the counting.
     const producing = format === 'directory' ? dumpDirectory(input, deps.workDir!, jobs) : dumpCustom(input);
     producing.catch(() => undefined);
@@ -316,7 +317,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       const { rows, objects } = await snapshotCounts(counter, snapshot, run.halt.signal);
       counts = { rows, objects, seconds: seconds(countStarted, clock.now()) };
     })().catch((err) => run.failed('count')(new DumpError(`counting rows in the dump's snapshot failed: ${(err as Error).message}`)));
-    countingStarted.promise = counting;
+    countingStarted(counting);
 
     // Abandoning stops everything started above; a signal that aborted earlier does so at once.
     const { signal } = request;

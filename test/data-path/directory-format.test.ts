@@ -1,0 +1,308 @@
+/**
+ * pg_dump's directory format (issue 11, part 2), through the real dump, verify and restore cores,
+ * real pg tools, real PostgreSQL and s3rver: the same schemas as the custom format round-trip
+ * (dump -> verify with a restore test by `pg_restore --jobs 2` -> failover restore into another
+ * cluster, counts equal); a file missing or damaged in the bucket fails verification naming the file,
+ * leaves the latest-verified pointer where it was and the failover restore refuses it; a pg_dump
+ * worker killed during the dump fails it with no manifest and no work directory left; no room in
+ * the work directory fails the restore test with the reason.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PgCluster, PG_BIN } from '../../local/pg-cluster';
+import { startTestS3, TestS3 } from '../support/s3-server';
+import { bulkSchema, RICH_SCHEMA } from '../support/fixtures';
+import { harness, Harness, LogCapture } from '../support/harness';
+import { fakeBin, pidRecordingPgDump } from '../support/fake-bin';
+import { connectionFromUrl } from '../../lambda/shared/connection';
+import { keysFromDumpKey, keysFromManifestKey, latestVerifiedKey, manifestKeyOf } from '../../lambda/shared/layout';
+import { S3ObjectStore } from '../../lambda/shared/s3-store';
+import { systemClock } from '../../lambda/shared/ports';
+import { objectCounts, rowCounts } from '../../lambda/shared/catalog';
+import { BackupManifest, DirectoryDump, directoryListingSha256, parseLatestVerified, parseManifest, RecordError } from '../../lambda/shared/records';
+import { BackupKeyError, resolveVerifiedBackup, RestoreError, runRestore } from '../../lambda/restore/core';
+import { DumpError } from '../../lambda/dump/core';
+import { dumpFormatFromEnv, EnvError } from '../../lambda/shared/env';
+
+let pg: PgCluster;
+let target: PgCluster;
+let s3: TestS3;
+let workRoot: string;
+
+beforeAll(async () => {
+  [pg, target, s3] = await Promise.all([PgCluster.start(), PgCluster.start(), startTestS3()]);
+  workRoot = mkdtempSync(join(tmpdir(), 'pgdr-dirfmt-'));
+  await pg.createDatabase('shop');
+  await pg.sql('shop', RICH_SCHEMA);
+  await pg.sql('shop', bulkSchema(3));
+});
+
+afterAll(async () => {
+  await Promise.allSettled([s3?.stop(), pg?.stop(), target?.stop()]);
+  if (workRoot) rmSync(workRoot, { recursive: true, force: true });
+});
+
+const store = () => new S3ObjectStore(s3.client, s3.bucket, { kmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/test', partSize: 5 * 1024 * 1024 });
+const workDir = () => mkdtempSync(join(workRoot, 'work-'));
+const directory = (m: BackupManifest): DirectoryDump => {
+  if (m.dump.format !== 'directory') throw new Error(`expected a directory dump, got ${m.dump.format}`);
+  return m.dump;
+};
+
+/** A directory-format dump through the harness (jobs 2, its own work directory, which must be empty afterwards). */
+async function dumpDirectory(h: Harness, dir = workDir()): Promise<BackupManifest> {
+  const manifest = await h.dump({ format: 'directory', jobs: 2, workDir: dir });
+  expect(readdirSync(dir)).toEqual([]);
+  return manifest;
+}
+
+async function getBytes(key: string): Promise<Buffer> {
+  const out = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+async function pointerDumpKey(database: string): Promise<string | undefined> {
+  const stored = await store().getText(latestVerifiedKey(database));
+  return stored ? parseLatestVerified(stored.text, 'latest').dumpKey : undefined;
+}
+
+describe('manifest versions', () => {
+  const v1 = { schemaVersion: 1, database: 'shop', backupClass: 'daily', startedAt: 'x', rowCounts: {}, objectCounts: {}, dump: { key: 'shop/a.dump', bytes: 1, sha256: 'ab', format: 'custom', compression: { method: 'none', level: 0 } } };
+  const file = { name: 'toc.dat', key: 'shop/a.dir/toc.dat.zst', bytes: 1, sha256: 'ab' };
+  const v2 = { ...v1, schemaVersion: 2, dump: { ...v1.dump, key: 'shop/a.dir/', format: 'directory', files: [file], jobs: 2 } };
+
+  test('version 1 (custom) and 2 (custom or directory) are read; 3 is refused with a clear message', () => {
+    expect(parseManifest(JSON.stringify(v1), 'k').dump.format).toBe('custom');
+    expect(parseManifest(JSON.stringify({ ...v1, schemaVersion: 2 }), 'k').dump.format).toBe('custom');
+    expect(parseManifest(JSON.stringify(v2), 'k').dump).toMatchObject({ format: 'directory', files: [file] });
+    expect(() => parseManifest(JSON.stringify({ ...v2, schemaVersion: 3 }), 'k')).toThrow(new RecordError('manifest k has schemaVersion 3; this pgdr reads versions 1 and 2 (a newer pgdr wrote it: upgrade pgdr to read it)'));
+  });
+
+  test('a directory dump in a version 1 manifest, an unsafe file name or a file outside the prefix is refused', () => {
+    expect(() => parseManifest(JSON.stringify({ ...v2, schemaVersion: 1 }), 'k')).toThrow(/dump.format "directory" in schemaVersion 1/);
+    expect(() => parseManifest(JSON.stringify({ ...v2, dump: { ...v2.dump, files: [file, { ...file, name: '../x', key: 'shop/a.dir/x' }] } }), 'k')).toThrow(/dump.files\[1\].name must be a file name/);
+    expect(() => parseManifest(JSON.stringify({ ...v2, dump: { ...v2.dump, files: [{ ...file, key: 'other/toc.dat' }] } }), 'k')).toThrow(/dump.files\[0\].key must be an object directly under shop\/a.dir\//);
+    expect(() => parseManifest(JSON.stringify({ ...v2, dump: { ...v2.dump, files: [{ ...file, name: '1.dat' }] } }), 'k')).toThrow(/must include toc.dat/);
+  });
+
+  test('the listing SHA-256 is that of `sha256sum` lines sorted by name', () => {
+    const files = [{ name: 'b.dat', sha256: '22' }, { name: 'a.dat', sha256: '11' }];
+    // printf '11  a.dat\n22  b.dat\n' | sha256sum
+    expect(directoryListingSha256(files)).toBe(createHash('sha256').update('11  a.dat\n22  b.dat\n').digest('hex'));
+  });
+
+  test('dump keys of both formats map to the manifest', () => {
+    const keys = keysFromManifestKey('shop/daily/2026/11/26/shop_daily_2026-11-26T05-00-00-000Z.manifest.json');
+    expect(keys.directory).toBe('shop/daily/2026/11/26/shop_daily_2026-11-26T05-00-00-000Z.dir/');
+    expect(manifestKeyOf(keys.directory)).toBe(keys.manifest);
+    expect(manifestKeyOf(keys.directory.slice(0, -1))).toBe(keys.manifest);
+    expect(manifestKeyOf(keys.dump)).toBe(keys.manifest);
+    expect(keysFromDumpKey(keys.directory)).toEqual(keys);
+    expect(manifestKeyOf('shop/daily/x.sql')).toBeUndefined();
+  });
+
+  test('PGDR_DUMP_FORMAT and PGDR_DUMP_JOBS', () => {
+    expect(dumpFormatFromEnv({})).toEqual({ format: 'custom' });
+    expect(dumpFormatFromEnv({ PGDR_DUMP_FORMAT: 'directory', PGDR_DUMP_JOBS: '4' })).toEqual({ format: 'directory', jobs: 4 });
+    expect(() => dumpFormatFromEnv({ PGDR_DUMP_FORMAT: 'tar' })).toThrow(new EnvError('PGDR_DUMP_FORMAT must be one of custom, directory (received "tar")'));
+    expect(() => dumpFormatFromEnv({ PGDR_DUMP_JOBS: '0' })).toThrow(/PGDR_DUMP_JOBS must be an integer from 1 to 64 \(received "0"\)/);
+  });
+});
+
+test('round trip: directory dump (--jobs 2, zstd per file) -> verify with pg_restore --jobs 2 -> failover restore into another cluster; counts equal to the custom format', async () => {
+  const h = harness(pg, s3, 'shop', 'shop', { restoreTestEveryNth: 1, smokeQueries: [{ name: 'non-ASCII survived', sql: `SELECT 1 FROM app."User" WHERE "displayName" LIKE 'Zoë Ångström%'`, minRows: 100 }] });
+  const client = await pg.client('shop');
+  const expectedRows = await rowCounts(client);
+  const expectedObjects = await objectCounts(client);
+  await client.end();
+
+  const custom = await h.dump();
+  const manifest = await dumpDirectory(h);
+  expect(manifest.rowCounts).toEqual(expectedRows);
+  expect(manifest.objectCounts).toEqual(expectedObjects);
+  expect(manifest.rowCounts).toEqual(custom.rowCounts);
+  expect(manifest.objectCounts).toEqual(custom.objectCounts);
+  const dump = directory(manifest);
+  expect(manifest.schemaVersion).toBe(2);
+  expect(custom.schemaVersion).toBe(1);
+  expect(dump).toMatchObject({ format: 'directory', jobs: 2, compression: { method: 'zstd-stream', level: 1 } });
+  expect(dump.key).toMatch(/^shop\/daily\/\d{4}\/\d{2}\/\d{2}\/shop_daily_[0-9TZ-]+\.dir\/$/);
+  expect(manifestKeyOf(dump.key)).toBe(keysFromDumpKey(dump.key).manifest);
+  // toc.dat plus one data file per table with rows (and the large object's blob files).
+  expect(dump.files.map((f) => f.name)).toContain('toc.dat');
+  expect(dump.files.filter((f) => /^\d+\.dat$/.test(f.name)).length).toBeGreaterThanOrEqual(Object.values(manifest.rowCounts).filter((n) => n > 0).length);
+  for (const f of dump.files) expect(f).toEqual({ name: f.name, key: `${dump.key}${f.name}.zst`, bytes: expect.any(Number), sha256: expect.stringMatching(/^[0-9a-f]{64}$/), uncompressedBytes: expect.any(Number) });
+  expect(dump.bytes).toBe(dump.files.reduce((n, f) => n + f.bytes, 0));
+  expect(dump.uncompressedBytes).toBe(dump.files.reduce((n, f) => n + f.uncompressedBytes!, 0));
+  expect(dump.sha256).toBe(directoryListingSha256(dump.files));
+  // Stored exactly as listed: one object per file, plus the manifest and the globals next to it.
+  const stem = dump.key.slice(0, -'.dir/'.length);
+  const stored = (await s3.keys('shop/')).filter((k) => k.startsWith(stem));
+  expect(stored.sort()).toEqual([...dump.files.map((f) => f.key), `${stem}.globals.sql`, `${stem}.manifest.json`].sort());
+  const toc = dump.files.find((f) => f.name === 'toc.dat')!;
+  expect(createHash('sha256').update(await getBytes(toc.key)).digest('hex')).toBe(toc.sha256);
+  expect(await s3.openUploads('shop/')).toEqual([]);
+  expect(h.emf.values('BackupSucceeded')).toEqual([1, 1]);
+  expect(h.emf.values('BackupBytes')[1]).toBe(dump.bytes);
+  expect(h.log.text()).not.toContain(pg.password);
+
+  const verifyDir = workDir();
+  const record = await h.verify({ manifestKey: manifestKeyOf(dump.key) }, { workDir: verifyDir, jobs: 2 });
+  expect(record.failures).toEqual([]);
+  expect(record).toMatchObject({ ok: true, level: 2, dumpKey: dump.key, integrity: { expectedBytes: dump.bytes, actualBytes: dump.bytes, expectedSha256: dump.sha256, actualSha256: dump.sha256 } });
+  expect(record.integrity.archiveEntries).toBeGreaterThan(20);
+  expect(record.restoreTest).toMatchObject({ mode: 'file', jobs: 2, rowCountMismatches: [], objectCountMismatches: [], scratchDropped: true, smokeQueries: [{ ok: true }] });
+  expect(record.restoreTest!.modeReason).toMatch(/^directory format: \d+ bytes free in the work directory, \d+ needed: downloaded, pg_restore --jobs 2 from the directory$/);
+  expect(readdirSync(verifyDir)).toEqual([]);
+  expect(await pointerDumpKey('shop')).toBe(dump.key);
+
+  // The failover restore, given the directory dump's key (the prefix), into a fresh server.
+  const restoreDir = workDir();
+  const log = new LogCapture();
+  const result = await runRestore(
+    { store: store(), target: connectionFromUrl(target.url('postgres')), pgBin: PG_BIN, log, clock: systemClock, workDir: restoreDir, jobs: 2 },
+    { database: 'shop', backupKey: dump.key },
+  );
+  expect(result).toMatchObject({ ok: true, mismatches: [], mode: 'file', jobs: 2, bytes: dump.bytes, dumpKey: dump.key, targetDatabase: 'shop' });
+  expect(readdirSync(restoreDir)).toEqual([]);
+  const restored = await target.client('shop');
+  try {
+    expect(await rowCounts(restored)).toEqual(expectedRows);
+    expect(await objectCounts(restored)).toEqual(expectedObjects);
+  } finally {
+    await restored.end();
+  }
+});
+
+describe('faults', () => {
+  beforeAll(async () => {
+    await pg.createDatabase('faults');
+    await pg.sql('faults', RICH_SCHEMA);
+  });
+
+  /** A verified directory dump of `database` (the pointer names it), then `damage` applied to one of its data files. */
+  async function verifiedThenDamaged(database: string, damage: (key: string) => Promise<void>) {
+    const h = harness(pg, s3, database, 'faults');
+    const manifest = await dumpDirectory(h);
+    const dump = directory(manifest);
+    expect((await h.verify({ restoreTest: true }, { workDir: workDir(), jobs: 2 })).ok).toBe(true);
+    expect(await pointerDumpKey(database)).toBe(dump.key);
+    const victim = [...dump.files].filter((f) => f.name !== 'toc.dat').sort((a, b) => b.bytes - a.bytes)[0];
+    // The failover restore of the still-verified backup reads the damage itself and refuses it.
+    await damage(victim.key);
+    const targetDb = `${database.replace(/-/g, '_')}_restored`;
+    await expect(
+      runRestore({ store: store(), target: connectionFromUrl(target.url('postgres')), pgBin: PG_BIN, log: new LogCapture(), clock: systemClock, workDir: workDir(), jobs: 2 }, { database, targetDatabase: targetDb }),
+    ).rejects.toThrow(new RegExp(`the directory-format dump ${dump.key} does not match its manifest: file ${victim.name.replace('.', '\\.')}`));
+    h.emf.clear();
+    const record = await h.verify({ restoreTest: true }, { workDir: workDir(), jobs: 2 });
+    expect(record.ok).toBe(false);
+    expect(h.emf.values('VerifyFailed')).toEqual([1]);
+    expect(record.failures).toContain('restore test skipped: the integrity check failed');
+    // The pointer no longer names the damaged backup (it was the only one: revoked), and the failover refuses it.
+    const pointer = parseLatestVerified((await store().getText(latestVerifiedKey(database)))!.text, 'latest');
+    expect(pointer.revoked).toBeDefined();
+    await expect(resolveVerifiedBackup(store(), database)).rejects.toThrow(BackupKeyError);
+    await expect(resolveVerifiedBackup(store(), database, dump.key)).rejects.toThrow(new RegExp(`failed verification \\(.*file ${victim.name.replace('.', '\\.')}`));
+    expect((await pg.databases()).filter((d) => d.startsWith('pgdr_verify_'))).toEqual([]);
+    return { record, victim, dump };
+  }
+
+  test('a file missing in the bucket: verification fails naming it; pointer revoked; the failover restore refuses', async () => {
+    const { record, victim } = await verifiedThenDamaged('dir-missing', (key) => s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key })).then(() => undefined));
+    expect(record.failures[0]).toBe(`file ${victim.name} of the dump is missing (${victim.key})`);
+  });
+
+  test('a file damaged (one byte changed): verification fails naming it; pointer revoked; the failover restore refuses', async () => {
+    const { record, victim } = await verifiedThenDamaged('dir-damaged', async (key) => {
+      const bytes = await getBytes(key);
+      bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: bytes }));
+    });
+    expect(record.failures[0]).toMatch(new RegExp(`^file ${victim.name.replace('.', '\\.')}: SHA-256 is [0-9a-f]{64}, the manifest says ${victim.sha256} \\(${victim.key.replace(/\./g, '\\.')}\\)$`));
+    expect(record.integrity.actualBytes).toBe(record.integrity.expectedBytes);
+    expect(record.integrity.actualSha256).not.toBe(record.integrity.expectedSha256);
+  });
+
+  test('a never-verified damaged dump: the pointer is not advanced', async () => {
+    const h = harness(pg, s3, 'dir-fresh', 'faults');
+    const dump = directory(await dumpDirectory(h));
+    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: dump.files.find((f) => f.name === 'toc.dat')!.key, Body: 'not zstd' }));
+    const record = await h.verify({ restoreTest: false });
+    expect(record).toMatchObject({ ok: false, level: 1 });
+    expect(record.failures.join('\n')).toMatch(/^file toc\.dat: size is 8 bytes, the manifest says \d+/);
+    expect(record.failures.join('\n')).toMatch(/file toc\.dat cannot be decompressed: zstd/);
+    expect(record.failures.join('\n')).toMatch(/the archive does not parse: toc\.dat could not be read/);
+    expect(await store().getText(latestVerifiedKey('dir-fresh'))).toBeUndefined();
+  });
+
+  test('no room in the work directory: integrity checked, the restore test fails with the reason; the failover restore refuses before creating anything', async () => {
+    const h = harness(pg, s3, 'dir-noroom', 'faults');
+    const dump = directory(await dumpDirectory(h));
+    const dir = workDir();
+    const record = await h.verify({ restoreTest: true }, { workDir: dir, jobs: 2, freeBytes: async () => 1000 });
+    expect(record).toMatchObject({ ok: false, level: 2, integrity: { actualSha256: dump.sha256 } });
+    expect(record.restoreTest).toBeUndefined();
+    expect(record.failures).toEqual([expect.stringMatching(new RegExp(`^restore test not run: 1000 bytes free in the work directory ${dir}, \\d+ bytes needed to download the directory-format dump \\(${dump.files.length} files\\): there is no streaming restore of this format$`))]);
+    expect(readdirSync(dir)).toEqual([]);
+    // Level 1 alone (no restore test) passes with no room: only toc.dat is written, elsewhere.
+    expect(await h.verify({ restoreTest: false }, { workDir: dir, freeBytes: async () => 1000 })).toMatchObject({ ok: true, level: 1 });
+    const restoring = runRestore(
+      { store: store(), target: connectionFromUrl(target.url('postgres')), pgBin: PG_BIN, log: new LogCapture(), clock: systemClock, workDir: dir, jobs: 2, freeBytes: async () => 1000 },
+      { database: 'dir-noroom', backupKey: dump.key, targetDatabase: 'noroom' },
+    );
+    await expect(restoring).rejects.toBeInstanceOf(RestoreError);
+    await expect(restoring).rejects.toThrow(/refused: 1000 bytes free .* there is no streaming restore of this format$/);
+    expect(await target.databases()).not.toContain('noroom');
+  });
+
+  test('a pg_dump worker killed during the dump: the dump fails, no manifest and no object, the work directory removed', async () => {
+    await pg.createDatabase('big');
+    // Two tables of ~24 MiB: each worker is still copying when the first data file appears.
+    await pg.sql('big', `${bulkSchema(24)}; CREATE TABLE bulk2 AS SELECT * FROM bulk;`);
+    const pidFile = join(workRoot, 'pg_dump.pid');
+    const bin = fakeBin({ pg_dump: pidRecordingPgDump(pidFile) });
+    const dir = workDir();
+    const h = harness(pg, s3, 'dir-killed', 'big');
+    // Event: the first data file pg_dump creates (a worker has just started copying a table).
+    let killed: number | undefined;
+    const firstDataFile = new Promise<void>((resolve) => {
+      const outer = watch(dir, (_event, name) => {
+        if (!name?.startsWith('pgdr-dump-')) return;
+        outer.close();
+        const inner = join(dir, name);
+        const check = () => {
+          if (!existsSync(inner) || !readdirSync(inner).some((n) => /^\d+\.dat$/.test(n))) return false;
+          const pid = Number(readFileSync(pidFile, 'utf8').trim());
+          const workers = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+          killed = workers[0];
+          process.kill(workers[0], 'SIGKILL');
+          resolve();
+          return true;
+        };
+        const watcher = watch(inner, () => {
+          if (check()) watcher.close();
+        });
+        // A file created between the two watches.
+        if (check()) watcher.close();
+      });
+    });
+    try {
+      const dumping = h.dump({ format: 'directory', jobs: 2, workDir: dir, pgBin: bin.dir });
+      dumping.catch(() => undefined);
+      await firstDataFile;
+      expect(killed).toBeGreaterThan(0);
+      await expect(dumping).rejects.toThrow(DumpError);
+      await expect(dumping).rejects.toThrow(/^pg_dump exited with code 1: pg_dump: error: a worker process died unexpectedly/);
+      expect(await s3.keys('dir-killed/')).toEqual([]);
+      expect(await s3.openUploads('dir-killed/')).toEqual([]);
+      expect(readdirSync(dir)).toEqual([]);
+      expect(h.emf.values('BackupFailed')).toEqual([1]);
+    } finally {
+      bin.remove();
+    }
+  });
+});
