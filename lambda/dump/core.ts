@@ -12,6 +12,13 @@
  *      would cost Node more CPU than pg_dump itself); the archive's size comes from zstd's
  *      closing summary (`uncompressedBytes`);
  *   5. only when pg_dump (and zstd) exited 0 and the upload completed, write the manifest.
+ * The directory format (`format: 'directory'`, manifest schema version 2) replaces 3-4 with
+ * `pg_dump -Fd --jobs N --snapshot=<it> -f <workDir>/pgdr-dump-<random>.dir` (-Z0 and zstd per file
+ * when a zstd binary is there, as `auto` picks for the custom format), the counts running
+ * meanwhile; once pg_dump exited 0 and the counts are done, each file goes through zstd, SHA-256
+ * and a byte counter into its own object under `....dir/`, a few at a time
+ * (shared/directory-archive.ts), and is deleted; the work directory is always removed. A failure
+ * after some files were stored leaves them (the job may not delete in the vault) and says so.
  * Any failure kills the children, aborts the upload, writes no manifest, logs one structured
  * error, emits BackupFailed and throws a DumpError. The server's statement, lock, idle and
  * transaction timeouts do not apply to any of these sessions (shared/session-settings.ts).

@@ -10,7 +10,9 @@
  *      encoding and locale (shared/locale.ts);
  *   3. restore with owners and privileges: `pg_restore --jobs N` from a file in `workDir` when
  *      there is room for it (the object is downloaded, decompressed and checked against the
- *      manifest's size and SHA-256 first), else streamed as the verify job does;
+ *      manifest's size and SHA-256 first), else streamed as the verify job does; a directory-format
+ *      dump is always downloaded (every file checked, a mismatch names the file), and refused
+ *      before anything is created when the work directory has no room for it;
  *   4. give the application login its new password (never logged, never in the result);
  *   5. compare row, object and privilege counts with the manifest.
  * On failure: one error; the target database is left for the workflow's cleanup, the temporary

@@ -106,7 +106,10 @@ export async function uploadDirectory(options: UploadDirectoryOptions): Promise<
     const key = directoryFileKey(prefix, name, plan);
     const zstd = plan.zstd ? startCompressor(plan.zstd, plan.info.level) : undefined;
     const source = createReadStream(path);
-    const digest = new Digest(zstd ? expectSuccess(zstd).then(() => undefined) : Promise.resolve());
+    const gate = zstd ? expectSuccess(zstd).then(() => undefined) : Promise.resolve();
+    // Observed by the digest's end (or not at all, when the upload stops first).
+    gate.catch(() => undefined);
+    const digest = new Digest(gate);
     const stop = () => {
       killTool(zstd);
       source.destroy();

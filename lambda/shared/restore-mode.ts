@@ -5,6 +5,8 @@
  * measured 0.65× the time of one job here); `stream` pipes it into one pg_restore. The file mode
  * runs only when the work directory has room for the archive plus a margin; otherwise the
  * restore streams, and `modeReason` says why (it goes into the verification / restore record).
+ * A directory-format dump has no stream mode: it is always downloaded into a directory of the work
+ * directory (mode `file`), and without room for it `chooseRestoreMode` throws NoRoomError.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, statfs } from 'node:fs/promises';

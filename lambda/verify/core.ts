@@ -2,7 +2,9 @@
  * The verify job's core: proves (or disproves) that one stored dump is restorable.
  *
  *   Level 1 (every backup): stream the object, recompute size and SHA-256 and compare them with
- *     the manifest; `pg_restore --list` must parse the archive.
+ *     the manifest; `pg_restore --list` must parse the archive. A directory-format dump: every
+ *     listed file, each compared with its manifest entry (a failure names the file), then
+ *     `pg_restore --list` of the directory (only toc.dat is written unless a restore test follows).
  *   Level 2 (restore test, per policy): drop the scratch databases of runs that are gone
  *     (scratch.ts: pgdr's marker and no live owner, never anything else), create
  *     `pgdr_verify_<db>_<epoch>_<rand>` on the restore server with the source's encoding and
@@ -343,6 +345,7 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     if (source.file) {
       await restoreArchiveFile(source.file, source.jobs, deps.pgBin, admin, scratch, roles);
     } else {
+      if (manifest.dump.format === 'directory') throw new Error(`a directory-format dump restores only from its downloaded directory`);
       const body = await store.getStream(manifest.dump.key);
       if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
       await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch, roles);

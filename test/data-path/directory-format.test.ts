@@ -20,7 +20,7 @@ import { fakeBin, pidRecordingPgDump } from '../support/fake-bin';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { keysFromDumpKey, keysFromManifestKey, latestVerifiedKey, manifestKeyOf } from '../../lambda/shared/layout';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
-import { systemClock } from '../../lambda/shared/ports';
+import { systemClock, UploadOptions } from '../../lambda/shared/ports';
 import { objectCounts, rowCounts } from '../../lambda/shared/catalog';
 import { BackupManifest, DirectoryDump, directoryListingSha256, parseLatestVerified, parseManifest, RecordError } from '../../lambda/shared/records';
 import { BackupKeyError, resolveVerifiedBackup, RestoreError, runRestore } from '../../lambda/restore/core';
@@ -175,6 +175,41 @@ test('round trip: directory dump (--jobs 2, zstd per file) -> verify with pg_res
   } finally {
     await restored.end();
   }
+});
+
+test('compressed by pg_dump itself (pg_dump-gzip): files stored as pg_dump wrote them, verified with a restore test', async () => {
+  const h = harness(pg, s3, 'shop-gzip', 'shop');
+  const dir = workDir();
+  const dump = directory(await h.dump({ format: 'directory', jobs: 2, workDir: dir, compression: 'pg_dump-gzip' }));
+  expect(readdirSync(dir)).toEqual([]);
+  expect(dump.compression).toEqual({ method: 'pg_dump-gzip', level: 1 });
+  expect(dump.files.some((f) => /^\d+\.dat\.gz$/.test(f.name))).toBe(true);
+  for (const f of dump.files) expect(f.key).toBe(`${dump.key}${f.name}`);
+  expect(dump.uncompressedBytes).toBeUndefined();
+  const record = await h.verify({ restoreTest: true }, { workDir: workDir(), jobs: 2 });
+  expect(record.failures).toEqual([]);
+  expect(record.restoreTest).toMatchObject({ mode: 'file', rowCountMismatches: [], objectCountMismatches: [] });
+});
+
+test('an upload failing after some files were stored: no manifest, the error says what is left, the work directory removed', async () => {
+  const h = harness(pg, s3, 'dir-upload', 'shop');
+  const real = store();
+  let uploads = 0;
+  const failing = Object.assign(Object.create(real) as S3ObjectStore, {
+    uploadStream: async (key: string, body: AsyncIterable<Buffer>, type: string, options?: UploadOptions) => {
+      if (++uploads === 3) throw new Error('S3 said no');
+      return real.uploadStream(key, body, type, options);
+    },
+  });
+  const dir = workDir();
+  const dumping = h.dump({ format: 'directory', jobs: 1, workDir: dir, store: failing });
+  await expect(dumping).rejects.toThrow(DumpError);
+  await expect(dumping).rejects.toThrow(/^uploading \S+ to dir-upload\/\S+ failed: S3 said no \(2 files already stored under dir-upload\/\S+\.dir\/ are left without a manifest; nothing verifies or restores them/);
+  const left = await s3.keys('dir-upload/');
+  expect(left).toHaveLength(2);
+  expect(left.every((k) => /\.dir\/[^/]+\.zst$/.test(k))).toBe(true);
+  expect(await s3.openUploads('dir-upload/')).toEqual([]);
+  expect(readdirSync(dir)).toEqual([]);
 });
 
 describe('faults', () => {
