@@ -8,7 +8,7 @@
  * the work directory fails the restore test with the reason.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -26,6 +26,11 @@ import { BackupManifest, DirectoryDump, directoryListingSha256, parseLatestVerif
 import { BackupKeyError, resolveVerifiedBackup, RestoreError, runRestore } from '../../lambda/restore/core';
 import { DumpError } from '../../lambda/dump/core';
 import { dumpFormatFromEnv, EnvError } from '../../lambda/shared/env';
+import { handler as dumpHandler } from '../../lambda/dump/handler';
+import { handler as verifyHandler } from '../../lambda/verify/handler';
+import type { VerificationRecord } from '../../lambda/shared/records';
+import { captureStdout } from '../support/stdout';
+import { LocalSecretsManager, startLocalSecretsManager } from '../support/secrets-server';
 
 let pg: PgCluster;
 let target: PgCluster;
@@ -212,10 +217,48 @@ test('an upload failing after some files were stored: no manifest, the error say
   expect(readdirSync(dir)).toEqual([]);
 });
 
+/**
+ * Resolves when pg_dump (its PID in `pidFile`) has created its first data file in its output
+ * directory under `workDir` (a worker has just started copying a table), with pg_dump's PID and
+ * its worker processes' PIDs. Events only: a watch on the work directory, then on pg_dump's.
+ */
+function whenFirstDataFile(workDir: string, pidFile: string): Promise<{ leader: number; workers: number[] }> {
+  return new Promise((resolve) => {
+    const outer = watch(workDir, (_event, name) => {
+      if (!name?.startsWith('pgdr-dump-')) return;
+      outer.close();
+      const inner = join(workDir, name);
+      let done = false;
+      const check = () => {
+        if (done || !existsSync(inner) || !readdirSync(inner).some((n) => /^\d+\.dat$/.test(n))) return done;
+        done = true;
+        const leader = Number(readFileSync(pidFile, 'utf8').trim());
+        const workers = readFileSync(`/proc/${leader}/task/${leader}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+        resolve({ leader, workers });
+        return true;
+      };
+      const watcher = watch(inner, () => {
+        if (check()) watcher.close();
+      });
+      // A file created between the two watches.
+      if (check()) watcher.close();
+    });
+  });
+}
+
+/** True while `pid` runs (not gone, not a zombie). */
+function running(pid: number): boolean {
+  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : '';
+  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+}
+
 describe('faults', () => {
   beforeAll(async () => {
     await pg.createDatabase('faults');
     await pg.sql('faults', RICH_SCHEMA);
+    // For the kill tests: two tables of ~24 MiB, so each worker is still copying when the first data file appears.
+    await pg.createDatabase('big');
+    await pg.sql('big', `${bulkSchema(24)}; CREATE TABLE bulk2 AS SELECT * FROM bulk;`);
   });
 
   /** A verified directory dump of `database` (the pointer names it), then `damage` applied to one of its data files. */
@@ -295,35 +338,15 @@ describe('faults', () => {
   });
 
   test('a pg_dump worker killed during the dump: the dump fails, no manifest and no object, the work directory removed', async () => {
-    await pg.createDatabase('big');
-    // Two tables of ~24 MiB: each worker is still copying when the first data file appears.
-    await pg.sql('big', `${bulkSchema(24)}; CREATE TABLE bulk2 AS SELECT * FROM bulk;`);
     const pidFile = join(workRoot, 'pg_dump.pid');
     const bin = fakeBin({ pg_dump: pidRecordingPgDump(pidFile) });
     const dir = workDir();
     const h = harness(pg, s3, 'dir-killed', 'big');
     // Event: the first data file pg_dump creates (a worker has just started copying a table).
     let killed: number | undefined;
-    const firstDataFile = new Promise<void>((resolve) => {
-      const outer = watch(dir, (_event, name) => {
-        if (!name?.startsWith('pgdr-dump-')) return;
-        outer.close();
-        const inner = join(dir, name);
-        const check = () => {
-          if (!existsSync(inner) || !readdirSync(inner).some((n) => /^\d+\.dat$/.test(n))) return false;
-          const pid = Number(readFileSync(pidFile, 'utf8').trim());
-          const workers = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-          killed = workers[0];
-          process.kill(workers[0], 'SIGKILL');
-          resolve();
-          return true;
-        };
-        const watcher = watch(inner, () => {
-          if (check()) watcher.close();
-        });
-        // A file created between the two watches.
-        if (check()) watcher.close();
-      });
+    const firstDataFile = whenFirstDataFile(dir, pidFile).then(({ workers }) => {
+      killed = workers[0];
+      process.kill(workers[0], 'SIGKILL');
     });
     try {
       const dumping = h.dump({ format: 'directory', jobs: 2, workDir: dir, pgBin: bin.dir });
@@ -339,5 +362,80 @@ describe('faults', () => {
     } finally {
       bin.remove();
     }
+  });
+
+  test('abandoned (deadline) while pg_dump runs: pg_dump and its workers end, nothing stored, the work directory removed', async () => {
+    const pidFile = join(workRoot, 'pg_dump-abandoned.pid');
+    const bin = fakeBin({ pg_dump: pidRecordingPgDump(pidFile) });
+    const dir = workDir();
+    const h = harness(pg, s3, 'dir-abandoned', 'big');
+    const deadline = new AbortController();
+    const started = whenFirstDataFile(dir, pidFile);
+    try {
+      const dumping = h.dump({ format: 'directory', jobs: 2, workDir: dir, pgBin: bin.dir }, 'daily', deadline.signal);
+      dumping.catch(() => undefined);
+      const { leader, workers } = await started;
+      expect(workers).toHaveLength(2);
+      deadline.abort(new DumpError('deadline reached'));
+      await expect(dumping).rejects.toThrow(/^deadline reached after [\d.]+ s; dump abandoned$/);
+      // pg_dump passed the SIGTERM on to its workers: none of them is left running (gone, or exited
+      // and waiting for this machine's init to reap it).
+      expect([leader, ...workers].filter(running)).toEqual([]);
+      expect(await s3.keys('dir-abandoned/')).toEqual([]);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      bin.remove();
+    }
+  });
+});
+
+describe('handlers as deployed (environment contract)', () => {
+  const stdout = captureStdout();
+  const savedEnv = { ...process.env };
+  const secretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pgdr/shop-dir-AbCdEf';
+  let secrets: LocalSecretsManager;
+  let dir: string;
+
+  beforeAll(async () => {
+    secrets = await startLocalSecretsManager({ [secretArn]: JSON.stringify({ host: '127.0.0.1', port: pg.port, dbname: 'shop', username: 'postgres', password: pg.password }) });
+    dir = workDir();
+    Object.assign(process.env, {
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      PGDR_BUCKET: s3.bucket,
+      PGDR_KMS_KEY_ARN: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      PGDR_DATABASE: 'shop-handler',
+      PGDR_SECRET_ARN: secretArn,
+      PGDR_PG_BIN: PG_BIN,
+      PGDR_WORK_DIR: dir,
+      PGDR_DUMP_FORMAT: 'directory',
+      PGDR_DUMP_JOBS: '2',
+      PGDR_VERIFICATION: JSON.stringify({ restoreTestEveryNth: 1, smokeQueries: [] }),
+      POWERTOOLS_METRICS_NAMESPACE: 'PgDr',
+      POWERTOOLS_SERVICE_NAME: 'pgdr-test',
+    });
+  });
+
+  afterAll(async () => {
+    process.env = savedEnv;
+    await secrets?.stop();
+  });
+
+  test('PGDR_DUMP_FORMAT=directory: the dump handler stores a directory dump, the verify handler restore-tests it on its manifest event', async () => {
+    // What a dump stopped at the Lambda timeout left in the work directory: removed by the next run.
+    const leftover = join(dir, 'pgdr-dump-0123456789ab.dir');
+    mkdirSync(leftover);
+    writeFileSync(join(leftover, 'toc.dat'), 'partial');
+    const manifest = (await dumpHandler({ backupClass: 'daily' })) as BackupManifest;
+    expect(existsSync(leftover)).toBe(false);
+    expect(manifest).toMatchObject({ schemaVersion: 2, database: 'shop-handler', dump: { format: 'directory', jobs: 2 } });
+    expect(readdirSync(dir)).toEqual([]);
+    const record = (await verifyHandler({ 'detail-type': 'Object Created', detail: { bucket: { name: s3.bucket }, object: { key: manifestKeyOf(manifest.dump.key)! } } })) as VerificationRecord;
+    expect(record).toMatchObject({ ok: true, level: 2, dumpKey: manifest.dump.key, restoreTest: { mode: 'file', jobs: 2, rowCountMismatches: [] } });
+    expect(stdout.text()).not.toContain(pg.password);
   });
 });
