@@ -30,6 +30,7 @@ import { handler as dumpHandler } from '../../lambda/dump/handler';
 import { handler as verifyHandler } from '../../lambda/verify/handler';
 import type { VerificationRecord } from '../../lambda/shared/records';
 import { captureStdout } from '../support/stdout';
+import { ENV } from '../../container/contract';
 import { LocalSecretsManager, startLocalSecretsManager } from '../support/secrets-server';
 
 let pg: PgCluster;
@@ -111,7 +112,8 @@ describe('manifest versions', () => {
 
   test('PGDR_DUMP_FORMAT and PGDR_DUMP_JOBS', () => {
     expect(dumpFormatFromEnv({})).toEqual({ format: 'custom' });
-    expect(dumpFormatFromEnv({ PGDR_DUMP_FORMAT: 'directory', PGDR_DUMP_JOBS: '4' })).toEqual({ format: 'directory', jobs: 4 });
+    // The names of the container contract (container/contract.ts ENV).
+    expect(dumpFormatFromEnv({ [ENV.dumpFormat]: 'directory', [ENV.dumpJobs]: '4' })).toEqual({ format: 'directory', jobs: 4 });
     expect(() => dumpFormatFromEnv({ PGDR_DUMP_FORMAT: 'tar' })).toThrow(new EnvError('PGDR_DUMP_FORMAT must be one of custom, directory (received "tar")'));
     expect(() => dumpFormatFromEnv({ PGDR_DUMP_JOBS: '0' })).toThrow(/PGDR_DUMP_JOBS must be an integer from 1 to 64 \(received "0"\)/);
   });
