@@ -15,9 +15,10 @@
  * The directory format (`format: 'directory'`, manifest schema version 2) replaces 3-4 with
  * `pg_dump -Fd --jobs N --snapshot=<it> -f <workDir>/pgdr-dump-<random>.dir` (-Z0 and zstd per file
  * when a zstd binary is there, as `auto` picks for the custom format), the counts running
- * meanwhile; once pg_dump exited 0 and the counts are done, each file goes through zstd, SHA-256
- * and a byte counter into its own object under `....dir/`, a few at a time
- * (shared/directory-archive.ts), and is deleted; the work directory is always removed. A failure
+ * meanwhile; each table's data file, once pg_dump reports it finished, goes through zstd, SHA-256
+ * and a byte counter into its own object under `....dir/`, a few at a time, while pg_dump goes on
+ * (shared/directory-archive.ts), and is deleted; the rest (toc.dat, ...) once pg_dump exited 0;
+ * the manifest only when the counts are done too. The work directory is always removed. A failure
  * after some files were stored leaves them (the job may not delete in the vault) and says so.
  * Any failure kills the children, aborts the upload, writes no manifest, logs one structured
  * error, emits BackupFailed and throws a DumpError. The server's statement, lock, idle and
@@ -26,6 +27,7 @@
  * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +38,7 @@ import { ConnectionInfo, describe } from '../shared/connection';
 import { connectClient } from '../shared/pg-client';
 import { expectSuccess, startTool, toolVersion } from '../shared/pg-process';
 import { CompressionPlan, CompressionSetting, planCompression, startCompressor, zstdSummary } from '../shared/compression';
-import { Digest, directoryDump, killTool, uploadDirectory } from '../shared/directory-archive';
+import { dataFileSuffix, Digest, DirectoryUploader, directoryDump, killTool } from '../shared/directory-archive';
 import { snapshotCounts } from '../shared/catalog';
 import { readRolesAndPrivileges, storeGlobals } from '../shared/globals';
 import { BackupManifest, CustomDump, DIRECTORY_MANIFEST_SCHEMA_VERSION, DirectoryDump, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
@@ -227,7 +229,8 @@ async function dumpDirectory(input: ProducerInput, workDir: string, jobs: number
   const { deps, run, snapshot, plan, keys } = input;
   const { store, connection, pgBin } = deps;
   const dir = join(workDir, `pgdr-dump-${randomBytes(6).toString('hex')}.dir`);
-  const dump = startTool(pgBin, 'pg_dump', ['--format=directory', `--jobs=${jobs}`, ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password', `--file=${dir}`], { connection });
+  // --verbose: in parallel mode pg_dump reports each finished item, so finished data files are uploaded while it runs.
+  const dump = startTool(pgBin, 'pg_dump', ['--format=directory', `--jobs=${jobs}`, '--verbose', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password', `--file=${dir}`], { connection });
   // SIGTERM, not SIGKILL: pg_dump's leader passes it on to its worker processes before it exits
   // (a SIGKILLed leader would leave them running).
   run.onStop(() => {
@@ -235,19 +238,32 @@ async function dumpDirectory(input: ProducerInput, workDir: string, jobs: number
     if (running) dump.child.kill('SIGTERM');
     run.killedByUs.pg_dump = running;
   });
+  const uploader = new DirectoryUploader({
+    store,
+    dir,
+    prefix: keys.directory,
+    plan,
+    concurrency: jobs,
+    signal: run.halt.signal,
+    onStored: (file) => input.leftBehind.push(file.key),
+    onError: run.failed('upload'),
+  });
+  const suffix = dataFileSuffix(plan);
+  let partial = '';
+  dump.child.stderr?.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!.slice(-1000);
+    for (const line of lines) {
+      const finished = /finished item (\d+) TABLE DATA /.exec(line);
+      const name = finished ? `${finished[1]}.dat${suffix}` : undefined;
+      if (name && existsSync(join(dir, name))) uploader.add(name);
+    }
+  });
   try {
     await Promise.allSettled([expectSuccess(dump).catch(run.failed('pg_dump')), input.counted]);
     let cause = run.cause();
     if (cause) throw cause;
-    const files = await uploadDirectory({
-      store,
-      dir,
-      prefix: keys.directory,
-      plan,
-      concurrency: jobs,
-      signal: run.halt.signal,
-      onStored: (file) => input.leftBehind.push(file.key),
-    }).catch((err: Error) => {
+    const files = await uploader.finish().catch((err: Error) => {
       run.failed('upload')(err);
       return undefined;
     });
@@ -256,6 +272,7 @@ async function dumpDirectory(input: ProducerInput, workDir: string, jobs: number
     const dumped = directoryDump(store.bucket, keys.directory, plan, jobs, files);
     return { dump: dumped, uncompressedBytes: dumped.uncompressedBytes };
   } finally {
+    await uploader.settle();
     await rm(dir, { recursive: true, force: true }).catch((err: Error) => deps.log.warn('dump: removing the work directory failed', { dir, error: err.message }));
   }
 }

@@ -2,11 +2,12 @@
  * pg_dump's directory format (`-Fd --jobs N`) in the vault: one object per file of the directory
  * under `<stem>.dir/` (records.ts `DirectoryDump`).
  *
- * Writing (the dump job): once pg_dump has exited, every file goes, a few at a time, through
- * (zstd) -> SHA-256 + byte counter -> one upload, and is deleted locally once stored. Files are
- * uploaded after pg_dump exits, not while it runs: nothing tells when pg_dump has finished a file
- * (Node has no close-after-write notification, and polling is not an event), and a file uploaded
- * half-written would be a silent corruption.
+ * Writing (the dump job): every file goes, a few at a time, through (zstd) -> SHA-256 + byte
+ * counter -> one upload, and is deleted locally once stored. A table's data file is uploaded while
+ * pg_dump still runs once pg_dump says it is finished (`--verbose` in parallel mode prints
+ * "finished item <dumpId> TABLE DATA ..." after the worker closed `<dumpId>.dat`): an event, not a
+ * poll; a file is never read half-written. Everything else (toc.dat, large objects' files) is
+ * uploaded once pg_dump has exited 0.
  *
  * Reading (verify and restore jobs): `fetchDirectoryDump` reads every listed object, hashes its
  * stored bytes and, for the files asked for, writes them decompressed into a local directory that
@@ -77,7 +78,7 @@ export function directoryFileKey(prefix: string, name: string, plan: Pick<Compre
 
 export interface UploadDirectoryOptions {
   readonly store: ObjectStore;
-  /** pg_dump's output directory (complete: pg_dump has exited 0). */
+  /** pg_dump's output directory. */
   readonly dir: string;
   /** The dump's prefix, `<stem>.dir/`. */
   readonly prefix: string;
@@ -88,18 +89,81 @@ export interface UploadDirectoryOptions {
   readonly signal: AbortSignal;
   /** Each file once it is stored (for the caller's account of what is left on failure). */
   readonly onStored?: (file: DirectoryFile) => void;
+  /** The first failed upload (the caller stops the run); no upload starts after it. */
+  readonly onError?: (err: Error) => void;
+}
+
+/** At most `n` calls of the returned function's argument run at a time; the others wait their turn. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/** The suffix pg_dump gives a data file when it compresses it (`N.dat.gz`, `N.dat.zst`), for a plan. */
+export function dataFileSuffix(plan: CompressionPlan): string {
+  return plan.info.method === 'pg_dump-gzip' ? '.gz' : plan.info.method === 'pg_dump-zstd' ? '.zst' : '';
 }
 
 /**
- * Uploads every file of `dir` (bounded concurrency; each through zstd when `plan.zstd`, hashed and
- * counted on the way) and deletes each local file once stored. Returns the files sorted by name.
- * A failure (or the signal) stops the others; the files already stored stay (the caller says so).
+ * Uploads the files of pg_dump's directory, each through zstd when `plan.zstd` (hashed and counted
+ * on the way), a few at a time, deleting each local file once stored: `add` a file pg_dump has
+ * finished while it runs, then `finish` (pg_dump exited 0) uploads the rest. The first failure
+ * stops the others; the files already stored stay (the caller says so).
  */
-export async function uploadDirectory(options: UploadDirectoryOptions): Promise<DirectoryFile[]> {
-  const { store, dir, prefix, plan, signal } = options;
-  const names = (await readdir(dir)).sort();
-  const stored: DirectoryFile[] = [];
-  await forEachLimited(names, options.concurrency, async (name) => {
+export class DirectoryUploader {
+  private readonly started = new Set<string>();
+  private readonly stored: DirectoryFile[] = [];
+  private readonly pending: Promise<void>[] = [];
+  private failure: { err: Error } | undefined;
+  private readonly limit: <T>(fn: () => Promise<T>) => Promise<T>;
+
+  constructor(private readonly options: UploadDirectoryOptions) {
+    this.limit = limiter(Math.max(1, options.concurrency));
+  }
+
+  /** Starts (or queues) the upload of a finished file, unless it was started already or the uploads stopped. */
+  add(name: string): void {
+    if (this.started.has(name) || this.failure || this.options.signal.aborted) return;
+    this.started.add(name);
+    this.pending.push(
+      this.limit(() => this.upload(name)).catch((err: Error) => {
+        if (this.failure) return;
+        this.failure = { err };
+        this.options.onError?.(err);
+      }),
+    );
+  }
+
+  /** Uploads what is left in the directory and waits for every upload; the stored files sorted by name. */
+  async finish(): Promise<DirectoryFile[]> {
+    for (const name of (await readdir(this.options.dir)).sort()) this.add(name);
+    await this.settle();
+    if (this.failure) throw this.failure.err;
+    if (this.options.signal.aborted) throw this.options.signal.reason;
+    return [...this.stored].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Waits until no upload is in progress or queued (before the directory is removed). */
+  async settle(): Promise<void> {
+    let seen = -1;
+    while (seen !== this.pending.length) {
+      seen = this.pending.length;
+      await Promise.all(this.pending);
+    }
+  }
+
+  private async upload(name: string): Promise<void> {
+    const { store, dir, prefix, plan, signal } = this.options;
     if (signal.aborted) throw signal.reason;
     const path = join(dir, name);
     const fileBytes = (await stat(path)).size;
@@ -132,11 +196,10 @@ export async function uploadDirectory(options: UploadDirectoryOptions): Promise<
       signal.removeEventListener('abort', stop);
     }
     const file: DirectoryFile = { name, key, bytes: digest.bytes, sha256: digest.hash.digest('hex'), ...(zstd ? { uncompressedBytes: fileBytes } : {}) };
-    stored.push(file);
-    options.onStored?.(file);
+    this.stored.push(file);
+    this.options.onStored?.(file);
     await rm(path, { force: true });
-  });
-  return stored.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
 }
 
 /** The `dump` part of a directory-format manifest, from its stored files. */

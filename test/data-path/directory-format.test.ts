@@ -24,7 +24,7 @@ import { systemClock, UploadOptions } from '../../lambda/shared/ports';
 import { objectCounts, rowCounts } from '../../lambda/shared/catalog';
 import { BackupManifest, DirectoryDump, directoryListingSha256, parseLatestVerified, parseManifest, RecordError } from '../../lambda/shared/records';
 import { BackupKeyError, resolveVerifiedBackup, RestoreError, runRestore } from '../../lambda/restore/core';
-import { DumpError } from '../../lambda/dump/core';
+import { DumpDeps, DumpError } from '../../lambda/dump/core';
 import { dumpFormatFromEnv, EnvError } from '../../lambda/shared/env';
 import { handler as dumpHandler } from '../../lambda/dump/handler';
 import { handler as verifyHandler } from '../../lambda/verify/handler';
@@ -59,8 +59,8 @@ const directory = (m: BackupManifest): DirectoryDump => {
 };
 
 /** A directory-format dump through the harness (jobs 2, its own work directory, which must be empty afterwards). */
-async function dumpDirectory(h: Harness, dir = workDir()): Promise<BackupManifest> {
-  const manifest = await h.dump({ format: 'directory', jobs: 2, workDir: dir });
+async function dumpDirectory(h: Harness, dir = workDir(), overrides: Partial<DumpDeps> = {}): Promise<BackupManifest> {
+  const manifest = await h.dump({ format: 'directory', jobs: 2, workDir: dir, ...overrides });
   expect(readdirSync(dir)).toEqual([]);
   return manifest;
 }
@@ -389,6 +389,36 @@ describe('faults', () => {
       bin.remove();
     }
   });
+});
+
+test('a finished data file is uploaded while pg_dump still runs (its "finished item" line), the rest after it exits', async () => {
+  await pg.createDatabase('uneven');
+  // pg_dump gives the big table to one worker first; the tiny one finishes on the other meanwhile.
+  await pg.sql('uneven', `${bulkSchema(32)}; CREATE TABLE tiny (id int); INSERT INTO tiny VALUES (1), (2);`);
+  const pidFile = join(workRoot, 'pg_dump-uneven.pid');
+  const bin = fakeBin({ pg_dump: pidRecordingPgDump(pidFile) });
+  const real = store();
+  const uploads: Array<{ key: string; pgDumpRunning: boolean }> = [];
+  const watching = Object.assign(Object.create(real) as S3ObjectStore, {
+    uploadStream: (key: string, body: AsyncIterable<Buffer>, type: string, options?: UploadOptions) => {
+      const leader = Number(readFileSync(pidFile, 'utf8').trim());
+      uploads.push({ key, pgDumpRunning: running(leader) });
+      return real.uploadStream(key, body, type, options);
+    },
+  });
+  const h = harness(pg, s3, 'uneven', 'uneven');
+  try {
+    const dump = directory(await dumpDirectory(h, workDir(), { store: watching, pgBin: bin.dir }));
+    const dataFiles = uploads.filter((u) => /\/\d+\.dat\.zst$/.test(u.key));
+    expect(dataFiles).toHaveLength(2);
+    // The tiny table's file went up while pg_dump was still copying the big one; toc.dat after pg_dump exited.
+    expect(dataFiles[0].pgDumpRunning).toBe(true);
+    expect(uploads.find((u) => u.key.endsWith('/toc.dat.zst'))!.pgDumpRunning).toBe(false);
+    expect(dump.files.map((f) => f.key).sort()).toEqual(uploads.filter((u) => u.key.startsWith(dump.key)).map((u) => u.key).sort());
+    expect(await h.verify({ restoreTest: false })).toMatchObject({ ok: true, level: 1 });
+  } finally {
+    bin.remove();
+  }
 });
 
 describe('handlers as deployed (environment contract)', () => {
