@@ -58,6 +58,21 @@ export function rawDumpBytes(bench: Bench, db: string): number {
   return Number(run.stdout.trim());
 }
 
+/**
+ * Creates `tables` tables t1..tN of `sizeMiB / tables` MiB each (~1 KiB md5 text rows) with an
+ * index on the text, in database `db`: parallel restores (and dumps) work table by table, so one
+ * big table would gain nothing from --jobs.
+ */
+export async function fillTables(bench: Bench, db: string, sizeMiB: number, tables: number): Promise<void> {
+  const rowsPerTable = Math.max(1, Math.round((sizeMiB * MIB) / tables / 1000));
+  for (let t = 1; t <= tables; t++) {
+    await bench.pg.sql(db, `CREATE TABLE t${t} (id bigint PRIMARY KEY, body text)`);
+    await bench.pg.sql(db, `INSERT INTO t${t} SELECT i, (SELECT string_agg(md5(random()::text || i || j), ' ') FROM generate_series(1, 30) j) FROM generate_series(1, ${rowsPerTable}) i`);
+    await bench.pg.sql(db, `CREATE INDEX ON t${t} (body)`);
+  }
+  await bench.pg.sql(db, 'VACUUM ANALYZE');
+}
+
 /** Appends rows `from`..`to` of ~1 KiB random md5 hex text (compresses about 2:1), in two parallel INSERTs. */
 export async function fillEvents(bench: Bench, db: string, from: number, to: number): Promise<void> {
   if (to < from) return;

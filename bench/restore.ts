@@ -21,20 +21,14 @@ import { emfMetrics } from '../lambda/shared/metrics';
 import { S3ObjectStore } from '../lambda/shared/s3-store';
 import { silentLog, systemClock } from '../lambda/shared/ports';
 import { keysFromDumpKey } from '../lambda/shared/layout';
-import { Bench, MIB } from './context';
+import { Bench, fillTables, MIB } from './context';
 
 const TABLES = 4;
 
 export async function restoreSection(bench: Bench, sizeMiB: number): Promise<string> {
   const db = 'restorebench';
   await bench.pg.createDatabase(db);
-  const rowsPerTable = Math.max(1, Math.round((sizeMiB * MIB) / TABLES / 1000));
-  for (let t = 1; t <= TABLES; t++) {
-    await bench.pg.sql(db, `CREATE TABLE t${t} (id bigint PRIMARY KEY, body text)`);
-    await bench.pg.sql(db, `INSERT INTO t${t} SELECT i, (SELECT string_agg(md5(random()::text || i || j), ' ') FROM generate_series(1, 30) j) FROM generate_series(1, ${rowsPerTable}) i`);
-    await bench.pg.sql(db, `CREATE INDEX ON t${t} (body)`);
-  }
-  await bench.pg.sql(db, 'VACUUM ANALYZE');
+  await fillTables(bench, db, sizeMiB, TABLES);
   const store = new S3ObjectStore(bench.s3.client, bench.s3.bucket, { partSize: 8 * MIB });
   const connection = connectionFromUrl(bench.pg.url(db));
   const nullOut = new Writable({ write: (_c, _e, cb) => cb() });

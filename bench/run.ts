@@ -7,6 +7,9 @@
  *                (--sizes, MiB of pg_dump -Z0 output), its RSS and heap (bench/memory.ts);
  *   restore      the failover restore job, streamed vs `pg_restore --jobs 2` from a file, on
  *                one dump of --restore-mb MiB over 4 tables (bench/restore.ts);
+ *   directory    the custom format (one stream) against the directory format (pg_dump -Fd
+ *                --jobs N, one object per file): dump, verify and failover restore on one
+ *                database of --directory-mb MiB over 4 tables (bench/directory.ts);
  *   speed        pgdr against the raw tools and the usual ways, interleaved reps on one mixed
  *                database of --size-mb MiB (bench/speed.ts); writes BENCHMARKS.md and
  *                bench/results.json (peak RSS there also takes the memory section's sizes when
@@ -31,8 +34,9 @@ import { compressionSection } from './compression';
 import { memorySection } from './memory';
 import { restoreSection } from './restore';
 import { speedSection } from './speed';
+import { directorySection } from './directory';
 
-const SECTIONS = ['compression', 'memory', 'restore', 'speed'] as const;
+const SECTIONS = ['compression', 'memory', 'restore', 'directory', 'speed'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -41,8 +45,10 @@ const USAGE = `Usage: npm run bench -- [options]
   --compression-mb N    compression section: MiB of table data (default: BENCH_MB or 256)
   --sizes A,B,C         memory section: target MiB of pg_dump -Z0 output (default: 128,512,1024,2048)
   --restore-mb N        restore section: MiB of table data over 4 tables (default: 128)
+  --directory-mb N      directory section: MiB of table data over 4 tables (default: 256)
+  --directory-jobs N    directory section: pg_dump/pg_restore --jobs (default: 2)
   --size-mb N           speed section: size of the mixed database, MiB (default: 1200)
-  --reps N              speed section: interleaved reps (default: 3)
+  --reps N              speed and directory sections: interleaved reps (default: 3)
   --benchmarks FILE     speed section: its report (default: BENCHMARKS.md)
   --results-json FILE   speed section: its figures (default: bench/results.json)
   --settings X,Y        memory section: PGDR_COMPRESSION values (default: auto,pg_dump-gzip)
@@ -64,6 +70,8 @@ interface Options {
   readonly compressionMiB: number;
   readonly sizesMiB: number[];
   readonly restoreMiB: number;
+  readonly directoryMiB: number;
+  readonly directoryJobs: number;
   readonly sizeMiB: number;
   readonly reps: number;
   readonly benchmarksFile: string;
@@ -84,6 +92,8 @@ function options(argv: string[]): Options | undefined {
       'compression-mb': { type: 'string' },
       sizes: { type: 'string' },
       'restore-mb': { type: 'string' },
+      'directory-mb': { type: 'string' },
+      'directory-jobs': { type: 'string' },
       'size-mb': { type: 'string' },
       reps: { type: 'string' },
       benchmarks: { type: 'string' },
@@ -102,6 +112,8 @@ function options(argv: string[]): Options | undefined {
   for (const s of settings) if (!(COMPRESSION_SETTINGS as readonly string[]).includes(s)) throw new UsageError(`unknown --settings value ${JSON.stringify(s)}; use ${COMPRESSION_SETTINGS.join(', ')}`);
   const repeat = positiveNumbers(values.repeat ?? '2', '--repeat')[0];
   if (!Number.isInteger(repeat)) throw new UsageError('--repeat takes a whole number');
+  const directoryJobs = positiveNumbers(values['directory-jobs'] ?? '2', '--directory-jobs')[0];
+  if (!Number.isInteger(directoryJobs)) throw new UsageError('--directory-jobs takes a whole number');
   const reps = positiveNumbers(values.reps ?? '3', '--reps')[0];
   if (!Number.isInteger(reps)) throw new UsageError('--reps takes a whole number');
   return {
@@ -109,6 +121,8 @@ function options(argv: string[]): Options | undefined {
     compressionMiB: positiveNumbers(values['compression-mb'] ?? process.env.BENCH_MB ?? '256', '--compression-mb')[0],
     sizesMiB: positiveNumbers(values.sizes ?? '128,512,1024,2048', '--sizes'),
     restoreMiB: positiveNumbers(values['restore-mb'] ?? '128', '--restore-mb')[0],
+    directoryMiB: positiveNumbers(values['directory-mb'] ?? '256', '--directory-mb')[0],
+    directoryJobs,
     sizeMiB: positiveNumbers(values['size-mb'] ?? '1200', '--size-mb')[0],
     reps,
     benchmarksFile: resolve(values.benchmarks ?? join(__dirname, '..', 'BENCHMARKS.md')),
@@ -134,7 +148,7 @@ function writeResults(path: string, fresh: Partial<Record<Section, string>>): vo
     '# Dump job benchmarks',
     '',
     'Written by `npm run bench` (bench/run.ts). Each section says when and where it was measured;',
-    '`npm run bench -- --only compression` (or `memory`, `restore`) re-runs one section and keeps the others.',
+    '`npm run bench -- --only compression` (or `memory`, `restore`, `directory`) re-runs one section and keeps the others.',
   ].join('\n');
   writeFileSync(path, `${header}\n\n${SECTIONS.map(block).join('\n\n')}\n`);
 }
@@ -169,6 +183,7 @@ async function main(): Promise<number> {
     const memoryPeaks: { rawMiB: number; peakBytes: number }[] = [];
     if (opts.sections.includes('memory')) fresh.memory = await memorySection(bench, { sizesMiB: opts.sizesMiB, settings: opts.settings, repeat: opts.repeat, onPeak: (rawBytes, peakBytes) => memoryPeaks.push({ rawMiB: rawBytes / (1024 * 1024), peakBytes }) });
     if (opts.sections.includes('restore')) fresh.restore = await restoreSection(bench, opts.restoreMiB);
+    if (opts.sections.includes('directory')) fresh.directory = await directorySection(bench, { sizeMiB: opts.directoryMiB, jobs: opts.directoryJobs, reps: opts.reps });
     if (opts.sections.includes('speed')) {
       await speedSection(bench, { sizeMiB: opts.sizeMiB, reps: opts.reps, benchmarksFile: opts.benchmarksFile, resultsFile: opts.resultsFile, memoryPeaks });
       fresh.speed = `## Speed\n\nSee [BENCHMARKS.md](../BENCHMARKS.md) and [results.json](results.json) (written ${new Date().toISOString()}, \`--size-mb ${opts.sizeMiB} --reps ${opts.reps}\`).\n\n`;

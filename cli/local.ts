@@ -14,6 +14,7 @@ import { streamLog } from '../lambda/shared/logging';
 import { LogPort, MetricsFactory, silentLog, systemClock } from '../lambda/shared/ports';
 import { runDump } from '../lambda/dump/core';
 import { runVerify, VerificationPolicy } from '../lambda/verify/core';
+import { manifestKeyOf } from '../lambda/shared/layout';
 import type { ConnectionInfo } from '../lambda/shared/connection';
 import type { CompressionSetting } from '../lambda/shared/compression';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
@@ -127,7 +128,7 @@ export function localVerify(
   env: LocalEnv,
   job: { database: string; connection: ConnectionInfo; kind: 'verify' | 'source'; smokeQueries: VerificationPolicy['smokeQueries']; key?: string },
 ): Promise<VerificationRecord> {
-  const manifestKey = job.key?.endsWith('.dump') ? job.key.replace(/\.dump$/, '.manifest.json') : job.key;
+  const manifestKey = job.key === undefined ? undefined : (manifestKeyOf(job.key) ?? job.key);
   return runVerify(
     {
       store: env.store,

@@ -68,6 +68,7 @@ export function printManifest(manifest: BackupManifest, json: boolean): void {
     `backed up ${manifest.database} (${manifest.backupClass}) in ${manifest.durations.totalSeconds} s\n` +
       `  dump      s3://${manifest.dump.bucket}/${manifest.dump.key}\n` +
       `  size      ${mb(manifest.dump.bytes)} (${manifest.dump.compression.method}${manifest.dump.uncompressedBytes ? `, ${mb(manifest.dump.uncompressedBytes)} uncompressed` : ''})\n` +
+      (manifest.dump.format === 'directory' ? `  format    directory: ${manifest.dump.files.length} files, pg_dump --jobs ${manifest.dump.jobs} (sha256 below: of the file listing)\n` : '') +
       `  sha256    ${manifest.dump.sha256}\n` +
       `  contents  ${tables} tables, ${rows} rows, ${manifest.objectCounts.indexes} indexes, ${manifest.objectCounts.views} views, ${manifest.objectCounts.functions} functions\n`,
   );

@@ -8,7 +8,7 @@
  */
 import type { RecoveryRecord } from '../lambda/failover/contract';
 import { readVault } from '../lambda/monitor/core';
-import { databasePrefix, keysFromManifestKey, sortManifestKeys } from '../lambda/shared/layout';
+import { databasePrefix, keysFromManifestKey, manifestKeyOf, sortManifestKeys } from '../lambda/shared/layout';
 import type { ObjectStore } from '../lambda/shared/ports';
 import { BackupManifest, parseManifest, parseVerification } from '../lambda/shared/records';
 import { redactSecrets } from '../lambda/shared/redact';
@@ -68,7 +68,7 @@ export async function readDatabaseStatus(store: ObjectStore, db: DatabaseConfig,
   let verified: BackupManifest | undefined;
   if (!('none' in vault.latestVerified)) {
     const key = vault.latestVerified.manifestKey;
-    verified = newest && keysFromManifestKey(key).dump === newest.dump.key ? newest : await readManifest(key);
+    verified = newest && manifestKeyOf(newest.dump.key) === key ? newest : await readManifest(key);
   }
 
   // Newest restore test: verification records newest first.

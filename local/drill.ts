@@ -25,7 +25,7 @@ import { localRoot } from '../cli/local';
 import { loadOptionalConfig } from '../cli/resolve';
 import { parseUrl } from '../cli/shared';
 import { CliError } from '../cli/errors';
-import { assertName } from '../lambda/shared/layout';
+import { assertName, manifestKeyOf } from '../lambda/shared/layout';
 import { connectClient } from '../lambda/shared/pg-client';
 import { serverVersionNum } from '../lambda/shared/locale';
 import { STATES } from '../lib/failover-workflow';
@@ -190,7 +190,7 @@ export async function runLocalDrill(options: LocalDrillOptions): Promise<DrillRe
     let validateSeconds = 0;
     let validateState: { ok: boolean; detail: string } | undefined;
     await step('failover', async () => {
-      const run = await backend!.startFailover({ database, source: 'dump', backupKey: manifest!.dump.key.replace(/\.dump$/, '.manifest.json'), mode: 'drill', approval: 'skip' });
+      const run = await backend!.startFailover({ database, source: 'dump', backupKey: manifestKeyOf(manifest!.dump.key), mode: 'drill', approval: 'skip' });
       executionId = run.executionId;
       const outcome = await backend!.follow(run.executionId, (event) => progress({ type: 'workflow', event }), signal);
       const ended = outcome.stoppedAt.getTime();

@@ -15,7 +15,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { GetExecutionHistoryCommand, HistoryEvent, SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { ApprovalMessage, FailoverInput } from '../../lambda/failover/contract';
-import { keysFromDumpKey, keyTimestamp } from '../../lambda/shared/layout';
+import { keyTimestamp, manifestKeyOf } from '../../lambda/shared/layout';
 import { Clock, seconds, systemClock } from '../../lambda/shared/ports';
 import { BackupManifest, parseManifest, parseVerification, VerificationRecord } from '../../lambda/shared/records';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
@@ -229,9 +229,9 @@ export class AwsBackend implements Backend {
     const jobs = this.jobsOf(database);
     let event: unknown = { restoreTest: true };
     if (key !== undefined) {
-      const manifestKey = key.endsWith('.manifest.json') ? key : key.endsWith('.dump') ? keysFromDumpKey(key).manifest : undefined;
+      const manifestKey = manifestKeyOf(key);
       if (!manifestKey || !manifestKey.startsWith(`${database}/`)) {
-        throw new CliError(`--key must be a dump (.dump) or manifest (.manifest.json) key of ${database} (received ${JSON.stringify(key)})`, EXIT.usage);
+        throw new CliError(`--key must be a dump (.dump or .dir/) or manifest (.manifest.json) key of ${database} (received ${JSON.stringify(key)})`, EXIT.usage);
       }
       // What EventBridge delivers for a new manifest (keys URL-encoded as S3 sends them).
       event = {

@@ -12,28 +12,41 @@
  *      would cost Node more CPU than pg_dump itself); the archive's size comes from zstd's
  *      closing summary (`uncompressedBytes`);
  *   5. only when pg_dump (and zstd) exited 0 and the upload completed, write the manifest.
+ * The directory format (`format: 'directory'`, manifest schema version 2) replaces 3-4 with
+ * `pg_dump -Fd --jobs N --snapshot=<it> -f <workDir>/pgdr-dump-<random>.dir` (-Z0 and zstd per file
+ * when a zstd binary is there, as `auto` picks for the custom format), the counts running
+ * meanwhile; each table's data file, once pg_dump reports it finished, goes through zstd, SHA-256
+ * and a byte counter into its own object under `....dir/`, a few at a time, while pg_dump goes on
+ * (shared/directory-archive.ts), and is deleted; the rest (toc.dat, ...) once pg_dump exited 0;
+ * the manifest only when the counts are done too. The work directory is always removed. A failure
+ * after some files were stored leaves them (the job may not delete in the vault) and says so.
  * Any failure kills the children, aborts the upload, writes no manifest, logs one structured
  * error, emits BackupFailed and throws a DumpError. The server's statement, lock, idle and
  * transaction timeouts do not apply to any of these sessions (shared/session-settings.ts).
  *
  * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
  */
-import { createHash } from 'node:crypto';
-import { Transform, TransformCallback } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Client } from 'pg';
-import { backupKeys, assertName } from '../shared/layout';
+import { backupKeys, assertName, BackupKeys } from '../shared/layout';
 import { ConnectionInfo, describe } from '../shared/connection';
 import { connectClient } from '../shared/pg-client';
-import { expectSuccess, RunningTool, startTool, toolVersion } from '../shared/pg-process';
-import { CompressionSetting, planCompression, startCompressor, zstdSummary } from '../shared/compression';
+import { expectSuccess, startTool, toolVersion } from '../shared/pg-process';
+import { CompressionPlan, CompressionSetting, planCompression, startCompressor, zstdSummary } from '../shared/compression';
+import { dataFileSuffix, Digest, DirectoryUploader, directoryDump, killTool } from '../shared/directory-archive';
 import { snapshotCounts } from '../shared/catalog';
 import { readRolesAndPrivileges, storeGlobals } from '../shared/globals';
-import { BackupManifest, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
+import { BackupManifest, CustomDump, DIRECTORY_MANIFEST_SCHEMA_VERSION, DirectoryDump, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
 import { seconds } from '../shared/ports';
 import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
 import { reportFailure } from '../shared/failure';
 import { readDatabaseLocale } from '../shared/locale';
+import type { DUMP_FORMATS } from '../shared/env';
 
 export interface DumpRequest {
   /** pgdr database name (S3 prefix, metric dimension). */
@@ -56,30 +69,24 @@ export interface DumpDeps {
   readonly metrics: MetricsPort;
   readonly log: LogPort;
   readonly clock: Clock;
+  /**
+   * `custom`: pg_dump -Fc, one object (`....dump`); `directory`: pg_dump -Fd --jobs N, one object
+   * per file under `....dir/` (manifest schema version 2). @default "custom"
+   */
+  readonly format?: DumpFormat;
+  /** pg_dump --jobs for the directory format (1-64). @default os.availableParallelism() */
+  readonly jobs?: number;
+  /** Where pg_dump writes the directory format (removed afterwards; needs room for the whole uncompressed dump). Required for `directory`. */
+  readonly workDir?: string;
 }
+
+export type DumpFormat = (typeof DUMP_FORMATS)[number];
 
 /** The dump failed; the message says why (without secrets). */
 export class DumpError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'DumpError';
-  }
-}
-
-/** Counts bytes and SHA-256 of what passes; holds back end-of-stream until `gate` resolves. */
-class Digest extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  constructor(private readonly gate: Promise<void>) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-  override _flush(callback: TransformCallback): void {
-    this.gate.then(() => callback(), (err) => callback(err));
   }
 }
 
@@ -90,30 +97,210 @@ export function deadlineSignal(ms: number): AbortSignal {
   return controller.signal;
 }
 
-/** SIGKILLs a running tool; true when it was still running (so its exit is our doing). */
-function kill(tool: RunningTool | undefined): boolean {
-  if (!tool || tool.child.exitCode !== null || tool.child.signalCode !== null) return false;
-  tool.child.kill('SIGKILL');
-  return true;
+type FailureSource = 'abandoned' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream';
+
+/**
+ * Any failure stops everything else. Which error is reported is decided by cause, not by
+ * arrival: a pg_dump/zstd that we killed, or a stream we broke, only reports the consequence.
+ */
+class RunControl {
+  readonly errors: Partial<Record<FailureSource, Error>> = {};
+  stopping = false;
+  readonly killedByUs = { pg_dump: false, zstd: false };
+  /** Stops the counting between batches and the uploads in progress. */
+  readonly halt = new AbortController();
+  private readonly stoppers: Array<() => void> = [];
+
+  /** Registers what stopping does (kill a tool, break a stream, close a session). */
+  onStop(fn: () => void): void {
+    this.stoppers.push(fn);
+  }
+
+  readonly stop = (): void => {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const fn of this.stoppers) fn();
+    this.halt.abort(new DumpError('dump stopped'));
+  };
+
+  readonly failed = (source: FailureSource) => (err: unknown): void => {
+    const consequence = source === 'pg_dump' || source === 'zstd' ? this.killedByUs[source] : (source === 'stream' || source === 'count') && this.stopping;
+    if (!consequence) this.errors[source] ??= err instanceof Error ? err : new Error(String(err));
+    this.stop();
+  };
+
+  /** The error to report, or undefined when nothing failed and nothing stopped the run. */
+  cause(): Error | undefined {
+    const { errors } = this;
+    const cause = errors.abandoned ?? errors.pg_dump ?? errors.zstd ?? errors.count ?? errors.upload ?? errors.stream;
+    return cause ?? (this.stopping ? new DumpError('dump stopped for an unknown reason') : undefined);
+  }
+}
+
+/** What a format's producer needs: the run, the exported snapshot and what it needs to store. */
+interface ProducerInput {
+  readonly deps: DumpDeps;
+  readonly run: RunControl;
+  readonly snapshot: string;
+  readonly plan: CompressionPlan;
+  readonly keys: BackupKeys;
+  /** Resolves when the counts are done (or failed: the run then says so). */
+  readonly counted: Promise<void>;
+  /** Keys stored so far that a failure leaves behind without a manifest. */
+  readonly leftBehind: string[];
+}
+
+/**
+ * Custom format: pg_dump -Fc -> (zstd) -> SHA-256 + byte counter -> one multipart upload. The
+ * object becomes visible only if nothing failed: pg_dump and zstd exited 0 (the digest ends only
+ * then), the counts are done, and the run was not abandoned. pg_dump starts before the first await.
+ */
+async function dumpCustom(input: ProducerInput): Promise<{ dump: CustomDump; uncompressedBytes?: number }> {
+  const { deps, run, snapshot, plan, keys } = input;
+  const { store, connection, pgBin, log } = deps;
+  const dumpArgs = ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'];
+  // zstd-stream: pg_dump writes straight into zstd's stdin (one pipe between the two processes);
+  // Node reads only the compressed bytes. zstd starts first so pg_dump can be given its stdin.
+  const compressor = plan.zstd ? startCompressor(plan.zstd, plan.info.level) : undefined;
+  const dump = startTool(pgBin, 'pg_dump', dumpArgs, { connection, ...(compressor ? { stdoutTo: compressor } : {}) });
+  const sink: { digest?: Digest } = {};
+  run.onStop(() => {
+    run.killedByUs.pg_dump = killTool(dump);
+    run.killedByUs.zstd = killTool(compressor);
+    sink.digest?.destroy(new Error('dump stopped'));
+  });
+  const producers: Promise<unknown>[] = [
+    expectSuccess(dump).catch(async (err) => {
+      // pg_dump failing with zstd behind it: zstd either ends on the end of its input, or it
+      // failed first (pg_dump then only reports the broken pipe; zstd's failure is the cause).
+      if (compressor && (await compressor.exited).code !== 0) throw err;
+      run.failed('pg_dump')(err);
+      throw err;
+    }),
+  ];
+  let summary: ReturnType<typeof zstdSummary>;
+  if (compressor) {
+    producers.push(
+      expectSuccess(compressor).then(
+        (exit) => (summary = zstdSummary(exit.stderr)),
+        (err) => { run.failed('zstd')(err); throw err; },
+      ),
+    );
+  }
+  const stored = compressor ? compressor.stdout : dump.stdout;
+  const gate = Promise.all(producers).then(() => undefined);
+  gate.catch(() => undefined);
+  const digest = new Digest(gate);
+  sink.digest = digest;
+  const piping = pipeline(stored, digest).catch(run.failed('stream'));
+  const beforeComplete = async () => {
+    await input.counted;
+    if (run.stopping) throw new DumpError('dump stopped before completion');
+  };
+  const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream', { beforeComplete }).catch(run.failed('upload'));
+  await Promise.allSettled([uploading, input.counted, gate, piping]);
+  const cause = run.cause();
+  if (cause) throw cause;
+  // The archive's size, from zstd's own count, trusted only when its output count is exactly
+  // what we stored.
+  let uncompressedBytes: number | undefined;
+  if (compressor) {
+    if (summary && summary.outBytes === digest.bytes) uncompressedBytes = summary.inBytes;
+    else log.warn('dump: zstd reported no byte counts matching the stored object; uncompressedBytes left out of the manifest', { key: keys.dump, zstdSummary: summary, bytes: digest.bytes });
+  }
+  const dumped: CustomDump = {
+    bucket: store.bucket,
+    key: keys.dump,
+    bytes: digest.bytes,
+    ...(uncompressedBytes !== undefined ? { uncompressedBytes } : {}),
+    sha256: digest.hash.digest('hex'),
+    format: 'custom',
+    compression: plan.info,
+  };
+  return { dump: dumped, uncompressedBytes };
+}
+
+/**
+ * Directory format: `pg_dump -Fd --jobs N -f <workDir>/pgdr-dump-<random>.dir` while the counts
+ * run; once pg_dump exited 0 and the counts are done, every file is uploaded (shared/directory-archive.ts)
+ * and deleted. The directory is always removed. pg_dump starts before the first await.
+ */
+async function dumpDirectory(input: ProducerInput, workDir: string, jobs: number): Promise<{ dump: DirectoryDump; uncompressedBytes?: number }> {
+  const { deps, run, snapshot, plan, keys } = input;
+  const { store, connection, pgBin } = deps;
+  const dir = join(workDir, `pgdr-dump-${randomBytes(6).toString('hex')}.dir`);
+  // --verbose: in parallel mode pg_dump reports each finished item, so finished data files are uploaded while it runs.
+  const dump = startTool(pgBin, 'pg_dump', ['--format=directory', `--jobs=${jobs}`, '--verbose', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password', `--file=${dir}`], { connection });
+  // SIGTERM, not SIGKILL: pg_dump's leader passes it on to its worker processes before it exits
+  // (a SIGKILLed leader would leave them running).
+  run.onStop(() => {
+    const running = dump.child.exitCode === null && dump.child.signalCode === null;
+    if (running) dump.child.kill('SIGTERM');
+    run.killedByUs.pg_dump = running;
+  });
+  const uploader = new DirectoryUploader({
+    store,
+    dir,
+    prefix: keys.directory,
+    plan,
+    concurrency: jobs,
+    signal: run.halt.signal,
+    onStored: (file) => input.leftBehind.push(file.key),
+    onError: run.failed('upload'),
+  });
+  const suffix = dataFileSuffix(plan);
+  let partial = '';
+  dump.child.stderr?.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!.slice(-1000);
+    for (const line of lines) {
+      const finished = /finished item (\d+) TABLE DATA /.exec(line);
+      const name = finished ? `${finished[1]}.dat${suffix}` : undefined;
+      if (name && existsSync(join(dir, name))) uploader.add(name);
+    }
+  });
+  try {
+    await Promise.allSettled([expectSuccess(dump).catch(run.failed('pg_dump')), input.counted]);
+    let cause = run.cause();
+    if (cause) throw cause;
+    const files = await uploader.finish().catch((err: Error) => {
+      run.failed('upload')(err);
+      return undefined;
+    });
+    cause = run.cause();
+    if (cause || !files) throw cause ?? new DumpError('upload stopped');
+    const dumped = directoryDump(store.bucket, keys.directory, plan, jobs, files);
+    return { dump: dumped, uncompressedBytes: dumped.uncompressedBytes };
+  } finally {
+    await uploader.settle();
+    await rm(dir, { recursive: true, force: true }).catch((err: Error) => deps.log.warn('dump: removing the work directory failed', { dir, error: err.message }));
+  }
 }
 
 /** Runs one dump; returns the manifest written next to it. */
 export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<BackupManifest> {
   const { store, connection, pgBin, metrics, log, clock } = deps;
   const { database, backupClass } = request;
+  const format = deps.format ?? 'custom';
   const startedAt = clock.now();
-  const context = { database, backupClass, server: describe(connection) };
+  const context = { database, backupClass, server: describe(connection), format };
   // The session whose transaction exports the snapshot, and the one that counts in it.
   let session: Client | undefined;
   let counter: Client | undefined;
-  let dump: RunningTool | undefined;
-  let zstd: RunningTool | undefined;
   let onAbort: (() => void) | undefined;
+  const run = new RunControl();
+  const leftBehind: string[] = [];
+  let storedAt = '';
   try {
     assertName(database, 'database name');
     assertName(backupClass, 'backup class name');
+    if (format !== 'custom' && format !== 'directory') throw new DumpError(`format must be "custom" or "directory" (received ${JSON.stringify(format)})`);
+    const jobs = deps.jobs ?? availableParallelism();
+    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new DumpError(`jobs must be an integer from 1 to 64 (received ${JSON.stringify(deps.jobs)})`);
+    if (format === 'directory' && !deps.workDir) throw new DumpError('the directory format needs a work directory (workDir, PGDR_WORK_DIR) for pg_dump to write into');
     const keys = backupKeys(database, backupClass, startedAt);
-    log.info('dump starting', { ...context, key: keys.dump });
+    storedAt = format === 'directory' ? keys.directory : keys.dump;
+    log.info('dump starting', { ...context, key: storedAt, ...(format === 'directory' ? { jobs } : {}) });
 
     const pgDump = await toolVersion(pgBin, 'pg_dump');
     session = await connectClient(connection);
@@ -137,98 +324,41 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       throw new DumpError(`reading the roles and privileges in the dump's snapshot failed: ${err.message.split('\n')[0]}`);
     });
 
-    // Any failure stops everything else. Which error is reported is decided by cause, not by
-    // arrival: a pg_dump/zstd that we killed, or a stream we broke, only reports the consequence.
-    const errors: Partial<Record<'abandoned' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream', Error>> = {};
-    let stopping = false;
-    const killedByUs = { pg_dump: false, zstd: false };
-    const sink: { digest?: Digest } = {};
-    // Stops the counting between batches; closing its session fails the count in progress at once.
-    const halt = new AbortController();
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      killedByUs.pg_dump = kill(dump);
-      killedByUs.zstd = kill(zstd);
-      sink.digest?.destroy(new Error('dump stopped'));
-      halt.abort(new DumpError('dump stopped'));
-      counter?.end().catch(() => undefined);
-    };
-    const failed = (source: keyof typeof errors) => (err: unknown) => {
-      const consequence = source === 'pg_dump' || source === 'zstd' ? killedByUs[source] : (source === 'stream' || source === 'count') && stopping;
-      if (!consequence) errors[source] ??= err instanceof Error ? err : new Error(String(err));
-      stop();
-    };
     const dumpStarted = clock.now();
-    const dumpArgs = ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'];
-    // zstd-stream: pg_dump writes straight into zstd's stdin (one pipe between the two processes);
-    // Node reads only the compressed bytes. zstd starts first so pg_dump can be given its stdin.
-    if (plan.zstd) zstd = startCompressor(plan.zstd, plan.info.level);
-    dump = startTool(pgBin, 'pg_dump', dumpArgs, { connection, ...(zstd ? { stdoutTo: zstd } : {}) });
-    const compressor = zstd;
-    const producers: Promise<unknown>[] = [
-      expectSuccess(dump).catch(async (err) => {
-        // pg_dump failing with zstd behind it: zstd either ends on the end of its input, or it
-        // failed first (pg_dump then only reports the broken pipe; zstd's failure is the cause).
-        if (compressor && (await compressor.exited).code !== 0) throw err;
-        failed('pg_dump')(err);
-        throw err;
-      }),
-    ];
-    let summary: ReturnType<typeof zstdSummary>;
-    if (compressor) {
-      producers.push(
-        expectSuccess(compressor).then(
-          (exit) => (summary = zstdSummary(exit.stderr)),
-          (err) => { failed('zstd')(err); throw err; },
-        ),
-      );
-    }
-    const stored = compressor ? compressor.stdout : dump.stdout;
-    const gate = Promise.all(producers).then(() => undefined);
-    gate.catch(() => undefined);
-    const digest = new Digest(gate);
-    sink.digest = digest;
-    const piping = pipeline(stored, digest).catch(failed('stream'));
+    // Settles with the counting, which starts just below, after pg_dump.
+    let countingStarted: (counting: Promise<void>) => void = () => undefined;
+    const counted = new Promise<void>((resolve) => (countingStarted = resolve));
+    const input: ProducerInput = { deps, run, snapshot, plan, keys, counted, leftBehind };
+    // pg_dump starts synchronously in the producer (before its first await), then the counting.
+    const producing = format === 'directory' ? dumpDirectory(input, deps.workDir!, jobs) : dumpCustom(input);
+    producing.catch(() => undefined);
 
     const countStarted = clock.now();
     let counts: { rows: Record<string, number>; objects: ObjectCounts; seconds: number } | undefined;
+    run.onStop(() => void counter?.end().catch(() => undefined));
     const counting = (async () => {
       counter = await connectClient(connection);
-      const { rows, objects } = await snapshotCounts(counter, snapshot, halt.signal);
+      const { rows, objects } = await snapshotCounts(counter, snapshot, run.halt.signal);
       counts = { rows, objects, seconds: seconds(countStarted, clock.now()) };
-    })().catch((err) => failed('count')(new DumpError(`counting rows in the dump's snapshot failed: ${(err as Error).message}`)));
-
-    // The object becomes visible only if nothing failed: pg_dump and zstd exited 0 (the digest
-    // ends only then), the counts are done, and the run was not abandoned.
-    const beforeComplete = async () => {
-      await counting;
-      if (stopping) throw new DumpError('dump stopped before completion');
-    };
-    const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream', { beforeComplete }).catch(failed('upload'));
+    })().catch((err) => run.failed('count')(new DumpError(`counting rows in the dump's snapshot failed: ${(err as Error).message}`)));
+    countingStarted(counting);
 
     // Abandoning stops everything started above; a signal that aborted earlier does so at once.
     const { signal } = request;
     if (signal) {
       onAbort = () => {
         const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
-        failed('abandoned')(new DumpError(`${why} after ${seconds(startedAt, clock.now())} s; dump abandoned`));
+        run.failed('abandoned')(new DumpError(`${why} after ${seconds(startedAt, clock.now())} s; dump abandoned`));
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     }
 
-    await Promise.allSettled([uploading, counting, gate, piping]);
-    const cause = errors.abandoned ?? errors.pg_dump ?? errors.zstd ?? errors.count ?? errors.upload ?? errors.stream;
-    if (cause || stopping || !counts) throw cause ?? new DumpError('dump stopped for an unknown reason');
+    const produced = await producing;
+    await counting;
+    if (!counts) throw run.cause() ?? new DumpError('dump stopped for an unknown reason');
     const dumpFinished = clock.now();
-    // The archive's size, from zstd's own count, trusted only when its output count is exactly
-    // what we stored.
-    let uncompressedBytes: number | undefined;
-    if (compressor) {
-      if (summary && summary.outBytes === digest.bytes) uncompressedBytes = summary.inBytes;
-      else log.warn('dump: zstd reported no byte counts matching the stored object; uncompressedBytes left out of the manifest', { ...context, zstdSummary: summary, bytes: digest.bytes });
-    }
+    const { uncompressedBytes } = produced;
     // The snapshot's transaction is NOT committed here: it is READ ONLY and only kept the
     // snapshot importable. pg_dump exited 0 and every counting transaction committed, so both
     // imported it while it was valid (an import after the exporter is gone fails, and so would
@@ -240,19 +370,11 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     const globals = await storeGlobals(store, keys.globals, needs.roles);
     const finishedAt = clock.now();
     const manifest: BackupManifest = {
-      schemaVersion: MANIFEST_SCHEMA_VERSION,
+      schemaVersion: format === 'directory' ? DIRECTORY_MANIFEST_SCHEMA_VERSION : MANIFEST_SCHEMA_VERSION,
       database,
       backupClass,
       sourceDatabase: connection.dbname,
-      dump: {
-        bucket: store.bucket,
-        key: keys.dump,
-        bytes: digest.bytes,
-        ...(uncompressedBytes !== undefined ? { uncompressedBytes } : {}),
-        sha256: digest.hash.digest('hex'),
-        format: 'custom',
-        compression: plan.info,
-      },
+      dump: produced.dump,
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
       durations: { totalSeconds: seconds(startedAt, finishedAt), dumpSeconds: seconds(dumpStarted, dumpFinished), countSeconds: counts.seconds },
@@ -269,8 +391,9 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     } catch (err) {
       // The one step after the upload. The job may not delete (the vault is write-once), so say
       // what is left behind.
+      const left = format === 'directory' ? `the ${produced.dump.format === 'directory' ? produced.dump.files.length : 0} files under ${storedAt} are` : `${keys.dump} is`;
       throw new DumpError(
-        `writing the manifest ${keys.manifest} failed after the dump was uploaded (${keys.dump} is left without a manifest; ` +
+        `writing the manifest ${keys.manifest} failed after the dump was uploaded (${left} left without a manifest; ` +
           `nothing verifies or restores it): ${(err as Error).message ?? String(err)}`,
         { cause: err },
       );
@@ -282,20 +405,28 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     if (uncompressedBytes !== undefined && manifest.dump.bytes > 0) metrics.add('CompressionRatio', Math.round((uncompressedBytes / manifest.dump.bytes) * 1000) / 1000, 'None');
     log.info('dump succeeded', {
       ...context,
-      key: keys.dump,
+      key: storedAt,
       manifestKey: keys.manifest,
       bytes: manifest.dump.bytes,
       uncompressedBytes: manifest.dump.uncompressedBytes,
       seconds: manifest.durations.totalSeconds,
       compression: plan.info.method,
       tables: Object.keys(counts.rows).length,
+      ...(manifest.dump.format === 'directory' ? { files: manifest.dump.files.length, jobs: manifest.dump.jobs } : {}),
     });
     return manifest;
   } catch (err) {
-    kill(dump);
-    kill(zstd);
-    const error = err instanceof DumpError ? err : new DumpError((err as Error).message ?? String(err), { cause: err });
-    reportFailure(metrics, log, 'BackupFailed', 'dump failed', { ...context, seconds: seconds(startedAt, clock.now()) }, err);
+    run.stop();
+    let error = err instanceof DumpError ? err : new DumpError((err as Error).message ?? String(err), { cause: err });
+    if (leftBehind.length > 0 && !/left without a manifest/.test(error.message)) {
+      // Directory format: the files stored before the failure stay (the job may not delete in the vault).
+      error = new DumpError(
+        `${error.message} (${leftBehind.length} files already stored under ${storedAt} are left without a manifest; nothing verifies or restores them, ` +
+          'and the vault\'s lifecycle rules expire them)',
+        { cause: err },
+      );
+    }
+    reportFailure(metrics, log, 'BackupFailed', 'dump failed', { ...context, seconds: seconds(startedAt, clock.now()) }, error);
     throw error;
   } finally {
     if (onAbort) request.signal?.removeEventListener('abort', onAbort);

@@ -9,6 +9,9 @@
  *          PGDR_SECRET_ARN        secret JSON {host, port, dbname, username, password[, sslmode]}
  *          PGDR_PG_BIN            directory of pg_dump (and zstd); in Lambda /opt/bin (libs in /opt/lib)
  *          PGDR_COMPRESSION       optional: auto (default) | zstd-stream | pg_dump-zstd | pg_dump-gzip | none
+ *          PGDR_DUMP_FORMAT       optional: custom (default: pg_dump -Fc, one object) | directory (pg_dump -Fd --jobs N, one object per file)
+ *          PGDR_DUMP_JOBS         optional: pg_dump --jobs of the directory format (default: the CPUs available)
+ *          PGDR_WORK_DIR          optional (default /tmp): where the directory format's pg_dump writes (room for the whole dump)
  *          PGDR_PG_SSLMODE        optional: sslmode when the secret has none (default prefer)
  *          PGDR_PG_SSLROOTCERT    optional: PEM file of the CAs verify-ca/verify-full trust, or "public" (default)
  *          POWERTOOLS_METRICS_NAMESPACE=PgDr, POWERTOOLS_SERVICE_NAME
@@ -21,7 +24,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { deadlineSignal, DumpError, runDump } from './core';
 import { reportFailure } from '../shared/failure';
-import { compressionFromEnv, EnvError, requireEnv, tlsFromEnv } from '../shared/env';
+import { compressionFromEnv, dumpFormatFromEnv, EnvError, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv } from '../shared/env';
+import { removeLeftoverFiles } from '../shared/restore-mode';
 import { readConnectionSecret } from '../shared/secrets';
 import { S3ObjectStore } from '../shared/s3-store';
 import { emfMetrics } from '../shared/metrics';
@@ -54,12 +58,19 @@ export async function handler(event: DumpEvent, context?: DumpContext): Promise<
     const remaining = context?.getRemainingTimeInMillis?.();
     // Leave 30 s to abort the upload and report before Lambda stops us.
     const signals = [context?.signal, remaining ? deadlineSignal(remaining - 30_000) : undefined].filter((s): s is AbortSignal => s !== undefined);
+    const { format, jobs } = dumpFormatFromEnv();
+    const { workDir } = restoreFileSettingsFromEnv();
+    // A run stopped at the Lambda timeout cannot remove its directory; the next one in the same environment does.
+    if (format === 'directory') await removeLeftoverFiles(workDir);
     return await runDump(
       {
         store: new S3ObjectStore(s3, requireEnv('PGDR_BUCKET'), { kmsKeyId: requireEnv('PGDR_KMS_KEY_ARN') }),
         connection,
         pgBin: requireEnv('PGDR_PG_BIN'),
         compression: compressionFromEnv(),
+        format,
+        jobs,
+        workDir,
         metrics: emfMetrics(database, event.backupClass),
         log,
         clock: systemClock,

@@ -10,7 +10,9 @@
  *      encoding and locale (shared/locale.ts);
  *   3. restore with owners and privileges: `pg_restore --jobs N` from a file in `workDir` when
  *      there is room for it (the object is downloaded, decompressed and checked against the
- *      manifest's size and SHA-256 first), else streamed as the verify job does;
+ *      manifest's size and SHA-256 first), else streamed as the verify job does; a directory-format
+ *      dump is always downloaded (every file checked, a mismatch names the file), and refused
+ *      before anything is created when the work directory has no room for it;
  *   4. give the application login its new password (never logged, never in the result);
  *   5. compare row, object and privilege counts with the manifest.
  * On failure: one error; the target database is left for the workflow's cleanup, the temporary
@@ -19,11 +21,12 @@
 import { scramVerifier } from '../shared/scram';
 import { rm } from 'node:fs/promises';
 import { restoreArchive, restoreArchiveFile } from '../shared/archive';
-import { chooseRestoreMode, downloadToWorkDir, RestoreFileSettings, RestoreMode } from '../shared/restore-mode';
+import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreMode, RestoreModeChoice } from '../shared/restore-mode';
+import { directoryIntegrityFailures, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { applyGlobalRoles, prepareRestoreRoles } from '../shared/globals';
-import { databasePrefix, keysFromDumpKey, keysFromManifestKey, latestVerifiedKey, parseManifestKey, assertName } from '../shared/layout';
+import { databasePrefix, keysFromManifestKey, manifestKeyOf, latestVerifiedKey, parseManifestKey, assertName } from '../shared/layout';
 import { createDatabaseWithLocale, expectDatabaseLocale, LocaleMismatchError, serverVersionNum } from '../shared/locale';
 import { quoteIdent, quoteLiteral, withClient } from '../shared/pg-client';
 import { seconds } from '../shared/ports';
@@ -88,7 +91,7 @@ export async function resolveVerifiedBackup(store: ObjectStore, database: string
     if (typeof backupKey !== 'string' || backupKey.includes('..') || !backupKey.startsWith(databasePrefix(database))) {
       throw new BackupKeyError(`backupKey: ${JSON.stringify(backupKey)} is outside the prefix ${databasePrefix(database)} of database ${database}`);
     }
-    manifestKey = backupKey.endsWith('.dump') ? keysFromDumpKey(backupKey).manifest : backupKey;
+    manifestKey = manifestKeyOf(backupKey) ?? backupKey;
   }
   const parsed = parseManifestKey(manifestKey);
   if (!parsed || parsed.database !== database) throw new BackupKeyError(`backupKey: ${JSON.stringify(manifestKey)} is not a manifest or dump key of database ${database}`);
@@ -147,8 +150,16 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
   const started = clock.now();
   const context = { database: request.database, manifestKey, targetDatabase, server: describe(target) };
 
-  // Mode: file + --jobs when it can shorten the restore and the work directory has room.
-  const { mode, modeReason, jobs } = await chooseRestoreMode(manifest, deps);
+  // Mode: file + --jobs when it can shorten the restore and the work directory has room (a
+  // directory-format dump: always from a local directory, refused without room, before anything is created).
+  let choice: RestoreModeChoice;
+  try {
+    choice = await chooseRestoreMode(manifest, deps);
+  } catch (err) {
+    if (err instanceof NoRoomError) throw new RestoreError(`restore of ${manifestKey} refused: ${err.message}`);
+    throw err;
+  }
+  const { mode, modeReason, jobs } = choice;
   log.info('restore: starting', { ...context, mode, modeReason });
 
   let file: string | undefined;
@@ -177,7 +188,14 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
 
     const downloadStarted = clock.now();
     let bytes = manifest.dump.bytes;
-    if (mode === 'file') {
+    const { dump } = manifest;
+    if (dump.format === 'directory') {
+      const got = await downloadDirectoryToWorkDir(store, dump, deps.pgBin, deps.workDir!);
+      file = got.dir;
+      const bad = directoryIntegrityFailures(dump, got.fetched);
+      if (bad.length > 0) throw new RestoreError(`the directory-format dump ${dump.key} does not match its manifest: ${bad.join('; ')}: not restored`);
+      bytes = fetchedTotals(got.fetched).bytes;
+    } else if (mode === 'file') {
       const got = await downloadToWorkDir(store, manifest, deps.pgBin, deps.workDir!);
       if (!got) throw new RestoreError(`dump object ${manifest.dump.key} is missing from bucket ${store.bucket}`);
       file = got.file;
@@ -190,7 +208,7 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     const restoreStarted = clock.now();
     if (file) {
       await restoreArchiveFile(file, jobs, deps.pgBin, target, targetDatabase, plan);
-      await rm(file, { force: true });
+      await rm(file, { force: true, recursive: true });
       file = undefined;
     } else {
       const body = await store.getStream(manifest.dump.key);
@@ -252,6 +270,6 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     log.error('restore failed', { ...context, mode, error: message });
     throw err instanceof RestoreError ? err : new RestoreError(`restore of ${manifestKey} into ${targetDatabase} failed: ${message}`);
   } finally {
-    if (file) await rm(file, { force: true });
+    if (file) await rm(file, { force: true, recursive: true });
   }
 }

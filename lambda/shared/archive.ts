@@ -77,7 +77,7 @@ function listResult(exit: ToolExit, listing: string): Pick<IntegrityResult, 'arc
   return { archiveEntries: listing.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length };
 }
 
-/** `pg_restore --list` of an archive file (downloadArchive's): its entry count, or why it does not parse. */
+/** `pg_restore --list` of an archive file (downloadArchive's) or of a directory-format dump's directory (only its toc.dat is read): its entry count, or why it does not parse. */
 export async function listArchiveFile(file: string, pgBin: string): Promise<Pick<IntegrityResult, 'archiveEntries' | 'listError'>> {
   const list = startTool(pgBin, 'pg_restore', ['--list', file]);
   const chunks: Buffer[] = [];
@@ -165,7 +165,7 @@ export async function downloadArchive(body: Readable, compression: CompressionIn
   }
 }
 
-/** `pg_restore --jobs N` of the archive `file` into `database` (owners and privileges as `options` say). */
+/** `pg_restore --jobs N` of the archive `file` (or a directory-format dump's directory) into `database` (owners and privileges as `options` say). */
 export async function restoreArchiveFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions): Promise<void> {
   const restore = startTool(pgBin, 'pg_restore', [...restoreArgs(options), `--jobs=${jobs}`, `--dbname=${database}`, file], { connection });
   const exit = await restore.exited;

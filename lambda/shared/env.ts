@@ -27,6 +27,22 @@ export function compressionFromEnv(env: NodeJS.ProcessEnv = process.env): Compre
   return value as CompressionSetting;
 }
 
+/** The pg_dump output formats (lambda/dump/core.ts DumpFormat). */
+export const DUMP_FORMATS = ['custom', 'directory'] as const;
+
+/**
+ * PGDR_DUMP_FORMAT (`custom` @default, or `directory`) and PGDR_DUMP_JOBS (pg_dump --jobs of the
+ * directory format, 1-64, @default os.availableParallelism()).
+ */
+export function dumpFormatFromEnv(env: NodeJS.ProcessEnv = process.env): { format: (typeof DUMP_FORMATS)[number]; jobs?: number } {
+  const format = optionalEnv('PGDR_DUMP_FORMAT', env) ?? 'custom';
+  if (!(DUMP_FORMATS as readonly string[]).includes(format)) throw new EnvError(`PGDR_DUMP_FORMAT must be one of ${DUMP_FORMATS.join(', ')} (received ${JSON.stringify(format)})`);
+  const rawJobs = optionalEnv('PGDR_DUMP_JOBS', env);
+  const jobs = rawJobs === undefined ? undefined : Number(rawJobs);
+  if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > 64)) throw new EnvError(`PGDR_DUMP_JOBS must be an integer from 1 to 64 (received ${JSON.stringify(rawJobs)})`);
+  return { format: format as (typeof DUMP_FORMATS)[number], ...(jobs !== undefined ? { jobs } : {}) };
+}
+
 /**
  * The job's TLS settings, used where the secret names no sslmode:
  * PGDR_PG_SSLMODE (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`; @default "prefer")

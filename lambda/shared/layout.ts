@@ -3,7 +3,8 @@
  * knows the key format; constructs use it for lifecycle prefixes and IAM scopes, handlers for
  * reading and writing.
  *
- *   <database>/<class>/<YYYY>/<MM>/<DD>/<database>_<class>_<timestamp>.dump
+ *   <database>/<class>/<YYYY>/<MM>/<DD>/<database>_<class>_<timestamp>.dump   (custom format: one object)
+ *   ...same stem....dir/<file>                       (directory format: one object per pg_dump file)
  *   ...same stem....manifest.json / ....verification.json / ....globals.sql
  *   <database>/latest-verified.json
  *   <database>/recoveries/<YYYY>/<MM>/<execution>.json (one per failover or drill run)
@@ -63,7 +64,10 @@ export function keyTimestamp(at: Date): string {
 
 /** The keys of one backup: the dump, its manifest and its verification record. */
 export interface BackupKeys {
+  /** The custom-format dump object (`....dump`). */
   readonly dump: string;
+  /** The prefix of a directory-format dump's files (`....dir/`). */
+  readonly directory: string;
   readonly manifest: string;
   readonly verification: string;
   /** The roles the dump needs, as SQL (no passwords): `....globals.sql`. */
@@ -78,10 +82,24 @@ export function backupKeys(database: string, backupClass: string, at: Date): Bac
   return keysFromStem(stem);
 }
 
-/** Keys sharing the stem of a dump key (`....dump`). */
+const DIRECTORY_SUFFIX = /\.dir\/?$/;
+
+/** True for a dump key: a custom-format dump (`....dump`) or a directory dump's prefix (`....dir/`, also without the "/"). */
+export function isDumpKey(key: string): boolean {
+  return key.endsWith('.dump') || DIRECTORY_SUFFIX.test(key);
+}
+
+/** Keys sharing the stem of a dump key (`....dump` or `....dir/`). */
 export function keysFromDumpKey(dumpKey: string): BackupKeys {
-  if (!dumpKey.endsWith('.dump')) throw new Error(`not a dump key: ${dumpKey}`);
-  return keysFromStem(dumpKey.slice(0, -'.dump'.length));
+  if (dumpKey.endsWith('.dump')) return keysFromStem(dumpKey.slice(0, -'.dump'.length));
+  if (DIRECTORY_SUFFIX.test(dumpKey)) return keysFromStem(dumpKey.replace(DIRECTORY_SUFFIX, ''));
+  throw new Error(`not a dump key (....dump or ....dir/): ${dumpKey}`);
+}
+
+/** The manifest key of a manifest key (itself) or of a dump key (either format); undefined for anything else. */
+export function manifestKeyOf(key: string): string | undefined {
+  if (key.endsWith('.manifest.json')) return key;
+  return isDumpKey(key) ? keysFromDumpKey(key).manifest : undefined;
 }
 
 /** Keys sharing the stem of a manifest key (`....manifest.json`). */
@@ -91,7 +109,7 @@ export function keysFromManifestKey(manifestKey: string): BackupKeys {
 }
 
 function keysFromStem(stem: string): BackupKeys {
-  return { dump: `${stem}.dump`, manifest: `${stem}.manifest.json`, verification: `${stem}.verification.json`, globals: `${stem}.globals.sql` };
+  return { dump: `${stem}.dump`, directory: `${stem}.dir/`, manifest: `${stem}.manifest.json`, verification: `${stem}.verification.json`, globals: `${stem}.globals.sql` };
 }
 
 /** Names usable as pgdr database and backup class names (the configuration's rule). */

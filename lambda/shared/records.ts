@@ -7,9 +7,19 @@
  * Bump a version when a field changes meaning or disappears (adding optional fields does not
  * need a bump), and teach the reader the old version or say why it is refused.
  */
+import { createHash } from 'node:crypto';
 import { namedError } from './named-error';
 
+/**
+ * Manifest versions. 1: a custom-format dump (one object). 2: adds `dump.format: 'directory'` (one
+ * object per file of pg_dump's directory format, `dump.files`, `dump.jobs`). A custom-format dump
+ * is still written as version 1, so a pgdr that knows only version 1 keeps reading it; a
+ * directory-format dump is version 2, which such a pgdr refuses with its "this pgdr reads version 1"
+ * error instead of misreading a prefix as one object. Readers accept MANIFEST_SCHEMA_VERSIONS.
+ */
 export const MANIFEST_SCHEMA_VERSION = 1;
+export const DIRECTORY_MANIFEST_SCHEMA_VERSION = 2;
+export const MANIFEST_SCHEMA_VERSIONS: readonly number[] = [MANIFEST_SCHEMA_VERSION, DIRECTORY_MANIFEST_SCHEMA_VERSION];
 export const VERIFICATION_SCHEMA_VERSION = 1;
 export const LATEST_VERIFIED_SCHEMA_VERSION = 1;
 
@@ -101,31 +111,82 @@ export interface PrivilegeSummary {
   readonly grants: Record<string, number>;
 }
 
+/** The fields every stored dump has, whatever its format. */
+interface StoredDumpBase {
+  readonly bucket: string;
+  readonly compression: CompressionInfo;
+}
+
+/** A custom-format dump (pg_dump -Fc): one object. */
+export interface CustomDump extends StoredDumpBase {
+  readonly key: string;
+  /** Stored bytes (after compression). */
+  readonly bytes: number;
+  /**
+   * Bytes pg_dump wrote (the custom-format archive), for zstd-stream dumps: zstd's own count of
+   * its input, kept when its output count equals `bytes`. Undefined for the other methods (they
+   * compress inside pg_dump) and when zstd reported no matching count.
+   */
+  readonly uncompressedBytes?: number;
+  /** SHA-256 (hex) of the stored bytes. */
+  readonly sha256: string;
+  /** pg_dump -Fc (manifests of schema version 1). */
+  readonly format: 'custom';
+}
+
+/** One file of a directory-format dump, stored as one object. */
+export interface DirectoryFile {
+  /** pg_dump's file name in its directory, e.g. "toc.dat", "3421.dat" (or "3421.dat.gz" when pg_dump compressed it). */
+  readonly name: string;
+  /** Its object: `<dump.key><name>`, plus ".zst" when compression.method is zstd-stream. */
+  readonly key: string;
+  /** Stored bytes and their SHA-256 (hex). */
+  readonly bytes: number;
+  readonly sha256: string;
+  /** Bytes of the file pg_dump wrote, when pgdr compressed it (zstd-stream). */
+  readonly uncompressedBytes?: number;
+}
+
+/**
+ * A directory-format dump (pg_dump -Fd --jobs N): one object per file of pg_dump's directory under
+ * the prefix `key` (`<stem>.dir/`). Restore: download every file (undoing zstd) into one
+ * directory, then `pg_restore --jobs N <directory>`.
+ */
+export interface DirectoryDump extends StoredDumpBase {
+  /** The prefix of the files, ending in "/". */
+  readonly key: string;
+  /** Sum of the files' stored bytes. */
+  readonly bytes: number;
+  /** Sum of the files' uncompressedBytes, when every file has one. */
+  readonly uncompressedBytes?: number;
+  /**
+   * SHA-256 (hex) of the canonical listing of the files (`directoryListingSha256`): one line
+   * `<sha256>  <name>\n` per file (the file's stored SHA-256, two spaces, its pg_dump name), sorted
+   * by name in byte order, as `sha256sum` prints them. One value for the whole dump.
+   */
+  readonly sha256: string;
+  readonly format: 'directory';
+  /**
+   * `zstd-stream`: each file was written by pg_dump uncompressed (-Z0) and piped through `zstd`
+   * into its object; `pg_dump-gzip` / `pg_dump-zstd`: pg_dump compressed the files itself.
+   */
+  readonly files: DirectoryFile[];
+  /** pg_dump's --jobs. */
+  readonly jobs: number;
+}
+
+export type StoredDump = CustomDump | DirectoryDump;
+
 /** What the dump job proves about one dump. */
 export interface BackupManifest {
-  readonly schemaVersion: typeof MANIFEST_SCHEMA_VERSION;
+  /** 1 for a custom-format dump, 2 for a directory-format dump. */
+  readonly schemaVersion: typeof MANIFEST_SCHEMA_VERSION | typeof DIRECTORY_MANIFEST_SCHEMA_VERSION;
   /** pgdr database name. */
   readonly database: string;
   readonly backupClass: string;
   /** The database name on the server. */
   readonly sourceDatabase: string;
-  readonly dump: {
-    readonly bucket: string;
-    readonly key: string;
-    /** Stored bytes (after compression). */
-    readonly bytes: number;
-    /**
-     * Bytes pg_dump wrote (the custom-format archive), for zstd-stream dumps: zstd's own count of
-     * its input, kept when its output count equals `bytes`. Undefined for the other methods (they
-     * compress inside pg_dump) and when zstd reported no matching count.
-     */
-    readonly uncompressedBytes?: number;
-    /** SHA-256 (hex) of the stored bytes. */
-    readonly sha256: string;
-    /** Always "custom" (pg_dump -Fc). */
-    readonly format: 'custom';
-    readonly compression: CompressionInfo;
-  };
+  readonly dump: StoredDump;
   /** ISO 8601 UTC. */
   readonly startedAt: string;
   readonly finishedAt: string;
@@ -282,11 +343,44 @@ function requireFields(doc: Record<string, unknown>, paths: string[], what: stri
   }
 }
 
-/** Parses and checks a manifest. */
+/** A pg_dump directory file name pgdr accepts (no path separators, no "..": it becomes a local file name). */
+export const DIRECTORY_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/**
+ * The SHA-256 of the canonical listing of a directory dump's files: `<sha256>  <name>\n` per file,
+ * sorted by name (byte order), hashed as UTF-8 (`DirectoryDump.sha256`).
+ */
+export function directoryListingSha256(files: ReadonlyArray<{ readonly name: string; readonly sha256: string }>): string {
+  const lines = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((f) => `${f.sha256}  ${f.name}\n`);
+  return createHash('sha256').update(lines.join(''), 'utf8').digest('hex');
+}
+
+/** Parses and checks a manifest (schema version 1: custom format; 2: custom or directory format). */
 export function parseManifest(text: string, key: string): BackupManifest {
   const doc = parseObject(text, 'manifest', key);
-  requireVersion(doc, MANIFEST_SCHEMA_VERSION, 'manifest', key);
+  if (!MANIFEST_SCHEMA_VERSIONS.includes(doc.schemaVersion as number)) {
+    throw new RecordError(`manifest ${key} has schemaVersion ${JSON.stringify(doc.schemaVersion)}; this pgdr reads versions ${MANIFEST_SCHEMA_VERSIONS.join(' and ')} (a newer pgdr wrote it: upgrade pgdr to read it)`);
+  }
   requireFields(doc, ['database', 'backupClass', 'dump.key', 'dump.bytes', 'dump.sha256', 'dump.compression.method', 'startedAt', 'rowCounts', 'objectCounts'], 'manifest', key);
+  const dump = doc.dump as Record<string, unknown>;
+  const format = dump.format ?? 'custom';
+  if (format === 'custom') return doc as unknown as BackupManifest;
+  if (format !== 'directory' || doc.schemaVersion !== DIRECTORY_MANIFEST_SCHEMA_VERSION) {
+    throw new RecordError(`manifest ${key} has dump.format ${JSON.stringify(format)} in schemaVersion ${JSON.stringify(doc.schemaVersion)}; this pgdr reads "custom" (versions 1 and 2) and "directory" (version 2)`);
+  }
+  const prefix = dump.key as string;
+  if (!prefix.endsWith('/')) throw new RecordError(`manifest ${key}: dump.key of a directory dump must end with "/" (received ${JSON.stringify(prefix)})`);
+  if (!Array.isArray(dump.files) || dump.files.length === 0) throw new RecordError(`manifest ${key}: dump.files of a directory dump must be a non-empty array`);
+  const names = new Set<string>();
+  for (const [i, file] of (dump.files as unknown[]).entries()) {
+    const f = (file ?? {}) as Record<string, unknown>;
+    if (typeof f.name !== 'string' || !DIRECTORY_FILE_NAME.test(f.name)) throw new RecordError(`manifest ${key}: dump.files[${i}].name must be a file name matching ${DIRECTORY_FILE_NAME} (received ${JSON.stringify(f.name)})`);
+    if (names.has(f.name)) throw new RecordError(`manifest ${key}: dump.files lists ${f.name} twice`);
+    names.add(f.name);
+    if (typeof f.key !== 'string' || !f.key.startsWith(prefix) || f.key.slice(prefix.length).includes('/')) throw new RecordError(`manifest ${key}: dump.files[${i}].key must be an object directly under ${prefix} (received ${JSON.stringify(f.key)})`);
+    if (typeof f.bytes !== 'number' || typeof f.sha256 !== 'string') throw new RecordError(`manifest ${key}: dump.files[${i}] (${f.name}) lacks bytes or sha256`);
+  }
+  if (!names.has('toc.dat')) throw new RecordError(`manifest ${key}: dump.files of a directory dump must include toc.dat`);
   return doc as unknown as BackupManifest;
 }
 

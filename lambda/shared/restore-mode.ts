@@ -5,13 +5,17 @@
  * measured 0.65× the time of one job here); `stream` pipes it into one pg_restore. The file mode
  * runs only when the work directory has room for the archive plus a margin; otherwise the
  * restore streams, and `modeReason` says why (it goes into the verification / restore record).
+ * A directory-format dump has no stream mode: it is always downloaded into a directory of the work
+ * directory (mode `file`), and without room for it `chooseRestoreMode` throws NoRoomError.
  */
 import { randomBytes } from 'node:crypto';
-import { readdir, rm, statfs } from 'node:fs/promises';
+import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadArchive, DownloadResult } from './archive';
 import type { ObjectStore } from './ports';
-import type { BackupManifest } from './records';
+import type { BackupManifest, DirectoryDump } from './records';
+import { directoryLocalBytes, fetchDirectoryDump, FetchedFile } from './directory-archive';
+import { namedError } from './named-error';
 
 export type RestoreMode = 'file' | 'stream';
 
@@ -35,20 +39,46 @@ export interface RestoreModeChoice {
 /** Extra room asked for beyond the archive itself (10 %). */
 export const FILE_MARGIN = 0.1;
 
-/** Space the file mode needs: the decompressed archive (unknown size: 4x the stored bytes), plus the margin. */
+/**
+ * Space the file mode needs: the decompressed archive (unknown size: 4x the stored bytes), or a
+ * directory dump's decompressed files, plus the margin.
+ */
 export function neededFileBytes(manifest: BackupManifest): number {
-  const archive = manifest.dump.compression.method === 'zstd-stream' ? (manifest.dump.uncompressedBytes ?? manifest.dump.bytes * 4) : manifest.dump.bytes;
+  const { dump } = manifest;
+  const archive =
+    dump.format === 'directory' ? directoryLocalBytes(dump) : dump.compression.method === 'zstd-stream' ? (dump.uncompressedBytes ?? dump.bytes * 4) : dump.bytes;
   return Math.ceil(archive * (1 + FILE_MARGIN));
 }
+
+/** A directory-format dump cannot be restored here: it restores only from a local directory, and there is none with room (no streaming for this format). */
+export class NoRoomError extends namedError('NoRoomError') {}
 
 async function statfsFree(dir: string): Promise<number> {
   const s = await statfs(dir);
   return s.bavail * s.bsize;
 }
 
-/** File + --jobs when it can shorten the restore and the work directory has room; else stream. */
+/**
+ * File + --jobs when it can shorten the restore and the work directory has room; else stream. A
+ * directory-format dump is always restored from a local directory (`pg_restore --jobs N <dir>`):
+ * without room for it, NoRoomError says why.
+ */
 export async function chooseRestoreMode(manifest: BackupManifest, settings: RestoreFileSettings): Promise<RestoreModeChoice> {
   const jobs = Math.max(1, Math.floor(settings.jobs ?? 2));
+  if (manifest.dump.format === 'directory') {
+    const needed = neededFileBytes(manifest);
+    const count = manifest.dump.files.length;
+    const refuse = (why: string) => new NoRoomError(`${why}, ${needed} bytes needed to download the directory-format dump (${count} files): there is no streaming restore of this format`);
+    if (!settings.workDir) throw refuse('no work directory');
+    let free: number;
+    try {
+      free = await (settings.freeBytes ?? statfsFree)(settings.workDir);
+    } catch (err) {
+      throw refuse(`the work directory ${settings.workDir} cannot be used (${(err as Error).message})`);
+    }
+    if (free < needed) throw refuse(`${free} bytes free in the work directory ${settings.workDir}`);
+    return { mode: 'file', modeReason: `directory format: ${free} bytes free in the work directory, ${needed} needed: downloaded, pg_restore --jobs ${jobs} from the directory`, jobs };
+  }
   const stream = (modeReason: string): RestoreModeChoice => ({ mode: 'stream', modeReason, jobs: 1 });
   if (!settings.workDir) return stream('no work directory: streamed');
   if (jobs < 2) return stream('jobs 1: streamed (a file would not shorten the restore)');
@@ -63,14 +93,17 @@ export async function chooseRestoreMode(manifest: BackupManifest, settings: Rest
   return stream(`${free} bytes free in the work directory, ${needed} needed: streamed`);
 }
 
-/** Names of the files `downloadToWorkDir` creates. */
-const WORK_FILE = /^pgdr-restore-[0-9a-f]{12}\.dump$/;
+/**
+ * Names of what the jobs create in a work directory: `downloadToWorkDir`'s file (custom format) or
+ * directory (directory format), the dump job's pg_dump output directory (lambda/dump/core.ts).
+ */
+const WORK_FILE = /^pgdr-(?:restore-[0-9a-f]{12}\.(?:dump|dir)|dump-[0-9a-f]{12}\.dir)$/;
 
 /**
- * Removes the files an earlier run left in `workDir` (a Lambda stopped at its timeout cannot
- * remove its file, and the next invocation in the same environment inherits /tmp). Only for a
- * work directory no other run uses at the same time (a Lambda environment runs one invocation at
- * a time). Only pgdr's own file names are touched; returns them.
+ * Removes the files and directories an earlier run left in `workDir` (a Lambda stopped at its
+ * timeout cannot remove them, and the next invocation in the same environment inherits /tmp). Only
+ * for a work directory no other run uses at the same time (a Lambda environment runs one invocation
+ * at a time). Only pgdr's own names are touched; returns them.
  */
 export async function removeLeftoverFiles(workDir: string): Promise<string[]> {
   let names: string[];
@@ -79,7 +112,7 @@ export async function removeLeftoverFiles(workDir: string): Promise<string[]> {
   } catch {
     return [];
   }
-  await Promise.all(names.map((n) => rm(join(workDir, n), { force: true })));
+  await Promise.all(names.map((n) => rm(join(workDir, n), { force: true, recursive: true })));
   return names;
 }
 
@@ -89,8 +122,32 @@ export async function removeLeftoverFiles(workDir: string): Promise<string[]> {
  * size and SHA-256 with the manifest and removes `file`; on error nothing is left behind.
  */
 export async function downloadToWorkDir(store: ObjectStore, manifest: BackupManifest, pgBin: string, workDir: string): Promise<(DownloadResult & { readonly file: string }) | undefined> {
+  if (manifest.dump.format !== 'custom') throw new Error(`downloadToWorkDir reads a custom-format dump; ${manifest.dump.key} is ${manifest.dump.format}`);
   const body = await store.getStream(manifest.dump.key);
   if (!body) return undefined;
   const file = join(workDir, `pgdr-restore-${randomBytes(6).toString('hex')}.dump`);
   return { ...(await downloadArchive(body, manifest.dump.compression, pgBin, file)), file };
+}
+
+/**
+ * Reads every file of a directory-format dump (shared/directory-archive.ts `fetchDirectoryDump`)
+ * into a new directory in `workDir`, writing those `keep` names (default: all) decompressed, and
+ * hashing all. The caller compares with the manifest (`directoryIntegrityFailures`) and removes
+ * `dir`; on error nothing is left behind.
+ */
+export async function downloadDirectoryToWorkDir(
+  store: ObjectStore,
+  dump: DirectoryDump,
+  pgBin: string,
+  workDir: string,
+  keep: (name: string) => boolean = () => true,
+): Promise<{ readonly dir: string; readonly fetched: FetchedFile[] }> {
+  const dir = join(workDir, `pgdr-restore-${randomBytes(6).toString('hex')}.dir`);
+  await mkdir(dir, { mode: 0o700 });
+  try {
+    return { dir, fetched: await fetchDirectoryDump(store, dump, pgBin, dir, keep) };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
 }

@@ -2,7 +2,9 @@
  * The verify job's core: proves (or disproves) that one stored dump is restorable.
  *
  *   Level 1 (every backup): stream the object, recompute size and SHA-256 and compare them with
- *     the manifest; `pg_restore --list` must parse the archive.
+ *     the manifest; `pg_restore --list` must parse the archive. A directory-format dump: every
+ *     listed file, each compared with its manifest entry (a failure names the file), then
+ *     `pg_restore --list` of the directory (only toc.dat is written unless a restore test follows).
  *   Level 2 (restore test, per policy): drop the scratch databases of runs that are gone
  *     (scratch.ts: pgdr's marker and no live owner, never anything else), create
  *     `pgdr_verify_<db>_<epoch>_<rand>` on the restore server with the source's encoding and
@@ -16,8 +18,10 @@
  * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
  */
 import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { checkArchive, IntegrityResult, listArchiveFile, restoreArchive, restoreArchiveFile } from '../shared/archive';
-import { chooseRestoreMode, downloadToWorkDir, RestoreFileSettings, RestoreModeChoice } from '../shared/restore-mode';
+import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreModeChoice } from '../shared/restore-mode';
+import { directoryIntegrityFailures, FetchedFile, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
 import { prepareRestoreRoles, RestoreRolePlan } from '../shared/globals';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
@@ -29,6 +33,7 @@ import { reportFailure } from '../shared/failure';
 import { Clock, LogPort, MetricsFactory, MetricsPort, ObjectStore, PreconditionFailedError, seconds } from '../shared/ports';
 import {
   BackupManifest,
+  DirectoryDump,
   LATEST_VERIFIED_SCHEMA_VERSION,
   LatestVerified,
   Mismatch,
@@ -158,10 +163,67 @@ async function policyWantsRestoreTest(deps: VerifyDeps, manifestKey: string): Pr
   return position > 0 && position % n === 0;
 }
 
+/**
+ * What the integrity check read: the stored size and SHA-256 (a directory dump: of its listing) and
+ * what `pg_restore --list` said; in file mode, the local copy the restore test uses (removed by the
+ * caller); `refused`: why the restore test cannot run at all (a directory dump without room).
+ */
+interface DumpRead {
+  readonly checked?: IntegrityResult;
+  readonly local?: string;
+  readonly choice?: RestoreModeChoice;
+  readonly refused?: string;
+}
+
 async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifestKey: string, restoreTest: boolean): Promise<VerificationRecord> {
-  const { store, clock, log } = deps;
+  const { clock, log } = deps;
   const failures: string[] = [];
   const integrityStarted = clock.now();
+  const { dump } = manifest;
+  const read = dump.format === 'directory' ? await readDirectoryDump(deps, manifest, dump, restoreTest, failures) : await readCustomDump(deps, manifest, manifestKey, restoreTest, failures);
+  const { checked, choice, local } = read;
+  try {
+    const integrity = {
+      expectedBytes: manifest.dump.bytes,
+      actualBytes: checked?.bytes ?? 0,
+      expectedSha256: manifest.dump.sha256,
+      actualSha256: checked?.sha256 ?? '',
+      archiveEntries: checked?.archiveEntries ?? null,
+      seconds: seconds(integrityStarted, clock.now()),
+    };
+    log.info('integrity checked', { database: manifest.database, manifestKey, ok: failures.length === 0, bytes: integrity.actualBytes, mode: choice?.mode, format: dump.format });
+
+    let restore: VerificationRecord['restoreTest'];
+    if (restoreTest && failures.length === 0 && read.refused) {
+      failures.push(`restore test not run: ${read.refused}`);
+    } else if (restoreTest && failures.length === 0) {
+      restore = await runRestoreTest(deps, manifest, failures, local ? { ...choice!, file: local, downloadSeconds: integrity.seconds } : choice!);
+    } else if (restoreTest) {
+      failures.push('restore test skipped: the integrity check failed');
+    }
+
+    return {
+      schemaVersion: VERIFICATION_SCHEMA_VERSION,
+      database: manifest.database,
+      backupClass: manifest.backupClass,
+      dumpKey: manifest.dump.key,
+      manifestKey,
+      backupStartedAt: manifest.startedAt,
+      verifiedAt: clock.now().toISOString(),
+      ok: failures.length === 0,
+      level: restoreTest ? 2 : 1,
+      failures,
+      integrity,
+      ...(restore ? { restoreTest: restore } : {}),
+    };
+  } finally {
+    if (local) await rm(local, { force: true, recursive: true });
+  }
+}
+
+/** Level 1 of a custom-format dump (one object): in file mode from the download the restore test then uses, else streamed. */
+async function readCustomDump(deps: VerifyDeps, manifest: BackupManifest, manifestKey: string, restoreTest: boolean, failures: string[]): Promise<DumpRead> {
+  const { store, log } = deps;
   let checked: IntegrityResult | undefined;
   let missing = false;
   let choice = restoreTest ? await chooseRestoreMode(manifest, deps) : undefined;
@@ -193,45 +255,66 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
         }
       }
     }
-    if (missing) failures.push(`dump object ${manifest.dump.key} is missing`);
-    if (checked) {
-      if (checked.bytes !== manifest.dump.bytes) failures.push(`size is ${checked.bytes} bytes, the manifest says ${manifest.dump.bytes}`);
-      if (checked.sha256 !== manifest.dump.sha256) failures.push(`SHA-256 is ${checked.sha256}, the manifest says ${manifest.dump.sha256}`);
-      if (checked.listError) failures.push(`the archive does not parse: ${checked.listError}`);
-    }
-    const integrity = {
-      expectedBytes: manifest.dump.bytes,
-      actualBytes: checked?.bytes ?? 0,
-      expectedSha256: manifest.dump.sha256,
-      actualSha256: checked?.sha256 ?? '',
-      archiveEntries: checked?.archiveEntries ?? null,
-      seconds: seconds(integrityStarted, clock.now()),
-    };
-    log.info('integrity checked', { database: manifest.database, manifestKey, ok: failures.length === 0, bytes: integrity.actualBytes, mode: choice?.mode });
-
-    let restore: VerificationRecord['restoreTest'];
-    if (restoreTest && failures.length === 0) {
-      restore = await runRestoreTest(deps, manifest, failures, file ? { ...choice!, file, downloadSeconds: integrity.seconds } : choice!);
-    } else if (restoreTest) {
-      failures.push('restore test skipped: the integrity check failed');
-    }
-
-    return {
-      schemaVersion: VERIFICATION_SCHEMA_VERSION,
-      database: manifest.database,
-      backupClass: manifest.backupClass,
-      dumpKey: manifest.dump.key,
-      manifestKey,
-      backupStartedAt: manifest.startedAt,
-      verifiedAt: clock.now().toISOString(),
-      ok: failures.length === 0,
-      level: restoreTest ? 2 : 1,
-      failures,
-      integrity,
-      ...(restore ? { restoreTest: restore } : {}),
-    };
-  } finally {
+  } catch (err) {
     if (file) await rm(file, { force: true });
+    throw err;
+  }
+  if (missing) failures.push(`dump object ${manifest.dump.key} is missing`);
+  if (checked) {
+    if (checked.bytes !== manifest.dump.bytes) failures.push(`size is ${checked.bytes} bytes, the manifest says ${manifest.dump.bytes}`);
+    if (checked.sha256 !== manifest.dump.sha256) failures.push(`SHA-256 is ${checked.sha256}, the manifest says ${manifest.dump.sha256}`);
+    if (checked.listError) failures.push(`the archive does not parse: ${checked.listError}`);
+  }
+  return { checked, choice, local: file };
+}
+
+/**
+ * Level 1 of a directory-format dump: every listed file is read and compared (size, SHA-256, each
+ * failure naming the file), then `pg_restore --list` of the directory. With a restore test and room
+ * in the work directory, all files are downloaded (decompressed) there and serve the restore;
+ * otherwise only toc.dat is written (into the work directory, or the system's temporary directory),
+ * the rest only hashed, and `refused` says why no restore test can run.
+ */
+async function readDirectoryDump(deps: VerifyDeps, manifest: BackupManifest, dump: DirectoryDump, restoreTest: boolean, failures: string[]): Promise<DumpRead> {
+  const { store, log, pgBin } = deps;
+  let choice: RestoreModeChoice | undefined;
+  let refused: string | undefined;
+  if (restoreTest) {
+    try {
+      choice = await chooseRestoreMode(manifest, deps);
+    } catch (err) {
+      if (!(err instanceof NoRoomError)) throw err;
+      refused = err.message;
+    }
+  }
+  let got: { dir: string; fetched: FetchedFile[] } | undefined;
+  if (choice) {
+    try {
+      got = await downloadDirectoryToWorkDir(store, dump, pgBin, deps.workDir!);
+    } catch (err) {
+      refused = `downloading the directory-format dump into the work directory failed (${(err as Error).message})`;
+      choice = undefined;
+      log.warn('restore test: download abandoned', { database: manifest.database, dumpKey: dump.key, reason: refused });
+    }
+  }
+  try {
+    got ??= await downloadDirectoryToWorkDir(store, dump, pgBin, deps.workDir ?? tmpdir(), (name) => name === 'toc.dat');
+  } catch (err) {
+    failures.push(`reading the dump failed: ${(err as Error).message}`);
+    return { refused };
+  }
+  try {
+    failures.push(...directoryIntegrityFailures(dump, got.fetched));
+    const toc = got.fetched.find((f) => f.name === 'toc.dat');
+    const list = toc && !toc.missing && !toc.error ? await listArchiveFile(got.dir, pgBin) : { listError: 'toc.dat could not be read' };
+    if (list.listError) failures.push(`the archive does not parse: ${list.listError}`);
+    const checked = { ...fetchedTotals(got.fetched), ...list };
+    if (choice) return { checked, choice, local: got.dir, refused };
+    await rm(got.dir, { recursive: true, force: true });
+    return { checked, refused };
+  } catch (err) {
+    await rm(got.dir, { recursive: true, force: true });
+    throw err;
   }
 }
 
@@ -280,6 +363,7 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
     if (source.file) {
       await restoreArchiveFile(source.file, source.jobs, deps.pgBin, admin, scratch, roles);
     } else {
+      if (manifest.dump.format === 'directory') throw new Error(`a directory-format dump restores only from its downloaded directory`);
       const body = await store.getStream(manifest.dump.key);
       if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
       await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch, roles);

@@ -25,7 +25,7 @@ import {
   RecoverySettings,
   RecoverySource,
 } from '../contract';
-import { databasePrefix, keysFromDumpKey, latestVerifiedKey, parseManifestKey, recoveryJobResultKey } from '../../shared/layout';
+import { databasePrefix, latestVerifiedKey, manifestKeyOf, parseManifestKey, recoveryJobResultKey } from '../../shared/layout';
 import type { Clock, LogPort, ObjectStore } from '../../shared/ports';
 import { parseLatestVerified } from '../../shared/records';
 import { BackupKeyError, resolveVerifiedBackup } from '../../restore/core';
@@ -172,11 +172,11 @@ function hasControlCharacters(text: string): boolean {
 function backupKeySyntaxError(key: string, database: string | undefined): string | undefined {
   if (key.length > MAX_KEY_LENGTH || hasControlCharacters(key)) return `must be an S3 key of at most ${MAX_KEY_LENGTH} printable characters`;
   if (key.includes('..')) return 'must not contain ".."';
-  if (!key.endsWith('.manifest.json') && !key.endsWith('.dump')) return 'must be a manifest key (….manifest.json) or a dump key (….dump)';
+  const manifestKey = manifestKeyOf(key);
+  if (!manifestKey) return 'must be a manifest key (….manifest.json) or a dump key (….dump, or ….dir/ for a directory-format dump)';
   if (database === undefined) return undefined;
   const prefix = databasePrefix(database);
   if (!key.startsWith(prefix)) return `must be a key inside ${JSON.stringify(prefix)}, the prefix of database ${JSON.stringify(database)}`;
-  const manifestKey = key.endsWith('.dump') ? keysFromDumpKey(key).manifest : key;
   const parsed = parseManifestKey(manifestKey);
   if (!parsed || parsed.database !== database) {
     return `must be a backup of database ${JSON.stringify(database)}: ${prefix}<class>/<YYYY>/<MM>/<DD>/${database}_<class>_<timestamp>.manifest.json or .dump`;

@@ -1,0 +1,308 @@
+/**
+ * pg_dump's directory format (`-Fd --jobs N`) in the vault: one object per file of the directory
+ * under `<stem>.dir/` (records.ts `DirectoryDump`).
+ *
+ * Writing (the dump job): every file goes, a few at a time, through (zstd) -> SHA-256 + byte
+ * counter -> one upload, and is deleted locally once stored. A table's data file is uploaded while
+ * pg_dump still runs once pg_dump says it is finished (`--verbose` in parallel mode prints
+ * "finished item <dumpId> TABLE DATA ..." after the worker closed `<dumpId>.dat`): an event, not a
+ * poll; a file is never read half-written. Everything else (toc.dat, large objects' files) is
+ * uploaded once pg_dump has exited 0.
+ *
+ * Reading (verify and restore jobs): `fetchDirectoryDump` reads every listed object, hashes its
+ * stored bytes and, for the files asked for, writes them decompressed into a local directory that
+ * `pg_restore` reads (`pg_restore --list` needs only toc.dat; a restore needs them all: there is no
+ * streaming restore of this format). `directoryIntegrityFailures` compares with the manifest,
+ * naming each file that differs.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CompressionPlan, startCompressor, startDecompressor } from './compression';
+import { expectSuccess, RunningTool, ToolError } from './pg-process';
+import type { ObjectStore } from './ports';
+import { DirectoryDump, DirectoryFile, directoryListingSha256 } from './records';
+
+/** Counts bytes and SHA-256 of what passes; holds back end-of-stream until `gate` resolves (its rejection fails the stream). */
+export class Digest extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly gate: Promise<void> = Promise.resolve()) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+  override _flush(callback: TransformCallback): void {
+    this.gate.then(() => callback(), (err) => callback(err));
+  }
+}
+
+/** SIGKILLs a running tool; true when it was still running (so its exit is our doing). */
+export function killTool(tool: RunningTool | undefined): boolean {
+  if (!tool || tool.child.exitCode !== null || tool.child.signalCode !== null) return false;
+  tool.child.kill('SIGKILL');
+  return true;
+}
+
+/**
+ * Runs `fn` on every item, at most `limit` at a time. The first rejection stops starting new items;
+ * it is rethrown once the running ones have settled.
+ */
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++];
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failure) throw failure.err;
+}
+
+/** The object key of a directory file: `<prefix><name>`, plus ".zst" when pgdr compresses it. */
+export function directoryFileKey(prefix: string, name: string, plan: Pick<CompressionPlan, 'zstd'>): string {
+  return `${prefix}${name}${plan.zstd ? '.zst' : ''}`;
+}
+
+export interface UploadDirectoryOptions {
+  readonly store: ObjectStore;
+  /** pg_dump's output directory. */
+  readonly dir: string;
+  /** The dump's prefix, `<stem>.dir/`. */
+  readonly prefix: string;
+  readonly plan: CompressionPlan;
+  /** Uploads at a time. */
+  readonly concurrency: number;
+  /** Aborting stops the uploads in progress (their multipart uploads are aborted) and starts no more. */
+  readonly signal: AbortSignal;
+  /** Each file once it is stored (for the caller's account of what is left on failure). */
+  readonly onStored?: (file: DirectoryFile) => void;
+  /** The first failed upload (the caller stops the run); no upload starts after it. */
+  readonly onError?: (err: Error) => void;
+}
+
+/** At most `n` calls of the returned function's argument run at a time; the others wait their turn. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/** The suffix pg_dump gives a data file when it compresses it (`N.dat.gz`, `N.dat.zst`), for a plan. */
+export function dataFileSuffix(plan: CompressionPlan): string {
+  return plan.info.method === 'pg_dump-gzip' ? '.gz' : plan.info.method === 'pg_dump-zstd' ? '.zst' : '';
+}
+
+/**
+ * Uploads the files of pg_dump's directory, each through zstd when `plan.zstd` (hashed and counted
+ * on the way), a few at a time, deleting each local file once stored: `add` a file pg_dump has
+ * finished while it runs, then `finish` (pg_dump exited 0) uploads the rest. The first failure
+ * stops the others; the files already stored stay (the caller says so).
+ */
+export class DirectoryUploader {
+  private readonly started = new Set<string>();
+  private readonly stored: DirectoryFile[] = [];
+  private readonly pending: Promise<void>[] = [];
+  private failure: { err: Error } | undefined;
+  private readonly limit: <T>(fn: () => Promise<T>) => Promise<T>;
+
+  constructor(private readonly options: UploadDirectoryOptions) {
+    this.limit = limiter(Math.max(1, options.concurrency));
+  }
+
+  /** Starts (or queues) the upload of a finished file, unless it was started already or the uploads stopped. */
+  add(name: string): void {
+    if (this.started.has(name) || this.failure || this.options.signal.aborted) return;
+    this.started.add(name);
+    this.pending.push(
+      this.limit(() => this.upload(name)).catch((err: Error) => {
+        if (this.failure) return;
+        this.failure = { err };
+        this.options.onError?.(err);
+      }),
+    );
+  }
+
+  /** Uploads what is left in the directory and waits for every upload; the stored files sorted by name. */
+  async finish(): Promise<DirectoryFile[]> {
+    for (const name of (await readdir(this.options.dir)).sort()) this.add(name);
+    await this.settle();
+    if (this.failure) throw this.failure.err;
+    if (this.options.signal.aborted) throw this.options.signal.reason;
+    return [...this.stored].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /** Waits until no upload is in progress or queued (before the directory is removed). */
+  async settle(): Promise<void> {
+    let seen = -1;
+    while (seen !== this.pending.length) {
+      seen = this.pending.length;
+      await Promise.all(this.pending);
+    }
+  }
+
+  private async upload(name: string): Promise<void> {
+    const { store, dir, prefix, plan, signal } = this.options;
+    if (signal.aborted) throw signal.reason;
+    const path = join(dir, name);
+    const fileBytes = (await stat(path)).size;
+    const key = directoryFileKey(prefix, name, plan);
+    const zstd = plan.zstd ? startCompressor(plan.zstd, plan.info.level) : undefined;
+    const source = createReadStream(path);
+    const gate = zstd ? expectSuccess(zstd).then(() => undefined) : Promise.resolve();
+    // Observed by the digest's end (or not at all, when the upload stops first).
+    gate.catch(() => undefined);
+    const digest = new Digest(gate);
+    const stop = () => {
+      killTool(zstd);
+      source.destroy();
+      digest.destroy(signal.reason instanceof Error ? signal.reason : new Error('upload stopped'));
+    };
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      const feeding = zstd ? Promise.all([pipeline(source, zstd.stdin!), pipeline(zstd.stdout, digest)]) : pipeline(source, digest);
+      feeding.catch((err: Error) => digest.destroy(err));
+      await store.uploadStream(key, digest, 'application/octet-stream', {
+        beforeComplete: async () => {
+          await feeding;
+          if (signal.aborted) throw signal.reason;
+        },
+      });
+    } catch (err) {
+      stop();
+      throw new Error(`uploading ${name} to ${key} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      signal.removeEventListener('abort', stop);
+    }
+    const file: DirectoryFile = { name, key, bytes: digest.bytes, sha256: digest.hash.digest('hex'), ...(zstd ? { uncompressedBytes: fileBytes } : {}) };
+    this.stored.push(file);
+    this.options.onStored?.(file);
+    await rm(path, { force: true });
+  }
+}
+
+/** The `dump` part of a directory-format manifest, from its stored files. */
+export function directoryDump(bucket: string, prefix: string, plan: CompressionPlan, jobs: number, files: DirectoryFile[]): DirectoryDump {
+  const uncompressed = files.every((f) => f.uncompressedBytes !== undefined) ? files.reduce((n, f) => n + f.uncompressedBytes!, 0) : undefined;
+  return {
+    bucket,
+    key: prefix,
+    bytes: files.reduce((n, f) => n + f.bytes, 0),
+    ...(uncompressed !== undefined ? { uncompressedBytes: uncompressed } : {}),
+    sha256: directoryListingSha256(files),
+    format: 'directory',
+    compression: plan.info,
+    files,
+    jobs,
+  };
+}
+
+/**
+ * What reading one listed file found: missing, or its stored size and SHA-256 (and, when it was to be
+ * written locally and could not be decompressed, why: then it was read a second time for the hash).
+ */
+export type FetchedFile =
+  | { readonly name: string; readonly key: string; readonly missing: true }
+  | { readonly name: string; readonly key: string; readonly missing: false; readonly bytes: number; readonly sha256: string; readonly error?: string };
+
+/** Local space a download of these files needs: the decompressed files (unknown size: 4x the stored bytes). */
+export function directoryLocalBytes(dump: DirectoryDump, names?: ReadonlySet<string>): number {
+  const zstd = dump.compression.method === 'zstd-stream';
+  return dump.files.filter((f) => !names || names.has(f.name)).reduce((n, f) => n + (zstd ? (f.uncompressedBytes ?? f.bytes * 4) : f.bytes), 0);
+}
+
+/**
+ * Reads every file of a directory dump from the bucket (`concurrency` at a time), hashing its
+ * stored bytes; the files `keep` names are written into `dir` (which must exist) decompressed, as
+ * pg_dump wrote them; the others are only hashed. Never throws for a missing object (reported in
+ * the result); throws on a read, write or zstd failure, naming the file.
+ */
+export async function fetchDirectoryDump(store: ObjectStore, dump: DirectoryDump, pgBin: string, dir: string, keep: (name: string) => boolean, concurrency = 4): Promise<FetchedFile[]> {
+  const results: FetchedFile[] = [];
+  await forEachLimited(dump.files, concurrency, async ({ name, key }) => {
+    const body = await store.getStream(key);
+    if (!body) {
+      results.push({ name, key, missing: true });
+      return;
+    }
+    const digest = new Digest();
+    const decompressor = keep(name) ? startDecompressor(dump.compression, pgBin) : undefined;
+    const path = join(dir, name);
+    try {
+      if (!keep(name)) {
+        digest.resume();
+        await pipeline(body, digest);
+      } else if (decompressor) {
+        const settled = await Promise.allSettled([pipeline(body, digest, decompressor.stdin!), pipeline(decompressor.stdout, createWriteStream(path, { mode: 0o600 }))]);
+        // zstd's own failure is the cause; a broken pipe only its consequence.
+        await expectSuccess(decompressor);
+        for (const r of settled) if (r.status === 'rejected') throw r.reason;
+      } else {
+        await pipeline(body, digest, createWriteStream(path, { mode: 0o600 }));
+      }
+    } catch (err) {
+      killTool(decompressor);
+      body.destroy();
+      await rm(path, { force: true });
+      if (!(err instanceof ToolError)) throw new Error(`reading ${name} (${key}) failed: ${(err as Error).message}`, { cause: err });
+      // A file zstd cannot read (damaged): read it again, only hashing, so the failure can say how it differs.
+      const again = await store.getStream(key);
+      if (!again) {
+        results.push({ name, key, missing: true });
+        return;
+      }
+      const hashOnly = new Digest();
+      hashOnly.resume();
+      await pipeline(again, hashOnly);
+      results.push({ name, key, missing: false, bytes: hashOnly.bytes, sha256: hashOnly.hash.digest('hex'), error: (err as Error).message });
+      return;
+    }
+    results.push({ name, key, missing: false, bytes: digest.bytes, sha256: digest.hash.digest('hex') });
+  });
+  return results.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** The stored totals of what was fetched: bytes of the files present, and the listing SHA-256 of what was read. */
+export function fetchedTotals(fetched: readonly FetchedFile[]): { bytes: number; sha256: string } {
+  const present = fetched.filter((f): f is Extract<FetchedFile, { missing: false }> => !f.missing);
+  return { bytes: present.reduce((n, f) => n + f.bytes, 0), sha256: directoryListingSha256(present) };
+}
+
+/** One line per file that is missing or differs from the manifest (each names the file), plus a manifest that contradicts itself. */
+export function directoryIntegrityFailures(dump: DirectoryDump, fetched: readonly FetchedFile[]): string[] {
+  const failures: string[] = [];
+  const byName = new Map(fetched.map((f) => [f.name, f]));
+  for (const file of dump.files) {
+    const got = byName.get(file.name);
+    if (!got || got.missing) failures.push(`file ${file.name} of the dump is missing (${file.key})`);
+    else {
+      if (got.bytes !== file.bytes) failures.push(`file ${file.name}: size is ${got.bytes} bytes, the manifest says ${file.bytes} (${file.key})`);
+      if (got.sha256 !== file.sha256) failures.push(`file ${file.name}: SHA-256 is ${got.sha256}, the manifest says ${file.sha256} (${file.key})`);
+      if (got.error) failures.push(`file ${file.name} cannot be decompressed: ${got.error}`);
+    }
+  }
+  if (directoryListingSha256(dump.files) !== dump.sha256) failures.push(`the manifest's dump.sha256 ${dump.sha256} is not the SHA-256 of its file listing (the manifest was altered)`);
+  if (dump.files.reduce((n, f) => n + f.bytes, 0) !== dump.bytes) failures.push(`the manifest's dump.bytes ${dump.bytes} is not the sum of its files' bytes (the manifest was altered)`);
+  return failures;
+}
