@@ -4,7 +4,8 @@
  * overrides `.pgdr`), so later commands see earlier backups. SSE-KMS is left off (s3rver does
  * not emulate KMS); everything else (multipart upload, checksums, records) is the real path.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -13,7 +14,9 @@ import { emfMetrics } from '../lambda/shared/metrics';
 import { streamLog } from '../lambda/shared/logging';
 import { LogPort, MetricsFactory, silentLog, systemClock } from '../lambda/shared/ports';
 import { runDump } from '../lambda/dump/core';
-import { runVerify, VerificationPolicy } from '../lambda/verify/core';
+import { RestoreServer, runVerify, VerificationPolicy } from '../lambda/verify/core';
+import { startEphemeralServer } from '../lambda/shared/ephemeral-server';
+import { DatabaseConfig, fargateDumpJobs, verificationModeOf } from '../lib/config';
 import { manifestKeyOf } from '../lambda/shared/layout';
 import type { ConnectionInfo } from '../lambda/shared/connection';
 import type { CompressionSetting } from '../lambda/shared/compression';
@@ -112,33 +115,101 @@ export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean;
   };
 }
 
-/** The dump core of the Lambda, run on this machine into the local vault. */
-export function localBackup(
-  env: LocalEnv,
-  job: { database: string; backupClass: string; connection: ConnectionInfo; compression?: CompressionSetting; signal?: AbortSignal },
-): Promise<BackupManifest> {
-  return runDump(
-    { store: env.store, connection: job.connection, pgBin: env.pgBin, compression: job.compression ?? 'auto', metrics: env.metrics(job.database, job.backupClass), log: env.log, clock: systemClock },
-    { database: job.database, backupClass: job.backupClass, signal: job.signal },
-  );
+/**
+ * How a database's jobs run, from its configuration (the same settings its deployed jobs get):
+ * the dump format and pg_dump --jobs (a Fargate database dumps in its `runner.dumpFormat`,
+ * directory by default, with one job per vCPU), and where restore tests run
+ * (`verificationModeOf`: `ephemeral` starts a throw-away server on this machine). A name that is
+ * not configured: custom format, restore tests on the given server.
+ */
+export interface LocalJobSettings {
+  readonly format: 'custom' | 'directory';
+  readonly dumpJobs?: number;
+  readonly verifyMode: 'source' | 'server' | 'ephemeral';
 }
 
-/** The verify core of the Lambda (integrity and restore test), run on this machine against the local vault. */
-export function localVerify(
+export function localJobSettings(db: DatabaseConfig | undefined): LocalJobSettings {
+  if (!db) return { format: 'custom', verifyMode: 'source' };
+  const verifyMode = verificationModeOf(db);
+  if (db.runner.type !== 'fargate') return { format: 'custom', verifyMode };
+  return { format: db.runner.dumpFormat, ...(db.runner.dumpFormat === 'directory' ? { dumpJobs: fargateDumpJobs(db.runner) } : {}), verifyMode };
+}
+
+/**
+ * A work directory for one local job (the directory dump's files, the restore test's download and
+ * its ephemeral server), in the system temp dir and traversable by the `postgres` OS user (who runs
+ * an ephemeral server when pgdr runs as root); removed by `dispose`.
+ */
+function jobWorkDir(): { dir: string; dispose(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'pgdr-job-'));
+  chmodSync(dir, 0o755);
+  return { dir, dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The dump core of the Lambda, run on this machine into the local vault, as `settings` say. */
+export async function localBackup(
   env: LocalEnv,
-  job: { database: string; connection: ConnectionInfo; kind: 'verify' | 'source'; smokeQueries: VerificationPolicy['smokeQueries']; key?: string },
+  job: { database: string; backupClass: string; connection: ConnectionInfo; compression?: CompressionSetting; signal?: AbortSignal; settings?: LocalJobSettings },
+): Promise<BackupManifest> {
+  const format = job.settings?.format ?? 'custom';
+  const work = format === 'directory' ? jobWorkDir() : undefined;
+  try {
+    return await runDump(
+      {
+        store: env.store,
+        connection: job.connection,
+        pgBin: env.pgBin,
+        compression: job.compression ?? 'auto',
+        format,
+        ...(job.settings?.dumpJobs ? { jobs: job.settings.dumpJobs } : {}),
+        ...(work ? { workDir: work.dir } : {}),
+        metrics: env.metrics(job.database, job.backupClass),
+        log: env.log,
+        clock: systemClock,
+      },
+      { database: job.database, backupClass: job.backupClass, signal: job.signal },
+    );
+  } finally {
+    work?.dispose();
+  }
+}
+
+/**
+ * The verify core of the Lambda (integrity and restore test), run on this machine against the
+ * local vault: the scratch database goes to `connection` (kind source/verify), or, when `settings`
+ * say `ephemeral`, to a throw-away server started on this machine for the test (no connection
+ * needed). The restore test runs `pg_restore --jobs 2` from a file in a work directory.
+ */
+export async function localVerify(
+  env: LocalEnv,
+  job: { database: string; connection?: ConnectionInfo; kind: 'verify' | 'source'; smokeQueries: VerificationPolicy['smokeQueries']; key?: string; settings?: LocalJobSettings },
 ): Promise<VerificationRecord> {
   const manifestKey = job.key === undefined ? undefined : (manifestKeyOf(job.key) ?? job.key);
-  return runVerify(
-    {
-      store: env.store,
-      restoreServer: { connection: job.connection, kind: job.kind },
-      pgBin: env.pgBin,
-      policy: { restoreTestEveryNth: 1, smokeQueries: job.smokeQueries },
-      metrics: env.metrics,
-      log: env.log,
-      clock: systemClock,
-    },
-    { database: job.database, ...(manifestKey ? { manifestKey } : {}), restoreTest: true },
-  );
+  const work = jobWorkDir();
+  try {
+    let restoreServer: RestoreServer;
+    if (job.settings?.verifyMode === 'ephemeral') {
+      restoreServer = { kind: 'ephemeral', start: () => startEphemeralServer({ bin: env.pgBin, workDir: work.dir }) };
+    } else if (job.connection) {
+      restoreServer = { connection: job.connection, kind: job.kind };
+    } else {
+      throw new CliError('verify --local needs --verify-url or --source-url: the server that hosts the scratch database of the restore test (or verification.mode "ephemeral")', 2);
+    }
+    return await runVerify(
+      {
+        store: env.store,
+        restoreServer,
+        pgBin: env.pgBin,
+        workDir: work.dir,
+        jobs: 2,
+        policy: { restoreTestEveryNth: 1, smokeQueries: job.smokeQueries },
+        metrics: env.metrics,
+        log: env.log,
+        clock: systemClock,
+      },
+      { database: job.database, ...(manifestKey ? { manifestKey } : {}), restoreTest: true },
+    );
+  } finally {
+    work.dispose();
+  }
 }

@@ -38,7 +38,7 @@ import { makeHandler as makeValidate } from '../lambda/failover/validate/handler
 import type { ApprovalAnswer, Backend, DatabaseStatus, FailoverOutcome, FailoverRun, WorkflowEvent } from '../cli/contract';
 import { EXIT } from '../cli/contract';
 import { CliError } from '../cli/errors';
-import { LocalEnv, localBackup, localRoot, localVerify, openLocalEnv } from '../cli/local';
+import { LocalEnv, localBackup, localJobSettings, localRoot, localVerify, openLocalEnv } from '../cli/local';
 import { parseConnection } from '../cli/shared';
 import { readDatabaseStatus } from '../cli/status';
 import { configuredDatabase } from '../cli/resolve';
@@ -131,14 +131,15 @@ export class LocalBackend implements Backend {
   async backup(database: string, backupClass?: string, signal?: AbortSignal): Promise<BackupManifest> {
     const db = this.database(database);
     const cls = backupClass ?? db.backupClasses[0]?.name ?? 'manual';
-    return localBackup(this.env, { database: db.name, backupClass: cls, connection: this.source(), signal });
+    return localBackup(this.env, { database: db.name, backupClass: cls, connection: this.source(), signal, settings: localJobSettings(db) });
   }
 
   async verify(database: string, key?: string): Promise<VerificationRecord> {
     const db = this.database(database);
     const connection = this.verifyConnection ?? this.sourceConnection;
-    if (!connection) throw new CliError('the local backend needs --verify-url or --source-url (or PGSERVICE) to verify: the server of the restore test', EXIT.usage);
-    return localVerify(this.env, { database: db.name, connection, kind: this.verifyConnection ? 'verify' : 'source', smokeQueries: db.verification.smokeQueries, key });
+    const settings = localJobSettings(db);
+    if (!connection && settings.verifyMode !== 'ephemeral') throw new CliError('the local backend needs --verify-url or --source-url (or PGSERVICE) to verify: the server of the restore test', EXIT.usage);
+    return localVerify(this.env, { database: db.name, connection, kind: this.verifyConnection ? 'verify' : 'source', smokeQueries: db.verification.smokeQueries, key, settings });
   }
 
   /**

@@ -42,11 +42,11 @@ export function registerBackup(program: Command): void {
       }
       const backupClass = options.class ?? db.config?.backupClasses[0]?.name ?? 'manual';
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
-      const { localBackup, openLocalEnv } = require('../local') as typeof import('../local');
+      const { localBackup, localJobSettings, openLocalEnv } = require('../local') as typeof import('../local');
       const env = await openLocalEnv({ ...options, redact: redactOutput });
       const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.s3.directory}`);
       try {
-        const manifest = await localBackup(env, { database: db.name, backupClass, connection, compression: options.compression, signal: interrupt.signal });
+        const manifest = await localBackup(env, { database: db.name, backupClass, connection, compression: options.compression, signal: interrupt.signal, settings: localJobSettings(db.config) });
         printManifest(manifest, options.json === true);
       } catch (err) {
         if (!interrupt.received) throw err;

@@ -37,10 +37,11 @@ export function registerVerify(program: Command): void {
       }
       const url = options.verifyUrl ?? options.sourceUrl;
       const db = resolveDatabase(name, { config: options.config, hasUrl: url !== undefined, urlOption: '--verify-url or --source-url' });
-      if (!url) throw new CliError('verify --local needs --verify-url or --source-url: the server that hosts the scratch database of the restore test');
-      const connection = parseUrl(url, options.verifyUrl ? '--verify-url' : '--source-url');
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
-      const { localVerify, openLocalEnv } = require('../local') as typeof import('../local');
+      const { localJobSettings, localVerify, openLocalEnv } = require('../local') as typeof import('../local');
+      const settings = localJobSettings(db.config);
+      if (!url && settings.verifyMode !== 'ephemeral') throw new CliError('verify --local needs --verify-url or --source-url: the server that hosts the scratch database of the restore test');
+      const connection = url ? parseUrl(url, options.verifyUrl ? '--verify-url' : '--source-url') : undefined;
       const env = await openLocalEnv({ ...options, redact: redactOutput });
       let record: VerificationRecord;
       try {
@@ -50,6 +51,7 @@ export function registerVerify(program: Command): void {
           kind: options.verifyUrl ? 'verify' : 'source',
           smokeQueries: db.config?.verification.smokeQueries ?? [],
           key: options.key,
+          settings,
         });
       } finally {
         await env.close();

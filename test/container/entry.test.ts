@@ -107,20 +107,25 @@ async function objectText(key: string): Promise<string> {
   return out.Body!.transformToString();
 }
 
-test('dump (PGDR_BACKUP_CLASS), then verify (PGDR_MANIFEST_KEY) on an ephemeral server: result lines, results in the vault, no scratch database on the source', async () => {
-  const dump = await startEntry('dump', { [ENV.backupClass]: 'daily', [ENV.resultKey]: 'shop/results/dump-1.json' }).exited;
+/**
+ * A dump task (PGDR_BACKUP_CLASS, plus `dumpEnv`), then a verify task of its manifest
+ * (PGDR_MANIFEST_KEY) on an ephemeral server with no source secret configured: both results as
+ * the entry point printed and stored them; the source's databases are the same before and after.
+ */
+async function dumpThenVerifyEphemeral(run: string, dumpEnv: Record<string, string>): Promise<{ manifest: BackupManifest; record: VerificationRecord }> {
+  const dump = await startEntry('dump', { [ENV.backupClass]: 'daily', [ENV.resultKey]: `shop/results/dump-${run}.json`, ...dumpEnv }).exited;
   expect(dump.stderr).toBe('');
   expect(dump.code).toBe(EXIT_OK);
   const dumped = resultOf(dump);
   expect(dumped).toMatchObject({ job: 'dump', ok: true, result: { database: 'shop', backupClass: 'daily' } });
   const manifest = dumped.result as BackupManifest;
-  expect(await objectText('shop/results/dump-1.json')).toBe(`${dump.stdout.trim().split('\n').pop()!.slice(RESULT_PREFIX.length)}\n`);
+  expect(await objectText(`shop/results/dump-${run}.json`)).toBe(`${dump.stdout.trim().split('\n').pop()!.slice(RESULT_PREFIX.length)}\n`);
   expect(dump.stdout).not.toContain(DUMPER_PASSWORD);
 
   const before = await pg.databases();
   const manifestKey = keysFromDumpKey(manifest.dump.key).manifest;
   // Ephemeral mode reads no secret: the source's is not even configured.
-  const verify = await startEntry('verify', { [ENV.manifestKey]: manifestKey, [ENV.verifyMode]: 'ephemeral', [ENV.secretArn]: undefined, [ENV.resultKey]: 'shop/results/verify-1.json' }).exited;
+  const verify = await startEntry('verify', { [ENV.manifestKey]: manifestKey, [ENV.verifyMode]: 'ephemeral', [ENV.secretArn]: undefined, [ENV.resultKey]: `shop/results/verify-${run}.json` }).exited;
   expect(verify.stderr).toBe('');
   expect(verify.code).toBe(EXIT_OK);
   const verified = resultOf(verify);
@@ -128,9 +133,25 @@ test('dump (PGDR_BACKUP_CLASS), then verify (PGDR_MANIFEST_KEY) on an ephemeral 
   const record = verified.result as VerificationRecord;
   expect(record.restoreTest).toMatchObject({ server: 'ephemeral', rowCountMismatches: [], smokeQueries: [{ name: 'items', ok: true }] });
   expect(record.restoreTest!.ephemeralServer!.version).toMatch(/^\d+\.\d+/);
-  expect(JSON.parse(await objectText('shop/results/verify-1.json'))).toEqual(verified);
+  expect(JSON.parse(await objectText(`shop/results/verify-${run}.json`))).toEqual(verified);
   expect(await pg.databases()).toEqual(before);
   expect(readdirSync(workDir).filter((f) => f.startsWith('pgdr-ephemeral-'))).toEqual([]);
+  return { manifest, record };
+}
+
+test('dump (PGDR_BACKUP_CLASS), then verify (PGDR_MANIFEST_KEY) on an ephemeral server: result lines, results in the vault, no scratch database on the source', async () => {
+  const { manifest } = await dumpThenVerifyEphemeral('1', {});
+  expect(manifest.dump.format).toBe('custom');
+});
+
+test('a Fargate task as deployed: directory format with 2 pg_dump jobs, restored with pg_restore --jobs 2 on an ephemeral server, nothing left in the work directory', async () => {
+  const { manifest, record } = await dumpThenVerifyEphemeral('dir', { [ENV.dumpFormat]: 'directory', [ENV.dumpJobs]: '2', [ENV.restoreJobs]: '2' });
+  expect(manifest).toMatchObject({ schemaVersion: 2, dump: { format: 'directory', jobs: 2 } });
+  const files = manifest.dump.format === 'directory' ? manifest.dump.files : [];
+  expect(files.map((f) => f.name)).toContain('toc.dat');
+  expect(files.length).toBeGreaterThan(1);
+  expect(record.restoreTest).toMatchObject({ mode: 'file', jobs: 2 });
+  expect(readdirSync(workDir).filter((f) => f.startsWith('pgdr-'))).toEqual([]);
 });
 
 test('SIGTERM during a dump: the dump is abandoned, no manifest, no open upload, a failed result and a non-zero exit', async () => {
