@@ -19,13 +19,14 @@
  * CLI start-up: `node bin/pgdr.js --help` and `pgdr backup --local` of an empty database.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { PG_BIN, PgCluster } from '../local/pg-cluster';
 import { runDump } from '../lambda/dump/core';
 import { runVerify } from '../lambda/verify/core';
+import { startEphemeralServer } from '../lambda/shared/ephemeral-server';
 import { runRestore } from '../lambda/restore/core';
 import { connectionFromUrl } from '../lambda/shared/connection';
 import { emfMetrics } from '../lambda/shared/metrics';
@@ -136,12 +137,16 @@ function beforeAfterSection(): string[] {
  * checkout whose bin/pgdr.js runs, in its directory (default: this one). `cli` resolves to
  * its wall seconds; `sourceUrl(db)` is the cluster's URL of `db` without the password.
  */
-export function cliRunner(pg: PgCluster, dir: string, project = PROJECT): { cli: (args: string) => Promise<number>; sourceUrl: (db: string) => string } {
+export function cliRunner(
+  pg: PgCluster,
+  dir: string,
+  project = PROJECT,
+): { cli: (args: string, stdoutFile?: string) => Promise<number>; sourceUrl: (db: string) => string } {
   const conn = connectionFromUrl(pg.url());
   const cliEnv: NodeJS.ProcessEnv = { ...process.env, PGDR_LOCAL_DIR: join(dir, '.pgdr'), PGPASSWORD: conn.password ?? '', PGSSLMODE: 'disable' };
   delete cliEnv.NODE_OPTIONS;
   return {
-    cli: (args) => shell(`node '${join(project, 'bin', 'pgdr.js')}' ${args} > /dev/null`, cliEnv, project),
+    cli: (args, stdoutFile) => shell(`node '${join(project, 'bin', 'pgdr.js')}' ${args} > '${stdoutFile ?? '/dev/null'}'`, cliEnv, project),
     sourceUrl: (name) => `postgres://${encodeURIComponent(conn.username)}@${conn.host}:${conn.port}/${name}`,
   };
 }
@@ -169,6 +174,8 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   const jobReports: DumpReport[] = [];
   let zlibBytes = 0;
   let cliError: string | undefined;
+  // The CLI bundle is (re)built by its first start when stale: not inside a measured run.
+  await cli('--version').catch(() => undefined);
   for (let rep = 1; rep <= options.reps; rep++) {
     console.error(`speed: dump side, rep ${rep}/${options.reps}`);
     add('raw', await shell(`'${PG_BIN}/pg_dump' -Fc -Z0 > /dev/null`, env));
@@ -208,6 +215,9 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   };
   const restoreEnv = pgEnv(bench, 'postgres');
   let verifyModes: string[] = [];
+  const ephemeralStartSeconds: number[] = [];
+  // The ephemeral server runs as the postgres OS user when the bench runs as root.
+  for (const dir of [work, verifyWork]) chmodSync(dir, 0o755);
   for (let rep = 1; rep <= options.reps; rep++) {
     console.error(`speed: restore side, rep ${rep}/${options.reps}`);
     for (const [name, jobs] of [['restoreRaw1', 1], ['restoreRaw2', 2]] as const) {
@@ -225,10 +235,37 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     add('verifyStream', await timed(async () => (streamRecord = await runVerify({ ...verifyDeps, workDir: verifyWork, jobs: 2, freeBytes: async () => 0 }, { database: db, manifestKey, restoreTest: true }))));
     for (const r of [fileRecord!, streamRecord!]) if (!r.ok) throw new Error(`pgdr verify failed: ${r.failures.join('; ')}`);
     verifyModes = [fileRecord!, streamRecord!].map((r) => `${r.restoreTest?.mode} (${r.restoreTest?.jobs} job${r.restoreTest?.jobs === 1 ? '' : 's'})`);
+    // verification.mode "ephemeral" (the Fargate default): a throw-away server started for the test,
+    // with the memory a 2048 MiB verify job gives it (half), restore-target settings (no fsync, minimal WAL).
+    let ephemeralRecord: Awaited<ReturnType<typeof runVerify>> | undefined;
+    add(
+      'verifyEphemeral',
+      await timed(async () => {
+        ephemeralRecord = await runVerify(
+          { ...verifyDeps, restoreServer: { kind: 'ephemeral', start: () => startEphemeralServer({ bin: PG_BIN, workDir: verifyWork, memoryMb: 1024 }) }, workDir: verifyWork, jobs: 2 },
+          { database: db, manifestKey, restoreTest: true },
+        );
+      }),
+    );
+    if (!ephemeralRecord!.ok) throw new Error(`pgdr verify (ephemeral) failed: ${ephemeralRecord!.failures.join('; ')}`);
+    ephemeralStartSeconds.push(ephemeralRecord!.restoreTest?.ephemeralServer?.startSeconds ?? 0);
     const result = await runRestore({ store, target, pgBin: PG_BIN, log: silentLog, clock: systemClock, workDir: restoreWork, jobs: 2 }, { database: db, targetDatabase: 'drill_restore' });
     if (!result.ok) throw new Error(`the restore job's result differs from the manifest: ${JSON.stringify(result.mismatches)}`);
-    add('drill', result.seconds.total);
+    add('restoreJob', result.seconds.total);
     await bench.pg.sql('postgres', 'DROP DATABASE drill_restore');
+    // The whole local drill of the database (`pgdr drill --local --source-url`): backup, verify, the
+    // synthesized failover workflow in drill mode into a new simulated instance, validation. Its
+    // recovery time is the measured RTO (failover start to validated), as the drill report gives it.
+    const drillReport = join(work, 'drill.json');
+    try {
+      await cli(`drill --local --source-url '${sourceUrl(db)}' --pg-bin '${PG_BIN}' --json`, drillReport);
+      const report = JSON.parse(readFileSync(drillReport, 'utf8')) as { ok: boolean; measured: { rtoSeconds: number }; steps: Array<{ name: string; seconds: number }> };
+      if (!report.ok) throw new Error(`pgdr drill --local failed: ${JSON.stringify(report.steps)}`);
+      add('drill', report.measured.rtoSeconds);
+      add('drillFailoverStep', report.steps.find((st) => st.name === 'failover')?.seconds ?? NaN);
+    } finally {
+      rmSync(cliDir, { recursive: true, force: true });
+    }
   }
 
   // ---- figures ----
@@ -255,8 +292,11 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     peakRssBySize: peaks.map((p) => ({ rawDumpMiB: Math.round(p.rawMiB), peakRssMb: Math.round(p.peakBytes / MIB) })),
     verifyRatio: round(m('verifyFile')! / m('restoreRaw1')!),
     verifyStreamRatio: round(m('verifyStream')! / m('restoreRaw1')!),
+    verifyEphemeralRatio: round(m('verifyEphemeral')! / m('restoreRaw1')!),
+    ephemeralServerStartSeconds: round(stats(ephemeralStartSeconds).median, 2),
     drillRatio: round(m('drill')! / m('restoreRaw1Validated')!),
     drillRatioAgainstParallel: round(m('drill')! / m('restoreRaw2Validated')!),
+    restoreJobRatio: round(m('restoreJob')! / m('restoreRaw1Validated')!),
     cliStartSeconds: round(m('cliEmpty')),
     cliHelpSeconds: round(m('cliHelp')),
     seconds: Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, { ...stats(v), runs: v }])),
@@ -316,9 +356,11 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     `| pgdr verify, forced to stream (no room), ${verifyModes[1] ?? 'stream'} | ${fmt('verifyStream')} | ${cost('verifyStream', 'restoreRaw1')} |`,
     `| raw \`pg_restore -d\` (1 job) + validation queries (count(*) per table) | ${fmt('restoreRaw1Validated')} | ${cost('restoreRaw1Validated', 'restoreRaw1')} |`,
     `| raw \`pg_restore -j 2\` + validation queries | ${fmt('restoreRaw2Validated')} | ${cost('restoreRaw2Validated', 'restoreRaw1')} |`,
-    `| drill recovery: the failover restore job (download, roles, pg_restore -j 2 from a file, comparison with the manifest) | ${fmt('drill')} | ${cost('drill', 'restoreRaw1')} |`,
+    `| pgdr verify, \`verification.mode: "ephemeral"\` (its own throw-away server, restore-target settings), file (2 jobs) | ${fmt('verifyEphemeral')} | ${cost('verifyEphemeral', 'restoreRaw1')} |`,
+    `| the failover restore job alone (download, roles, pg_restore -j 2 from a file, comparison with the manifest) | ${fmt('restoreJob')} | ${cost('restoreJob', 'restoreRaw1')} |`,
+    `| drill recovery: \`pgdr drill --local --source-url\`, its measured RTO (failover start → validated: the synthesized workflow, a new simulated instance, the restore job, the Validate state) | ${fmt('drill')} | ${cost('drill', 'restoreRaw1')} |`,
     '',
-    'The drill\'s recovery is measured here as the restore job the local drill runs (lambda/restore/core.ts, `runRestore`: download, roles, pg_restore, comparison with the manifest), without the simulated instance creation/deletion and the state machine around it (`pgdr drill --local` adds about 4 s of workflow and instance set-up on this machine).',
+    `The drill's recovery is the RTO the drill report gives (whole seconds): from the start of the failover workflow to the validated instance. The simulator creates the instance without wall time, so against AWS the instance creation (10–20 min) comes on top; here the figure is the workflow, the restore job and the validation. The drill's failover step as a whole (also deleting the instance and writing the record) took ${fmt('drillFailoverStep').replace(' | ', ' s, range ')} s. The ephemeral server's start (initdb + start) took ${stats(ephemeralStartSeconds).median.toFixed(2)} s of the ephemeral verify.`,
     '',
     '## CLI start-up',
     '',
@@ -331,10 +373,10 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     '',
     `- dumpThroughputRatio ${against(results.dumpThroughputRatio, (v) => v >= 0.75 && v > (results.pdlRatio ?? 0), `target ≥ 0.75 and above pdlRatio ${results.pdlRatio}; basis: ${results.dumpThroughputBasis}`)}`,
     `- outputSizeRatio ${against(results.outputSizeRatio, (v) => v <= 0.9, 'target ≤ 0.9')}`,
-    `- verifyRatio ${against(results.verifyRatio, (v) => v <= 0.8, 'target ≤ 0.8')}`,
-    `- drillRatio ${against(results.drillRatio, (v) => v <= 1.3, 'target ≤ 1.3; against raw single-job restore + validation')}`,
+    `- verifyRatio ${against(results.verifyRatio, (v) => v <= 0.8, 'target ≤ 0.8; the default of a Lambda database: restore test on the source server')}; with \`verification.mode: "ephemeral"\` (the Fargate default, available to Lambda databases): ${results.verifyEphemeralRatio}`,
+    `- drillRatio ${against(results.drillRatio, (v) => v <= 1.3, 'target ≤ 1.3; the local drill\'s measured RTO against raw single-job restore + validation')}`,
     `- peakRssMb ${against(results.peakRssMb, (v) => v <= 150, 'target ≤ 150 at every size; the dump job process alone')}`,
-    `- cliStartSeconds ${against(results.cliStartSeconds, (v) => v <= 1.0, 'target ≤ 1.0; bin/pgdr.js compiles the CLI with tsx at every start: a bundled CLI is the next step')}`,
+    `- cliStartSeconds ${against(results.cliStartSeconds, (v) => v <= 1.0, 'target ≤ 1.0; node bin/pgdr.js, the esbuild bundle with V8\'s code cache; `npx` adds ~2.5 s of npm\'s own before pgdr starts')}`,
     '',
     ...beforeAfter,
     '## What the figures mean',

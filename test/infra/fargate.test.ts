@@ -15,6 +15,7 @@ import { CONTAINER_NAME, ENV, IMAGE_PATHS } from '../../container/contract';
 import { loadConfig, PgdrConfig } from '../../lib/config';
 import { configJsonSchema } from '../../lib/config/json-schema';
 import { imageBuildCommands, JobImage } from '../../lib/job-image';
+import { aslErrors, failoverDefinition } from '../../local/failover-runner';
 import { synthConfig } from './synth';
 
 const EXAMPLE = 'examples/fargate-large.json';
@@ -44,6 +45,10 @@ describe(EXAMPLE, () => {
     expect(validate(raw)).toBe(true);
     expect(Object.keys(raw)[0]).toBe('$schema');
     expect(ledger.runner).toMatchObject({ type: 'fargate', cpu: 16384, memoryMiB: 32768, ephemeralStorageGiB: 200, dumpFormat: 'directory' });
+  });
+
+  it('a failover definition with only Fargate databases is valid ASL (no unreachable Lambda-path state)', () => {
+    expect(aslErrors(failoverDefinition(template))).toEqual([]);
   });
 
   it('synthesizes with zero unacknowledged cdk-nag findings (AwsSolutions, NIST 800-53 R5, HIPAA Security, PCI DSS 3.2.1), each acknowledgement with its own reason', () => {
