@@ -48,6 +48,8 @@ export interface PgToolsCodeBuildProps {
   readonly accessLogBucket?: s3.IBucket;
   /** CodeBuild image. @default Amazon Linux 2023 standard: LinuxBuildImage.AMAZON_LINUX_2023_5 (x86_64), LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0 (arm64) */
   readonly buildImage?: codebuild.IBuildImage;
+  /** Also install `postgresql<major>-server` and pack the server (`--with-server`) for ephemeral restore tests. @default false */
+  readonly withServer?: boolean;
 }
 
 /** The Amazon Linux 2023 standard CodeBuild image for a Lambda architecture. */
@@ -64,20 +66,30 @@ export function defaultBuildImage(architecture: lambda.Architecture): codebuild.
  * (the script asset), `PGDR_BUCKET` and `PGDR_KEY` in the environment. Exported so tests can run the
  * same commands.
  */
-export function buildCommands(majorVersion: number): { install: string[]; build: string[] } {
+export function buildCommands(majorVersion: number, withServer = false): { install: string[]; build: string[] } {
   const pkg = `postgresql${majorVersion}`;
+  // The server's package brings initdb/pg_ctl/postgres and pg_config (which --with-server reads).
+  const server = withServer ? ` ${pkg}-server` : '';
   return {
     // glibc-common brings ldd, binutils readelf (for --max-glibc), zip the packaging; --allowerasing
     // lets postgresql<major> replace another major's client should the image carry one.
-    install: [`dnf install -y -q --allowerasing --setopt=install_weak_deps=False ${pkg} zstd glibc-common binutils zip`],
+    install: [`dnf install -y -q --allowerasing --setopt=install_weak_deps=False ${pkg}${server} zstd glibc-common binutils zip`],
     build: [
       'aws s3 cp --no-progress "$PGDR_SCRIPT_URL" pack-pg-tools.sh',
       `bindir="$(dirname "$(rpm -ql ${pkg} | grep '/pg_dump$' | head -n 1)")"`,
       // The RDS CA bundle, over HTTPS (curl verifies AWS's certificate); the pack script checks it is PEM certificates.
       `curl -fsS --retry 3 --proto =https -o rds-global-bundle.pem ${RDS_CA_BUNDLE_URL}`,
-      `bash pack-pg-tools.sh --expect-major ${majorVersion} --max-glibc ${LAMBDA_GLIBC} --ca-bundle rds-global-bundle.pem "$bindir" layer`,
+      // --with-server reads the server's directories from pg_config; Amazon Linux ships it only in a
+      // -devel package, so answer its three questions from the server package's own file list.
+      ...(withServer
+        ? [
+            `[ -x "$bindir/pg_config" ] || printf '%s\\n' '#!/bin/sh' 'f() { dirname "$(rpm -ql ${pkg}-server | grep "/$1$" | head -n 1)"; }' 'case "$1" in --bindir) f postgres ;; --sharedir) f postgres.bki ;; --pkglibdir) f plpgsql.so ;; *) exit 1 ;; esac' > "$bindir/pg_config"`,
+            'chmod 755 "$bindir/pg_config"',
+          ]
+        : []),
+      `bash pack-pg-tools.sh --expect-major ${majorVersion} --max-glibc ${LAMBDA_GLIBC} --ca-bundle rds-global-bundle.pem${withServer ? ' --with-server' : ''} "$bindir" layer`,
       'cat layer/pg-tools.manifest',
-      '(cd layer && zip -qr -X ../pg-tools.zip bin lib share pg-tools.manifest)',
+      `(cd layer && zip -qr -X ../pg-tools.zip bin lib share${withServer ? ' server' : ''} pg-tools.manifest)`,
       'aws s3 cp --no-progress pg-tools.zip "s3://$PGDR_BUCKET/$PGDR_KEY"',
     ],
   };
@@ -112,7 +124,7 @@ export class PgToolsCodeBuild extends Construct {
       throw new Error('source.accessLogBucket: only applies to the bucket PgTools creates; configure access logs on the given bucket instead');
     }
     const image = props.buildImage ?? defaultBuildImage(architecture);
-    const commands = buildCommands(majorVersion);
+    const commands = buildCommands(majorVersion, props.withServer === true);
 
     const script = new s3assets.Asset(this, 'PackScript', { path: PACK_SCRIPT_PATH });
     const hash = createHash('sha256')

@@ -43,6 +43,13 @@ export interface CodeBuildPgToolsOptions {
   readonly accessLogBucket?: s3.IBucket;
   /** CodeBuild image; must be Amazon Linux 2023 (dnf, `postgresql<major>` packages) of the layer's architecture. @default LinuxBuildImage.AMAZON_LINUX_2023_5 (x86_64) or LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0 (arm64) */
   readonly buildImage?: codebuild.IBuildImage;
+  /**
+   * Also pack a PostgreSQL server (`postgresql<major>-server`: initdb, pg_ctl, postgres, their share/
+   * and modules, under `/opt/server/`, `scripts/pack-pg-tools.sh --with-server`) for restore tests on
+   * an ephemeral server in the verify Lambda (`verification.mode: "ephemeral"`); ~60 MiB more unpacked.
+   * @default false
+   */
+  readonly withServer?: boolean;
 }
 
 /** Options of {@link PgToolsSource.docker}. */

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Size, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, RemovalPolicy, Size, Stack, StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -247,6 +247,8 @@ export class PgdrStack extends Stack {
     if (!tools) {
       const arn = config.pgTools.layerArns[String(major)];
       const dir = config.pgTools.directories[String(major)];
+      // A Lambda verify job with restore tests on an ephemeral server needs the server in the layer.
+      const ephemeral = config.databases.filter((d) => d.runner.type === 'lambda' && d.source.engineMajorVersion === major && verificationModeOf(d) === 'ephemeral');
       tools = new PgTools(this, `PgTools${major}`, {
         majorVersion: major,
         source: arn
@@ -254,8 +256,14 @@ export class PgdrStack extends Stack {
           : dir
             ? PgToolsSource.localDirectory(dir)
             : // The build gets its own key: it must not be able to use the key of the dumps.
-              PgToolsSource.codeBuild({ accessLogBucket: this.vault.accessLogBucket }),
+              PgToolsSource.codeBuild({ accessLogBucket: this.vault.accessLogBucket, withServer: ephemeral.length > 0 }),
       });
+      if (ephemeral.length > 0 && (arn || dir)) {
+        Annotations.of(tools).addWarningV2(
+          'pgdr:ephemeral-server-tools',
+          `${ephemeral.map((d) => d.name).join(', ')}: verification.mode "ephemeral" on Lambda needs a PostgreSQL ${major} server in the tools layer (${arn ? `pgTools.layerArns["${major}"]` : `pgTools.directories["${major}"]`}): pack it with scripts/pack-pg-tools.sh --with-server, or restore tests fail at run time.`,
+        );
+      }
       this.pgTools.set(major, tools);
     }
     return tools;

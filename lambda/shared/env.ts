@@ -1,6 +1,7 @@
 /** Reads the handlers' environment with one clear error per missing or malformed variable. */
 import { COMPRESSION_SETTINGS, CompressionSetting } from './compression';
-import { isAbsolute } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 import { totalmem } from 'node:os';
 import { PUBLIC_ROOTS, SSL_MODES, SslMode, TlsDefaults } from './connection';
 import { namedError } from './named-error';
@@ -88,12 +89,31 @@ export function verifyModeFromEnv(env: NodeJS.ProcessEnv = process.env): VerifyM
 }
 
 /**
- * The ephemeral server's binaries, PGDR_PG_SERVER_BIN (@default PGDR_PG_BIN), and its memory
- * budget: half the memory this job may use (the Lambda's configured memory, else the cgroup
- * limit, else the machine's), at most 16 GiB.
+ * Where a tools layer packed with `scripts/pack-pg-tools.sh --with-server` keeps the server's
+ * binaries: the `server-bin` line of `pg-tools.manifest` next to the layer's `bin/` (relative to
+ * the layer's root), or undefined (no manifest, or no server in it).
+ */
+export function packedServerBin(pgBin: string): string | undefined {
+  const root = dirname(pgBin);
+  let manifest: string;
+  try {
+    manifest = readFileSync(join(root, 'pg-tools.manifest'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = manifest.split('\n').find((l) => l.startsWith('server-bin '));
+  const rel = line?.slice('server-bin '.length).trim();
+  return rel && !rel.startsWith('/') && !rel.split('/').includes('..') ? join(root, rel) : undefined;
+}
+
+/**
+ * The ephemeral server's binaries — PGDR_PG_SERVER_BIN, else the server packed in the tools layer
+ * (`packedServerBin`), else PGDR_PG_BIN — and its memory budget: half the memory this job may use
+ * (the Lambda's configured memory, else the cgroup limit, else the machine's), at most 16 GiB.
  */
 export function ephemeralServerFromEnv(env: NodeJS.ProcessEnv = process.env): { bin: string; memoryMb: number } {
-  const bin = optionalEnv('PGDR_PG_SERVER_BIN', env) ?? requireEnv('PGDR_PG_BIN', env);
+  const pgBin = requireEnv('PGDR_PG_BIN', env);
+  const bin = optionalEnv('PGDR_PG_SERVER_BIN', env) ?? packedServerBin(pgBin) ?? pgBin;
   const lambdaMb = Number(optionalEnv('AWS_LAMBDA_FUNCTION_MEMORY_SIZE', env));
   const cgroupBytes = process.constrainedMemory?.() ?? 0;
   const limitMb = lambdaMb > 0 ? lambdaMb : Math.floor(Math.min(cgroupBytes > 0 ? cgroupBytes : Infinity, totalmem()) / 2 ** 20);

@@ -47,8 +47,19 @@ describe(EXAMPLE, () => {
     expect(ledger.runner).toMatchObject({ type: 'fargate', cpu: 16384, memoryMiB: 32768, ephemeralStorageGiB: 200, dumpFormat: 'directory' });
   });
 
-  it('a failover definition with only Fargate databases is valid ASL (no unreachable Lambda-path state)', () => {
+  it('the failover definition is valid ASL with Fargate and Lambda databases, and with Fargate databases only (no unreachable state of the other runner)', () => {
     expect(aslErrors(failoverDefinition(template))).toEqual([]);
+    const fargateOnly = synthConfig(loadConfig(join(root, EXAMPLE)));
+    expect(aslErrors(failoverDefinition(fargateOnly.template))).toEqual([]);
+  });
+
+  it('a Lambda database with restore tests on an ephemeral server gets a tools layer built with the server, and PGDR_VERIFY_MODE=ephemeral', () => {
+    const builds = ofType('AWS::CodeBuild::Project').map(([, r]) => String(r.Properties.Source?.BuildSpec ?? '')).filter((spec) => spec.includes('pack-pg-tools.sh'));
+    expect(builds).toHaveLength(1);
+    expect(builds[0]).toMatch(/postgresql\d+ postgresql\d+-server /);
+    expect(builds[0]).toContain('--with-server');
+    const verify = ofType('AWS::Lambda::Function').find(([id]) => id.startsWith('auditVerify'));
+    expect(verify?.[1].Properties.Environment.Variables).toMatchObject({ PGDR_VERIFY_MODE: 'ephemeral' });
   });
 
   it('synthesizes with zero unacknowledged cdk-nag findings (AwsSolutions, NIST 800-53 R5, HIPAA Security, PCI DSS 3.2.1), each acknowledgement with its own reason', () => {

@@ -18,6 +18,8 @@ import { nagPacks } from '../../lib/nag';
 import { PgTools, PgToolsHostBundler, PgToolsProps, PgToolsSource } from '../../lib/pg-tools';
 import { BUILD_HANDLER_SOURCE, BUILD_QUERY_INTERVAL, BUILD_TOTAL_TIMEOUT, RDS_CA_BUNDLE_URL } from '../../lib/pg-tools-build';
 import { writeCurlShim } from '../support/curl-shim';
+import { ephemeralServerFromEnv, packedServerBin } from '../../lambda/shared/env';
+import { startEphemeralServer } from '../../lambda/shared/ephemeral-server';
 import { TestPki } from '../support/test-pki';
 
 const HOST_PG15 = '/usr/lib/postgresql/15/bin';
@@ -444,8 +446,8 @@ describe('custom resource handlers (stand-in CodeBuild SDK)', () => {
    * Runs the build phase with the stand-ins; `curl` serves `caBundle` as the RDS bundle.
    * Returns the run and where the upload would land.
    */
-  function runBuild(caBundle: string): { run: SpawnSyncReturns<string>; zip: string } {
-    const { app, template } = synthesize({ majorVersion: 15 });
+  function runBuild(caBundle: string, withServer = false): { run: SpawnSyncReturns<string>; zip: string } {
+    const { app, template } = synthesize({ majorVersion: 15, ...(withServer ? { source: PgToolsSource.codeBuild({ withServer }) } : {}) });
     const assembly = app.synth();
     const spec = buildspecOf(template);
     const env = envOf(template);
@@ -468,9 +470,19 @@ describe('custom resource handlers (stand-in CodeBuild SDK)', () => {
       ].join('\n'),
       { mode: 0o755 },
     );
-    fs.writeFileSync(path.join(shims, 'rpm'), `#!/bin/sh\n[ "$1 $2" = "-ql postgresql15" ] || exit 1\nprintf '%s\\n' ${HOST_PG15}/pg_dump ${HOST_PG15}/pg_restore ${HOST_PG15}/psql\n`, {
-      mode: 0o755,
-    });
+    fs.writeFileSync(
+      path.join(shims, 'rpm'),
+      [
+        '#!/bin/sh',
+        'case "$1 $2" in',
+        `"-ql postgresql15") printf '%s\\n' ${HOST_PG15}/pg_dump ${HOST_PG15}/pg_restore ${HOST_PG15}/psql ;;`,
+        `"-ql postgresql15-server") printf '%s\\n' ${HOST_PG15}/postgres /usr/share/postgresql/15/postgres.bki /usr/lib/postgresql/15/lib/plpgsql.so ;;`,
+        '*) exit 1 ;;',
+        'esac',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
     writeCurlShim(shims, RDS_CA_BUNDLE_URL, caBundle);
     const work = fs.mkdtempSync(path.join(tmp, 'src-'));
     const run = spawnSync(spec.env.shell, ['-c', `set -e\n${spec.phases.build.commands.join('\n')}`], {
@@ -505,6 +517,33 @@ describe('custom resource handlers (stand-in CodeBuild SDK)', () => {
     expect(fs.readdirSync(path.join(unpacked, 'bin'))).toEqual(expect.arrayContaining(['pg_dump', 'pg_restore', 'psql']));
     const version = spawnSync(path.join(unpacked, 'bin', 'pg_dump'), ['--version'], { encoding: 'utf8', env: { LD_LIBRARY_PATH: path.join(unpacked, 'lib') } });
     expect(version.stdout).toMatch(/^pg_dump \(PostgreSQL\) 15\./);
+  });
+
+  it('withServer (a Lambda database with ephemeral restore tests): the layer also carries a server, which the verify job finds through the manifest and starts', async () => {
+    const pki = new TestPki();
+    const caBundle = path.join(tmp, 'rds-test-bundle-2.pem');
+    fs.writeFileSync(caBundle, fs.readFileSync(pki.ca('rds-root-1'), 'utf8'));
+    pki.remove();
+    const { run, zip } = runBuild(caBundle, true);
+    expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' });
+    const unpacked = fs.mkdtempSync(path.join(tmp, 'layer-server-'));
+    expect(spawnSync('unzip', ['-q', zip, '-d', unpacked]).status).toBe(0);
+    expect(fs.readdirSync(unpacked).sort()).toEqual(['bin', 'lib', 'pg-tools.manifest', 'server', 'share']);
+    // What the verify Lambda does in ephemeral mode with PGDR_PG_BIN=/opt/bin and no PGDR_PG_SERVER_BIN.
+    const { bin } = ephemeralServerFromEnv({ PGDR_PG_BIN: path.join(unpacked, 'bin') });
+    expect(bin).toBe(packedServerBin(path.join(unpacked, 'bin')));
+    expect(bin.startsWith(path.join(unpacked, 'server'))).toBe(true);
+    // The postgres OS user runs it when the test runs as root: open the way to the unpacked layer.
+    for (let dir = unpacked; dir !== tmp && dir !== path.dirname(dir); dir = path.dirname(dir)) fs.chmodSync(dir, 0o755);
+    fs.chmodSync(tmp, 0o755);
+    const workDir = fs.mkdtempSync(path.join(tmp, 'ephemeral-'));
+    fs.chmodSync(workDir, 0o755);
+    const server = await startEphemeralServer({ bin, workDir, memoryMb: 64 });
+    try {
+      expect(server.versionNum).toBeGreaterThanOrEqual(150000);
+    } finally {
+      await server.stop();
+    }
   });
 
   it('a download that is not PEM certificates (an error page) fails the build at the pack step and uploads nothing', () => {
