@@ -31,7 +31,7 @@ import { handler as verifyHandler } from '../../lambda/verify/handler';
 import type { VerificationRecord } from '../../lambda/shared/records';
 import { captureStdout } from '../support/stdout';
 import { ENV } from '../../container/contract';
-import { LocalSecretsManager, startLocalSecretsManager } from '../support/secrets-server';
+import { LocalSecretsManager, startLocalSecretsManager, localAwsEnv } from '../support/secrets-server';
 
 let pg: PgCluster;
 let target: PgCluster;
@@ -432,12 +432,7 @@ describe('handlers as deployed (environment contract)', () => {
     secrets = await startLocalSecretsManager({ [secretArn]: JSON.stringify({ host: '127.0.0.1', port: pg.port, dbname: 'shop', username: 'postgres', password: pg.password }) });
     dir = workDir();
     Object.assign(process.env, {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...localAwsEnv(s3.endpoint, secrets.endpoint),
       PGDR_BUCKET: s3.bucket,
       PGDR_KMS_KEY_ARN: 'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
       PGDR_DATABASE: 'shop-handler',

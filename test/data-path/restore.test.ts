@@ -7,7 +7,7 @@
  * before pg_restore runs and leaves no temporary file.
  */
 import { captureStdout } from '../support/stdout';
-import { LocalSecretsManager, startLocalSecretsManager } from '../support/secrets-server';
+import { LocalSecretsManager, startLocalSecretsManager, localAwsEnv } from '../support/secrets-server';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Readable } from 'node:stream';
@@ -271,12 +271,7 @@ describe('the handler as deployed (environment contract, its own SDK clients)', 
     };
     secrets = await startLocalSecretsManager(values);
     Object.assign(process.env, {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...localAwsEnv(s3.endpoint, secrets.endpoint),
       PGDR_BUCKET: s3.bucket,
       PGDR_PG_BIN: PG_BIN,
       PGDR_WORK_DIR: workDir(),

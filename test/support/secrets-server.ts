@@ -33,3 +33,15 @@ export async function startLocalSecretsManager(values: Readonly<Record<string, s
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+/** The environment a handler's own SDK clients need to use s3rver at `s3Endpoint` and this server at `secretsEndpoint` (test credentials; no real AWS). */
+export function localAwsEnv(s3Endpoint: string, secretsEndpoint: string): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_ENDPOINT_URL_S3: s3Endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsEndpoint,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}
