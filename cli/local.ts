@@ -16,7 +16,7 @@ import { LogPort, MetricsFactory, silentLog, systemClock } from '../lambda/share
 import { runDump } from '../lambda/dump/core';
 import { RestoreServer, runVerify, VerificationPolicy } from '../lambda/verify/core';
 import { startEphemeralServer } from '../lambda/shared/ephemeral-server';
-import { DatabaseConfig, fargateDumpJobs, verificationModeOf } from '../lib/config';
+import { DatabaseConfig, DumpFormat, fargateDumpJobs, verificationModeOf, VerifyMode } from '../lib/config';
 import { manifestKeyOf } from '../lambda/shared/layout';
 import type { ConnectionInfo } from '../lambda/shared/connection';
 import type { CompressionSetting } from '../lambda/shared/compression';
@@ -123,9 +123,9 @@ export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean;
  * not configured: custom format, restore tests on the given server.
  */
 export interface LocalJobSettings {
-  readonly format: 'custom' | 'directory';
+  readonly format: DumpFormat;
   readonly dumpJobs?: number;
-  readonly verifyMode: 'source' | 'server' | 'ephemeral';
+  readonly verifyMode: VerifyMode;
 }
 
 export function localJobSettings(db: DatabaseConfig | undefined): LocalJobSettings {

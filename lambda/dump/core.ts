@@ -36,9 +36,9 @@ import type { Client } from 'pg';
 import { backupKeys, assertName, BackupKeys } from '../shared/layout';
 import { ConnectionInfo, describe } from '../shared/connection';
 import { connectClient } from '../shared/pg-client';
-import { expectSuccess, startTool, toolVersion } from '../shared/pg-process';
+import { expectSuccess, startTool, toolVersion, killTool } from '../shared/pg-process';
 import { CompressionPlan, CompressionSetting, planCompression, startCompressor, zstdSummary } from '../shared/compression';
-import { dataFileSuffix, Digest, DirectoryUploader, directoryDump, killTool } from '../shared/directory-archive';
+import { dataFileSuffix, Digest, DirectoryUploader, directoryDump } from '../shared/directory-archive';
 import { snapshotCounts } from '../shared/catalog';
 import { readRolesAndPrivileges, storeGlobals } from '../shared/globals';
 import { BackupManifest, CustomDump, DIRECTORY_MANIFEST_SCHEMA_VERSION, DirectoryDump, MANIFEST_SCHEMA_VERSION, ObjectCounts } from '../shared/records';
@@ -46,7 +46,7 @@ import { seconds } from '../shared/ports';
 import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
 import { reportFailure } from '../shared/failure';
 import { readDatabaseLocale } from '../shared/locale';
-import type { DUMP_FORMATS } from '../shared/env';
+import type { DumpFormat } from '../shared/env';
 
 export interface DumpRequest {
   /** pgdr database name (S3 prefix, metric dimension). */
@@ -80,7 +80,7 @@ export interface DumpDeps {
   readonly workDir?: string;
 }
 
-export type DumpFormat = (typeof DUMP_FORMATS)[number];
+export type { DumpFormat };
 
 /** The dump failed; the message says why (without secrets). */
 export class DumpError extends Error {

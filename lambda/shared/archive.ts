@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import { ConnectionInfo } from './connection';
 import { startDecompressor } from './compression';
-import { describeExit, RunningTool, startTool, ToolError, ToolExit } from './pg-process';
+import { describeExit, killTool, startTool, ToolError, ToolExit } from './pg-process';
 import type { CompressionInfo } from './records';
 
 /** Writes a chunk unless the reader went away; waits for drain, close or the reader's exit. */
@@ -28,10 +28,6 @@ export interface IntegrityResult {
   /** `pg_restore --list` entries, or undefined when it failed (see listError). */
   readonly archiveEntries?: number;
   readonly listError?: string;
-}
-
-function kill(tool: RunningTool | undefined): void {
-  if (tool && tool.child.exitCode === null && tool.child.signalCode === null) tool.child.kill('SIGKILL');
 }
 
 /**
@@ -52,7 +48,7 @@ export async function checkArchive(body: Readable, compression: CompressionInfo,
   let feedOpen = true;
   const listExited = list.exited.then((exit) => {
     feedOpen = false;
-    kill(decompressor);
+    killTool(decompressor);
     return exit;
   });
   if (decompressor) pipeline(decompressor.stdout, list.stdin!).catch(() => undefined);
@@ -159,7 +155,7 @@ export async function downloadArchive(body: Readable, compression: CompressionIn
     }
     return { bytes, sha256: hash.digest('hex'), fileBytes: (await stat(file)).size };
   } catch (err) {
-    kill(decompressor);
+    killTool(decompressor);
     await rm(file, { force: true });
     throw err instanceof ToolError ? err : new Error(`downloading the dump to ${file} failed: ${(err as Error).message}`);
   }

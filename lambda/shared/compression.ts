@@ -78,3 +78,12 @@ export function startDecompressor(info: CompressionInfo, pgBin: string): Running
   if (!zstd) throw new Error(`this dump is zstd-compressed; verifying it needs a zstd binary in ${pgBin} or on PATH`);
   return startTool('', zstd, ['-d', '-q', '-c'], { stdin: true });
 }
+
+/**
+ * Bytes a stored object takes once its stream compression is undone: `uncompressedBytes` when
+ * recorded, else an estimate of 4x the stored bytes for a zstd-stream object; other methods are
+ * stored as pg_dump wrote them.
+ */
+export function decompressedBytes(compression: CompressionInfo, bytes: number, uncompressedBytes?: number): number {
+  return compression.method === 'zstd-stream' ? (uncompressedBytes ?? bytes * 4) : bytes;
+}

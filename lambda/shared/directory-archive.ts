@@ -21,8 +21,8 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CompressionPlan, startCompressor, startDecompressor } from './compression';
-import { expectSuccess, RunningTool, ToolError } from './pg-process';
+import { CompressionPlan, decompressedBytes, startCompressor, startDecompressor } from './compression';
+import { expectSuccess, killTool, ToolError } from './pg-process';
 import type { ObjectStore } from './ports';
 import { DirectoryDump, DirectoryFile, directoryListingSha256 } from './records';
 
@@ -43,31 +43,25 @@ export class Digest extends Transform {
   }
 }
 
-/** SIGKILLs a running tool; true when it was still running (so its exit is our doing). */
-export function killTool(tool: RunningTool | undefined): boolean {
-  if (!tool || tool.child.exitCode !== null || tool.child.signalCode !== null) return false;
-  tool.child.kill('SIGKILL');
-  return true;
-}
-
 /**
  * Runs `fn` on every item, at most `limit` at a time. The first rejection stops starting new items;
  * it is rethrown once the running ones have settled.
  */
 export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
+  const run = limiter(Math.max(1, limit));
   let failure: { err: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const item = items[next++];
-      try {
-        await fn(item);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  await Promise.all(
+    items.map((item) =>
+      run(async () => {
+        if (failure) return;
+        try {
+          await fn(item);
+        } catch (err) {
+          failure ??= { err };
+        }
+      }),
+    ),
+  );
   if (failure) throw failure.err;
 }
 
@@ -228,8 +222,7 @@ export type FetchedFile =
 
 /** Local space a download of these files needs: the decompressed files (unknown size: 4x the stored bytes). */
 export function directoryLocalBytes(dump: DirectoryDump, names?: ReadonlySet<string>): number {
-  const zstd = dump.compression.method === 'zstd-stream';
-  return dump.files.filter((f) => !names || names.has(f.name)).reduce((n, f) => n + (zstd ? (f.uncompressedBytes ?? f.bytes * 4) : f.bytes), 0);
+  return dump.files.filter((f) => !names || names.has(f.name)).reduce((n, f) => n + decompressedBytes(dump.compression, f.bytes, f.uncompressedBytes), 0);
 }
 
 /**

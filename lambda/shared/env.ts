@@ -30,18 +30,19 @@ export function compressionFromEnv(env: NodeJS.ProcessEnv = process.env): Compre
 
 /** The pg_dump output formats (lambda/dump/core.ts DumpFormat). */
 export const DUMP_FORMATS = ['custom', 'directory'] as const;
+export type DumpFormat = (typeof DUMP_FORMATS)[number];
 
 /**
  * PGDR_DUMP_FORMAT (`custom` @default, or `directory`) and PGDR_DUMP_JOBS (pg_dump --jobs of the
  * directory format, 1-64, @default os.availableParallelism()).
  */
-export function dumpFormatFromEnv(env: NodeJS.ProcessEnv = process.env): { format: (typeof DUMP_FORMATS)[number]; jobs?: number } {
+export function dumpFormatFromEnv(env: NodeJS.ProcessEnv = process.env): { format: DumpFormat; jobs?: number } {
   const format = optionalEnv('PGDR_DUMP_FORMAT', env) ?? 'custom';
   if (!(DUMP_FORMATS as readonly string[]).includes(format)) throw new EnvError(`PGDR_DUMP_FORMAT must be one of ${DUMP_FORMATS.join(', ')} (received ${JSON.stringify(format)})`);
   const rawJobs = optionalEnv('PGDR_DUMP_JOBS', env);
   const jobs = rawJobs === undefined ? undefined : Number(rawJobs);
   if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > 64)) throw new EnvError(`PGDR_DUMP_JOBS must be an integer from 1 to 64 (received ${JSON.stringify(rawJobs)})`);
-  return { format: format as (typeof DUMP_FORMATS)[number], ...(jobs !== undefined ? { jobs } : {}) };
+  return { format: format as DumpFormat, ...(jobs !== undefined ? { jobs } : {}) };
 }
 
 /**
@@ -73,8 +74,8 @@ export function restoreFileSettingsFromEnv(env: NodeJS.ProcessEnv = process.env)
 }
 
 /** Where the verify job restores (PGDR_VERIFY_MODE, see container/contract.ts ENV.verifyMode). */
-export type VerifyMode = 'source' | 'server' | 'ephemeral';
-export const VERIFY_MODES: readonly VerifyMode[] = ['source', 'server', 'ephemeral'];
+export const VERIFY_MODES = ['source', 'server', 'ephemeral'] as const;
+export type VerifyMode = (typeof VERIFY_MODES)[number];
 
 /**
  * PGDR_VERIFY_MODE: `source` (a scratch database on the source server), `server` (on the server of

@@ -9,6 +9,7 @@
  * directory (mode `file`), and without room for it `chooseRestoreMode` throws NoRoomError.
  */
 import { randomBytes } from 'node:crypto';
+import { decompressedBytes } from './compression';
 import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadArchive, DownloadResult } from './archive';
@@ -45,8 +46,7 @@ export const FILE_MARGIN = 0.1;
  */
 export function neededFileBytes(manifest: BackupManifest): number {
   const { dump } = manifest;
-  const archive =
-    dump.format === 'directory' ? directoryLocalBytes(dump) : dump.compression.method === 'zstd-stream' ? (dump.uncompressedBytes ?? dump.bytes * 4) : dump.bytes;
+  const archive = dump.format === 'directory' ? directoryLocalBytes(dump) : decompressedBytes(dump.compression, dump.bytes, dump.uncompressedBytes);
   return Math.ceil(archive * (1 + FILE_MARGIN));
 }
 

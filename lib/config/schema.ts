@@ -9,11 +9,10 @@ import { BREAK_GLASS_ARN_RE, BREAK_GLASS_ARN_RULE } from '../iam-arn';
 import { HumanDuration, parseDuration } from './duration';
 import { parseSchedule } from './schedule';
 
-/** Where a restore test restores (container/contract.ts ENV.verifyMode). */
-export const VERIFY_MODES = ['source', 'server', 'ephemeral'] as const;
-export type VerifyMode = (typeof VERIFY_MODES)[number];
-/** The dump formats (container/contract.ts ENV.dumpFormat). */
-export const DUMP_FORMATS = ['directory', 'custom'] as const;
+// Where a restore test restores and the dump formats: the jobs' own lists (container/contract.ts ENV.verifyMode, ENV.dumpFormat).
+import { DUMP_FORMATS, VERIFY_MODES } from '../../lambda/shared/env';
+export { DUMP_FORMATS, VERIFY_MODES };
+export type { DumpFormat, VerifyMode } from '../../lambda/shared/env';
 
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
 /** A complete secret ARN, with the 6-character suffix Secrets Manager appends to the name. */
