@@ -25,6 +25,8 @@
  * file is written to a temporary name and renamed only when complete, a failure removes what it
  * wrote, and the error reaches the client as one S3 error (507 InsufficientStorage for ENOSPC,
  * naming the directory), so the uploader aborts its multipart upload and reports one line.
+ * CompleteMultipartUpload checks the parts' ETags and order as S3 does and joins the part files
+ * without hashing them again; the object's ETag is S3's multipart one (`assembleParts`).
  *
  * Versioning, Object Lock, SSE-KMS and checksums are not emulated: s3rver accepts and ignores
  * those headers.
@@ -33,7 +35,7 @@
 // eslint-disable-next-line @typescript-eslint/triple-slash-reference
 /// <reference path="./s3rver.d.ts" />
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -106,7 +108,7 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   safeWrites((server as unknown as { store: FilesystemStore }).store);
   // Run before s3rver's router (the last middleware), after its XML encoder.
   const stack = (server as unknown as { middleware: Middleware[] }).middleware;
-  stack.splice(stack.length - 1, 0, diskErrors(options.directory), listV2Paging(), multipartAdditions(options.directory), conditionalWrites());
+  stack.splice(stack.length - 1, 0, storeErrors(options.directory), listV2Paging(), multipartAdditions(options.directory), conditionalWrites());
   const address = (await server.run()) as unknown as { port: number };
   const endpoint = `http://127.0.0.1:${address.port}`;
   let stopped = false;
@@ -129,6 +131,70 @@ interface FilesystemStore {
   putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
   putObject(object: { bucket: string; key: string; content: Buffer | Readable; metadata: unknown }): Promise<{ size: number; md5: string }>;
   putPart(bucket: string, uploadId: string, partNumber: number, content: Readable): Promise<{ size: number; md5: string }>;
+  putObjectMultipart(bucket: string, uploadId: string, parts: Array<{ number: number; etag: string }>): Promise<{ size: number; md5: string }>;
+}
+
+/** An S3 client error raised by the store, answered by `storeErrors` (e.g. InvalidPart). */
+class StoreError extends Error {
+  constructor(
+    readonly s3Code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The ETag S3 gives an object assembled from parts: the MD5 of the parts' binary MD5s, then "-" and
+ * the number of parts (so no byte is hashed a second time).
+ */
+export function multipartEtag(partMd5s: readonly string[]): string {
+  const md5 = createHash('md5');
+  for (const hex of partMd5s) md5.update(Buffer.from(hex, 'hex'));
+  return `${md5.digest('hex')}-${partMd5s.length}`;
+}
+
+/**
+ * CompleteMultipartUpload as S3 does it: every listed part must have been uploaded with the ETag
+ * given, in ascending order (InvalidPart, InvalidPartOrder); the object is the parts' bytes joined
+ * into a temporary file renamed at the end (one part: renamed as it is), with S3's multipart ETag.
+ * s3rver's own version read every byte back through an MD5 and wrote it again, after the last
+ * part: on a dump, most of the time between pg_dump's end and the stored object.
+ */
+async function assembleParts(store: FilesystemStore, bucket: string, uploadId: string, parts: Array<{ number: number; etag: string }>): Promise<{ size: number; md5: string }> {
+  const dir = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+  const [key, metadata] = await Promise.all([fs.readFile(join(dir, 'key'), 'utf8'), fs.readFile(join(dir, 'metadata'), 'utf8').then((m) => JSON.parse(m) as unknown)]);
+  const md5s: string[] = [];
+  for (const [i, part] of parts.entries()) {
+    if (i > 0 && part.number <= parts[i - 1].number) throw new StoreError('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.');
+    const stored = await fs.readFile(join(dir, `${part.number}.md5`), 'utf8').catch(() => undefined);
+    if (stored === undefined || stored !== part.etag) {
+      throw new StoreError('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${part.number}).`);
+    }
+    md5s.push(stored);
+  }
+  const path = store.getResourcePath(bucket, key, 'object');
+  await fs.mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.pgdr-partial-${randomBytes(6).toString('hex')}`;
+  try {
+    if (parts.length === 1) {
+      await fs.rename(join(dir, String(parts[0].number)), temporary);
+    } else {
+      const joined = async function* () {
+        for (const part of parts) yield* createReadStream(join(dir, String(part.number)), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
+      };
+      await pipeline(Readable.from(joined(), { objectMode: false }), createWriteStream(temporary));
+    }
+    const { size } = await fs.stat(temporary);
+    await fs.rename(temporary, path);
+    const md5 = multipartEtag(md5s);
+    await store.putMetadata(bucket, key, metadata, md5);
+    await fs.rm(dir, { recursive: true, force: true });
+    return { size, md5 };
+  } catch (err) {
+    await fs.rm(temporary, { force: true });
+    throw err;
+  }
 }
 
 /** Writes `content` to `path` through a temporary file renamed at the end; nothing is left on failure. */
@@ -179,14 +245,16 @@ function safeWrites(store: FilesystemStore): void {
     }
     return written;
   };
+  store.putObjectMultipart = (bucket, uploadId, parts) => assembleParts(store, bucket, uploadId, parts);
 }
 
-/** A full disk (or quota) under the server's directory becomes one S3 error that names it. */
-function diskErrors(root: string): Middleware {
+/** A full disk (or quota) under the server's directory becomes one S3 error that names it; a StoreError, the S3 error it names (400). */
+function storeErrors(root: string): Middleware {
   return async (ctx, next) => {
     try {
       await next();
     } catch (err) {
+      if (err instanceof StoreError) return s3Error(ctx, 400, err.s3Code, err.message);
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
       s3Error(ctx, 507, 'InsufficientStorage', `no space left on device in the local S3 directory ${root} (free space, or set PGDR_LOCAL_DIR to a larger disk)`);

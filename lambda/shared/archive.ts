@@ -5,13 +5,13 @@
  */
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import { ConnectionInfo } from './connection';
 import { startDecompressor } from './compression';
-import { describeExit, killTool, startTool, ToolError, ToolExit } from './pg-process';
+import { describeExit, killTool, RunningTool, startTool, ToolError, ToolExit } from './pg-process';
 import type { CompressionInfo } from './records';
 
 /** Writes a chunk unless the reader went away; waits for drain, close or the reader's exit. */
@@ -126,10 +126,11 @@ export interface DownloadResult {
 }
 
 /**
- * Writes a stored dump to `file` as a plain custom-format archive (undoing the stream
+ * Writes a stored dump to `file` (mode 0600) as a plain custom-format archive (undoing the stream
  * compression, if any), hashing the stored bytes on the way, so `pg_restore --jobs` (which
- * needs a seekable file) can restore it. The caller compares size and SHA-256 with the manifest
- * and removes the file; on any error the file is removed here.
+ * needs a seekable file) can restore it. zstd writes the file itself (its stdout is the file):
+ * only the stored bytes pass through Node, not the 4-5x larger archive. The caller compares size
+ * and SHA-256 with the manifest and removes the file; on any error the file is removed here.
  */
 export async function downloadArchive(body: Readable, compression: CompressionInfo, pgBin: string, file: string): Promise<DownloadResult> {
   const hash = createHash('sha256');
@@ -141,15 +142,21 @@ export async function downloadArchive(body: Readable, compression: CompressionIn
       yield chunk;
     }
   };
-  const decompressor = startDecompressor(compression, pgBin);
+  let decompressor: RunningTool | undefined;
   try {
-    if (decompressor) {
-      const [, , exit] = await Promise.all([
-        pipeline(body, counted, decompressor.stdin!),
-        pipeline(decompressor.stdout, createWriteStream(file, { mode: 0o600 })),
-        decompressor.exited,
-      ]);
+    if (compression.method === 'zstd-stream') {
+      const out = await open(file, 'w', 0o600);
+      try {
+        decompressor = startDecompressor(compression, pgBin, out.fd);
+      } finally {
+        // zstd holds its own copy of the descriptor.
+        await out.close();
+      }
+      const [piped, exit] = await Promise.all([pipeline(body, counted, decompressor!.stdin!).then(() => undefined, (e: NodeJS.ErrnoException) => e), decompressor!.exited]);
+      // zstd gone first breaks our pipe into it: its own exit says why.
+      if (piped && piped.code !== 'EPIPE') throw piped;
       if (exit.code !== 0) throw new ToolError('zstd', exit, describeExit('zstd -d', exit));
+      if (piped) throw piped;
     } else {
       await pipeline(body, counted, createWriteStream(file, { mode: 0o600 }));
     }

@@ -70,13 +70,13 @@ export function zstdSummary(stderr: string): { readonly inBytes: number; readonl
 
 /**
  * What turns a stored object back into a custom-format archive for pg_restore: undefined when
- * the object already is one, else a running `zstd -dc`.
+ * the object already is one, else a running `zstd -dc` (writing into `stdoutFd` when given).
  */
-export function startDecompressor(info: CompressionInfo, pgBin: string): RunningTool | undefined {
+export function startDecompressor(info: CompressionInfo, pgBin: string, stdoutFd?: number): RunningTool | undefined {
   if (info.method !== 'zstd-stream') return undefined;
   const zstd = findZstd(pgBin);
   if (!zstd) throw new Error(`this dump is zstd-compressed; verifying it needs a zstd binary in ${pgBin} or on PATH`);
-  return startTool('', zstd, ['-d', '-q', '-c'], { stdin: true });
+  return startTool('', zstd, ['-d', '-q', '-c'], { stdin: true, ...(stdoutFd !== undefined ? { stdoutFd } : {}) });
 }
 
 /**

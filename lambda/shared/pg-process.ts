@@ -68,6 +68,8 @@ export interface StartOptions {
    * closed once the child holds it: the reader sees end-of-file when this tool exits.
    */
   readonly stdoutTo?: RunningTool;
+  /** Write this tool's stdout to this open file descriptor (the caller's copy may be closed once started): no byte enters Node. */
+  readonly stdoutFd?: number;
 }
 
 /** Full path of a tool in `binDir`, or a clear error. */
@@ -95,7 +97,7 @@ export function startTool(binDir: string, tool: string, args: string[], options:
   const child = spawn(path, args, {
     env: childEnv(binDir, options.connection),
     // A Writable with a file descriptor (the other child's stdin pipe): the child gets a copy of it.
-    stdio: [options.stdin ? 'pipe' : 'ignore', into ?? 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', into ?? options.stdoutFd ?? 'pipe', 'pipe'],
   });
   // Only the two children hold the pipe now; Node never writes to it.
   into?.destroy();
