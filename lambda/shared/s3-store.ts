@@ -10,8 +10,8 @@
  * Object Lock, which requires one) and, when a KMS key is given, SSE-KMS headers.
  * UploadPart is signed with `x-amz-content-sha256: UNSIGNED-PAYLOAD` (`unsignedPayload`): the
  * SigV4 signature then covers the headers (the part's CRC32 among them) but not a SHA-256 of the
- * 16 MiB body, which the SDK would otherwise compute for every part: 0.26 CPU-seconds of the dump
- * job per 172 MiB uploaded (BENCHMARKS.md), on a Lambda whose CPU sets its speed. The body is
+ * 16 MiB body, which the SDK would otherwise compute for every part (0.26 CPU-seconds per 172 MiB
+ * uploaded in a CPU profile of `pgdr backup --local`, 2026-11-26), on a Lambda whose CPU sets its speed. The body is
  * still checked end to end: S3 verifies the part's CRC32 and rejects a part that does not match,
  * and the connection is TLS (AWS documents UNSIGNED-PAYLOAD for exactly that case).
  *

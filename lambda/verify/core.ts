@@ -180,7 +180,18 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
   const failures: string[] = [];
   const integrityStarted = clock.now();
   const { dump } = manifest;
-  const read = dump.format === 'directory' ? await readDirectoryDump(deps, manifest, dump, restoreTest, failures) : await readCustomDump(deps, manifest, manifestKey, restoreTest, failures);
+  // An ephemeral restore server starts while the dump is read (initdb and start take about as long
+  // as the download); it is stopped unused when the restore test does not run.
+  let early: Promise<StartedEphemeral> | undefined;
+  if (restoreTest && deps.restoreServer.kind === 'ephemeral') {
+    early = startEphemeral(deps.restoreServer, manifest, clock, log);
+    early.catch(() => undefined);
+  }
+  let used = false;
+  const read = await (dump.format === 'directory' ? readDirectoryDump(deps, manifest, dump, restoreTest, failures) : readCustomDump(deps, manifest, manifestKey, restoreTest, failures)).catch(async (err: unknown) => {
+    await stopUnused(early, log, manifest);
+    throw err;
+  });
   const { checked, choice, local } = read;
   try {
     const integrity = {
@@ -197,7 +208,8 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
     if (restoreTest && failures.length === 0 && read.refused) {
       failures.push(`restore test not run: ${read.refused}`);
     } else if (restoreTest && failures.length === 0) {
-      restore = await runRestoreTest(deps, manifest, failures, local ? { ...choice!, file: local, downloadSeconds: integrity.seconds } : choice!);
+      used = true;
+      restore = await runRestoreTest(deps, manifest, failures, local ? { ...choice!, file: local, downloadSeconds: integrity.seconds } : choice!, early);
     } else if (restoreTest) {
       failures.push('restore test skipped: the integrity check failed');
     }
@@ -218,7 +230,14 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
     };
   } finally {
     if (local) await rm(local, { force: true, recursive: true });
+    if (!used) await stopUnused(early, log, manifest);
   }
+}
+
+/** Stops an ephemeral server started early whose restore test did not run (a failed start needs nothing). */
+async function stopUnused(early: Promise<StartedEphemeral> | undefined, log: LogPort, manifest: BackupManifest): Promise<void> {
+  const started = await early?.catch(() => undefined);
+  await started?.ephemeral.stop().catch((err: Error) => log.warn('stopping the unused ephemeral server failed', { database: manifest.database, error: err.message }));
 }
 
 /** Level 1 of a custom-format dump (one object): in file mode from the download the restore test then uses, else streamed. */
@@ -321,7 +340,13 @@ async function readDirectoryDump(deps: VerifyDeps, manifest: BackupManifest, dum
 /** How the restore test reads the dump; in file mode, the file downloaded for the integrity check. */
 type RestoreTestSource = RestoreModeChoice & { readonly file?: string; readonly downloadSeconds?: number };
 
-async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failures: string[], source: RestoreTestSource): Promise<NonNullable<VerificationRecord['restoreTest']>> {
+async function runRestoreTest(
+  deps: VerifyDeps,
+  manifest: BackupManifest,
+  failures: string[],
+  source: RestoreTestSource,
+  early?: Promise<StartedEphemeral>,
+): Promise<NonNullable<VerificationRecord['restoreTest']>> {
   const { clock, log, store } = deps;
   const started = clock.now();
   let admin: ConnectionInfo | undefined;
@@ -344,7 +369,7 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
   let privilegeMismatches: Mismatch[] = [];
   try {
     if (deps.restoreServer.kind === 'ephemeral') {
-      ({ ephemeral, info: ephemeralServer } = await startEphemeral(deps.restoreServer, manifest, clock, log));
+      ({ ephemeral, info: ephemeralServer } = await (early ?? startEphemeral(deps.restoreServer, manifest, clock, log)));
       admin = ephemeral.connection;
     } else {
       admin = deps.restoreServer.connection;
@@ -427,16 +452,18 @@ async function runRestoreTest(deps: VerifyDeps, manifest: BackupManifest, failur
   };
 }
 
+/** An ephemeral restore server that started, and what the record says of it. */
+interface StartedEphemeral {
+  readonly ephemeral: EphemeralServer;
+  readonly info: NonNullable<NonNullable<VerificationRecord['restoreTest']>['ephemeralServer']>;
+}
+
 /**
  * Starts the restore test's throw-away server, timed; a server older than the source's major is
- * stopped at once and refused (pg_restore into an older server fails on newer syntax).
+ * stopped at once and refused (pg_restore into an older server fails on newer syntax). verifyBackup
+ * starts it while the dump is read.
  */
-async function startEphemeral(
-  restoreServer: Extract<RestoreServer, { kind: 'ephemeral' }>,
-  manifest: BackupManifest,
-  clock: Clock,
-  log: LogPort,
-): Promise<{ ephemeral: EphemeralServer; info: NonNullable<NonNullable<VerificationRecord['restoreTest']>['ephemeralServer']> }> {
+async function startEphemeral(restoreServer: Extract<RestoreServer, { kind: 'ephemeral' }>, manifest: BackupManifest, clock: Clock, log: LogPort): Promise<StartedEphemeral> {
   const before = clock.now();
   const ephemeral = await restoreServer.start();
   const info = { version: ephemeral.version, startSeconds: seconds(before, clock.now()) };

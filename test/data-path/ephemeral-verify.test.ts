@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { isAlive, PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
@@ -143,7 +143,7 @@ test('an ephemeral server older than the source is refused and stopped before an
   expectGone(started);
 });
 
-test('a damaged dump fails the integrity check before any server is started', async () => {
+test('a damaged dump fails the integrity check: the server started while the dump was read is stopped and removed unused', async () => {
   const h = harness(pg, s3, 'damaged', 'shop');
   const manifest = await h.dump({ connection: dumper('shop') });
   await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: manifest.dump.key, Body: Buffer.alloc(manifest.dump.bytes, 0x42) }));
@@ -151,7 +151,19 @@ test('a damaged dump fails the integrity check before any server is started', as
   const record = await h.verify({ restoreTest: true }, { restoreServer: ephemeral(started) });
   expect(record.ok).toBe(false);
   expect(record.failures).toContain('restore test skipped: the integrity check failed');
-  expect(started).toEqual([]);
+  expect(record.restoreTest).toBeUndefined();
+  expectGone(started);
+});
+
+test('a dump object that is gone: the early server is stopped too, and the record says the object is missing', async () => {
+  const h = harness(pg, s3, 'gone', 'shop');
+  const manifest = await h.dump({ connection: dumper('shop') });
+  await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: manifest.dump.key }));
+  const started: EphemeralServer[] = [];
+  const record = await h.verify({ restoreTest: true }, { restoreServer: ephemeral(started) });
+  expect(record.ok).toBe(false);
+  expect(record.failures).toContain(`dump object ${manifest.dump.key} is missing`);
+  expectGone(started);
 });
 
 test('a LATIN1 database restores byte for byte into a LATIN1 scratch database on the ephemeral server', async () => {
