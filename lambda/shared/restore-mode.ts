@@ -13,6 +13,7 @@ import { decompressedBytes } from './compression';
 import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadArchive, DownloadResult } from './archive';
+import { OffsetsResult, writeDataOffsets } from './archive-offsets';
 import type { ObjectStore } from './ports';
 import type { BackupManifest, DirectoryDump } from './records';
 import { directoryLocalBytes, fetchDirectoryDump, FetchedFile } from './directory-archive';
@@ -118,15 +119,29 @@ export async function removeLeftoverFiles(workDir: string): Promise<string[]> {
 
 /**
  * Downloads the manifest's dump into a new file in `workDir` (shared/archive.ts `downloadArchive`:
- * decompressed, stored bytes hashed). Undefined when the object is missing. The caller compares
+ * decompressed, stored bytes hashed), then writes its data offsets (shared/archive-offsets.ts). Undefined when the object is missing. The caller compares
  * size and SHA-256 with the manifest and removes `file`; on error nothing is left behind.
  */
-export async function downloadToWorkDir(store: ObjectStore, manifest: BackupManifest, pgBin: string, workDir: string): Promise<(DownloadResult & { readonly file: string }) | undefined> {
+export async function downloadToWorkDir(
+  store: ObjectStore,
+  manifest: BackupManifest,
+  pgBin: string,
+  workDir: string,
+): Promise<(DownloadResult & { readonly file: string; readonly dataOffsets: OffsetsResult }) | undefined> {
   if (manifest.dump.format !== 'custom') throw new Error(`downloadToWorkDir reads a custom-format dump; ${manifest.dump.key} is ${manifest.dump.format}`);
   const body = await store.getStream(manifest.dump.key);
   if (!body) return undefined;
   const file = join(workDir, `pgdr-restore-${randomBytes(6).toString('hex')}.dump`);
-  return { ...(await downloadArchive(body, manifest.dump.compression, pgBin, file)), file };
+  const got = await downloadArchive(body, manifest.dump.compression, pgBin, file);
+  // The dump was written into a pipe: give pg_restore --jobs the data offsets it would have had.
+  let dataOffsets: OffsetsResult;
+  try {
+    dataOffsets = await writeDataOffsets(file);
+  } catch (err) {
+    await rm(file, { force: true });
+    throw err;
+  }
+  return { ...got, file, dataOffsets };
 }
 
 /**

@@ -1,0 +1,84 @@
+/**
+ * writeDataOffsets gives a custom-format archive that pg_dump wrote into a pipe the data offsets
+ * pg_dump writes into a file: on a real dump (tables, a large object, an empty table, a quoted
+ * unicode name) the patched archive equals pg_dump's own `-f` output except the header's dump
+ * time, and `pg_restore --jobs 2` restores it. Anything it does not understand leaves the file
+ * byte for byte as it was.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PG_BIN, PgCluster } from '../../local/pg-cluster';
+import { connectionFromUrl, libpqEnv } from '../../lambda/shared/connection';
+import { writeDataOffsets } from '../../lambda/shared/archive-offsets';
+
+let pg: PgCluster;
+const dir = mkdtempSync(join(tmpdir(), 'pgdr-offsets-'));
+
+beforeAll(async () => {
+  pg = await PgCluster.start();
+  await pg.createDatabase('src');
+  await pg.sql(
+    'src',
+    `CREATE TABLE a (id int PRIMARY KEY, body text); INSERT INTO a SELECT g, repeat('x', g % 300) FROM generate_series(1, 20000) g;
+     CREATE TABLE "Ünïcode ""t""" (id int); INSERT INTO "Ünïcode ""t""" SELECT generate_series(1, 500);
+     CREATE TABLE empty (id int);
+     SELECT lo_from_bytea(0, decode(repeat('ab', 5000), 'hex'));`,
+  );
+});
+
+afterAll(async () => {
+  rmSync(dir, { recursive: true, force: true });
+  await pg?.stop();
+});
+
+const env = () => ({ ...process.env, ...libpqEnv(connectionFromUrl(pg.url('src'))), PGSSLMODE: 'disable' });
+/** pg_dump -Fc -Z0 into a pipe (what pgdr's dump stores) and into a file (offsets written by pg_dump). */
+function dumps(): { piped: string; file: string } {
+  const piped = join(dir, 'piped.dump');
+  const file = join(dir, 'file.dump');
+  writeFileSync(piped, execFileSync(join(PG_BIN, 'pg_dump'), ['-Fc', '-Z0'], { env: env(), maxBuffer: 1 << 30 }));
+  execFileSync(join(PG_BIN, 'pg_dump'), ['-Fc', '-Z0', '-f', file], { env: env() });
+  return { piped, file };
+}
+
+/** Bytes that differ, leaving out the header's dump time (7 integers after the compression field). */
+function differingBytes(a: Buffer, b: Buffer): number[] {
+  expect(a.length).toBe(b.length);
+  const out: number[] = [];
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) out.push(i);
+  return out;
+}
+
+test('a piped dump gets the offsets pg_dump writes into a file, and pg_restore --jobs 2 restores it', async () => {
+  const { piped, file } = dumps();
+  const before = readFileSync(piped);
+  expect(differingBytes(before, readFileSync(file)).filter((i) => i > 64).length).toBeGreaterThan(0);
+  expect(await writeDataOffsets(piped)).toEqual({ patched: 4, blocks: 4 });
+  // Only the dump time in the header (within the first 64 bytes) differs now.
+  expect(differingBytes(readFileSync(piped), readFileSync(file)).filter((i) => i > 64)).toEqual([]);
+  await pg.createDatabase('dst');
+  execFileSync(join(PG_BIN, 'pg_restore'), ['--jobs=2', '--exit-on-error', '-d', 'dst', piped], { env: { ...env(), PGDATABASE: 'dst' } });
+  const [row] = await pg.sql<{ a: string; u: string; lo: string }>('dst', `SELECT (SELECT count(*) FROM a) AS a, (SELECT count(*) FROM "Ünïcode ""t""") AS u, (SELECT count(*) FROM pg_largeobject_metadata) AS lo`);
+  expect(row).toEqual({ a: '20000', u: '500', lo: '1' });
+  // A second pass finds every offset already set.
+  expect(await writeDataOffsets(piped)).toEqual({ patched: 0, blocks: 4 });
+});
+
+test('a truncated archive, a plain SQL file or bytes after the last block: skipped with the reason, the file unchanged', async () => {
+  const { piped } = dumps();
+  const whole = readFileSync(piped);
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['truncated.dump', whole.subarray(0, whole.length - 1000), /ends at byte|runs past the end/],
+    ['plain.sql', Buffer.from('-- PostgreSQL database dump\nSELECT 1;\n'), /no PGDMP magic/],
+    ['garbage-block.dump', Buffer.concat([whole, Buffer.from([7, 0, 1, 0, 0, 0])]), /not a data block/],
+  ];
+  for (const [name, bytes, reason] of cases) {
+    const path = join(dir, name);
+    writeFileSync(path, bytes);
+    const result = await writeDataOffsets(path);
+    expect(result).toEqual({ skipped: expect.stringMatching(reason) });
+    expect(Buffer.compare(readFileSync(path), bytes)).toBe(0);
+  }
+});
