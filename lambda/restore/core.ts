@@ -200,6 +200,7 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
       if (!got) throw new RestoreError(`dump object ${manifest.dump.key} is missing from bucket ${store.bucket}`);
       file = got.file;
       bytes = got.bytes;
+      if ('skipped' in got.dataOffsets) log.warn('restore: data offsets not written (pg_restore searches the file instead)', { ...context, reason: got.dataOffsets.skipped });
       if (got.bytes !== manifest.dump.bytes) throw new RestoreError(`dump object ${manifest.dump.key} is ${got.bytes} bytes, the manifest says ${manifest.dump.bytes}: not restored`);
       if (got.sha256 !== manifest.dump.sha256) throw new RestoreError(`dump object ${manifest.dump.key} has SHA-256 ${got.sha256}, the manifest says ${manifest.dump.sha256}: not restored`);
     }
