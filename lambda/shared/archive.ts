@@ -8,7 +8,8 @@ import { createWriteStream } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import type { Readable, Writable } from 'node:stream';
+import { Transform } from 'node:stream';
+import type { Readable, TransformCallback, Writable } from 'node:stream';
 import { ConnectionInfo } from './connection';
 import { startDecompressor } from './compression';
 import { describeExit, killTool, RunningTool, startTool, ToolError, ToolExit } from './pg-process';
@@ -125,44 +126,63 @@ export interface DownloadResult {
   readonly fileBytes: number;
 }
 
+/** Counts bytes and SHA-256 of what passes; holds back end-of-stream until `gate` resolves (its rejection fails the stream). */
+export class Digest extends Transform {
+  readonly hash = createHash('sha256');
+  bytes = 0;
+  constructor(private readonly gate: Promise<void> = Promise.resolve()) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+  override _flush(callback: TransformCallback): void {
+    this.gate.then(() => callback(), (err) => callback(err));
+  }
+}
+
 /**
- * Writes a stored dump to `file` (mode 0600) as a plain custom-format archive (undoing the stream
- * compression, if any), hashing the stored bytes on the way, so `pg_restore --jobs` (which
- * needs a seekable file) can restore it. zstd writes the file itself (its stdout is the file):
- * only the stored bytes pass through Node, not the 4-5x larger archive. The caller compares size
- * and SHA-256 with the manifest and removes the file; on any error the file is removed here.
+ * Writes a stored object into `file` (mode 0600) through `digest` (which sees the stored bytes),
+ * undoing the stream compression, if any. zstd writes the file itself (its stdout is the file):
+ * only the stored bytes pass through Node, not the 4-5x larger archive. A zstd that fails is a
+ * ToolError (our broken pipe into it is only the consequence); the caller removes the file.
  */
-export async function downloadArchive(body: Readable, compression: CompressionInfo, pgBin: string, file: string): Promise<DownloadResult> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const counted = async function* (source: AsyncIterable<Buffer>) {
-    for await (const chunk of source) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      yield chunk;
-    }
-  };
+export async function writeDecompressed(body: Readable, digest: Digest, compression: CompressionInfo, pgBin: string, file: string): Promise<void> {
+  if (compression.method !== 'zstd-stream') {
+    await pipeline(body, digest, createWriteStream(file, { mode: 0o600 }));
+    return;
+  }
+  const out = await open(file, 'w', 0o600);
   let decompressor: RunningTool | undefined;
   try {
-    if (compression.method === 'zstd-stream') {
-      const out = await open(file, 'w', 0o600);
-      try {
-        decompressor = startDecompressor(compression, pgBin, out.fd);
-      } finally {
-        // zstd holds its own copy of the descriptor.
-        await out.close();
-      }
-      const [piped, exit] = await Promise.all([pipeline(body, counted, decompressor!.stdin!).then(() => undefined, (e: NodeJS.ErrnoException) => e), decompressor!.exited]);
-      // zstd gone first breaks our pipe into it: its own exit says why.
-      if (piped && piped.code !== 'EPIPE') throw piped;
-      if (exit.code !== 0) throw new ToolError('zstd', exit, describeExit('zstd -d', exit));
-      if (piped) throw piped;
-    } else {
-      await pipeline(body, counted, createWriteStream(file, { mode: 0o600 }));
-    }
-    return { bytes, sha256: hash.digest('hex'), fileBytes: (await stat(file)).size };
-  } catch (err) {
+    decompressor = startDecompressor(compression, pgBin, out.fd);
+  } finally {
+    // zstd holds its own copy of the descriptor.
+    await out.close();
+  }
+  try {
+    const [piped, exit] = await Promise.all([pipeline(body, digest, decompressor!.stdin!).then(() => undefined, (e: NodeJS.ErrnoException) => e), decompressor!.exited]);
+    if (piped && piped.code !== 'EPIPE') throw piped;
+    if (exit.code !== 0) throw new ToolError('zstd', exit, describeExit('zstd -d', exit));
+    if (piped) throw piped;
+  } finally {
     killTool(decompressor);
+  }
+}
+
+/**
+ * Writes a stored dump to `file` as a plain custom-format archive (`writeDecompressed`), so
+ * `pg_restore --jobs` (which needs a seekable file) can restore it. The caller compares size and
+ * SHA-256 with the manifest and removes the file; on any error the file is removed here.
+ */
+export async function downloadArchive(body: Readable, compression: CompressionInfo, pgBin: string, file: string): Promise<DownloadResult> {
+  const digest = new Digest();
+  try {
+    await writeDecompressed(body, digest, compression, pgBin, file);
+    return { bytes: digest.bytes, sha256: digest.hash.digest('hex'), fileBytes: (await stat(file)).size };
+  } catch (err) {
     await rm(file, { force: true });
     throw err instanceof ToolError ? err : new Error(`downloading the dump to ${file} failed: ${(err as Error).message}`);
   }

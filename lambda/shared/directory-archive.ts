@@ -15,33 +15,15 @@
  * streaming restore of this format). `directoryIntegrityFailures` compares with the manifest,
  * naming each file that differs.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CompressionPlan, decompressedBytes, startCompressor, startDecompressor } from './compression';
+import { Digest, writeDecompressed } from './archive';
+import { CompressionPlan, decompressedBytes, startCompressor } from './compression';
 import { expectSuccess, killTool, ToolError } from './pg-process';
 import type { ObjectStore } from './ports';
 import { DirectoryDump, DirectoryFile, directoryListingSha256 } from './records';
-
-/** Counts bytes and SHA-256 of what passes; holds back end-of-stream until `gate` resolves (its rejection fails the stream). */
-export class Digest extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-  constructor(private readonly gate: Promise<void> = Promise.resolve()) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-  override _flush(callback: TransformCallback): void {
-    this.gate.then(() => callback(), (err) => callback(err));
-  }
-}
 
 /**
  * Runs `fn` on every item, at most `limit` at a time. The first rejection stops starting new items;
@@ -240,22 +222,15 @@ export async function fetchDirectoryDump(store: ObjectStore, dump: DirectoryDump
       return;
     }
     const digest = new Digest();
-    const decompressor = keep(name) ? startDecompressor(dump.compression, pgBin) : undefined;
     const path = join(dir, name);
     try {
       if (!keep(name)) {
         digest.resume();
         await pipeline(body, digest);
-      } else if (decompressor) {
-        const settled = await Promise.allSettled([pipeline(body, digest, decompressor.stdin!), pipeline(decompressor.stdout, createWriteStream(path, { mode: 0o600 }))]);
-        // zstd's own failure is the cause; a broken pipe only its consequence.
-        await expectSuccess(decompressor);
-        for (const r of settled) if (r.status === 'rejected') throw r.reason;
       } else {
-        await pipeline(body, digest, createWriteStream(path, { mode: 0o600 }));
+        await writeDecompressed(body, digest, dump.compression, pgBin, path);
       }
     } catch (err) {
-      killTool(decompressor);
       body.destroy();
       await rm(path, { force: true });
       if (!(err instanceof ToolError)) throw new Error(`reading ${name} (${key}) failed: ${(err as Error).message}`, { cause: err });

@@ -178,7 +178,6 @@ export function describeExit(tool: string, exit: ToolExit): string {
   return said ? `${tool} ${how}: ${said}` : `${tool} ${how}`;
 }
 
-/** Rejects with a ToolError unless the tool exited with code 0. */
 /** SIGKILLs a running tool; true when it was still running (so its exit is our doing). */
 export function killTool(tool: RunningTool | undefined): boolean {
   if (!tool || tool.child.exitCode !== null || tool.child.signalCode !== null) return false;
@@ -186,6 +185,7 @@ export function killTool(tool: RunningTool | undefined): boolean {
   return true;
 }
 
+/** Rejects with a ToolError unless the tool exited with code 0. */
 export async function expectSuccess(running: RunningTool): Promise<ToolExit> {
   const exit = await running.exited;
   if (exit.code !== 0) throw new ToolError(running.tool, exit, describeExit(running.tool, exit));

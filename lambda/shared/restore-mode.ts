@@ -59,6 +59,15 @@ async function statfsFree(dir: string): Promise<number> {
   return s.bavail * s.bsize;
 }
 
+/** Free bytes in the work directory, or why it cannot be used. */
+async function freeBytesIn(settings: RestoreFileSettings, workDir: string): Promise<number | string> {
+  try {
+    return await (settings.freeBytes ?? statfsFree)(workDir);
+  } catch (err) {
+    return `the work directory ${workDir} cannot be used (${(err as Error).message})`;
+  }
+}
+
 /**
  * File + --jobs when it can shorten the restore and the work directory has room; else stream. A
  * directory-format dump is always restored from a local directory (`pg_restore --jobs N <dir>`):
@@ -71,12 +80,8 @@ export async function chooseRestoreMode(manifest: BackupManifest, settings: Rest
     const count = manifest.dump.files.length;
     const refuse = (why: string) => new NoRoomError(`${why}, ${needed} bytes needed to download the directory-format dump (${count} files): there is no streaming restore of this format`);
     if (!settings.workDir) throw refuse('no work directory');
-    let free: number;
-    try {
-      free = await (settings.freeBytes ?? statfsFree)(settings.workDir);
-    } catch (err) {
-      throw refuse(`the work directory ${settings.workDir} cannot be used (${(err as Error).message})`);
-    }
+    const free = await freeBytesIn(settings, settings.workDir);
+    if (typeof free === 'string') throw refuse(free);
     if (free < needed) throw refuse(`${free} bytes free in the work directory ${settings.workDir}`);
     return { mode: 'file', modeReason: `directory format: ${free} bytes free in the work directory, ${needed} needed: downloaded, pg_restore --jobs ${jobs} from the directory`, jobs };
   }
@@ -84,12 +89,8 @@ export async function chooseRestoreMode(manifest: BackupManifest, settings: Rest
   if (!settings.workDir) return stream('no work directory: streamed');
   if (jobs < 2) return stream('jobs 1: streamed (a file would not shorten the restore)');
   const needed = neededFileBytes(manifest);
-  let free: number;
-  try {
-    free = await (settings.freeBytes ?? statfsFree)(settings.workDir);
-  } catch (err) {
-    return stream(`the work directory ${settings.workDir} cannot be used (${(err as Error).message}): streamed`);
-  }
+  const free = await freeBytesIn(settings, settings.workDir);
+  if (typeof free === 'string') return stream(`${free}: streamed`);
   if (free >= needed) return { mode: 'file', modeReason: `${free} bytes free in the work directory, ${needed} needed: pg_restore --jobs ${jobs} from a file`, jobs };
   return stream(`${free} bytes free in the work directory, ${needed} needed: streamed`);
 }
