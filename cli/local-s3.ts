@@ -25,8 +25,9 @@
  * file is written to a temporary name and renamed only when complete, a failure removes what it
  * wrote, and the error reaches the client as one S3 error (507 InsufficientStorage for ENOSPC,
  * naming the directory), so the uploader aborts its multipart upload and reports one line.
- * CompleteMultipartUpload checks the parts' ETags and order as S3 does and joins the part files
- * without hashing them again; the object's ETag is S3's multipart one (`assembleParts`).
+ * UploadPart appends a part that comes in sequence to the upload's one growing file, so that
+ * CompleteMultipartUpload (which checks the parts' ETags and order as S3 does) is one rename; part
+ * ETags are opaque, as S3's are under SSE-KMS, so no byte is hashed on its way in (`PartStore`).
  *
  * Versioning, Object Lock, SSE-KMS and checksums are not emulated: s3rver accepts and ignores
  * those headers.
@@ -37,7 +38,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import S3rver from 's3rver';
 import { Agent } from 'node:http';
@@ -105,10 +106,10 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
     directory: options.directory,
     configureBuckets: options.buckets.map((name) => ({ name, configs: [] })),
   });
-  safeWrites((server as unknown as { store: FilesystemStore }).store);
+  const parts = safeWrites((server as unknown as { store: FilesystemStore }).store);
   // Run before s3rver's router (the last middleware), after its XML encoder.
   const stack = (server as unknown as { middleware: Middleware[] }).middleware;
-  stack.splice(stack.length - 1, 0, storeErrors(options.directory), listV2Paging(), multipartAdditions(options.directory), conditionalWrites());
+  stack.splice(stack.length - 1, 0, storeErrors(options.directory), listV2Paging(), multipartAdditions(options.directory, parts), conditionalWrites());
   const address = (await server.run()) as unknown as { port: number };
   const endpoint = `http://127.0.0.1:${address.port}`;
   let stopped = false;
@@ -139,92 +140,195 @@ class StoreError extends Error {
   constructor(
     readonly s3Code: string,
     message: string,
+    readonly status = 400,
   ) {
     super(message);
   }
 }
 
 /**
- * The ETag S3 gives an object assembled from parts: the MD5 of the parts' binary MD5s, then "-" and
- * the number of parts (so no byte is hashed a second time).
+ * The ETag S3 gives an object assembled from parts: the MD5 of the parts' binary ETags, then "-"
+ * and the number of parts (so no byte is hashed a second time).
  */
-export function multipartEtag(partMd5s: readonly string[]): string {
+export function multipartEtag(partEtags: readonly string[]): string {
   const md5 = createHash('md5');
-  for (const hex of partMd5s) md5.update(Buffer.from(hex, 'hex'));
-  return `${md5.digest('hex')}-${partMd5s.length}`;
+  for (const hex of partEtags) md5.update(Buffer.from(hex, 'hex'));
+  return `${md5.digest('hex')}-${partEtags.length}`;
 }
 
 /**
- * CompleteMultipartUpload as S3 does it: every listed part must have been uploaded with the ETag
- * given, in ascending order (InvalidPart, InvalidPartOrder); the object is the parts' bytes joined
- * into a temporary file renamed at the end (one part: renamed as it is), with S3's multipart ETag.
- * s3rver's own version read every byte back through an MD5 and wrote it again, after the last
- * part: on a dump, most of the time between pg_dump's end and the stored object.
+ * Where the parts of one multipart upload live. A part that arrives in sequence (part 1, then 2,
+ * ... each after the previous one was stored, which is how pgdr's uploader sends them) is appended
+ * to `joined` and its place there recorded in `<n>.span` ("offset length"); any other part (out of
+ * order, concurrent with another, or uploaded again) is its own file `<n>`, which wins over a span.
+ * `<n>.etag` holds the ETag returned for the part. So completing an upload whose parts all came in
+ * sequence is one rename of `joined`, and no byte is copied twice.
  */
-async function assembleParts(store: FilesystemStore, bucket: string, uploadId: string, parts: Array<{ number: number; etag: string }>): Promise<{ size: number; md5: string }> {
-  const dir = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
-  const [key, metadata] = await Promise.all([fs.readFile(join(dir, 'key'), 'utf8'), fs.readFile(join(dir, 'metadata'), 'utf8').then((m) => JSON.parse(m) as unknown)]);
-  const md5s: string[] = [];
-  for (const [i, part] of parts.entries()) {
-    if (i > 0 && part.number <= parts[i - 1].number) throw new StoreError('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.');
-    const stored = await fs.readFile(join(dir, `${part.number}.md5`), 'utf8').catch(() => undefined);
-    if (stored === undefined || stored !== part.etag) {
-      throw new StoreError('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${part.number}).`);
-    }
-    md5s.push(stored);
-  }
-  const path = store.getResourcePath(bucket, key, 'object');
-  await fs.mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.pgdr-partial-${randomBytes(6).toString('hex')}`;
-  try {
-    if (parts.length === 1) {
-      await fs.rename(join(dir, String(parts[0].number)), temporary);
-    } else {
-      const joined = async function* () {
-        for (const part of parts) yield* createReadStream(join(dir, String(part.number)), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>;
-      };
-      await pipeline(Readable.from(joined(), { objectMode: false }), createWriteStream(temporary));
-    }
-    const { size } = await fs.stat(temporary);
-    await fs.rename(temporary, path);
-    const md5 = multipartEtag(md5s);
-    await store.putMetadata(bucket, key, metadata, md5);
-    await fs.rm(dir, { recursive: true, force: true });
-    return { size, md5 };
-  } catch (err) {
-    await fs.rm(temporary, { force: true });
-    throw err;
-  }
+interface JoinedParts {
+  /** The part number `joined` takes next. */
+  next: number;
+  /** Bytes in `joined`. */
+  length: number;
+  /** A part is being appended. */
+  busy: boolean;
 }
 
-/** Writes `content` to `path` through a temporary file renamed at the end; nothing is left on failure. */
-async function writeWhole(path: string, content: Buffer | Readable): Promise<{ size: number; md5: string }> {
-  await fs.mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.pgdr-partial-${randomBytes(6).toString('hex')}`;
-  const md5 = createHash('md5');
+/** `<n>.span` read back: where part n's bytes are in `joined`. */
+async function readSpan(dir: string, n: number): Promise<{ offset: number; length: number } | undefined> {
+  const text = await fs.readFile(join(dir, `${n}.span`), 'utf8').catch(() => undefined);
+  const m = text === undefined ? null : /^(\d+) (\d+)$/.exec(text);
+  return m ? { offset: Number(m[1]), length: Number(m[2]) } : undefined;
+}
+
+const exists = (path: string) => fs.stat(path).then(() => true, () => false);
+
+/** Pipes `content` into `destination`, counting (and, given `hash`, hashing) the bytes. */
+async function pipeCounted(content: Buffer | Readable, destination: Writable, hash?: 'md5'): Promise<{ size: number; md5: string }> {
+  const md5 = hash ? createHash(hash) : undefined;
   let size = 0;
   const count = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      md5.update(chunk);
+      md5?.update(chunk);
       size += chunk.length;
       callback(null, chunk);
     },
   });
+  await pipeline(Buffer.isBuffer(content) ? Readable.from([content]) : content, count, destination);
+  return { size, md5: md5?.digest('hex') ?? '' };
+}
+
+/**
+ * The multipart half of the store (see `JoinedParts`): part ETags are opaque (as S3's are for an
+ * object encrypted with SSE-KMS, which is how pgdr's vault stores them), so no part is hashed on
+ * its way in; CompleteMultipartUpload checks the parts' ETags and order as S3 does.
+ */
+class PartStore {
+  private readonly joined = new Map<string, JoinedParts>();
+
+  constructor(private readonly store: FilesystemStore) {}
+
+  private uploadDir(bucket: string, uploadId: string): string {
+    if (!/^[0-9a-zA-Z]+$/.test(uploadId)) throw new StoreError('NoSuchUpload', 'The specified upload does not exist.', 404);
+    return join(this.store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+  }
+
+  /** Forgets an upload's in-memory state (completed or aborted). */
+  forget(dir: string): void {
+    this.joined.delete(dir);
+  }
+
+  async put(bucket: string, uploadId: string, partNumberText: number | string, content: Readable): Promise<{ size: number; md5: string }> {
+    const n = Number(partNumberText);
+    if (!Number.isInteger(n) || n < 1 || n > 10000) throw new StoreError('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
+    const dir = this.uploadDir(bucket, uploadId);
+    if (!(await exists(join(dir, 'key')))) throw new StoreError('NoSuchUpload', 'The specified upload does not exist.', 404);
+    const etag = randomBytes(16).toString('hex');
+    let state = this.joined.get(dir);
+    if (!state && n === 1 && !(await exists(join(dir, 'joined')))) this.joined.set(dir, (state = { next: 1, length: 0, busy: false }));
+    let size: number;
+    if (state && !state.busy && state.next === n) {
+      state.busy = true;
+      const offset = state.length;
+      try {
+        size = (await pipeCounted(content, createWriteStream(join(dir, 'joined'), { flags: 'a' }))).size;
+        await fs.writeFile(join(dir, `${n}.span`), `${offset} ${size}`);
+        // A file of this part from an earlier upload of it would win over the span.
+        await fs.rm(join(dir, String(n)), { force: true });
+        state.length += size;
+        state.next += 1;
+      } catch (err) {
+        // Back to the bytes of the parts before; this part was not stored.
+        await fs.truncate(join(dir, 'joined'), offset).catch(() => undefined);
+        await fs.rm(join(dir, `${n}.span`), { force: true });
+        throw err;
+      } finally {
+        state.busy = false;
+      }
+    } else {
+      size = (await writeWhole(join(dir, String(n)), content)).size;
+    }
+    await fs.writeFile(join(dir, `${n}.etag`), etag);
+    return { size, md5: etag };
+  }
+
+  /**
+   * CompleteMultipartUpload as S3 does it: every listed part must have been uploaded with the ETag
+   * given, in ascending order (InvalidPart, InvalidPartOrder). When the listed parts are exactly
+   * `joined`, in order, the object is `joined` renamed; otherwise their bytes are copied into a
+   * temporary file renamed at the end. The ETag is S3's multipart one.
+   */
+  async complete(bucket: string, uploadId: string, parts: Array<{ number: number; etag: string }>): Promise<{ size: number; md5: string }> {
+    const { store } = this;
+    const dir = this.uploadDir(bucket, uploadId);
+    const [key, metadata] = await Promise.all([fs.readFile(join(dir, 'key'), 'utf8'), fs.readFile(join(dir, 'metadata'), 'utf8').then((m) => JSON.parse(m) as unknown)]);
+    const etags: string[] = [];
+    const sources: Array<{ file: string } | { offset: number; length: number }> = [];
+    for (const [i, part] of parts.entries()) {
+      if (i > 0 && part.number <= parts[i - 1].number) throw new StoreError('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.');
+      const stored = await fs.readFile(join(dir, `${part.number}.etag`), 'utf8').catch(() => undefined);
+      const file = join(dir, String(part.number));
+      const source = (await exists(file)) ? { file } : await readSpan(dir, part.number);
+      if (stored === undefined || stored !== part.etag || !source) {
+        throw new StoreError('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${part.number}).`);
+      }
+      etags.push(stored);
+      sources.push(source);
+    }
+    const joinedPath = join(dir, 'joined');
+    let end = 0;
+    for (const s of sources) end = 'offset' in s && s.offset === end ? end + s.length : -1;
+    const wholeJoined = end >= 0 && end === (await fs.stat(joinedPath).then((st) => st.size, () => -1));
+    const path = store.getResourcePath(bucket, key, 'object');
+    await fs.mkdir(dirname(path), { recursive: true });
+    const temporary = `${path}.pgdr-partial-${randomBytes(6).toString('hex')}`;
+    // The file renamed into place, if the object is one: put back when the completion fails.
+    const moved = wholeJoined ? joinedPath : sources.length === 1 && 'file' in sources[0] ? sources[0].file : undefined;
+    try {
+      if (moved) {
+        await fs.rename(moved, temporary);
+      } else {
+        const bytes = async function* () {
+          for (const s of sources) {
+            if ('offset' in s && s.length === 0) continue;
+            const options = { highWaterMark: 1024 * 1024, ...('offset' in s ? { start: s.offset, end: s.offset + s.length - 1 } : {}) };
+            yield* createReadStream('file' in s ? s.file : joinedPath, options) as AsyncIterable<Buffer>;
+          }
+        };
+        await pipeline(Readable.from(bytes(), { objectMode: false }), createWriteStream(temporary));
+      }
+      const { size } = await fs.stat(temporary);
+      await fs.rename(temporary, path);
+      const md5 = multipartEtag(etags);
+      await store.putMetadata(bucket, key, metadata, md5);
+      this.forget(dir);
+      await fs.rm(dir, { recursive: true, force: true });
+      return { size, md5 };
+    } catch (err) {
+      await (moved ? fs.rename(temporary, moved) : fs.rm(temporary, { force: true })).catch(() => undefined);
+      throw err;
+    }
+  }
+}
+
+/** Writes `content` to `path` through a temporary file renamed at the end; nothing is left on failure. */
+async function writeWhole(path: string, content: Buffer | Readable, hash?: 'md5'): Promise<{ size: number; md5: string }> {
+  await fs.mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.pgdr-partial-${randomBytes(6).toString('hex')}`;
   try {
-    await pipeline(Buffer.isBuffer(content) ? Readable.from([content]) : content, count, createWriteStream(temporary));
+    const written = await pipeCounted(content, createWriteStream(temporary), hash);
     await fs.rename(temporary, path);
+    return written;
   } catch (err) {
     await fs.rm(temporary, { force: true });
     throw err;
   }
-  return { size, md5: md5.digest('hex') };
 }
 
 /** Replaces s3rver's object and part writes by ones that fail cleanly (see the module comment). */
-function safeWrites(store: FilesystemStore): void {
+function safeWrites(store: FilesystemStore): PartStore {
   store.putObject = async (object) => {
     const path = store.getResourcePath(object.bucket, object.key, 'object');
-    const written = await writeWhole(path, object.content);
+    const written = await writeWhole(path, object.content, 'md5');
     try {
       await store.putMetadata(object.bucket, object.key, object.metadata, written.md5);
     } catch (err) {
@@ -233,19 +337,10 @@ function safeWrites(store: FilesystemStore): void {
     }
     return written;
   };
-  store.putPart = async (bucket, uploadId, partNumber, content) => {
-    const path = join(store.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
-    const written = await writeWhole(path, content);
-    try {
-      await fs.writeFile(`${path}.md5`, written.md5);
-    } catch (err) {
-      await fs.rm(path, { force: true });
-      await fs.rm(`${path}.md5`, { force: true });
-      throw err;
-    }
-    return written;
-  };
-  store.putObjectMultipart = (bucket, uploadId, parts) => assembleParts(store, bucket, uploadId, parts);
+  const parts = new PartStore(store);
+  store.putPart = (bucket, uploadId, partNumber, content) => parts.put(bucket, uploadId, partNumber, content);
+  store.putObjectMultipart = (bucket, uploadId, list) => parts.complete(bucket, uploadId, list);
+  return parts;
 }
 
 /** A full disk (or quota) under the server's directory becomes one S3 error that names it; a StoreError, the S3 error it names (400). */
@@ -254,7 +349,7 @@ function storeErrors(root: string): Middleware {
     try {
       await next();
     } catch (err) {
-      if (err instanceof StoreError) return s3Error(ctx, 400, err.s3Code, err.message);
+      if (err instanceof StoreError) return s3Error(ctx, err.status, err.s3Code, err.message);
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw err;
       s3Error(ctx, 507, 'InsufficientStorage', `no space left on device in the local S3 directory ${root} (free space, or set PGDR_LOCAL_DIR to a larger disk)`);
@@ -354,7 +449,7 @@ function uploadsDir(root: string, bucket: string): string {
   return join(root, bucket, '._S3rver_uploads');
 }
 
-function multipartAdditions(root: string): Middleware {
+function multipartAdditions(root: string, parts: PartStore): Middleware {
   return async (ctx, next) => {
     const { bucket, key } = target(ctx);
     if (ctx.method === 'DELETE' && bucket && key && typeof ctx.query.uploadId === 'string') {
@@ -365,6 +460,7 @@ function multipartAdditions(root: string): Middleware {
         ctx.body = { Error: { Code: 'NoSuchUpload', Message: 'The specified upload does not exist.', UploadId: ctx.query.uploadId } };
         return;
       }
+      parts.forget(dir);
       await fs.rm(dir, { recursive: true, force: true });
       ctx.status = 204;
       ctx.body = '';

@@ -12,6 +12,12 @@
  *     tsx (cli/project.ts loadSource) when the bundle first needs it;
  *   - tsx and esbuild themselves, and pg's optional native binding.
  * The build fails if anything in the bundle still imports aws-cdk-lib or constructs.
+ *
+ * One dependency is patched in the bundle (`nodeOnlyPg`): pg asks at load whether it runs in a
+ * Cloudflare Worker, and where `navigator` is not defined (Node 20) it finds out by constructing a
+ * fetch `Response`, which loads undici: ~40 ms of every CLI start (the Lambda runtime, Node 24, has
+ * `navigator` and answers at once). The CLI runs on Node only, so the question is answered `false`.
+ * The build fails if pg's code no longer has that call.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -70,6 +76,22 @@ function sourceLoadedPlugin(sourceLoaded: Set<string>): Plugin {
   };
 }
 
+/** pg's `isCloudflareRuntime()` call, answered `false` in the bundle (see the header). */
+const PG_CLOUDFLARE_CHECK = 'if (isCloudflareRuntime()) {';
+
+function nodeOnlyPg(): Plugin {
+  return {
+    name: 'pgdr-node-only-pg',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        if (!text.includes(PG_CLOUDFLARE_CHECK)) throw new Error(`${relative(ROOT, args.path)} no longer calls isCloudflareRuntime() as scripts/build-cli.ts expects; update nodeOnlyPg`);
+        return { contents: text.replace(PG_CLOUDFLARE_CHECK, 'if (false) {'), loader: 'js' };
+      });
+    },
+  };
+}
+
 /** Writes `data` to `path` through a temporary file and a rename (another pgdr may build at the same time). */
 function writeAtomically(path: string, data: Uint8Array | string, mtime?: number): void {
   const tmp = `${path}.${process.pid}.tmp`;
@@ -97,7 +119,7 @@ export async function buildCli(): Promise<CliBuild> {
     legalComments: 'none',
     external: EXTERNAL_PACKAGES,
     define: { PGDR_BUNDLE: 'true' },
-    plugins: [sourceLoadedPlugin(sourceLoaded)],
+    plugins: [sourceLoadedPlugin(sourceLoaded), nodeOnlyPg()],
     metafile: true,
     write: false,
     logLevel: 'silent',

@@ -2,14 +2,17 @@
  * The bundled CLI (scripts/build-cli.ts, bin/pgdr.js): `pgdr --help` from the bundle lists every
  * command; `pgdr runbook --local` from the bundle loads the CDK synthesizer from the sources; in a
  * copy of the project, bin/pgdr.js builds the bundle when there is none, rebuilds it when a source
- * is newer, and runs the sources through tsx (one line on stderr) when it cannot build.
+ * is newer, keeps the V8 code cache a backup wrote (the upload turns on a V8 flag during the run,
+ * which made V8 reject that cache at every next start), and runs the sources through tsx (one line
+ * on stderr) when it cannot build.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildProgram, EXIT_CODES_HELP } from '../../cli/main';
 import { buildCli, BUNDLE } from '../../scripts/build-cli';
+import { PgCluster } from '../../local/pg-cluster';
 import { CliRun, cliEnv, ROOT } from '../support/cli';
 
 /** Runs `node script args...` in `cwd` to completion. */
@@ -88,6 +91,30 @@ describe('bin/pgdr.js in a copy of the project', () => {
     expect(second.stdout).toContain('Disaster recovery for PostgreSQL (rebuilt):');
     expect(statSync(bundle()).mtimeMs).toBeGreaterThan(builtAt);
     expect(readFileSync(bundle(), 'utf8')).toContain('(rebuilt):');
+  });
+
+  it("a backup's code cache is accepted by the next backup (written once, not rejected and rewritten)", async () => {
+    const pg = await PgCluster.start();
+    try {
+      // Over one 8 MiB part uncompressed: the upload runs its per-part collection (--expose-gc).
+      await pg.createDatabase('cached');
+      await pg.sql('cached', `CREATE TABLE t AS SELECT i, repeat(md5(i::text), 4) AS s FROM generate_series(1, 80000) i`);
+      const backup = () => pgdr(['backup', 'cached', '--local', '--source-url', pg.url('cached'), '--compression', 'none']);
+      const cacheFile = () => {
+        const dir = join(project, 'build', 'cli', 'code-cache');
+        const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('backup-')) : [];
+        return names.length === 1 ? statSync(join(dir, names[0]), { bigint: true }) : undefined;
+      };
+      expect(await backup()).toMatchObject({ code: 0, stderr: '' });
+      const written = cacheFile();
+      expect(written).toBeDefined();
+      expect(await backup()).toMatchObject({ code: 0, stderr: '' });
+      const after = cacheFile();
+      expect(after?.ino).toBe(written?.ino);
+      expect(after?.mtimeNs).toBe(written?.mtimeNs);
+    } finally {
+      await pg.stop();
+    }
   });
 
   it('runs the sources through tsx, saying so in one line on stderr, when the bundle cannot be built', async () => {

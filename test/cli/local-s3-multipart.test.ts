@@ -1,11 +1,15 @@
 /**
- * The local S3 server completes a multipart upload as S3 does, without hashing the bytes again:
- * the object is the parts joined in order, its ETag S3's multipart one (MD5 of the parts' MD5s,
- * "-N"), a part that was not uploaded or whose ETag differs is InvalidPart, parts out of order
- * InvalidPartOrder, and a refused completion stores nothing. The uploader signs its parts with
- * UNSIGNED-PAYLOAD (the CRC32 checksum header still sent), which the server accepts.
+ * The local S3 server completes a multipart upload as S3 does, without copying or hashing the
+ * bytes again: parts that arrive in sequence go into one growing file that becomes the object;
+ * parts out of sequence or uploaded again are their own files, and the object is still the last
+ * upload of each listed part, in order. Part ETags are opaque (as under SSE-KMS); the object's is
+ * S3's multipart one (MD5 of the parts' ETags, "-N"). A part that was not uploaded or whose ETag
+ * differs is InvalidPart, parts out of order InvalidPartOrder, and a refused completion stores
+ * nothing. The uploader signs its parts with UNSIGNED-PAYLOAD (the CRC32 checksum header still
+ * sent), which the server accepts.
  */
-import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
@@ -28,7 +32,12 @@ async function get(key: string): Promise<Buffer> {
   const out = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
   return Buffer.from(await out.Body!.transformToByteArray());
 }
-const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+const bare = (etag: string) => etag.replace(/"/g, '');
+
+/** The files the server keeps for an open upload (its directory under the bucket's upload area). */
+async function uploadFiles(uploadId: string): Promise<string[]> {
+  return (await fs.readdir(join(s3.directory, s3.bucket, '._S3rver_uploads', uploadId))).sort();
+}
 
 /** Bytes that differ from part to part (so a reordering would show). */
 function partBytes(n: number, size: number): Buffer {
@@ -37,23 +46,30 @@ function partBytes(n: number, size: number): Buffer {
   return b;
 }
 
+async function uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string> {
+  return (await s3.client.send(new UploadPartCommand({ Bucket: s3.bucket, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body }))).ETag!;
+}
+
 async function upload(key: string, parts: Buffer[]): Promise<{ uploadId: string; etags: string[] }> {
   const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: key }));
   const etags: string[] = [];
-  for (const [i, body] of parts.entries()) {
-    const out = await s3.client.send(new UploadPartCommand({ Bucket: s3.bucket, Key: key, UploadId, PartNumber: i + 1, Body: body }));
-    etags.push(out.ETag!);
-  }
+  for (const [i, body] of parts.entries()) etags.push(await uploadPart(key, UploadId!, i + 1, body));
   return { uploadId: UploadId!, etags };
+}
+
+function complete(key: string, uploadId: string, list: Array<{ ETag: string; PartNumber: number }>) {
+  return s3.client.send(new CompleteMultipartUploadCommand({ Bucket: s3.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: list } }));
 }
 
 test('a completed upload is the parts joined in order, with S3 multipart ETag; the upload directory is gone', async () => {
   const parts = [partBytes(1, 5 * MIB), partBytes(2, 5 * MIB), partBytes(3, 123)];
   const { uploadId, etags } = await upload('mp/joined.bin', parts);
-  const done = await s3.client.send(
-    new CompleteMultipartUploadCommand({ Bucket: s3.bucket, Key: 'mp/joined.bin', UploadId: uploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }),
-  );
-  const expectedEtag = `"${multipartEtag(parts.map(md5))}"`;
+  // Opaque, distinct part ETags; the parts, sent in sequence, are one file already (no part file).
+  expect(new Set(etags).size).toBe(3);
+  for (const etag of etags) expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
+  expect(await uploadFiles(uploadId)).toEqual(['1.etag', '1.span', '2.etag', '2.span', '3.etag', '3.span', 'joined', 'key', 'metadata']);
+  const done = await complete('mp/joined.bin', uploadId, etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })));
+  const expectedEtag = `"${multipartEtag(etags.map(bare))}"`;
   expect(done.ETag).toBe(expectedEtag);
   expect(expectedEtag).toMatch(/^"[0-9a-f]{32}-3"$/);
   expect(Buffer.compare(await get('mp/joined.bin'), Buffer.concat(parts))).toBe(0);
@@ -64,18 +80,56 @@ test('a completed upload is the parts joined in order, with S3 multipart ETag; t
 test('one part: the object is that part', async () => {
   const part = partBytes(7, 1000);
   const { uploadId, etags } = await upload('mp/one.bin', [part]);
-  await s3.client.send(new CompleteMultipartUploadCommand({ Bucket: s3.bucket, Key: 'mp/one.bin', UploadId: uploadId, MultipartUpload: { Parts: [{ ETag: etags[0], PartNumber: 1 }] } }));
+  await complete('mp/one.bin', uploadId, [{ ETag: etags[0], PartNumber: 1 }]);
   expect(Buffer.compare(await get('mp/one.bin'), part)).toBe(0);
+});
+
+test('parts out of sequence, or uploaded again: the object is the last upload of each listed part, in part order', async () => {
+  const key = 'mp/mixed.bin';
+  const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: key }));
+  const id = UploadId!;
+  const [p1, p2, p3, p4, p2b, p1b] = [1, 2, 3, 4, 22, 11].map((n) => partBytes(n, 5 * MIB + n));
+  const e1 = await uploadPart(key, id, 1, p1);
+  const e3 = await uploadPart(key, id, 3, p3); // out of sequence: its own file
+  const e2 = await uploadPart(key, id, 2, p2);
+  const e4 = await uploadPart(key, id, 4, p4);
+  const e2b = await uploadPart(key, id, 2, p2b); // again: the new bytes win over the first upload
+  expect(e2b).not.toBe(e2);
+  // The first upload's ETag of part 2 is no longer valid.
+  expect(await complete(key, id, [{ ETag: e1, PartNumber: 1 }, { ETag: e2, PartNumber: 2 }]).catch((e: unknown) => e)).toMatchObject({ name: 'InvalidPart' });
+  await complete(key, id, [
+    { ETag: e1, PartNumber: 1 },
+    { ETag: e2b, PartNumber: 2 },
+    { ETag: e3, PartNumber: 3 },
+    { ETag: e4, PartNumber: 4 },
+  ]);
+  expect(Buffer.compare(await get(key), Buffer.concat([p1, p2b, p3, p4]))).toBe(0);
+
+  // In sequence, then part 1 again and a completion that leaves part 2 out.
+  const again = await upload('mp/again.bin', [p1, p2, p3]);
+  const e1b = await uploadPart('mp/again.bin', again.uploadId, 1, p1b);
+  await complete('mp/again.bin', again.uploadId, [{ ETag: e1b, PartNumber: 1 }, { ETag: again.etags[2], PartNumber: 3 }]);
+  expect(Buffer.compare(await get('mp/again.bin'), Buffer.concat([p1b, p3]))).toBe(0);
+  expect(await s3.openUploads('mp/')).toEqual([]);
+});
+
+test('a part for an upload that does not exist is NoSuchUpload; a part number out of 1-10000 is refused', async () => {
+  const body = partBytes(6, 100);
+  const missing = await s3.client.send(new UploadPartCommand({ Bucket: s3.bucket, Key: 'mp/none.bin', UploadId: 'f'.repeat(32), PartNumber: 1, Body: body })).catch((e: unknown) => e);
+  expect(missing).toMatchObject({ name: 'NoSuchUpload', $metadata: { httpStatusCode: 404 } });
+  const { uploadId } = await upload('mp/bad-number.bin', []);
+  const zero = await s3.client.send(new UploadPartCommand({ Bucket: s3.bucket, Key: 'mp/bad-number.bin', UploadId: uploadId, PartNumber: 10001, Body: body })).catch((e: unknown) => e);
+  expect(zero).toMatchObject({ name: 'InvalidArgument', $metadata: { httpStatusCode: 400 } });
+  expect(await uploadFiles(uploadId)).toEqual(['key', 'metadata']);
 });
 
 test('a part never uploaded, a wrong ETag, or parts out of order: refused as S3 does, nothing stored, the upload still open', async () => {
   const parts = [partBytes(4, 5 * MIB), partBytes(5, 10)];
   const { uploadId, etags } = await upload('mp/refused.bin', parts);
-  const complete = (list: Array<{ ETag: string; PartNumber: number }>) =>
-    s3.client.send(new CompleteMultipartUploadCommand({ Bucket: s3.bucket, Key: 'mp/refused.bin', UploadId: uploadId, MultipartUpload: { Parts: list } })).catch((e: unknown) => e);
-  expect(await complete([{ ETag: etags[0], PartNumber: 1 }, { ETag: etags[1], PartNumber: 3 }])).toMatchObject({ name: 'InvalidPart', $metadata: { httpStatusCode: 400 } });
-  expect(await complete([{ ETag: etags[0], PartNumber: 1 }, { ETag: `"${'0'.repeat(32)}"`, PartNumber: 2 }])).toMatchObject({ name: 'InvalidPart' });
-  expect(await complete([{ ETag: etags[1], PartNumber: 2 }, { ETag: etags[0], PartNumber: 1 }])).toMatchObject({ name: 'InvalidPartOrder', $metadata: { httpStatusCode: 400 } });
+  const refused = (list: Array<{ ETag: string; PartNumber: number }>) => complete('mp/refused.bin', uploadId, list).catch((e: unknown) => e);
+  expect(await refused([{ ETag: etags[0], PartNumber: 1 }, { ETag: etags[1], PartNumber: 3 }])).toMatchObject({ name: 'InvalidPart', $metadata: { httpStatusCode: 400 } });
+  expect(await refused([{ ETag: etags[0], PartNumber: 1 }, { ETag: `"${'0'.repeat(32)}"`, PartNumber: 2 }])).toMatchObject({ name: 'InvalidPart' });
+  expect(await refused([{ ETag: etags[1], PartNumber: 2 }, { ETag: etags[0], PartNumber: 1 }])).toMatchObject({ name: 'InvalidPartOrder', $metadata: { httpStatusCode: 400 } });
   expect(await s3.keys('mp/refused')).toEqual([]);
   expect(await s3.openUploads('mp/refused')).toHaveLength(1);
 });
