@@ -173,6 +173,9 @@ interface JoinedParts {
   busy: boolean;
 }
 
+/** Where a part's bytes are: its own file, or a span of `joined`. */
+type PartSource = { file: string } | { offset: number; length: number };
+
 /** `<n>.span` read back: where part n's bytes are in `joined`. */
 async function readSpan(dir: string, n: number): Promise<{ offset: number; length: number } | undefined> {
   const text = await fs.readFile(join(dir, `${n}.span`), 'utf8').catch(() => undefined);
@@ -261,19 +264,25 @@ class PartStore {
     const { store } = this;
     const dir = this.uploadDir(bucket, uploadId);
     const [key, metadata] = await Promise.all([fs.readFile(join(dir, 'key'), 'utf8'), fs.readFile(join(dir, 'metadata'), 'utf8').then((m) => JSON.parse(m) as unknown)]);
-    const etags: string[] = [];
-    const sources: Array<{ file: string } | { offset: number; length: number }> = [];
     for (const [i, part] of parts.entries()) {
       if (i > 0 && part.number <= parts[i - 1].number) throw new StoreError('InvalidPartOrder', 'The list of parts was not in ascending order. The parts list must be specified in order by part number.');
-      const stored = await fs.readFile(join(dir, `${part.number}.etag`), 'utf8').catch(() => undefined);
-      const file = join(dir, String(part.number));
-      const source = (await exists(file)) ? { file } : await readSpan(dir, part.number);
-      if (stored === undefined || stored !== part.etag || !source) {
-        throw new StoreError('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${part.number}).`);
-      }
-      etags.push(stored);
-      sources.push(source);
     }
+    // Each part's ETag and where its bytes are, read for all parts at once.
+    const found = await Promise.all(
+      parts.map(async (part) => {
+        const file = join(dir, String(part.number));
+        const [stored, source] = await Promise.all([
+          fs.readFile(join(dir, `${part.number}.etag`), 'utf8').catch(() => undefined),
+          exists(file).then((isFile): PartSource | Promise<PartSource | undefined> => (isFile ? { file } : readSpan(dir, part.number))),
+        ]);
+        if (stored === undefined || stored !== part.etag || !source) {
+          throw new StoreError('InvalidPart', `One or more of the specified parts could not be found or its ETag did not match (part ${part.number}).`);
+        }
+        return { etag: stored, source };
+      }),
+    );
+    const etags = found.map((f) => f.etag);
+    const sources = found.map((f) => f.source);
     const joinedPath = join(dir, 'joined');
     let end = 0;
     for (const s of sources) end = 'offset' in s && s.offset === end ? end + s.length : -1;
