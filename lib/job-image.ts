@@ -18,6 +18,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as cxapi from 'aws-cdk-lib/cx-api';
 import { Construct } from 'constructs';
 import { buildSync } from 'esbuild';
 import { addDeployTimeBuild } from './deploy-time-build';
@@ -76,6 +77,10 @@ export class JobImage extends Construct {
     }
     const context = stageContext(props.entry ?? JOB_ENTRY, this.caFiles, stack.bundlingRequired);
     const asset = new s3assets.Asset(this, 'Context', { path: context });
+    // The asset copied the directory into the cloud assembly (staging) when it was constructed;
+    // without staging (the disable-asset-staging context) the assembly points at it: kept to the end.
+    if (this.node.tryGetContext(cxapi.DISABLE_ASSET_STAGING_CONTEXT)) process.once('exit', () => rmSync(context, { recursive: true, force: true }));
+    else rmSync(context, { recursive: true, force: true });
 
     this.encryptionKey =
       props.encryptionKey ??
@@ -171,17 +176,26 @@ export function imageBuildCommands(majorVersion: number): { build: string[] } {
  * stub naming the entry and nothing is bundled, as NodejsFunction does.
  */
 function stageContext(entry: string, caFiles: Map<string, string>, bundle: boolean): string {
+  if (bundle && !existsSync(entry)) throw new Error(`entry: the container entry point does not exist (received "${entry}")`);
   const dir = mkdtempSync(path.join(tmpdir(), 'pgdr-job-image-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  try {
+    fillContext(dir, entry, caFiles, bundle);
+    return dir;
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function fillContext(dir: string, entry: string, caFiles: Map<string, string>, bundle: boolean): void {
   copyFileSync(JOB_DOCKERFILE, path.join(dir, 'Dockerfile'));
   mkdirSync(path.join(dir, 'ca'));
   writeFileSync(path.join(dir, 'ca', '.keep'), '');
   for (const [file, name] of caFiles) copyFileSync(file, path.join(dir, 'ca', name));
   if (!bundle) {
     writeFileSync(path.join(dir, 'entry.js'), `// not bundled in this synthesis (bundling skipped): ${path.relative(PROJECT_ROOT, entry)}\n`);
-    return dir;
+    return;
   }
-  if (!existsSync(entry)) throw new Error(`entry: the container entry point does not exist (received "${entry}")`);
   const result = buildSync({
     entryPoints: [entry],
     outfile: path.join(dir, 'entry.js'),
@@ -196,5 +210,4 @@ function stageContext(entry: string, caFiles: Map<string, string>, bundle: boole
     absWorkingDir: PROJECT_ROOT,
   });
   if (result.errors.length > 0) throw new Error(`entry: esbuild could not bundle ${entry}: ${result.errors.map((e) => e.text).join('; ')}`);
-  return dir;
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, formatSeconds, loadConfig, parseConfig, parseDuration } from '../../lib/config';
@@ -156,6 +156,7 @@ describe('invalid configuration: one clear line naming the field, the rule and t
 
 describe('loadConfig', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgdr-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('names the file when it cannot be read', () => {
     expect(() => loadConfig(join(dir, 'missing.json'))).toThrow(/missing\.json: cannot read the configuration file \(ENOENT\)/);

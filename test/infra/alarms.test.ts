@@ -3,7 +3,7 @@
  * configuration. Expected thresholds are computed HERE from the configuration (not with the
  * functions of lib/database-alarms.ts), so a wrong derivation there fails these tests.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration, Stack } from 'aws-cdk-lib';
@@ -319,9 +319,14 @@ describe('paging endpoints kept in Secrets Manager (examples/3-clinic-booking.js
   it('rejects a reference that is not a complete secret ARN, naming the field', () => {
     const raw = JSON.parse(readFileSync('examples/3-clinic-booking.json', 'utf8'));
     raw.paging.critical.httpsEndpointSecrets = [{ secretArn: 'pgdr/opsgenie' }];
-    const file = join(mkdtempSync(join(tmpdir(), 'pgdr-paging-')), 'config.json');
-    writeFileSync(file, JSON.stringify(raw));
-    expect(() => loadConfig(file)).toThrow(/paging\.critical\.httpsEndpointSecrets\[0\]\.secretArn: must be the complete Secrets Manager secret ARN/);
+    const dir = mkdtempSync(join(tmpdir(), 'pgdr-paging-'));
+    try {
+      const file = join(dir, 'config.json');
+      writeFileSync(file, JSON.stringify(raw));
+      expect(() => loadConfig(file)).toThrow(/paging\.critical\.httpsEndpointSecrets\[0\]\.secretArn: must be the complete Secrets Manager secret ARN/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

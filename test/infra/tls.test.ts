@@ -3,7 +3,7 @@
  * validation at synth (errors name the field), and what the jobs receive in their environment
  * (PGDR_PG_SSLMODE, PGDR_PG_SSLROOTCERT); a configured PEM file travels in the function's code.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
@@ -21,7 +21,10 @@ import { TestPki } from '../support/test-pki';
 const tmp = mkdtempSync(join(tmpdir(), 'pgdr-tls-config-'));
 const pki = new TestPki();
 const caFile = pki.ca('private-ca');
-afterAll(() => pki.remove());
+afterAll(() => {
+  pki.remove();
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 const RDS_SOURCE = {
   type: 'rds',
