@@ -256,6 +256,19 @@ for name in "${!LIB_SRC[@]}"; do
   cp -L "${LIB_SRC[$name]}" "$OUT/lib/$name"
   chmod 0644 "$OUT/lib/$name"
 done
+# coreutils' libstdbuf.so (what `stdbuf -o SIZE` preloads), when the host has it: the dump job
+# preloads it into pg_dump for a 1 MiB stdout buffer instead of 4 KiB writes (lambda/shared/pg-process.ts
+# stdoutBufferBytes). Optional: without it pg_dump keeps its default buffer.
+STDBUF_LIB=""
+for f in /usr/libexec/coreutils/libstdbuf.so /usr/lib/coreutils/libstdbuf.so /usr/lib64/coreutils/libstdbuf.so; do
+  if [ -f "$f" ]; then STDBUF_LIB="$f"; break; fi
+done
+if [ -n "$STDBUF_LIB" ]; then
+  cp -L "$STDBUF_LIB" "$OUT/lib/libstdbuf.so"
+  chmod 0644 "$OUT/lib/libstdbuf.so"
+else
+  note "coreutils' libstdbuf.so not found: packing without it (pg_dump writes its archive in 4 KiB writes)"
+fi
 
 if [ "$USE_PATCHELF" = 1 ]; then
   for f in "$OUT"/bin/*; do patchelf --force-rpath --set-rpath '$ORIGIN/../lib' "$f" || die "patchelf failed on '$f'"; done
@@ -335,6 +348,7 @@ fi
   fi
   for name in $(printf '%s\n' "${!LIB_SRC[@]}" | sort); do echo "lib $name ${LIB_SRC[$name]}"; done
   for name in $(printf '%s\n' "${EXCLUDED[@]}" | sort -u); do echo "excluded $name"; done
+  [ -z "$STDBUF_LIB" ] || echo "stdbuf libstdbuf.so $STDBUF_LIB"
   [ -z "$CA_BUNDLE" ] || echo "ca-bundle $CA_BUNDLE_PATH $CA_COUNT certificates sha256 $(sha256sum "$OUT/$CA_BUNDLE_PATH" | cut -d' ' -f1)"
 } >"$OUT/pg-tools.manifest"
 

@@ -52,6 +52,10 @@ describe('pack-pg-tools.sh on the local Debian binaries', () => {
     expect(libs).toEqual(expect.arrayContaining(['libpq.so.5', 'libssl.so.3', 'libcrypto.so.3', 'libgssapi_krb5.so.2', 'libz.so.1']));
     expect(libs.some((l) => l.startsWith('libldap'))).toBe(true);
     expect(libs).toContain('libreadline.so.8'); // psql
+    // coreutils' libstdbuf.so (the dump job's stdout buffer for pg_dump), when the host has it.
+    const hostStdbuf = ['/usr/libexec/coreutils/libstdbuf.so', '/usr/lib/coreutils/libstdbuf.so', '/usr/lib64/coreutils/libstdbuf.so'].find((f) => fs.existsSync(f));
+    expect(libs.includes('libstdbuf.so')).toBe(hostStdbuf !== undefined);
+    if (hostStdbuf) expect(fs.readFileSync(path.join(out, 'pg-tools.manifest'), 'utf8')).toContain(`stdbuf libstdbuf.so ${hostStdbuf}\n`);
     for (const b of bins) expect(fs.statSync(path.join(out, 'bin', b)).mode & 0o111).not.toBe(0);
   });
 
