@@ -158,19 +158,20 @@ export function multipartEtag(partEtags: readonly string[]): string {
 
 /**
  * Where the parts of one multipart upload live. A part that arrives in sequence (part 1, then 2,
- * ... each after the previous one was stored, which is how pgdr's uploader sends them) is appended
- * to `joined` and its place there recorded in `<n>.span` ("offset length"); any other part (out of
- * order, concurrent with another, or uploaded again) is its own file `<n>`, which wins over a span.
- * `<n>.etag` holds the ETag returned for the part. So completing an upload whose parts all came in
- * sequence is one rename of `joined`, and no byte is copied twice.
+ * ..., which is how pgdr's uploader sends them, two at a time) is appended to `joined`, after the
+ * part before it (a part that arrives while the one before is still being written waits for it),
+ * and its place there is recorded in `<n>.span` ("offset length"); any other part (out of order,
+ * or uploaded again) is its own file `<n>`, which wins over a span. `<n>.etag` holds the ETag
+ * returned for the part. So completing an upload whose parts all came in sequence is one rename of
+ * `joined`, and no byte is copied twice.
  */
 interface JoinedParts {
-  /** The part number `joined` takes next. */
+  /** The part number `joined` takes next (after the appends under way). */
   next: number;
   /** Bytes in `joined`. */
   length: number;
-  /** A part is being appended. */
-  busy: boolean;
+  /** Settles when the appends under way are done (never rejects). */
+  tail: Promise<void>;
 }
 
 /** Where a part's bytes are: its own file, or a span of `joined`. */
@@ -203,9 +204,10 @@ async function pipeCounted(content: Buffer | Readable, destination: Writable, ha
 /**
  * The multipart half of the store (see `JoinedParts`): part ETags are opaque (as S3's are for an
  * object encrypted with SSE-KMS, which is how pgdr's vault stores them), so no part is hashed on
- * its way in; CompleteMultipartUpload checks the parts' ETags and order as S3 does.
+ * its way in; CompleteMultipartUpload checks the parts' ETags and order as S3 does. Exported for
+ * its tests (the server uses it through `safeWrites`).
  */
-class PartStore {
+export class PartStore {
   private readonly joined = new Map<string, JoinedParts>();
 
   constructor(private readonly store: FilesystemStore) {}
@@ -224,34 +226,47 @@ class PartStore {
     const n = Number(partNumberText);
     if (!Number.isInteger(n) || n < 1 || n > 10000) throw new StoreError('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive');
     const dir = this.uploadDir(bucket, uploadId);
-    if (!(await exists(join(dir, 'key')))) throw new StoreError('NoSuchUpload', 'The specified upload does not exist.', 404);
     const etag = randomBytes(16).toString('hex');
+    // An upload with appends in memory exists (an abort forgets it): the part in sequence takes its
+    // place at once, before any await, so parts sent one after the other keep their order.
     let state = this.joined.get(dir);
-    if (!state && n === 1 && !(await exists(join(dir, 'joined')))) this.joined.set(dir, (state = { next: 1, length: 0, busy: false }));
+    if (!state) {
+      if (!(await exists(join(dir, 'key')))) throw new StoreError('NoSuchUpload', 'The specified upload does not exist.', 404);
+      state = this.joined.get(dir);
+      if (!state && n === 1 && !(await exists(join(dir, 'joined')))) this.joined.set(dir, (state = { next: 1, length: 0, tail: Promise.resolve() }));
+    }
     let size: number;
-    if (state && !state.busy && state.next === n) {
-      state.busy = true;
-      const offset = state.length;
-      try {
-        size = (await pipeCounted(content, createWriteStream(join(dir, 'joined'), { flags: 'a' }))).size;
-        await fs.writeFile(join(dir, `${n}.span`), `${offset} ${size}`);
-        // A file of this part from an earlier upload of it would win over the span.
-        await fs.rm(join(dir, String(n)), { force: true });
-        state.length += size;
-        state.next += 1;
-      } catch (err) {
-        // Back to the bytes of the parts before; this part was not stored.
-        await fs.truncate(join(dir, 'joined'), offset).catch(() => undefined);
-        await fs.rm(join(dir, `${n}.span`), { force: true });
-        throw err;
-      } finally {
-        state.busy = false;
-      }
+    if (state && state.next === n) {
+      state.next += 1;
+      const joinedParts = state;
+      const appended = state.tail.then(() => this.append(dir, joinedParts, n, content));
+      state.tail = appended.then(
+        () => undefined,
+        () => undefined,
+      );
+      size = await appended;
     } else {
       size = (await writeWhole(join(dir, String(n)), content)).size;
     }
     await fs.writeFile(join(dir, `${n}.etag`), etag);
     return { size, md5: etag };
+  }
+
+  /** Appends part `n` to `joined` at its current end; a failure cuts `joined` back and stores nothing of the part. */
+  private async append(dir: string, state: JoinedParts, n: number, content: Readable): Promise<number> {
+    const offset = state.length;
+    try {
+      const { size } = await pipeCounted(content, createWriteStream(join(dir, 'joined'), { flags: 'a' }));
+      await fs.writeFile(join(dir, `${n}.span`), `${offset} ${size}`);
+      // A file of this part from an earlier upload of it would win over the span.
+      await fs.rm(join(dir, String(n)), { force: true });
+      state.length += size;
+      return size;
+    } catch (err) {
+      await fs.truncate(join(dir, 'joined'), offset).catch(() => undefined);
+      await fs.rm(join(dir, `${n}.span`), { force: true });
+      throw err;
+    }
   }
 
   /**

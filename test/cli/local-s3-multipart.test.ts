@@ -8,12 +8,13 @@
  * nothing. The uploader signs its parts with UNSIGNED-PAYLOAD (the CRC32 checksum header still
  * sent), which the server accepts.
  */
-import { promises as fs } from 'node:fs';
+import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
-import { multipartEtag } from '../../cli/local-s3';
+import { multipartEtag, PartStore } from '../../cli/local-s3';
 import { startTestS3, TestS3 } from '../support/s3-server';
 
 let s3: TestS3;
@@ -157,5 +158,52 @@ test('the store signs its parts UNSIGNED-PAYLOAD with a CRC32 checksum; the obje
     expect(Buffer.compare(await get('mp/store.bin'), body)).toBe(0);
   } finally {
     client.middlewareStack.remove('testSeePartHeaders');
+  }
+});
+
+test('a part that arrives while the one before is still being written waits for it, then joins the same file', async () => {
+  // s3rver's own filesystem store under the part store, as in the server.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const FilesystemStore = require('s3rver/lib/stores/filesystem') as new (root: string) => {
+    putBucket(b: string): Promise<void>;
+    initiateUpload(b: string, k: string, id: string, m: Record<string, string>): Promise<void>;
+    getResourcePath(b: string, k: string | undefined, r: string): string;
+  };
+  const root = mkdtempSync(join(tmpdir(), 'pgdr-parts-'));
+  try {
+    const store = new FilesystemStore(root);
+    await store.putBucket('b');
+    await store.initiateUpload('b', 'k.bin', 'u1', {});
+    const parts = new PartStore(store as unknown as ConstructorParameters<typeof PartStore>[0]);
+    const events: string[] = [];
+    // Part 1's bytes come when the test says so; its first read means its append has begun.
+    let pulled!: () => void;
+    const firstPull = new Promise<void>((resolve) => (pulled = resolve));
+    const body1 = new Readable({ read: () => pulled() });
+    const body2 = new Readable({
+      read() {
+        events.push('part 2 read');
+        this.push(partBytes(2, 3000));
+        this.push(null);
+      },
+    });
+    const put1 = parts.put('b', 'u1', 1, body1);
+    await firstPull;
+    const put2 = parts.put('b', 'u1', '2', body2);
+    body1.push(partBytes(1, 5000));
+    events.push('part 1 ended');
+    body1.push(null);
+    const [one, two] = await Promise.all([put1, put2]);
+    expect(events).toEqual(['part 1 ended', 'part 2 read']);
+    const dir = join(store.getResourcePath('b', undefined, 'uploads'), 'u1');
+    expect((await fs.readdir(dir)).sort()).toEqual(['1.etag', '1.span', '2.etag', '2.span', 'joined', 'key', 'metadata']);
+    expect(await fs.readFile(join(dir, '2.span'), 'utf8')).toBe('5000 3000');
+    await parts.complete('b', 'u1', [
+      { number: 1, etag: one.md5 },
+      { number: 2, etag: two.md5 },
+    ]);
+    expect(Buffer.compare(await fs.readFile(store.getResourcePath('b', 'k.bin', 'object')), Buffer.concat([partBytes(1, 5000), partBytes(2, 3000)]))).toBe(0);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
