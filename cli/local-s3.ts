@@ -178,7 +178,7 @@ interface JoinedParts {
 type PartSource = { file: string } | { offset: number; length: number };
 
 /** `<n>.span` read back: where part n's bytes are in `joined`. */
-async function readSpan(dir: string, n: number): Promise<{ offset: number; length: number } | undefined> {
+async function readSpan(dir: string, n: number): Promise<Extract<PartSource, { offset: number }> | undefined> {
   const text = await fs.readFile(join(dir, `${n}.span`), 'utf8').catch(() => undefined);
   const m = text === undefined ? null : /^(\d+) (\d+)$/.exec(text);
   return m ? { offset: Number(m[1]), length: Number(m[2]) } : undefined;
@@ -217,9 +217,14 @@ export class PartStore {
     return join(this.store.getResourcePath(bucket, undefined, 'uploads'), uploadId);
   }
 
-  /** Forgets an upload's in-memory state (completed or aborted). */
-  forget(dir: string): void {
+  /** AbortMultipartUpload: removes the upload of `key` and its parts; false when there is no such upload. */
+  async abort(bucket: string, uploadId: string, key: string): Promise<boolean> {
+    if (!/^[0-9a-zA-Z]+$/.test(uploadId)) return false;
+    const dir = this.uploadDir(bucket, uploadId);
+    if ((await fs.readFile(join(dir, 'key'), 'utf8').catch(() => undefined)) !== key) return false;
     this.joined.delete(dir);
+    await fs.rm(dir, { recursive: true, force: true });
+    return true;
   }
 
   async put(bucket: string, uploadId: string, partNumberText: number | string, content: Readable): Promise<{ size: number; md5: string }> {
@@ -324,7 +329,7 @@ export class PartStore {
       await fs.rename(temporary, path);
       const md5 = multipartEtag(etags);
       await store.putMetadata(bucket, key, metadata, md5);
-      this.forget(dir);
+      this.joined.delete(dir);
       await fs.rm(dir, { recursive: true, force: true });
       return { size, md5 };
     } catch (err) {
@@ -477,15 +482,11 @@ function multipartAdditions(root: string, parts: PartStore): Middleware {
   return async (ctx, next) => {
     const { bucket, key } = target(ctx);
     if (ctx.method === 'DELETE' && bucket && key && typeof ctx.query.uploadId === 'string') {
-      const dir = join(uploadsDir(root, bucket), ctx.query.uploadId.replace(/[^0-9a-zA-Z]/g, ''));
-      const storedKey = await fs.readFile(join(dir, 'key'), 'utf8').catch(() => undefined);
-      if (storedKey !== key) {
+      if (!(await parts.abort(bucket, ctx.query.uploadId, key))) {
         ctx.status = 404;
         ctx.body = { Error: { Code: 'NoSuchUpload', Message: 'The specified upload does not exist.', UploadId: ctx.query.uploadId } };
         return;
       }
-      parts.forget(dir);
-      await fs.rm(dir, { recursive: true, force: true });
       ctx.status = 204;
       ctx.body = '';
       return;

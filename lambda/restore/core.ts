@@ -196,11 +196,10 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
       if (bad.length > 0) throw new RestoreError(`the directory-format dump ${dump.key} does not match its manifest: ${bad.join('; ')}: not restored`);
       bytes = fetchedTotals(got.fetched).bytes;
     } else if (mode === 'file') {
-      const got = await downloadToWorkDir(store, manifest, deps.pgBin, deps.workDir!);
+      const got = await downloadToWorkDir(store, manifest, deps.pgBin, deps.workDir!, log);
       if (!got) throw new RestoreError(`dump object ${manifest.dump.key} is missing from bucket ${store.bucket}`);
       file = got.file;
       bytes = got.bytes;
-      if ('skipped' in got.dataOffsets) log.warn('restore: data offsets not written (pg_restore searches the file instead)', { ...context, reason: got.dataOffsets.skipped });
       if (got.bytes !== manifest.dump.bytes) throw new RestoreError(`dump object ${manifest.dump.key} is ${got.bytes} bytes, the manifest says ${manifest.dump.bytes}: not restored`);
       if (got.sha256 !== manifest.dump.sha256) throw new RestoreError(`dump object ${manifest.dump.key} has SHA-256 ${got.sha256}, the manifest says ${manifest.dump.sha256}: not restored`);
     }

@@ -14,7 +14,7 @@ import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadArchive, DownloadResult } from './archive';
 import { OffsetsResult, writeDataOffsets } from './archive-offsets';
-import type { ObjectStore } from './ports';
+import type { LogPort, ObjectStore } from './ports';
 import type { BackupManifest, DirectoryDump } from './records';
 import { directoryLocalBytes, fetchDirectoryDump, FetchedFile } from './directory-archive';
 import { namedError } from './named-error';
@@ -120,14 +120,17 @@ export async function removeLeftoverFiles(workDir: string): Promise<string[]> {
 
 /**
  * Downloads the manifest's dump into a new file in `workDir` (shared/archive.ts `downloadArchive`:
- * decompressed, stored bytes hashed), then writes its data offsets (shared/archive-offsets.ts). Undefined when the object is missing. The caller compares
- * size and SHA-256 with the manifest and removes `file`; on error nothing is left behind.
+ * decompressed, stored bytes hashed), then writes its data offsets (shared/archive-offsets.ts; when
+ * they cannot be written, `log` warns and pg_restore searches the file instead). Undefined when the
+ * object is missing. The caller compares size and SHA-256 with the manifest and removes `file`; on
+ * error nothing is left behind.
  */
 export async function downloadToWorkDir(
   store: ObjectStore,
   manifest: BackupManifest,
   pgBin: string,
   workDir: string,
+  log: LogPort,
 ): Promise<(DownloadResult & { readonly file: string; readonly dataOffsets: OffsetsResult }) | undefined> {
   if (manifest.dump.format !== 'custom') throw new Error(`downloadToWorkDir reads a custom-format dump; ${manifest.dump.key} is ${manifest.dump.format}`);
   const body = await store.getStream(manifest.dump.key);
@@ -142,6 +145,7 @@ export async function downloadToWorkDir(
     await rm(file, { force: true });
     throw err;
   }
+  if ('skipped' in dataOffsets) log.warn('data offsets not written (pg_restore searches the file instead)', { database: manifest.database, key: manifest.dump.key, reason: dataOffsets.skipped });
   return { ...got, file, dataOffsets };
 }
 

@@ -251,10 +251,9 @@ async function readCustomDump(deps: VerifyDeps, manifest: BackupManifest, manife
   try {
     if (choice?.mode === 'file') {
       try {
-        const got = await downloadToWorkDir(store, manifest, deps.pgBin, deps.workDir!);
+        const got = await downloadToWorkDir(store, manifest, deps.pgBin, deps.workDir!, log);
         if (got) {
           file = got.file;
-          if ('skipped' in got.dataOffsets) log.warn('restore test: data offsets not written (pg_restore searches the file instead)', { database: manifest.database, manifestKey, reason: got.dataOffsets.skipped });
           checked = { bytes: got.bytes, sha256: got.sha256, ...(await listArchiveFile(got.file, deps.pgBin)) };
         } else missing = true;
       } catch (err) {
