@@ -26,6 +26,7 @@ import { Writable } from 'node:stream';
 import { PG_BIN, PgCluster } from '../local/pg-cluster';
 import { runDump } from '../lambda/dump/core';
 import { runVerify } from '../lambda/verify/core';
+import { restoreJobsFor } from '../lambda/shared/restore-mode';
 import { startEphemeralServer } from '../lambda/shared/ephemeral-server';
 import { runRestore } from '../lambda/restore/core';
 import { connectionFromUrl } from '../lambda/shared/connection';
@@ -233,12 +234,15 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   };
   const restoreEnv = pgEnv(bench, 'postgres');
   let verifyModes: string[] = [];
+  // pgdr verify's pg_restore --jobs for this server (on this machine: cores + 1), and raw pg_restore with the same jobs.
+  const verifyJobs = restoreJobsFor(verifyDeps.restoreServer);
+  const rawRestores: (readonly [string, number])[] = [['restoreRaw1', 1], ['restoreRaw2', 2], ...(verifyJobs > 2 ? [['restoreRawSame', verifyJobs] as const] : [])];
   const ephemeralStartSeconds: number[] = [];
   // The ephemeral server runs as the postgres OS user when the bench runs as root.
   for (const dir of [work, verifyWork]) chmodSync(dir, 0o755);
   for (let rep = 1; rep <= options.reps; rep++) {
     console.error(`speed: restore side, rep ${rep}/${options.reps}`);
-    for (const [name, jobs] of [['restoreRaw1', 1], ['restoreRaw2', 2]] as const) {
+    for (const [name, jobs] of rawRestores) {
       await bench.pg.sql('postgres', 'DROP DATABASE IF EXISTS raw_restore');
       await bench.pg.sql('postgres', 'CREATE DATABASE raw_restore');
       const { wall: restore, cpu: restoreCpu } = await withMachineCpu(() => shell(`'${PG_BIN}/pg_restore' -j ${jobs} -d raw_restore '${rawFile}'`, restoreEnv));
@@ -249,7 +253,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     }
     await bench.pg.sql('postgres', 'DROP DATABASE IF EXISTS raw_restore');
     let fileRecord: Awaited<ReturnType<typeof runVerify>> | undefined;
-    const verifyFile = await withMachineCpu(() => timed(async () => (fileRecord = await runVerify({ ...verifyDeps, workDir: verifyWork, jobs: 2 }, { database: db, manifestKey, restoreTest: true }))));
+    const verifyFile = await withMachineCpu(() => timed(async () => (fileRecord = await runVerify({ ...verifyDeps, workDir: verifyWork, jobs: verifyJobs }, { database: db, manifestKey, restoreTest: true }))));
     add('verifyFile', verifyFile.wall);
     add('verifyFileMachineCpu', verifyFile.cpu);
     let streamRecord: Awaited<ReturnType<typeof runVerify>> | undefined;
@@ -267,7 +271,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
       'verifyEphemeral',
       await timed(async () => {
         ephemeralRecord = await runVerify(
-          { ...verifyDeps, restoreServer: { kind: 'ephemeral', start: () => startEphemeralServer({ bin: PG_BIN, workDir: verifyWork, memoryMb: 1024 }) }, workDir: verifyWork, jobs: 2 },
+          { ...verifyDeps, restoreServer: { kind: 'ephemeral', start: () => startEphemeralServer({ bin: PG_BIN, workDir: verifyWork, memoryMb: 1024 }) }, workDir: verifyWork, jobs: restoreJobsFor({ kind: 'ephemeral' }) },
           { database: db, manifestKey, restoreTest: true },
         );
       }),
@@ -295,6 +299,8 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
 
   // ---- figures ----
   const m = (name: string) => (figures[name] ? stats(figures[name]).median : undefined);
+  // Raw pg_restore with the jobs pgdr verify used.
+  const sameRaw = verifyJobs > 2 ? 'restoreRawSame' : 'restoreRaw2';
   const rawGiB = rawBytes / GIB;
   const cpu = jobReports.map((r) => r.cpuSeconds).filter((c): c is number => c !== undefined);
   const cpuPerGiB = cpu.length ? stats(cpu).median / rawGiB : undefined;
@@ -316,6 +322,8 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     peakRssMb: round(peakRssMb, 0),
     peakRssBySize: peaks.map((p) => ({ rawDumpMiB: Math.round(p.rawMiB), peakRssMb: Math.round(p.peakBytes / MIB) })),
     verifyRatio: round(m('verifyFile')! / m('restoreRaw1')!),
+    verifyJobs,
+    verifyAgainstSameJobs: round(m('verifyFile')! / m(sameRaw)!),
     verifyStreamRatio: round(m('verifyStream')! / m('restoreRaw1')!),
     verifyEphemeralRatio: round(m('verifyEphemeral')! / m('restoreRaw1')!),
     ephemeralServerStartSeconds: round(stats(ephemeralStartSeconds).median, 2),
@@ -382,18 +390,18 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     );
   }
   if (results.verifyRatio !== null && results.verifyRatio > 0.8) {
-    const best = (m('restoreRaw2')! + m('verifyDownload')! + m('verifyAfterRestore')!) / m('restoreRaw1')!;
+    const best = (m(sameRaw)! + m('verifyDownload')! + m('verifyAfterRestore')!) / m('restoreRaw1')!;
     const verifyCpu = m('verifyFileMachineCpu');
     const cpuFloor = verifyCpu !== undefined ? verifyCpu / cores : undefined;
     const cpuText =
       cpuFloor === undefined
         ? ''
-        : ` Its CPU: one pgdr verify used ${verifyCpu!.toFixed(1)} CPU-seconds of the whole machine (raw \`-j 2\` alone ${m('restoreRaw2MachineCpu')?.toFixed(1)}, raw single-job ${m('restoreRaw1MachineCpu')?.toFixed(1)}; /proc/stat), so on ${cores} cores it cannot take less than ${cpuFloor.toFixed(2)} s = ${(cpuFloor / m('restoreRaw1')!).toFixed(2)} of the single-job restore even if nothing ever waited` +
+        : ` Its CPU: one pgdr verify used ${verifyCpu!.toFixed(1)} CPU-seconds of the whole machine (raw \`-j ${verifyJobs}\` alone ${m(`${sameRaw}MachineCpu`)?.toFixed(1)}, raw single-job ${m('restoreRaw1MachineCpu')?.toFixed(1)}; /proc/stat), so on ${cores} cores it cannot take less than ${cpuFloor.toFixed(2)} s = ${(cpuFloor / m('restoreRaw1')!).toFixed(2)} of the single-job restore even if nothing ever waited` +
           (cpuFloor > 0.8 * m('restoreRaw1')!
             ? `: 0.8 needs ${(0.8 * m('restoreRaw1')!).toFixed(2)} s, i.e. at most ${(0.8 * m('restoreRaw1')! * cores).toFixed(1)} CPU-seconds for the download, the restore and the comparison together.`
             : `. So 0.8 is not ruled out by CPU: it needs the download to overlap the restore (the cores idle while one waits for the other), which \`pg_restore --jobs\` of a custom-format archive cannot do (its workers seek to each table's data anywhere in the file, so the file must be complete). What could: restoring a directory-format dump table by table as its files arrive, or a multi-frame zstd archive decompressed on both cores (the download's zstd -d is one thread).`);
     missed.push(
-      `- **verifyRatio ${results.verifyRatio}** (target 0.8, short by ${(results.verifyRatio - 0.8).toFixed(2)}): raw \`pg_restore -j 2\` alone is ${cost('restoreRaw2', 'restoreRaw1')} of the single-job restore on these 2 cores (the restore is CPU-bound in the server). pgdr verify adds, before it, the download (${m('verifyDownload')?.toFixed(2)} s: zstd -d writing the file while the stored bytes are hashed, then the data offsets and \`pg_restore --list\`; a parallel restore needs the whole file, so the two cannot overlap) and, after it, the scratch database, roles and the comparison of every table's rows, objects, owners and grants with the manifest (${m('verifyAfterRestore')?.toFixed(2)} s). Even with pgdr's own restore exactly as fast as raw \`-j 2\`, that is ${best.toFixed(2)} of the single-job restore: above 0.8 on this machine. pgdr's restore itself took ${m('verifyRestore')?.toFixed(2)} s against raw \`-j 2\`'s ${m('restoreRaw2')?.toFixed(2)} s, with the same arguments on an archive with the same data offsets (lambda/shared/archive-offsets.ts); measured by hand, about 0.5 s of such a gap is the freshly written archive's dirty pages being written back while the restore writes the database (\`-j 2\` of a just-decompressed file 14.03–14.85 s against 13.55–14.28 s for an old one, 3 runs each). With \`verification.mode: "ephemeral"\` the server shares the same two cores with the bench's own cluster and starts while the dump is downloaded (${stats(ephemeralStartSeconds).median.toFixed(2)} s): ${results.verifyEphemeralRatio}.${cpuText}`,
+      `- **verifyRatio ${results.verifyRatio}** (target 0.8, short by ${(results.verifyRatio - 0.8).toFixed(3)}): raw \`pg_restore -j ${verifyJobs}\` (the jobs pgdr verify used) alone is ${cost(sameRaw, 'restoreRaw1')} of the single-job restore on these 2 cores (the restore is CPU-bound in the server). pgdr verify adds, before it, the download (${m('verifyDownload')?.toFixed(2)} s: zstd -d writing the file while the stored bytes are hashed, then the data offsets and \`pg_restore --list\`; a parallel restore needs the whole file, so the two cannot overlap) and, after it, the scratch database, roles and the comparison of every table's rows, objects, owners and grants with the manifest (${m('verifyAfterRestore')?.toFixed(2)} s). Even with pgdr's own restore exactly as fast as raw \`-j ${verifyJobs}\`, that is ${best.toFixed(2)} of the single-job restore: above 0.8 on this machine. pgdr's restore itself took ${m('verifyRestore')?.toFixed(2)} s against raw \`-j ${verifyJobs}\`'s ${m(sameRaw)?.toFixed(2)} s, with the same arguments on an archive with the same data offsets (lambda/shared/archive-offsets.ts); measured by hand, about 0.5 s of such a gap is the freshly written archive's dirty pages being written back while the restore writes the database (\`-j 2\` of a just-decompressed file 14.03–14.85 s against 13.55–14.28 s for an old one, 3 runs each). With \`verification.mode: "ephemeral"\` the server shares the same two cores with the bench's own cluster and starts while the dump is downloaded (${stats(ephemeralStartSeconds).median.toFixed(2)} s): ${results.verifyEphemeralRatio}.${cpuText}`,
     );
   }
   const missedSection = [
@@ -436,11 +444,12 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     '|---|---:|---:|---:|',
     `| raw \`pg_restore -d\` of the -Z0 file (1 job) | ${fmt('restoreRaw1')} | 1.00 |`,
     `| raw \`pg_restore -j 2 -d\` of the same file | ${fmt('restoreRaw2')} | ${cost('restoreRaw2', 'restoreRaw1')} |`,
+    ...(verifyJobs > 2 ? [`| raw \`pg_restore -j ${verifyJobs} -d\` of the same file (the jobs pgdr verify uses for a server on this machine: cores + 1) | ${fmt('restoreRawSame')} | ${cost('restoreRawSame', 'restoreRaw1')} |`] : []),
     `| pgdr verify (integrity + restore test), ${verifyModes[0] ?? 'file'} | ${fmt('verifyFile')} | ${cost('verifyFile', 'restoreRaw1')} |`,
     `| pgdr verify, forced to stream (no room), ${verifyModes[1] ?? 'stream'} | ${fmt('verifyStream')} | ${cost('verifyStream', 'restoreRaw1')} |`,
     `| raw \`pg_restore -d\` (1 job) + validation queries (count(*) per table) | ${fmt('restoreRaw1Validated')} | ${cost('restoreRaw1Validated', 'restoreRaw1')} |`,
     `| raw \`pg_restore -j 2\` + validation queries | ${fmt('restoreRaw2Validated')} | ${cost('restoreRaw2Validated', 'restoreRaw1')} |`,
-    `| pgdr verify, \`verification.mode: "ephemeral"\` (its own throw-away server, restore-target settings), file (2 jobs) | ${fmt('verifyEphemeral')} | ${cost('verifyEphemeral', 'restoreRaw1')} |`,
+    `| pgdr verify, \`verification.mode: "ephemeral"\` (its own throw-away server, restore-target settings), file (${restoreJobsFor({ kind: 'ephemeral' })} jobs) | ${fmt('verifyEphemeral')} | ${cost('verifyEphemeral', 'restoreRaw1')} |`,
     `| the failover restore job alone (download, roles, pg_restore -j 2 from a file, comparison with the manifest) | ${fmt('restoreJob')} | ${cost('restoreJob', 'restoreRaw1')} |`,
     `| drill recovery: \`pgdr drill --local --source-url\`, its measured RTO (failover start → validated: the synthesized workflow, a new simulated instance, the restore job, the Validate state) | ${fmt('drill')} | ${cost('drill', 'restoreRaw1')} |`,
     '',

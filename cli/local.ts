@@ -22,6 +22,7 @@ import type { ConnectionInfo } from '../lambda/shared/connection';
 import type { CompressionSetting } from '../lambda/shared/compression';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
 import { findOnPath } from '../lambda/shared/pg-process';
+import { restoreJobsFor } from '../lambda/shared/restore-mode';
 import { startLocalS3, LocalS3 } from './local-s3';
 import { CliError } from './errors';
 
@@ -178,7 +179,9 @@ export async function localBackup(
  * The verify core of the Lambda (integrity and restore test), run on this machine against the
  * local vault: the scratch database goes to `connection` (kind source/verify), or, when `settings`
  * say `ephemeral`, to a throw-away server started on this machine for the test (no connection
- * needed). The restore test runs `pg_restore --jobs 2` from a file in a work directory.
+ * needed). The restore test runs `pg_restore --jobs N` from a file in a work directory
+ * (shared/restore-mode.ts `restoreJobsFor`: one more than this machine's cores when the server
+ * runs here, else 2).
  */
 export async function localVerify(
   env: LocalEnv,
@@ -201,7 +204,7 @@ export async function localVerify(
         restoreServer,
         pgBin: env.pgBin,
         workDir: work.dir,
-        jobs: 2,
+        jobs: restoreJobsFor(restoreServer),
         policy: { restoreTestEveryNth: 1, smokeQueries: job.smokeQueries },
         metrics: env.metrics,
         log: env.log,

@@ -16,7 +16,7 @@ import { harness } from '../support/harness';
 import { fakeBin, FakeBin } from '../support/fake-bin';
 import type { ObjectStore } from '../../lambda/shared/ports';
 import type { BackupManifest } from '../../lambda/shared/records';
-import { chooseRestoreMode, neededFileBytes } from '../../lambda/shared/restore-mode';
+import { chooseRestoreMode, isThisMachine, localRestoreJobs, neededFileBytes, restoreJobsFor } from '../../lambda/shared/restore-mode';
 
 let pg: PgCluster;
 let s3: TestS3;
@@ -142,4 +142,15 @@ test('integrity only (no restore test): no file, no mode', async () => {
   expect(record).toMatchObject({ ok: true, level: 1 });
   expect(record.restoreTest).toBeUndefined();
   expect(readdirSync(dir)).toEqual([]);
+});
+
+test('pg_restore --jobs: one more than the cores for a server on this machine (ephemeral, loopback, Unix socket), the setting for a server elsewhere', () => {
+  expect([1, 2, 4, 15, 64].map((cores) => localRestoreJobs(cores))).toEqual([2, 3, 5, 16, 16]);
+  for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', 'db.localhost', '::1', '[::1]', '/var/run/postgresql', '/tmp']) expect([host, isThisMachine(host)]).toEqual([host, true]);
+  for (const host of ['db.example.com', '10.0.0.5', '128.0.0.1', '127.0.0.1.example.com', 'localhost.example.com', '::2', 'mydb.abc.eu-west-1.rds.amazonaws.com', '']) expect([host, isThisMachine(host)]).toEqual([host, false]);
+  const here = localRestoreJobs();
+  expect(restoreJobsFor({ kind: 'ephemeral' })).toBe(here);
+  expect(restoreJobsFor({ connection: { host: '127.0.0.1' } })).toBe(here);
+  expect(restoreJobsFor({ connection: { host: 'db.example.com' } })).toBe(2);
+  expect(restoreJobsFor({ connection: { host: 'db.example.com' } }, 4)).toBe(4);
 });
