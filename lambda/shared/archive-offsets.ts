@@ -13,14 +13,10 @@
  * as pg_dump writes them into a file (flag K_OFFSET_POS_SET and the offset, in the same bytes), so
  * pg_restore's workers seek straight to their blocks. It changes nothing unless it understood the
  * whole file: any version it does not know, or anything unexpected, leaves the file as it was and
- * says why (pg_restore then searches, as before). It can read the file while the download still
- * writes it (following its growth), so the scan ends with the download instead of after it.
- * Formats: archive versions 1.12-1.16 (pg_dump 9.x
+ * says why (pg_restore then searches, as before). Formats: archive versions 1.12-1.16 (pg_dump 9.x
  * to 17). Layout from PostgreSQL's pg_backup_archiver.c (ReadHead, ReadToc) and
  * pg_backup_custom.c (_StartData, _StartBlobs, _CustomWriteFunc).
  */
-import { fstatSync, watch } from 'node:fs';
-import type { FSWatcher } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -42,26 +38,15 @@ export type OffsetsResult = { readonly patched: number; readonly blocks: number 
 /** The archive did not parse as expected: the file is left as it is. */
 class Unexpected extends Error {}
 
-/**
- * Waits until a file another process writes has at least `atLeast` bytes, or its writer has
- * finished; returns the size then (after the writer finished: the final size).
- */
-type Grow = (atLeast: number) => Promise<number>;
-
 /** Sequential reads over a file through one buffer, with the position of every byte read. */
 class Reader {
   private buffer = Buffer.alloc(0);
   private start = 0;
   private at = 0;
 
-  /**
-   * `size`: the file's size; with `grow`, the size so far of a file still being written, which
-   * every read past it waits on.
-   */
   constructor(
     private readonly file: FileHandle,
-    private size: number,
-    private readonly grow?: Grow,
+    readonly size: number,
     private readonly chunk = 4 * 1024 * 1024,
   ) {}
 
@@ -72,7 +57,6 @@ class Reader {
   private async ensure(n: number): Promise<void> {
     if (this.at + n <= this.buffer.length) return;
     const position = this.position;
-    if (position + n > this.size && this.grow) this.size = await this.grow(position + Math.max(n, this.chunk));
     if (position + n > this.size) throw new Unexpected(`the archive ends at byte ${this.size}, inside a record at ${position}`);
     const length = Math.max(n, Math.min(this.chunk, this.size - position));
     const next = Buffer.allocUnsafe(length);
@@ -94,10 +78,10 @@ class Reader {
     return (await this.bytes(1))[0];
   }
 
-  /** Skips `n` bytes without reading them (a seek past the buffer; in a growing file, checked by the next read or `atEnd`). */
+  /** Skips `n` bytes without reading them (a seek past the buffer). */
   skip(n: number): void {
     const target = this.position + n;
-    if (target > this.size && !this.grow) throw new Unexpected(`a chunk of ${n} bytes at ${this.position} runs past the end of the archive`);
+    if (target > this.size) throw new Unexpected(`a chunk of ${n} bytes at ${this.position} runs past the end of the archive`);
     if (this.at + n <= this.buffer.length) this.at += n;
     else {
       this.buffer = Buffer.alloc(0);
@@ -106,9 +90,7 @@ class Reader {
     }
   }
 
-  async atEnd(): Promise<boolean> {
-    if (this.position >= this.size && this.grow) this.size = await this.grow(this.position + 1);
-    if (this.position > this.size) throw new Unexpected(`a chunk runs past the end of the archive (byte ${this.size})`);
+  atEnd(): boolean {
     return this.position >= this.size;
   }
 
@@ -158,63 +140,12 @@ interface OffsetField {
   readonly flag: number;
 }
 
-/**
- * The growth of `file` (open as `handle`) while `writing` is under way (zstd writing the download):
- * each wait ends at a change event (fs.watch: inotify on Linux) or when `writing` settles; without
- * change events (watch unavailable), only then. After `writing` failed, waits end with Unexpected.
- */
-function follow(file: string, handle: FileHandle, writing: Promise<unknown>): { grow: Grow; close(): void } {
-  let finished = false;
-  let failed = false;
-  let wake: (() => void) | undefined;
-  const signal = () => {
-    const resolve = wake;
-    wake = undefined;
-    resolve?.();
-  };
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(file, { persistent: false }, signal);
-    watcher.on('error', () => watcher?.close());
-  } catch {
-    watcher = undefined;
-  }
-  writing.then(
-    () => {
-      finished = true;
-      signal();
-    },
-    () => {
-      finished = failed = true;
-      signal();
-    },
-  );
-  const grow: Grow = async (atLeast) => {
-    for (;;) {
-      if (failed) throw new Unexpected('the file was not written to its end');
-      const done = finished;
-      // Synchronous: no change event can be missed between this size and the wait below.
-      const { size } = fstatSync(handle.fd);
-      if (done || size >= atLeast) return size;
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-  };
-  return { grow, close: () => watcher?.close() };
-}
-
-/**
- * Writes the data blocks' offsets into `file`'s table of contents (see the module comment). With
- * `writing`, the file is still being written (downloadToWorkDir: zstd decompressing into it): the
- * scan follows the bytes as they arrive, so it ends right after the writer, and the offsets are
- * written once `writing` has resolved; if it rejects, nothing is written (`skipped`). `readBytes`:
- * the size of each read (@default 4 MiB; a growing file is read when that much more has arrived).
- */
-export async function writeDataOffsets(file: string, writing?: Promise<unknown>, options: { readonly readBytes?: number } = {}): Promise<OffsetsResult> {
+/** Writes the data blocks' offsets into `file`'s table of contents (see the module comment). */
+export async function writeDataOffsets(file: string): Promise<OffsetsResult> {
   const handle = await open(file, 'r+');
-  const following = writing ? follow(file, handle, writing) : undefined;
   try {
     const { size } = await handle.stat();
-    const r = new Reader(handle, size, following?.grow, options.readBytes);
+    const r = new Reader(handle, size);
     let fields: OffsetField[];
     let offSize: number;
     const blocks = new Map<number, number>();
@@ -258,7 +189,7 @@ export async function writeDataOffsets(file: string, writing?: Promise<unknown>,
         fields.push({ dumpId, at, flag });
       }
       const wanted = new Set(fields.filter((f) => f.flag !== K_OFFSET_NO_DATA).map((f) => f.dumpId));
-      while (!(await r.atEnd())) {
+      while (!r.atEnd()) {
         const start = r.position;
         const type = await r.byte();
         const dumpId = await readInt(r, intSize);
@@ -289,7 +220,6 @@ export async function writeDataOffsets(file: string, writing?: Promise<unknown>,
     }
     return { patched, blocks: blocks.size };
   } finally {
-    following?.close();
     await handle.close();
   }
 }

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { decompressedBytes } from './compression';
-import { mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadArchive, DownloadResult } from './archive';
 import { OffsetsResult, writeDataOffsets } from './archive-offsets';
@@ -164,18 +164,12 @@ export async function downloadToWorkDir(
   const body = await store.getStream(manifest.dump.key);
   if (!body) return undefined;
   const file = join(workDir, `pgdr-restore-${randomBytes(6).toString('hex')}.dump`);
-  // The dump was written into a pipe: give pg_restore --jobs the data offsets it would have had,
-  // read while zstd writes the file (the scan follows it: measured 0.26-0.33 s after the download
-  // of the bench database's 784 MiB archive when it ran afterwards).
-  await writeFile(file, '', { mode: 0o600 });
-  const download = downloadArchive(body, manifest.dump.compression, pgBin, file);
-  const offsets = writeDataOffsets(file, download);
-  let got: DownloadResult;
+  const got = await downloadArchive(body, manifest.dump.compression, pgBin, file);
+  // The dump was written into a pipe: give pg_restore --jobs the data offsets it would have had.
   let dataOffsets: OffsetsResult;
   try {
-    [got, dataOffsets] = await Promise.all([download, offsets]);
+    dataOffsets = await writeDataOffsets(file);
   } catch (err) {
-    await Promise.allSettled([download, offsets]);
     await rm(file, { force: true });
     throw err;
   }

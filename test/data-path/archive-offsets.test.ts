@@ -3,12 +3,10 @@
  * pg_dump writes into a file: on a real dump (tables, a large object, an empty table, a quoted
  * unicode name) the patched archive equals pg_dump's own `-f` output except the header's dump
  * time, and `pg_restore --jobs 2` restores it. Anything it does not understand leaves the file
- * byte for byte as it was. Following a file while another writer appends to it (the download)
- * gives the same offsets, written only once the writer is done; a writer that fails gets none.
+ * byte for byte as it was.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PG_BIN, PgCluster } from '../../local/pg-cluster';
@@ -83,46 +81,4 @@ test('a truncated archive, a plain SQL file or bytes after the last block: skipp
     expect(result).toEqual({ skipped: expect.stringMatching(reason) });
     expect(Buffer.compare(readFileSync(path), bytes)).toBe(0);
   }
-});
-
-/** Appends `bytes` to `path` in pieces of `piece` bytes, yielding to the event loop between them; `fail` rejects after that many bytes. */
-async function writeInPieces(path: string, bytes: Buffer, piece: number, fail?: number): Promise<void> {
-  for (let at = 0; at < bytes.length; at += piece) {
-    if (fail !== undefined && at >= fail) throw new Error('the writer failed');
-    await appendFile(path, bytes.subarray(at, Math.min(bytes.length, at + piece)));
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
-test('following the file while it is written (the download): the same offsets as pg_dump writes, written once the writer is done', async () => {
-  const { piped, file } = dumps();
-  const whole = readFileSync(piped);
-  const growing = join(dir, 'growing.dump');
-  writeFileSync(growing, '');
-  // Pieces of 10007 bytes split the header, table-of-contents entries and chunk headers; reads of 4 KiB wait on each piece.
-  let written = false;
-  const writing = writeInPieces(growing, whole, 10007).then(() => {
-    written = true;
-  });
-  const result = writeDataOffsets(growing, writing, { readBytes: 4096 });
-  let scanned = false;
-  void result.then(() => (scanned = true));
-  await writing;
-  expect(scanned).toBe(false); // it waited for the writer
-  expect(await result).toEqual({ patched: 4, blocks: 4 });
-  expect(written).toBe(true);
-  expect(differingBytes(readFileSync(growing), readFileSync(file)).filter((i) => i > 64)).toEqual([]);
-});
-
-test('following a writer that fails halfway: skipped, nothing written into the file', async () => {
-  const { piped } = dumps();
-  const whole = readFileSync(piped);
-  const growing = join(dir, 'failing.dump');
-  writeFileSync(growing, '');
-  const writing = writeInPieces(growing, whole, 10007, Math.floor(whole.length / 2));
-  const result = writeDataOffsets(growing, writing, { readBytes: 4096 });
-  await expect(writing).rejects.toThrow('the writer failed');
-  expect(await result).toEqual({ skipped: 'the file was not written to its end' });
-  const left = readFileSync(growing);
-  expect(Buffer.compare(left, whole.subarray(0, left.length))).toBe(0);
 });
