@@ -185,7 +185,7 @@ export async function localBackup(
  */
 export async function localVerify(
   env: LocalEnv,
-  job: { database: string; connection?: ConnectionInfo; kind: 'verify' | 'source'; smokeQueries: VerificationPolicy['smokeQueries']; key?: string; settings?: LocalJobSettings },
+  job: { database: string; connection?: ConnectionInfo; kind: 'verify' | 'source'; smokeQueries: VerificationPolicy['smokeQueries']; key?: string; settings?: LocalJobSettings; signal?: AbortSignal },
 ): Promise<VerificationRecord> {
   const manifestKey = job.key === undefined ? undefined : (manifestKeyOf(job.key) ?? job.key);
   const work = jobWorkDir();
@@ -210,7 +210,7 @@ export async function localVerify(
         log: env.log,
         clock: systemClock,
       },
-      { database: job.database, ...(manifestKey ? { manifestKey } : {}), restoreTest: true },
+      { database: job.database, ...(manifestKey ? { manifestKey } : {}), restoreTest: true, signal: job.signal },
     );
   } finally {
     work.dispose();

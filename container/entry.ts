@@ -103,7 +103,7 @@ async function runJob(job: Job, event: unknown, signal: AbortSignal): Promise<un
     case 'dump':
       return dumpHandler(event as Parameters<typeof dumpHandler>[0], { signal });
     case 'verify':
-      return verifyHandler(event as Parameters<typeof verifyHandler>[0]);
+      return verifyHandler(event as Parameters<typeof verifyHandler>[0], { signal });
     case 'restore':
       return restoreHandler(event as Parameters<typeof restoreHandler>[0]);
   }
@@ -156,7 +156,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
 
   const stop = new AbortController();
   const onSigterm = () => stop.abort(new Error('SIGTERM: the task is stopping'));
-  if (job === 'dump') io.signals.once('SIGTERM', onSigterm);
+  // The dump abandons its upload; the verification kills pg_restore and drops its scratch database.
+  if (job === 'dump' || job === 'verify') io.signals.once('SIGTERM', onSigterm);
   let ran: { doc: JobResult; code: number };
   try {
     ran = await runToDocument(job, () => runJob(job, event, stop.signal));

@@ -1,4 +1,6 @@
 /** `pgdr verify NAME`: verify the newest backup (integrity and restore test) and print the record. */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { VerificationRecord } from '../../lambda/shared/records';
 import { CliError } from '../errors';
@@ -6,6 +8,7 @@ import { resolveDatabase } from '../resolve';
 import { CommonOptions, parseUrl, printRecord, redactOutput } from '../shared';
 import { openBackend, requireConfig } from '../backend';
 import { openProgress } from '../progress';
+import { interruptOnSignals, signalExitCode } from '../interrupt';
 
 export function registerVerify(program: Command): void {
   program
@@ -43,6 +46,9 @@ export function registerVerify(program: Command): void {
       if (!url && settings.verifyMode !== 'ephemeral') throw new CliError('verify --local needs --verify-url or --source-url: the server that hosts the scratch database of the restore test');
       const connection = url ? parseUrl(url, options.verifyUrl ? '--verify-url' : '--source-url') : undefined;
       const env = await openLocalEnv({ ...options, redact: redactOutput });
+      // Ctrl-C / SIGTERM: pg_restore and zstd are stopped, the scratch database dropped, an
+      // ephemeral server stopped, nothing recorded; a second signal exits at once.
+      const interrupt = interruptOnSignals(`pg_restore may still be restoring into a scratch database pgdr_verify_* (the next restore test drops it); an ephemeral server may still run under ${join(tmpdir(), 'pgdr-job-*')} (stop it by the PID in its postmaster.pid)`);
       let record: VerificationRecord;
       try {
         record = await localVerify(env, {
@@ -52,8 +58,13 @@ export function registerVerify(program: Command): void {
           smokeQueries: db.config?.verification.smokeQueries ?? [],
           key: options.key,
           settings,
+          signal: interrupt.signal,
         });
+      } catch (err) {
+        if (!interrupt.received) throw err;
+        throw new CliError((err as Error).message, signalExitCode(interrupt.received));
       } finally {
+        interrupt.dispose();
         await env.close();
       }
       printRecord(record, options.json === true);

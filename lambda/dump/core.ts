@@ -91,12 +91,7 @@ export class DumpError extends Error {
   }
 }
 
-/** Aborts `ms` milliseconds from now with the reason "deadline reached" (the timer does not keep the process alive). */
-export function deadlineSignal(ms: number): AbortSignal {
-  const controller = new AbortController();
-  setTimeout(() => controller.abort(new DumpError('deadline reached')), Math.max(0, ms)).unref();
-  return controller.signal;
-}
+export { deadlineSignal } from '../shared/job-signal';
 
 type FailureSource = 'abandoned' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream';
 

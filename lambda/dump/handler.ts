@@ -22,7 +22,8 @@
  */
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { deadlineSignal, DumpError, runDump } from './core';
+import { DumpError, runDump } from './core';
+import { JobContext, jobSignal } from '../shared/job-signal';
 import { reportFailure } from '../shared/failure';
 import { compressionFromEnv, dumpFormatFromEnv, EnvError, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv } from '../shared/env';
 import { removeLeftoverFiles } from '../shared/restore-mode';
@@ -37,12 +38,8 @@ export interface DumpEvent {
   readonly backupClass: string;
 }
 
-/** Lambda's context, the part used here; `signal` is the container entry point's (SIGTERM: the task is stopping). */
-export interface DumpContext {
-  getRemainingTimeInMillis?(): number;
-  /** Abandon the dump (abort the upload, no manifest) when this aborts. */
-  readonly signal?: AbortSignal;
-}
+/** Lambda's context, the part used here; `signal` is the container entry point's (SIGTERM: the task is stopping): the dump is abandoned (upload aborted, no manifest). */
+export type DumpContext = JobContext;
 
 let s3: S3Client | undefined;
 let secrets: SecretsManagerClient | undefined;
@@ -55,9 +52,8 @@ export async function handler(event: DumpEvent, context?: DumpContext): Promise<
     s3 ??= new S3Client({});
     secrets ??= new SecretsManagerClient({});
     const connection = await readConnectionSecret(secrets, requireEnv('PGDR_SECRET_ARN'), tlsFromEnv());
-    const remaining = context?.getRemainingTimeInMillis?.();
     // Leave 30 s to abort the upload and report before Lambda stops us.
-    const signals = [context?.signal, remaining ? deadlineSignal(remaining - 30_000) : undefined].filter((s): s is AbortSignal => s !== undefined);
+    const signal = jobSignal(context);
     const { format, jobs } = dumpFormatFromEnv();
     const { workDir } = restoreFileSettingsFromEnv();
     // A run stopped at the Lambda timeout cannot remove its directory; the next one in the same environment does.
@@ -75,7 +71,7 @@ export async function handler(event: DumpEvent, context?: DumpContext): Promise<
         log,
         clock: systemClock,
       },
-      { database, backupClass: event.backupClass, signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0] },
+      { database, backupClass: event.backupClass, signal },
     );
   } catch (err) {
     // Failures before the core ran (secret, environment) still count as failed backups.

@@ -7,6 +7,7 @@
  * MAX_LINE_CHARS) however much the tool wrote after it, so the line naming the cause survives a
  * long CONTEXT / "Command was" / warning tail.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, delimiter, dirname, join } from 'node:path';
@@ -114,6 +115,30 @@ function childEnv(binDir: string, connection?: ConnectionInfo): NodeJS.ProcessEn
   return connection ? { ...env, ...libpqEnv(connection) } : env;
 }
 
+/** The signal that stops the tools started in its scope (`withToolAbort`). */
+const toolAbort = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Runs `fn` so that every tool it starts (`startTool`, at any depth) is SIGKILLed when `signal`
+ * aborts, or at once if it has already aborted: Ctrl-C stops pg_restore and zstd, and the
+ * caller's error paths clean up (the verify job: `pgdr verify --local`). Without a signal: `fn()`.
+ */
+export function withToolAbort<T>(signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  return signal ? toolAbort.run(signal, fn) : fn();
+}
+
+/** SIGKILLs `child` when `signal` aborts (at once if it has), until the child has exited. */
+function killOnAbort(child: ChildProcess, signal: AbortSignal): void {
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  if (signal.aborted) return kill();
+  signal.addEventListener('abort', kill, { once: true });
+  const forget = () => signal.removeEventListener('abort', kill);
+  child.once('close', forget);
+  child.once('error', forget);
+}
+
 /** Starts `binDir/tool args`. stdout is a pipe; stderr is collected. */
 export function startTool(binDir: string, tool: string, args: string[], options: StartOptions = {}): RunningTool {
   const path = tool.includes('/') ? tool : toolPath(binDir, tool);
@@ -127,6 +152,8 @@ export function startTool(binDir: string, tool: string, args: string[], options:
   });
   // Only the two children hold the pipe now; Node never writes to it.
   into?.destroy();
+  const abort = toolAbort.getStore();
+  if (abort) killOnAbort(child, abort);
   const collector = new StderrCollector();
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => collector.add(chunk));

@@ -28,7 +28,7 @@ import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
 import { LocaleMismatchError } from '../shared/locale';
 import { withClient } from '../shared/pg-client';
-import { ToolError } from '../shared/pg-process';
+import { ToolError, withToolAbort } from '../shared/pg-process';
 import { reportFailure } from '../shared/failure';
 import { Clock, LogPort, MetricsFactory, MetricsPort, ObjectStore, PreconditionFailedError, seconds } from '../shared/ports';
 import {
@@ -64,6 +64,12 @@ export interface VerifyRequest {
   readonly manifestKey?: string;
   /** Force (true) or skip (false) the restore test; default: the policy decides. */
   readonly restoreTest?: boolean;
+  /**
+   * Stop when this aborts (Ctrl-C in `pgdr verify --local`): pg_restore and zstd are killed, the
+   * scratch database dropped, an ephemeral server stopped, the downloaded file removed, and
+   * nothing is recorded (no verification record, latest-verified untouched): VerifyError.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -99,9 +105,21 @@ export class VerifyError extends namedError('VerifyError') {}
 export { SCRATCH_PREFIX, scratchDatabaseName } from './scratch';
 
 /** Verifies one backup and returns its verification record (also when it failed). */
-export async function runVerify(deps: VerifyDeps, request: VerifyRequest): Promise<VerificationRecord> {
+export function runVerify(deps: VerifyDeps, request: VerifyRequest): Promise<VerificationRecord> {
+  return withToolAbort(request.signal, () => verifyOne(deps, request));
+}
+
+/** What an aborted verification says: its signal's reason, and that nothing was recorded. */
+function stoppedMessage(signal: AbortSignal, record?: VerificationRecord): string {
+  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+  const test = record?.restoreTest;
+  const scratch = test ? (test.scratchDropped ? `; the scratch database ${test.scratchDatabase} was dropped` : `; the scratch database ${test.scratchDatabase} was not dropped (the next restore test drops it)`) : '';
+  return `${why}: verification stopped, nothing recorded${scratch}`;
+}
+
+async function verifyOne(deps: VerifyDeps, request: VerifyRequest): Promise<VerificationRecord> {
   const { store, log } = deps;
-  const { database } = request;
+  const { database, signal } = request;
   let metrics: MetricsPort | undefined;
   try {
     assertName(database, 'database name');
@@ -118,7 +136,9 @@ export async function runVerify(deps: VerifyDeps, request: VerifyRequest): Promi
       throw new VerifyError((err as Error).message);
     }
     const restoreTest = request.restoreTest ?? (await policyWantsRestoreTest(deps, manifestKey));
-    const record = await verifyBackup(deps, manifest, manifestKey, restoreTest);
+    const record = await verifyBackup(deps, manifest, manifestKey, restoreTest, signal);
+    // Stopped: what the record says is the interruption, not the backup.
+    if (signal?.aborted) throw new VerifyError(stoppedMessage(signal, record));
     await store.putText(keysFromManifestKey(manifestKey).verification, `${JSON.stringify(record, null, 2)}\n`);
 
     metrics.add(record.ok ? 'VerifySucceeded' : 'VerifyFailed', 1, 'Count');
@@ -136,8 +156,9 @@ export async function runVerify(deps: VerifyDeps, request: VerifyRequest): Promi
     return record;
   } catch (err) {
     metrics ??= deps.metrics(database, parseManifestKey(request.manifestKey ?? '')?.backupClass ?? 'unknown');
-    reportFailure(metrics, log, 'VerifyFailed', 'verification failed', { database, manifestKey: request.manifestKey }, err);
-    throw err instanceof VerifyError ? err : new VerifyError((err as Error).message);
+    const failure = signal?.aborted && !(err instanceof VerifyError) ? new VerifyError(stoppedMessage(signal)) : err;
+    reportFailure(metrics, log, 'VerifyFailed', 'verification failed', { database, manifestKey: request.manifestKey }, failure);
+    throw failure instanceof VerifyError ? failure : new VerifyError((failure as Error).message);
   } finally {
     metrics?.flush();
   }
@@ -175,7 +196,7 @@ interface DumpRead {
   readonly refused?: string;
 }
 
-async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifestKey: string, restoreTest: boolean): Promise<VerificationRecord> {
+async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifestKey: string, restoreTest: boolean, signal?: AbortSignal): Promise<VerificationRecord> {
   const { clock, log } = deps;
   const failures: string[] = [];
   const integrityStarted = clock.now();
@@ -188,7 +209,7 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
     early.catch(() => undefined);
   }
   let used = false;
-  const read = await (dump.format === 'directory' ? readDirectoryDump(deps, manifest, dump, restoreTest, failures) : readCustomDump(deps, manifest, manifestKey, restoreTest, failures)).catch(async (err: unknown) => {
+  const read = await (dump.format === 'directory' ? readDirectoryDump(deps, manifest, dump, restoreTest, failures) : readCustomDump(deps, manifest, manifestKey, restoreTest, failures, signal)).catch(async (err: unknown) => {
     await stopUnused(early, log, manifest);
     throw err;
   });
@@ -205,7 +226,9 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
     log.info('integrity checked', { database: manifest.database, manifestKey, ok: failures.length === 0, bytes: integrity.actualBytes, mode: choice?.mode, format: dump.format });
 
     let restore: VerificationRecord['restoreTest'];
-    if (restoreTest && failures.length === 0 && read.refused) {
+    if (signal?.aborted) {
+      // Stopped during the integrity check: no restore test (runVerify records nothing).
+    } else if (restoreTest && failures.length === 0 && read.refused) {
       failures.push(`restore test not run: ${read.refused}`);
     } else if (restoreTest && failures.length === 0) {
       used = true;
@@ -241,7 +264,7 @@ async function stopUnused(early: Promise<StartedEphemeral> | undefined, log: Log
 }
 
 /** Level 1 of a custom-format dump (one object): in file mode from the download the restore test then uses, else streamed. */
-async function readCustomDump(deps: VerifyDeps, manifest: BackupManifest, manifestKey: string, restoreTest: boolean, failures: string[]): Promise<DumpRead> {
+async function readCustomDump(deps: VerifyDeps, manifest: BackupManifest, manifestKey: string, restoreTest: boolean, failures: string[], signal?: AbortSignal): Promise<DumpRead> {
   const { store, log } = deps;
   let checked: IntegrityResult | undefined;
   let missing = false;
@@ -257,6 +280,7 @@ async function readCustomDump(deps: VerifyDeps, manifest: BackupManifest, manife
           checked = { bytes: got.bytes, sha256: got.sha256, ...(await listArchiveFile(got.file, deps.pgBin)) };
         } else missing = true;
       } catch (err) {
+        if (signal?.aborted) throw err;
         // Disk full, a broken download or a dump zstd cannot read: the streaming check below
         // reads it again and reports what is wrong with the object itself, if anything.
         choice = { mode: 'stream', jobs: 1, modeReason: `downloading to the work directory failed (${(err as Error).message}): streamed` };

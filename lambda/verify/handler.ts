@@ -30,6 +30,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { RestoreServer, runVerify } from './core';
 import { parsePolicy } from './policy';
+import { JobContext, jobSignal } from '../shared/job-signal';
 import { ephemeralServerFromEnv, EnvError, optionalEnv, requireEnv, restoreFileSettingsFromEnv, tlsFromEnv, verifyModeFromEnv } from '../shared/env';
 import { startEphemeralServer, stopLeftoverServers } from '../shared/ephemeral-server';
 import { readConnectionSecret } from '../shared/secrets';
@@ -63,7 +64,12 @@ let s3: S3Client | undefined;
 let secrets: SecretsManagerClient | undefined;
 const log = powertoolsLog();
 
-export async function handler(event: VerifyEvent): Promise<VerificationRecord | { skipped: string }> {
+/**
+ * `context`: Lambda's (30 s before the timeout) or the container entry's (SIGTERM: the task is
+ * stopping): the verification stops, pg_restore is killed, the scratch database dropped, an
+ * ephemeral server stopped, nothing recorded (VerifyError, VerifyFailed).
+ */
+export async function handler(event: VerifyEvent, context?: JobContext): Promise<VerificationRecord | { skipped: string }> {
   const database = requireEnv('PGDR_DATABASE');
   const bucket = requireEnv('PGDR_BUCKET');
   let manifestKey: string | undefined;
@@ -103,7 +109,7 @@ export async function handler(event: VerifyEvent): Promise<VerificationRecord | 
       log,
       clock: systemClock,
     },
-    { database, manifestKey, restoreTest },
+    { database, manifestKey, restoreTest, signal: jobSignal(context) },
   );
   if (!record.ok) throw new VerificationFailedError(record);
   return record;

@@ -1,4 +1,9 @@
 /**
+ * SIGTERM during `pgdr verify --local` (sent to the CLI alone, as a scheduler or `timeout` sends
+ * it: its children do not get it): pg_restore is stopped, the scratch database dropped, the work
+ * directory removed, nothing recorded, exit 143. pg_restore's restore is a wrapper that records
+ * its PID (an atomic rename the test watches for) and blocks until killed.
+ *
  * Ctrl-C during `pgdr backup --local`: the real CLI (bin/pgdr.js) in its own process group gets
  * SIGINT as a terminal sends it (to the whole group, pg_dump included) once the first part of
  * the upload is stored, observed from the CLI's own --verbose "part uploaded" line. pg_dump is
@@ -6,11 +11,11 @@
  * backup cannot finish before the signal whatever the machine's speed. It must end with one
  * line and exit 130, leaving no object, no open multipart upload and no manifest.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgCluster } from '../../local/pg-cluster';
-import { startPgdr } from '../support/cli';
+import { runPgdr, startPgdr } from '../support/cli';
 import { fakeBin, FakeBin } from '../support/fake-bin';
 import { startTestS3 } from '../support/s3-server';
 import { LOCAL_BUCKET } from '../../cli/local';
@@ -94,5 +99,63 @@ test('a second signal exits at once, saying what may be left', () => {
   } finally {
     interrupt.dispose();
     stderr.mockRestore();
+  }
+});
+
+/** Resolves with the contents of `dir/name` once it appears (renamed into place whole), or rejects when `exited` settles first. */
+function fileAppears(dir: string, name: string, exited: Promise<unknown>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const watcher = watch(dir, (_event, file) => {
+      if (file !== name) return;
+      watcher.close();
+      resolve(readFileSync(join(dir, name), 'utf8'));
+    });
+    void exited.then(() => {
+      watcher.close();
+      reject(new Error(`pgdr exited before ${name} appeared`));
+    });
+  });
+}
+
+test('SIGTERM to pgdr verify --local during the restore: pg_restore stopped, scratch database dropped, work directory removed, nothing recorded, exit 143', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgdr-int-verify-'));
+  const [local, work, pids] = ['local', 'tmp', 'pids'].map((d) => join(dir, d));
+  for (const d of [local, work, pids]) mkdirSync(d);
+  const blocking = fakeBin({
+    pg_restore: `case "$*" in *--dbname=*) echo $$ > ${JSON.stringify(join(pids, 'tmp'))}; mv ${JSON.stringify(join(pids, 'tmp'))} ${JSON.stringify(join(pids, 'pg_restore'))}; exec tail -f /dev/null;; esac
+exec "$REAL" "$@"`,
+  });
+  try {
+    const backup = await runPgdr(local, ['backup', 'big', '--local', '--source-url', pg.url('big')]);
+    expect(backup.code).toBe(0);
+    const { child, exited } = startPgdr(local, ['verify', 'big', '--local', '--source-url', pg.url('big'), '--pg-bin', blocking.dir, '--verbose'], { TMPDIR: work });
+    let pid: number;
+    try {
+      pid = Number((await fileAppears(pids, 'pg_restore', exited)).trim());
+      expect((await pg.databases()).filter((d) => d.startsWith('pgdr_verify_big_'))).toHaveLength(1);
+      child.kill('SIGTERM');
+      const run = await exited;
+      expect(run.code).toBe(143);
+      expect(run.stdout).toBe('');
+      const lines = run.stderr.trim().split('\n').filter((l) => !l.startsWith('{'));
+      expect(lines).toEqual([expect.stringMatching(/^pgdr: interrupted by SIGTERM: verification stopped, nothing recorded; the scratch database pgdr_verify_big_\S+ was dropped$/)]);
+      expect(run.stderr).not.toContain(pg.password);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    }
+    expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    expect((await pg.databases()).filter((d) => d.startsWith('pgdr_verify_'))).toEqual([]);
+    expect(readdirSync(work)).toEqual([]);
+    const s3 = await startTestS3(LOCAL_BUCKET, join(local, 's3'));
+    try {
+      // The backup's dump, globals and manifest only: no verification record, no latest-verified.json.
+      expect(await s3.keys()).toEqual(['dump', 'globals.sql', 'manifest.json'].map((end) => expect.stringMatching(new RegExp(`^big/manual/[0-9/]+big_manual_[0-9TZ-]+\\.${end.replace('.', '\\.')}$`))));
+    } finally {
+      await s3.stop();
+    }
+  } finally {
+    blocking.remove();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

