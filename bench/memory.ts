@@ -112,6 +112,10 @@ export async function memorySection(bench: Bench, options: MemoryOptions): Promi
   }
   const wallSeconds = (Date.now() - started) / 1000;
   const { partSize, concurrency } = rows[0].report;
+  // Its table (GiBs) would stay on disk and in the page cache for the sections after it: with the
+  // cache full, every file they write pays the kernel's reclaim (measured: the verify's download of
+  // a 784 MiB archive 2.5-2.7 s and 4.0-4.2 machine CPU-s with a full cache, 1.6-2.1 s and 2.3-2.7 without).
+  await bench.pg.sql('postgres', `DROP DATABASE ${db} WITH (FORCE)`);
 
   const table = [
     '| PGDR_COMPRESSION (method) | run | pg_dump -Z0 MiB | stored MiB | seconds | MB/s | RSS before dump | peak RSS (50 ms samples) | VmHWM at end | peak − before | heap used before → peak | Buffers peak (arrayBuffers) | samples (longest gap) |',

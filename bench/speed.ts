@@ -113,6 +113,14 @@ function machineCpuSeconds(): number {
   return (user + nice + system + irq + softirq) / 100;
 }
 
+/** Free memory and page cache (GiB, /proc/meminfo MemFree and Cached). */
+function pageCache(): { freeGiB: number; cachedGiB: number } {
+  const info = readFileSync('/proc/meminfo', 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(info)?.[1] ?? NaN);
+  const gib = (k: number) => Math.round((k / 1024 / 1024) * 10) / 10;
+  return { freeGiB: gib(kib('MemFree')), cachedGiB: gib(kib('Cached')) };
+}
+
 /** Runs `fn` (resolving to wall seconds) and also returns the machine's CPU-seconds meanwhile. */
 async function withMachineCpu(fn: () => Promise<number>): Promise<{ wall: number; cpu: number }> {
   const before = machineCpuSeconds();
@@ -217,6 +225,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   }
 
   // Restore side: one pgdr backup of the database, verified once (level 1) so the restore job takes it.
+  const memoryAtRestore = pageCache();
   const store = new S3ObjectStore(bench.s3.client, bench.s3.bucket, { partSize: 16 * MIB });
   const connection = connectionFromUrl(bench.pg.url(db));
   const nullOut = new Writable({ write: (_c, _e, cb) => cb() });
@@ -311,7 +320,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   const round = (x: number | undefined, d = 3) => (x === undefined ? null : Math.round(x * 10 ** d) / 10 ** d);
   const results = {
     measuredAt: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model?.trim(), cores: cpus().length, memoryGiB: Math.round(totalmem() / GIB), node: process.version, postgres: version },
+    machine: { cpu: cpus()[0]?.model?.trim(), cores: cpus().length, memoryGiB: Math.round(totalmem() / GIB), node: process.version, postgres: version, memoryAtRestoreSide: memoryAtRestore },
     database: { sizeMiB: Math.round(Number(size) / MIB), targetSizeMiB: options.sizeMiB, pgbenchScale: built.scale, rawDumpMiB: Math.round(rawBytes / MIB), reps: options.reps },
     dumpThroughputRatio: round(m('raw')! / backupWall),
     dumpThroughputBasis: m('cli') !== undefined ? 'pgdr backup --local (CLI, wall)' : `the dump job in a child process (the CLI failed: ${cliError})`,
@@ -454,7 +463,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     `| the failover restore job alone (download, roles, pg_restore -j 2 from a file, comparison with the manifest) | ${fmt('restoreJob')} | ${cost('restoreJob', 'restoreRaw1')} |`,
     `| drill recovery: \`pgdr drill --local --source-url\`, its measured RTO (failover start → validated: the synthesized workflow, a new simulated instance, the restore job, the Validate state) | ${fmt('drill')} | ${cost('drill', 'restoreRaw1')} |`,
     '',
-    `The drill's recovery is the RTO the drill report gives (whole seconds): from the start of the failover workflow to the validated instance. The simulator creates the instance without wall time, so against AWS the instance creation (10–20 min) comes on top; here the figure is the workflow, the restore job and the validation. The drill's failover step as a whole (also deleting the instance and writing the record) took ${fmt('drillFailoverStep').replace(' | ', ' s, range ')} s. The ephemeral server's start (initdb + start) took ${stats(ephemeralStartSeconds).median.toFixed(2)} s of the ephemeral verify.`,
+    `The drill's recovery is the RTO the drill report gives (whole seconds): from the start of the failover workflow to the validated instance. The simulator creates the instance without wall time, so against AWS the instance creation (10–20 min) comes on top; here the figure is the workflow, the restore job and the validation. The drill's failover step as a whole (also deleting the instance and writing the record) took ${fmt('drillFailoverStep').replace(' | ', ' s, range ')} s. The ephemeral server's start (initdb + start) took ${stats(ephemeralStartSeconds).median.toFixed(2)} s of the ephemeral verify. At the start of the restore side the kernel had ${memoryAtRestore.freeGiB} GiB free and ${memoryAtRestore.cachedGiB} GiB of page cache (/proc/meminfo): with the cache full, writing the verify's archive pays for reclaim (by hand: the download 2.5–2.7 s and 4.0–4.2 machine CPU-s, against 1.6–2.1 s and 2.3–2.7 with free memory).`,
     '',
     '## CLI start-up',
     '',
