@@ -245,6 +245,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   let verifyModes: string[] = [];
   // pgdr verify's pg_restore --jobs for this server (on this machine: cores + 1), and raw pg_restore with the same jobs.
   const verifyJobs = restoreJobsFor(verifyDeps.restoreServer);
+  const ephemeralJobs = restoreJobsFor({ kind: 'ephemeral' });
   const rawRestores: (readonly [string, number])[] = [['restoreRaw1', 1], ['restoreRaw2', 2], ...(verifyJobs > 2 ? [['restoreRawSame', verifyJobs] as const] : [])];
   const ephemeralStartSeconds: number[] = [];
   // The ephemeral server runs as the postgres OS user when the bench runs as root.
@@ -280,7 +281,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
       'verifyEphemeral',
       await timed(async () => {
         ephemeralRecord = await runVerify(
-          { ...verifyDeps, restoreServer: { kind: 'ephemeral', start: () => startEphemeralServer({ bin: PG_BIN, workDir: verifyWork, memoryMb: 1024 }) }, workDir: verifyWork, jobs: restoreJobsFor({ kind: 'ephemeral' }) },
+          { ...verifyDeps, restoreServer: { kind: 'ephemeral', start: () => startEphemeralServer({ bin: PG_BIN, workDir: verifyWork, memoryMb: 1024 }) }, workDir: verifyWork, jobs: ephemeralJobs },
           { database: db, manifestKey, restoreTest: true },
         );
       }),
@@ -459,7 +460,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     `| pgdr verify, forced to stream (no room), ${verifyModes[1] ?? 'stream'} | ${fmt('verifyStream')} | ${cost('verifyStream', 'restoreRaw1')} |`,
     `| raw \`pg_restore -d\` (1 job) + validation queries (count(*) per table) | ${fmt('restoreRaw1Validated')} | ${cost('restoreRaw1Validated', 'restoreRaw1')} |`,
     `| raw \`pg_restore -j 2\` + validation queries | ${fmt('restoreRaw2Validated')} | ${cost('restoreRaw2Validated', 'restoreRaw1')} |`,
-    `| pgdr verify, \`verification.mode: "ephemeral"\` (its own throw-away server, restore-target settings), file (${restoreJobsFor({ kind: 'ephemeral' })} jobs) | ${fmt('verifyEphemeral')} | ${cost('verifyEphemeral', 'restoreRaw1')} |`,
+    `| pgdr verify, \`verification.mode: "ephemeral"\` (its own throw-away server, restore-target settings), file (${ephemeralJobs} jobs) | ${fmt('verifyEphemeral')} | ${cost('verifyEphemeral', 'restoreRaw1')} |`,
     `| the failover restore job alone (download, roles, pg_restore -j 2 from a file, comparison with the manifest) | ${fmt('restoreJob')} | ${cost('restoreJob', 'restoreRaw1')} |`,
     `| drill recovery: \`pgdr drill --local --source-url\`, its measured RTO (failover start → validated: the synthesized workflow, a new simulated instance, the restore job, the Validate state) | ${fmt('drill')} | ${cost('drill', 'restoreRaw1')} |`,
     '',

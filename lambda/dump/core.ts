@@ -48,13 +48,14 @@ import type { Clock, LogPort, MetricsPort, ObjectStore } from '../shared/ports';
 import { reportFailure } from '../shared/failure';
 import { readDatabaseLocale } from '../shared/locale';
 import type { DumpFormat } from '../shared/env';
+import { abortReason } from '../shared/job-signal';
 
 export interface DumpRequest {
   /** pgdr database name (S3 prefix, metric dimension). */
   readonly database: string;
   readonly backupClass: string;
   /**
-   * Give up (and clean up) when this aborts: e.g. `deadlineSignal` shortly before the Lambda
+   * Give up (and clean up) when this aborts: e.g. shared/job-signal.ts `jobSignal` shortly before the Lambda
    * timeout, or Ctrl-C. The message of its reason (an Error) says why.
    */
   readonly signal?: AbortSignal;
@@ -90,8 +91,6 @@ export class DumpError extends Error {
     this.name = 'DumpError';
   }
 }
-
-export { deadlineSignal } from '../shared/job-signal';
 
 type FailureSource = 'abandoned' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream';
 
@@ -348,8 +347,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     const { signal } = request;
     if (signal) {
       onAbort = () => {
-        const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
-        run.failed('abandoned')(new DumpError(`${why} after ${seconds(startedAt, clock.now())} s; dump abandoned`));
+        run.failed('abandoned')(new DumpError(`${abortReason(signal)} after ${seconds(startedAt, clock.now())} s; dump abandoned`));
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });

@@ -38,14 +38,12 @@ export interface DumpEvent {
   readonly backupClass: string;
 }
 
-/** Lambda's context, the part used here; `signal` is the container entry point's (SIGTERM: the task is stopping): the dump is abandoned (upload aborted, no manifest). */
-export type DumpContext = JobContext;
-
 let s3: S3Client | undefined;
 let secrets: SecretsManagerClient | undefined;
 const log = powertoolsLog();
 
-export async function handler(event: DumpEvent, context?: DumpContext): Promise<BackupManifest> {
+/** `context`: Lambda's (30 s before the timeout) or the container entry's (SIGTERM: the task is stopping): the dump is abandoned (upload aborted, no manifest). */
+export async function handler(event: DumpEvent, context?: JobContext): Promise<BackupManifest> {
   const database = requireEnv('PGDR_DATABASE');
   try {
     if (!event || typeof event.backupClass !== 'string') throw new EnvError(`event must be {"backupClass": "<class>"} (received ${JSON.stringify(event)})`);

@@ -19,6 +19,11 @@ export function deadlineSignal(ms: number): AbortSignal {
   return controller.signal;
 }
 
+/** Why `signal` aborted, in words: its reason's message (an Error), else the reason itself. */
+export function abortReason(signal: AbortSignal): string {
+  return signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+}
+
 /** The context's signal and/or a deadline `marginMs` before its remaining time runs out; undefined when it has neither. */
 export function jobSignal(context: JobContext | undefined, marginMs = 30_000): AbortSignal | undefined {
   const remaining = context?.getRemainingTimeInMillis?.();

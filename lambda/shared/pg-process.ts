@@ -127,16 +127,14 @@ export function withToolAbort<T>(signal: AbortSignal | undefined, fn: () => Prom
   return signal ? toolAbort.run(signal, fn) : fn();
 }
 
-/** SIGKILLs `child` when `signal` aborts (at once if it has), until the child has exited. */
-function killOnAbort(child: ChildProcess, signal: AbortSignal): void {
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
+/** SIGKILLs `tool` (`killTool`) when `signal` aborts (at once if it has), until the tool has exited. */
+function killOnAbort(tool: RunningTool, signal: AbortSignal): void {
+  const kill = () => void killTool(tool);
   if (signal.aborted) return kill();
   signal.addEventListener('abort', kill, { once: true });
   const forget = () => signal.removeEventListener('abort', kill);
-  child.once('close', forget);
-  child.once('error', forget);
+  tool.child.once('close', forget);
+  tool.child.once('error', forget);
 }
 
 /** Starts `binDir/tool args`. stdout is a pipe; stderr is collected. */
@@ -152,8 +150,6 @@ export function startTool(binDir: string, tool: string, args: string[], options:
   });
   // Only the two children hold the pipe now; Node never writes to it.
   into?.destroy();
-  const abort = toolAbort.getStore();
-  if (abort) killOnAbort(child, abort);
   const collector = new StderrCollector();
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => collector.add(chunk));
@@ -170,7 +166,10 @@ export function startTool(binDir: string, tool: string, args: string[], options:
     });
   });
   // A tool given by path is named by its file name in messages.
-  return { tool: basename(tool), child, stdin: child.stdin, stdout: child.stdout ?? Readable.from([]), exited };
+  const running: RunningTool = { tool: basename(tool), child, stdin: child.stdin, stdout: child.stdout ?? Readable.from([]), exited };
+  const abort = toolAbort.getStore();
+  if (abort) killOnAbort(running, abort);
+  return running;
 }
 
 /** Keeps the tail of a stream of stderr text and its error lines, bounded in count and length. */

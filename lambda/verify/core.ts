@@ -29,6 +29,7 @@ import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKe
 import { LocaleMismatchError } from '../shared/locale';
 import { withClient } from '../shared/pg-client';
 import { ToolError, withToolAbort } from '../shared/pg-process';
+import { abortReason } from '../shared/job-signal';
 import { reportFailure } from '../shared/failure';
 import { Clock, LogPort, MetricsFactory, MetricsPort, ObjectStore, PreconditionFailedError, seconds } from '../shared/ports';
 import {
@@ -111,10 +112,9 @@ export function runVerify(deps: VerifyDeps, request: VerifyRequest): Promise<Ver
 
 /** What an aborted verification says: its signal's reason, and that nothing was recorded. */
 function stoppedMessage(signal: AbortSignal, record?: VerificationRecord): string {
-  const why = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
   const test = record?.restoreTest;
   const scratch = test ? (test.scratchDropped ? `; the scratch database ${test.scratchDatabase} was dropped` : `; the scratch database ${test.scratchDatabase} was not dropped (the next restore test drops it)`) : '';
-  return `${why}: verification stopped, nothing recorded${scratch}`;
+  return `${abortReason(signal)}: verification stopped, nothing recorded${scratch}`;
 }
 
 async function verifyOne(deps: VerifyDeps, request: VerifyRequest): Promise<VerificationRecord> {

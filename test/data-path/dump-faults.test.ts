@@ -15,8 +15,8 @@ import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import type { ObjectStore } from '../../lambda/shared/ports';
-import { deadlineSignal, DumpError } from '../../lambda/dump/core';
-import { jobSignal } from '../../lambda/shared/job-signal';
+import { DumpError } from '../../lambda/dump/core';
+import { deadlineSignal, jobSignal } from '../../lambda/shared/job-signal';
 import { findOnPath } from '../../lambda/shared/pg-process';
 import { zstdSummary } from '../../lambda/shared/compression';
 
