@@ -21,7 +21,7 @@
 import { scramVerifier } from '../shared/scram';
 import { rm } from 'node:fs/promises';
 import { restoreArchive, restoreArchiveFile } from '../shared/archive';
-import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreMode, RestoreModeChoice } from '../shared/restore-mode';
+import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreMode, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
 import { directoryIntegrityFailures, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
@@ -163,6 +163,7 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
   log.info('restore: starting', { ...context, mode, modeReason });
 
   let file: string | undefined;
+  let removing: Promise<void> | undefined;
   try {
     // The database first: the role settings of the source database name it.
     const versionNum = await withClient(target, async (client) => {
@@ -208,7 +209,8 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     const restoreStarted = clock.now();
     if (file) {
       await restoreArchiveFile(file, jobs, deps.pgBin, target, targetDatabase, plan);
-      await rm(file, { force: true, recursive: true });
+      // Removed while the application login is set and the restore compared (awaited in finally).
+      removing = startRemoving(file);
       file = undefined;
     } else {
       const body = await store.getStream(manifest.dump.key);
@@ -271,5 +273,6 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     throw err instanceof RestoreError ? err : new RestoreError(`restore of ${manifestKey} into ${targetDatabase} failed: ${message}`);
   } finally {
     if (file) await rm(file, { force: true, recursive: true });
+    await removing;
   }
 }

@@ -20,7 +20,7 @@
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { checkArchive, IntegrityResult, listArchiveFile, restoreArchive, restoreArchiveFile } from '../shared/archive';
-import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreModeChoice } from '../shared/restore-mode';
+import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
 import { directoryIntegrityFailures, FetchedFile, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
 import { prepareRestoreRoles, RestoreRolePlan } from '../shared/globals';
@@ -391,6 +391,9 @@ async function runRestoreTest(
     : { checked: false, reason: 'the manifest records no encoding and locale (written before pgdr 0.2): not checked, the scratch database gets the restore server default' };
   let roles: RestoreRolePlan | undefined;
   let privilegeMismatches: Mismatch[] = [];
+  // The local copy is not read after pg_restore: removed while the comparison and the drop run.
+  // verifyBackup removes it too when the restore test never ran (a second rm of a missing path does nothing).
+  let removing: Promise<void> | undefined;
   try {
     if (deps.restoreServer.kind === 'ephemeral') {
       ({ ephemeral, info: ephemeralServer } = await (early ?? startEphemeral(deps.restoreServer, manifest, clock, log)));
@@ -411,6 +414,7 @@ async function runRestoreTest(
     const restoreStarted = clock.now();
     if (source.file) {
       await restoreArchiveFile(source.file, source.jobs, deps.pgBin, admin, scratch, roles);
+      removing = startRemoving(source.file);
     } else {
       if (manifest.dump.format === 'directory') throw new Error(`a directory-format dump restores only from its downloaded directory`);
       const body = await store.getStream(manifest.dump.key);
@@ -434,6 +438,7 @@ async function runRestoreTest(
     if (err instanceof ToolError && err.exit?.errorLines?.length) restoreErrors = [...err.exit.errorLines];
     failures.push(`restore test failed: ${(err as Error).message}`);
   } finally {
+    removing ??= startRemoving(source.file);
     try {
       scratchDropped = (await owner?.dropAndClose()) ?? false;
     } catch (err) {
@@ -444,6 +449,7 @@ async function runRestoreTest(
     } catch (err) {
       failures.push(`stopping the ephemeral server failed: ${(err as Error).message}`);
     }
+    await removing;
   }
   if (owner?.lostReason) log.warn('the scratch database owner session ended during the restore test', { scratchDatabase: scratch, reason: owner.lostReason });
   return {
