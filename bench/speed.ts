@@ -246,6 +246,8 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   // pgdr verify's pg_restore --jobs for this server (on this machine: cores + 1), and raw pg_restore with the same jobs.
   const verifyJobs = restoreJobsFor(verifyDeps.restoreServer);
   const ephemeralJobs = restoreJobsFor({ kind: 'ephemeral' });
+  // The failover restore job into a server on this machine (as the local drill's simulated instance): cores + 1.
+  const restoreJobJobs = restoreJobsFor({ connection: target });
   const rawRestores: (readonly [string, number])[] = [['restoreRaw1', 1], ['restoreRaw2', 2], ...(verifyJobs > 2 ? [['restoreRawSame', verifyJobs] as const] : [])];
   const ephemeralStartSeconds: number[] = [];
   // The ephemeral server runs as the postgres OS user when the bench runs as root.
@@ -288,7 +290,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     );
     if (!ephemeralRecord!.ok) throw new Error(`pgdr verify (ephemeral) failed: ${ephemeralRecord!.failures.join('; ')}`);
     ephemeralStartSeconds.push(ephemeralRecord!.restoreTest?.ephemeralServer?.startSeconds ?? 0);
-    const result = await runRestore({ store, target, pgBin: PG_BIN, log: silentLog, clock: systemClock, workDir: restoreWork, jobs: 2 }, { database: db, targetDatabase: 'drill_restore' });
+    const result = await runRestore({ store, target, pgBin: PG_BIN, log: silentLog, clock: systemClock, workDir: restoreWork, jobs: restoreJobJobs }, { database: db, targetDatabase: 'drill_restore' });
     if (!result.ok) throw new Error(`the restore job's result differs from the manifest: ${JSON.stringify(result.mismatches)}`);
     add('restoreJob', result.seconds.total);
     await bench.pg.sql('postgres', 'DROP DATABASE drill_restore');
@@ -462,7 +464,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     `| raw \`pg_restore -d\` (1 job) + validation queries (count(*) per table) | ${fmt('restoreRaw1Validated')} | ${cost('restoreRaw1Validated', 'restoreRaw1')} |`,
     `| raw \`pg_restore -j 2\` + validation queries | ${fmt('restoreRaw2Validated')} | ${cost('restoreRaw2Validated', 'restoreRaw1')} |`,
     `| pgdr verify, \`verification.mode: "ephemeral"\` (its own throw-away server, restore-target settings), file (${ephemeralJobs} jobs) | ${fmt('verifyEphemeral')} | ${cost('verifyEphemeral', 'restoreRaw1')} |`,
-    `| the failover restore job alone (download, roles, pg_restore -j 2 from a file, comparison with the manifest) | ${fmt('restoreJob')} | ${cost('restoreJob', 'restoreRaw1')} |`,
+    `| the failover restore job alone (download, roles, pg_restore -j ${restoreJobJobs} from a file, comparison with the manifest) | ${fmt('restoreJob')} | ${cost('restoreJob', 'restoreRaw1')} |`,
     `| drill recovery: \`pgdr drill --local --source-url\`, its measured RTO (failover start → validated: the synthesized workflow, a new simulated instance, the restore job, the Validate state) | ${fmt('drill')} | ${cost('drill', 'restoreRaw1')} |`,
     '',
     `The drill's recovery is the RTO the drill report gives (whole seconds): from the start of the failover workflow to the validated instance. The simulator creates the instance without wall time, so against AWS the instance creation (10–20 min) comes on top; here the figure is the workflow, the restore job and the validation. The drill's failover step as a whole (also deleting the instance and writing the record) took ${fmt('drillFailoverStep').replace(' | ', ' s, range ')} s. The ephemeral server's start (initdb + start) took ${stats(ephemeralStartSeconds).median.toFixed(2)} s of the ephemeral verify. At the start of the restore side the kernel had ${memoryAtRestore.freeGiB} GiB free and ${memoryAtRestore.cachedGiB} GiB of page cache (/proc/meminfo): with the cache full, writing the verify's archive pays for reclaim (by hand: the download 2.5–2.7 s and 4.0–4.2 machine CPU-s, against 1.6–2.1 s and 2.3–2.7 with free memory).`,

@@ -53,8 +53,10 @@ export interface FargateJobsProps {
   readonly ephemeralStorage?: Size;
   /** pg_dump format: "directory" (pg_dump -Fd --jobs) or "custom". @default "directory" */
   readonly dumpFormat?: 'directory' | 'custom';
-  /** pg_dump --jobs of the directory format, and pg_restore --jobs of the verify and restore jobs. @default the task's vCPUs */
+  /** pg_dump --jobs of the directory format, and pg_restore --jobs of the verify job. @default the task's vCPUs */
   readonly parallelJobs?: number;
+  /** pg_restore --jobs of the restore task (into a recovery instance: the stack gives its vCPUs, config/rules.ts failoverRestoreJobs). @default parallelJobs */
+  readonly restoreJobs?: number;
   /** Where restore tests run. @default "ephemeral" */
   readonly verifyMode?: VerifyMode;
   /** Secret of the server for verifyMode "server". @default none */
@@ -192,7 +194,7 @@ export class FargateJobs extends Construct {
     this.restore = this.job('restore', props, cpu, memoryMiB, storageGiB, props.recoveryPorts ?? [5432], {
       ...common,
       ...recoveryTls,
-      [ENV.restoreJobs]: String(this.parallelJobs),
+      [ENV.restoreJobs]: String(props.restoreJobs ?? this.parallelJobs),
     });
     props.secret.grantRead(this.restore.taskRole);
     props.vault.grantReadDumps(this.restore.taskRole, props.database);

@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { AlarmFactory } from './alarm-factory';
 import { AlertTopics } from './alert-topics';
 import { BackupVault } from './backup-vault';
-import { DatabaseConfig, fargateDumpJobs, PgdrConfig, verificationModeOf } from './config';
+import { DatabaseConfig, failoverRestoreJobs, fargateDumpJobs, PgdrConfig, verificationModeOf } from './config';
 import { DatabaseAlarms, detectionPlan, failoverAlarms, recoverySourcesOf } from './database-alarms';
 import { defaultDrillSource, DrillSchedules } from './drill-schedules';
 import { DumpJob } from './dump-job';
@@ -288,6 +288,7 @@ export class PgdrStack extends Stack {
       ephemeralStorage: Size.gibibytes(db.runner.ephemeralStorageGiB),
       dumpFormat: db.runner.dumpFormat,
       parallelJobs: fargateDumpJobs(db.runner),
+      restoreJobs: failoverRestoreJobs(db.failover),
       verifyMode: verificationModeOf(db),
       verificationServerSecret: db.verification.serverSecretArn
         ? secretsmanager.Secret.fromSecretCompleteArn(this, `${db.name}-VerifySecret`, db.verification.serverSecretArn)
@@ -351,6 +352,7 @@ export class PgdrStack extends Stack {
       cutoverSecret: db.failover.cutover.secretArn ? secretsmanager.Secret.fromSecretCompleteArn(this, `${db.name}-AppSecret`, db.failover.cutover.secretArn) : undefined,
       databasePorts: [db.source.port],
       restoreMemorySize: Size.mebibytes(db.jobs.verify.memoryMiB),
+      restoreJobs: failoverRestoreJobs(db.failover),
     });
     new CfnOutput(this, `${db.name}-JobSecurityGroups`, {
       value: [dump.job, verify.job, recovery.restore!, recovery.validate].map((j) => j.securityGroup.securityGroupId).join(','),

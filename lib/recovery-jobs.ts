@@ -13,6 +13,8 @@ export interface RecoveryJobsProps extends JobProps {
   readonly databasePorts?: number[];
   /** Memory of the restore job (CPU scales with it; pg_restore --jobs 2 wants ~1 vCPU). @default Size.mebibytes(2048) */
   readonly restoreMemorySize?: Size;
+  /** pg_restore --jobs of the restore job (PGDR_RESTORE_JOBS, 1-16): the stack gives the recovery instance's vCPUs (config/rules.ts failoverRestoreJobs). @default 2 */
+  readonly restoreJobs?: number;
   /** Ephemeral storage of the restore job (the file that pg_restore --jobs needs). @default Size.gibibytes(10) */
   readonly restoreEphemeralStorage?: Size;
   /** Create the restore Lambda: false when another runner restores (an ECS Fargate task, lib/fargate-jobs.ts). @default true */
@@ -48,7 +50,7 @@ export class RecoveryJobs extends Construct {
       timeout: props.timeout ?? Duration.minutes(15),
       retryAttempts: 0,
       ephemeralStorageSize: props.restoreEphemeralStorage ?? Size.gibibytes(10),
-      environment: { PGDR_WORK_DIR: '/tmp', PGDR_RESTORE_JOBS: '2' },
+      environment: { PGDR_WORK_DIR: '/tmp', PGDR_RESTORE_JOBS: String(props.restoreJobs ?? 2) },
     });
     this.validate = new PgdrFunction(this, 'Validate', { ...props, tls, job: 'failover/validate', memorySize: props.memorySize ?? Size.mebibytes(1024), retryAttempts: 0 });
     for (const job of [this.restore, this.validate].filter((j): j is PgdrFunction => j !== undefined)) {

@@ -26,6 +26,7 @@ import { synthesize, Synthesis, failoverDefinition } from '../lib/synthesize';
 import type { FailoverInput, RecoveryRecord, ValidationResult } from '../lambda/failover/contract';
 import type { ConnectionInfo } from '../lambda/shared/connection';
 import { systemClock } from '../lambda/shared/ports';
+import { localRestoreJobs } from '../lambda/shared/restore-mode';
 import type { SecretReader } from '../lambda/shared/ports';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
 import { makeHandler as makePreflight } from '../lambda/failover/preflight/handler';
@@ -302,7 +303,9 @@ export class LocalBackend implements Backend {
       [arn(stack.failover.cutover.function)]: makeCutover({ ...targets, probe: httpsProbe(), clock: systemClock, sleep: (ms) => new Promise((r) => setTimeout(r, ms)) }) as LocalHandler,
       [arn(stack.failover.report.function)]: makeReport({ store, clock: systemClock, metricsOut: this.options.verbose ? process.stderr : discard }) as LocalHandler,
     };
-    const restore = makeRestore({ store, secrets, tls: {}, pgBin: this.env.pgBin, workDir: restoreDir, jobs: 2, log: this.env.log, clock: systemClock }) as LocalHandler;
+    // The simulator's instances are PostgreSQL clusters on this machine: its cores, not the
+    // configured instance class's vCPUs (shared/restore-mode.ts, as for pgdr verify --local).
+    const restore = makeRestore({ store, secrets, tls: {}, pgBin: this.env.pgBin, workDir: restoreDir, jobs: localRestoreJobs(), log: this.env.log, clock: systemClock }) as LocalHandler;
     const validated = (async (event: never) => {
       run.validation = await validate(event);
       return run.validation;

@@ -157,3 +157,25 @@ function retentionIssues(r: PgdrConfig['databases'][number]['backupClasses'][num
   }
   return issues;
 }
+
+/**
+ * vCPUs of an RDS instance class from its size (`db.<family>.<size>`): xlarge 4, Nxlarge 4 × N, the
+ * smaller sizes (micro to large) at most 2; undefined for a size this rule does not know (metal).
+ */
+export function instanceClassVcpus(instanceClass: string): number | undefined {
+  const size = instanceClass.split('.')[2] ?? '';
+  if (['micro', 'small', 'medium', 'large'].includes(size)) return 2;
+  const x = /^(\d*)xlarge$/.exec(size);
+  return x ? 4 * Number(x[1] || 1) : undefined;
+}
+
+/**
+ * pg_restore --jobs of the failover's restore into a new instance: the configured
+ * `failover.restoreJobs`, else the vCPUs of `failover.instanceClass` (2 to 16; 2 when the size is
+ * unknown). The new instance serves nothing else while it is filled: one job per vCPU keeps its
+ * cores busy (the restore is CPU-bound in the server), where a fixed 2 left a 16-vCPU instance at
+ * an eighth of its speed.
+ */
+export function failoverRestoreJobs(failover: Pick<DatabaseConfig['failover'], 'instanceClass' | 'restoreJobs'>): number {
+  return failover.restoreJobs ?? Math.min(16, Math.max(2, instanceClassVcpus(failover.instanceClass) ?? 2));
+}

@@ -178,6 +178,8 @@ export const failoverSchema = z.strictObject({
   securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'must be a security group ID such as "sg-0123abcd"')).default([]),
   /** Multi-AZ recovery instance. @default false */
   multiAz: z.boolean().default(false),
+  /** pg_restore --jobs of the restore into the recovery instance (1-16). @default the vCPUs of instanceClass (2 to 16) */
+  restoreJobs: z.int().min(1, 'must be 1-16 (pg_restore --jobs)').max(16, 'must be 1-16 (pg_restore --jobs)').optional(),
   /** Storage of a recovery instance built from a dump, in GiB. @default 20 */
   allocatedStorageGiB: z.int().min(20).max(65536).default(20),
   /** Where traffic is switched after a validated recovery. @default {} (no cutover) */

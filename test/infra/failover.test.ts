@@ -6,7 +6,7 @@
  */
 import { Match } from 'aws-cdk-lib/assertions';
 import { readFileSync } from 'node:fs';
-import { loadConfig, parseConfig } from '../../lib/config';
+import { failoverRestoreJobs, instanceClassVcpus, loadConfig, parseConfig } from '../../lib/config';
 import { RECOVERY_INSTANCE_PREFIX, STATES } from '../../lib/failover-workflow';
 import { aslErrors, failoverDefinition } from '../../local/failover-runner';
 import { synthConfig } from './synth';
@@ -123,5 +123,44 @@ describe('failover configuration', () => {
     fixed.databases[0].rto = '1h';
     fixed.databases[0].failover = { ...(fixed.databases[0].failover as object), hardTimeout: '10m' };
     expect(() => parseConfig(fixed)).toThrow(/databases\[0\]\.failover\.hardTimeout: is shorter than the rto \(1h\)/);
+  });
+});
+
+describe('pg_restore --jobs of the failover restore', () => {
+  const raw = (): { databases: Record<string, unknown>[] } => JSON.parse(readFileSync(CONFIG, 'utf8'));
+  const withFailover = (failover: Record<string, unknown>) => {
+    const doc = raw();
+    doc.databases[0].failover = { ...(doc.databases[0].failover as object), ...failover };
+    return doc;
+  };
+  const restoreJobsOf = (doc: unknown): string => {
+    const { template } = synthConfig(parseConfig(doc));
+    const restore = Object.values(template.findResources('AWS::Lambda::Function') as Record<string, any>).filter((f) => /^pgdr restore job/.test(f.Properties.Description ?? ''));
+    expect(restore).toHaveLength(1);
+    return restore[0].Properties.Environment.Variables.PGDR_RESTORE_JOBS;
+  };
+
+  it('follows the vCPUs of the recovery instance class, 2 to 16, unless failover.restoreJobs says otherwise', () => {
+    expect(instanceClassVcpus('db.t4g.micro')).toBe(2);
+    expect(instanceClassVcpus('db.m6g.large')).toBe(2);
+    expect(instanceClassVcpus('db.r6g.xlarge')).toBe(4);
+    expect(instanceClassVcpus('db.r6g.2xlarge')).toBe(8);
+    expect(instanceClassVcpus('db.x2g.16xlarge')).toBe(64);
+    expect(instanceClassVcpus('db.m5d.metal')).toBeUndefined();
+    expect(failoverRestoreJobs({ instanceClass: 'db.t4g.medium' })).toBe(2);
+    expect(failoverRestoreJobs({ instanceClass: 'db.r6g.2xlarge' })).toBe(8);
+    expect(failoverRestoreJobs({ instanceClass: 'db.x2g.16xlarge' })).toBe(16);
+    expect(failoverRestoreJobs({ instanceClass: 'db.m5d.metal' })).toBe(2);
+    expect(failoverRestoreJobs({ instanceClass: 'db.r6g.16xlarge', restoreJobs: 3 })).toBe(3);
+  });
+
+  it('reaches the restore Lambda as PGDR_RESTORE_JOBS: the class (examples/3 db.t4g.large: 2; db.r6g.2xlarge: 8) or the configured value', () => {
+    expect(restoreJobsOf(raw())).toBe('2');
+    expect(restoreJobsOf(withFailover({ instanceClass: 'db.r6g.2xlarge' }))).toBe('8');
+    expect(restoreJobsOf(withFailover({ instanceClass: 'db.r6g.2xlarge', restoreJobs: 5 }))).toBe('5');
+  });
+
+  it('refuses restoreJobs outside 1-16, naming the field', () => {
+    for (const restoreJobs of [0, 17, 2.5]) expect(() => parseConfig(withFailover({ restoreJobs }))).toThrow(/databases\[0\]\.failover\.restoreJobs/);
   });
 });
