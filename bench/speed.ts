@@ -26,7 +26,7 @@ import { Writable } from 'node:stream';
 import { PG_BIN, PgCluster } from '../local/pg-cluster';
 import { runDump } from '../lambda/dump/core';
 import { runVerify } from '../lambda/verify/core';
-import { restoreJobsFor } from '../lambda/shared/restore-mode';
+import { memoryBackedDir, restoreJobsFor } from '../lambda/shared/restore-mode';
 import { startEphemeralServer } from '../lambda/shared/ephemeral-server';
 import { runRestore } from '../lambda/restore/core';
 import { connectionFromUrl } from '../lambda/shared/connection';
@@ -231,7 +231,9 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   const nullOut = new Writable({ write: (_c, _e, cb) => cb() });
   const manifest = await runDump({ store, connection, pgBin: PG_BIN, compression: 'auto', metrics: emfMetrics(db, 'bench', nullOut), log: silentLog, clock: systemClock }, { database: db, backupClass: 'bench' });
   const manifestKey = keysFromDumpKey(manifest.dump.key).manifest;
-  const verifyDeps = { store, restoreServer: { connection, kind: 'source' as const }, pgBin: PG_BIN, policy: { restoreTestEveryNth: 0, smokeQueries: [] }, metrics: (d: string, c: string) => emfMetrics(d, c, nullOut), log: silentLog, clock: systemClock };
+  // As pgdr verify --local and the local drill: the archive in a /dev/shm tmpfs when it fits (shared/restore-mode.ts memoryDir).
+  const memoryDir = await memoryBackedDir();
+  const verifyDeps = { store, memoryDir, restoreServer: { connection, kind: 'source' as const }, pgBin: PG_BIN, policy: { restoreTestEveryNth: 0, smokeQueries: [] }, metrics: (d: string, c: string) => emfMetrics(d, c, nullOut), log: silentLog, clock: systemClock };
   const verifyWork = join(work, 'verify');
   const restoreWork = join(work, 'restore');
   for (const dir of [verifyWork, restoreWork]) spawnSync('mkdir', ['-p', dir]);
@@ -275,7 +277,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     add('verifyDownload', test.downloadSeconds ?? NaN);
     add('verifyRestore', test.restoreSeconds);
     add('verifyAfterRestore', test.totalSeconds - (test.downloadSeconds ?? 0) - test.restoreSeconds);
-    verifyModes = [fileRecord!, streamRecord!].map((r) => `${r.restoreTest?.mode} (${r.restoreTest?.jobs} job${r.restoreTest?.jobs === 1 ? '' : 's'})`);
+    verifyModes = [fileRecord!, streamRecord!].map((r) => `${r.restoreTest?.mode}${r.restoreTest?.modeReason?.startsWith('in memory') ? ` in memory (${memoryDir})` : ''} (${r.restoreTest?.jobs} job${r.restoreTest?.jobs === 1 ? '' : 's'})`);
     // verification.mode "ephemeral" (the Fargate default): a throw-away server started for the test,
     // with the memory a 2048 MiB verify job gives it (half), restore-target settings (no fsync, minimal WAL).
     let ephemeralRecord: Awaited<ReturnType<typeof runVerify>> | undefined;
@@ -290,7 +292,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     );
     if (!ephemeralRecord!.ok) throw new Error(`pgdr verify (ephemeral) failed: ${ephemeralRecord!.failures.join('; ')}`);
     ephemeralStartSeconds.push(ephemeralRecord!.restoreTest?.ephemeralServer?.startSeconds ?? 0);
-    const result = await runRestore({ store, target, pgBin: PG_BIN, log: silentLog, clock: systemClock, workDir: restoreWork, jobs: restoreJobJobs }, { database: db, targetDatabase: 'drill_restore' });
+    const result = await runRestore({ store, target, pgBin: PG_BIN, log: silentLog, clock: systemClock, workDir: restoreWork, memoryDir, jobs: restoreJobJobs }, { database: db, targetDatabase: 'drill_restore' });
     if (!result.ok) throw new Error(`the restore job's result differs from the manifest: ${JSON.stringify(result.mismatches)}`);
     add('restoreJob', result.seconds.total);
     await bench.pg.sql('postgres', 'DROP DATABASE drill_restore');
@@ -381,6 +383,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     '- **pg_dump\'s archive leaves in 1 MiB writes instead of 4 KiB ones.** pg_dump writes the archive to stdout through C stdio, whose buffer is 4 KiB for a pipe: 200,000 writes per GiB, and as many reads for zstd. The dump job preloads coreutils\' libstdbuf.so with `_STDBUF_O=1048576` (what `stdbuf -o 1M` does; the tools layer packs the library): `pg_dump | zstd -1 -T0` of this database 7.37–7.67 machine CPU-s against 8.02–8.53 (3 runs each, by hand). This is the job\'s own CPU, on a Lambda too (lambda/shared/pg-process.ts `stdoutBufferBytes`).',
     `- **pg_restore gets one job more than the cores when the restore server runs on this machine** (\`pgdr verify --local\` with a loopback or Unix-socket server, an ephemeral server; lambda/shared/restore-mode.ts \`restoreJobsFor\`). pg_restore starts the largest tables first and builds a table's indexes only after its data, so with one job per core a core idles while all that is left waits on one table (on this database the index-heavy table loads alone for 1.5 s, seen with \`pg_restore -v\`). In this run raw \`-j ${verifyJobs}\` took ${m(sameRaw)?.toFixed(2)} s against \`-j 2\`'s ${m('restoreRaw2')?.toFixed(2)} s (medians); pgdr verify by hand, interleaved pairs (2 jobs / 3 jobs): 17.74 / 17.11, 18.08 / 17.78, 17.34 / 16.29 s. The Lambda jobs keep \`PGDR_RESTORE_JOBS\` 2: their server is another machine, whose cores pgdr does not know.`,
     '- **The local S3 server no longer copies or hashes the object.** Parts that arrive in sequence (how pgdr\'s uploader sends them, two at a time; a part that arrives while the one before is still being written waits for it) are appended to one growing file, so CompleteMultipartUpload is one rename; part ETags are opaque, as S3 gives them under SSE-KMS (no MD5 of every part: ~0.37 s of CPU per 180 MB in a profile). Parts out of sequence or uploaded again are their own files and still win (cli/local-s3.ts `PartStore`). The backup\'s tail after pg_dump\'s exit: 0.2–0.4 s → 0.1 s.',
+    `- **The archive in memory when it fits** (lambda/shared/restore-mode.ts \`memoryDir\`, \`memoryBackedDir\`; \`pgdr verify --local\`, the local drill's restore, this bench's verify and restore job${memoryDir ? `: ${memoryDir} here` : ': no tmpfs here, so not used in this run'}): the restore test's decompressed archive goes to a /dev/shm tmpfs when it has room and the archive takes at most a quarter of the available memory, else to the work directory. In a disk-backed work directory (ext4 here) the kernel writes the archive's 0.8 GB back to disk while pg_restore writes the database, and the restore waits for it. By hand (runVerify with 3 jobs, interleaved, the same hour): the whole verify 19.51 / 18.33 / 19.20 s with the archive in /tmp against 16.62 / 15.66 / 17.95 s in /dev/shm, its restore 14.58 / 15.20 / 15.94 s against 13.76 / 13.00 / 13.25 s. Forcing the archive to disk first (fdatasync before the restore) made the restore as fast (13.4–13.7 s) but the sync took 1.4–2.0 s. Lambda has no /dev/shm and Fargate's holds 64 MiB: the deployed jobs are unchanged.`,
     '- **The downloaded archive is removed while the restore compares** (lambda/shared/restore-mode.ts `startRemoving`; pgdr verify and the failover restore job): freeing the pages of the 0.8 GB archive took 0.16–0.30 s after the scratch database was dropped; the removal now starts when pg_restore exits. By hand (runVerify with 3 jobs, 3 interleaved pairs): comparison + drop + records 1.69 / 2.83 / 1.39 s before, 1.39 / 1.33 / 1.60 s after; the whole verify moves within the noise of its restore (14.1–15.0 s in the same runs).',
     '',
     '**Earlier the same day** (07:06 → 10:10, commits 5f37059 → dd29203): backup 0.613 → 0.702 of raw, the dump job\'s CPU 8.76 → 7.25 CPU-s per GiB, verify 0.945 → 0.92 of raw single. The local S3 server joined the part files instead of re-reading them through an MD5; UploadPart is signed UNSIGNED-PAYLOAD (no SHA-256 of every part body for the signature; the CRC32 checksum header stays); zstd writes the restore\'s archive file itself; the ephemeral server starts during the download; the data offsets pg_dump leaves unset in a piped archive are written after the download (lambda/shared/archive-offsets.ts), so each pg_restore worker seeks to its table instead of searching the file.',

@@ -22,7 +22,7 @@ import type { ConnectionInfo } from '../lambda/shared/connection';
 import type { CompressionSetting } from '../lambda/shared/compression';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
 import { findOnPath } from '../lambda/shared/pg-process';
-import { restoreJobsFor } from '../lambda/shared/restore-mode';
+import { memoryBackedDir, restoreJobsFor } from '../lambda/shared/restore-mode';
 import { startLocalS3, LocalS3 } from './local-s3';
 import { CliError } from './errors';
 
@@ -204,6 +204,8 @@ export async function localVerify(
         restoreServer,
         pgBin: env.pgBin,
         workDir: work.dir,
+        // The archive in memory when it fits (a /dev/shm tmpfs): it never goes to disk.
+        memoryDir: await memoryBackedDir(),
         jobs: restoreJobsFor(restoreServer),
         policy: { restoreTestEveryNth: 1, smokeQueries: job.smokeQueries },
         metrics: env.metrics,

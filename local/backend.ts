@@ -26,7 +26,7 @@ import { synthesize, Synthesis, failoverDefinition } from '../lib/synthesize';
 import type { FailoverInput, RecoveryRecord, ValidationResult } from '../lambda/failover/contract';
 import type { ConnectionInfo } from '../lambda/shared/connection';
 import { systemClock } from '../lambda/shared/ports';
-import { localRestoreJobs } from '../lambda/shared/restore-mode';
+import { localRestoreJobs, memoryBackedDir } from '../lambda/shared/restore-mode';
 import type { SecretReader } from '../lambda/shared/ports';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
 import { makeHandler as makePreflight } from '../lambda/failover/preflight/handler';
@@ -174,7 +174,7 @@ export class LocalBackend implements Backend {
     const executionId = `local-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}-${Math.random().toString(36).slice(2, 6)}`;
     const run: LocalRun = { executionId, startedAt: new Date(), events: [], listeners: new Set(), result: Promise.resolve(undefined as never) };
     const tasks: Record<string, LocalContainerTask> = {};
-    const runner = new FailoverRunner(failoverDefinition(template, LOCAL_TOKENS), sim, this.handlers(run, tasks), { tasks, store: this.env.store });
+    const runner = new FailoverRunner(failoverDefinition(template, LOCAL_TOKENS), sim, this.handlers(run, tasks, await memoryBackedDir()), { tasks, store: this.env.store });
     const emit = (event: WorkflowEvent) => {
       run.events.push(event);
       for (const listener of run.listeners) listener(event);
@@ -273,7 +273,7 @@ export class LocalBackend implements Backend {
    * The real handlers of the stack's functions, wired to the local adapters; the restore tasks of
    * databases on the Fargate runner go into `tasks` (the container entry point's stand-in).
    */
-  private handlers(run: LocalRun, tasks: Record<string, LocalContainerTask>): Record<string, LocalHandler> {
+  private handlers(run: LocalRun, tasks: Record<string, LocalContainerTask>, memoryDir: string | undefined): Record<string, LocalHandler> {
     const { stack } = this.synthesis!;
     const sim = this.sim!;
     const store = this.env.store;
@@ -304,8 +304,9 @@ export class LocalBackend implements Backend {
       [arn(stack.failover.report.function)]: makeReport({ store, clock: systemClock, metricsOut: this.options.verbose ? process.stderr : discard }) as LocalHandler,
     };
     // The simulator's instances are PostgreSQL clusters on this machine: its cores, not the
-    // configured instance class's vCPUs (shared/restore-mode.ts, as for pgdr verify --local).
-    const restore = makeRestore({ store, secrets, tls: {}, pgBin: this.env.pgBin, workDir: restoreDir, jobs: localRestoreJobs(), log: this.env.log, clock: systemClock }) as LocalHandler;
+    // configured instance class's vCPUs, and the archive in memory when it fits (shared/restore-mode.ts,
+    // as for pgdr verify --local).
+    const restore = makeRestore({ store, secrets, tls: {}, pgBin: this.env.pgBin, workDir: restoreDir, memoryDir, jobs: localRestoreJobs(), log: this.env.log, clock: systemClock }) as LocalHandler;
     const validated = (async (event: never) => {
       run.validation = await validate(event);
       return run.validation;

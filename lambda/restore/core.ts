@@ -191,13 +191,13 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     let bytes = manifest.dump.bytes;
     const { dump } = manifest;
     if (dump.format === 'directory') {
-      const got = await downloadDirectoryToWorkDir(store, dump, deps.pgBin, deps.workDir!);
+      const got = await downloadDirectoryToWorkDir(store, dump, deps.pgBin, choice.dir!);
       file = got.dir;
       const bad = directoryIntegrityFailures(dump, got.fetched);
       if (bad.length > 0) throw new RestoreError(`the directory-format dump ${dump.key} does not match its manifest: ${bad.join('; ')}: not restored`);
       bytes = fetchedTotals(got.fetched).bytes;
     } else if (mode === 'file') {
-      const got = await downloadToWorkDir(store, manifest, deps.pgBin, deps.workDir!, log);
+      const got = await downloadToWorkDir(store, manifest, deps.pgBin, choice.dir!, log);
       if (!got) throw new RestoreError(`dump object ${manifest.dump.key} is missing from bucket ${store.bucket}`);
       file = got.file;
       bytes = got.bytes;

@@ -53,6 +53,8 @@ export interface RestoreHandlerDeps {
   readonly workDir?: string;
   /** pg_restore --jobs in file mode. @default 2 */
   readonly jobs?: number;
+  /** A memory-backed directory preferred to workDir when the archive fits (shared/restore-mode.ts; the local drill). @default none */
+  readonly memoryDir?: string;
   readonly log: LogPort;
   readonly clock: Clock;
 }
@@ -80,7 +82,7 @@ export function makeHandler(deps: RestoreHandlerDeps): (event: RestoreEvent) => 
       appLogin = { role: app.username, password: app.password };
     }
     const result = await runRestore(
-      { store: deps.store, target, pgBin: deps.pgBin, log: deps.log, clock: deps.clock, workDir: deps.workDir, jobs: deps.jobs ?? 2 },
+      { store: deps.store, target, pgBin: deps.pgBin, log: deps.log, clock: deps.clock, workDir: deps.workDir, memoryDir: deps.memoryDir, jobs: deps.jobs ?? 2 },
       { database: event.database, backupKey: event.backupKey ?? undefined, targetDatabase: event.targetDatabase ?? undefined, appLogin },
     );
     if (!result.ok) throw new RestoreMismatchError(result);

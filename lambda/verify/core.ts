@@ -274,7 +274,7 @@ async function readCustomDump(deps: VerifyDeps, manifest: BackupManifest, manife
   try {
     if (choice?.mode === 'file') {
       try {
-        const got = await downloadToWorkDir(store, manifest, deps.pgBin, deps.workDir!, log);
+        const got = await downloadToWorkDir(store, manifest, deps.pgBin, choice.dir!, log);
         if (got) {
           file = got.file;
           checked = { bytes: got.bytes, sha256: got.sha256, ...(await listArchiveFile(got.file, deps.pgBin)) };
@@ -333,7 +333,7 @@ async function readDirectoryDump(deps: VerifyDeps, manifest: BackupManifest, dum
   let got: { dir: string; fetched: FetchedFile[] } | undefined;
   if (choice) {
     try {
-      got = await downloadDirectoryToWorkDir(store, dump, pgBin, deps.workDir!);
+      got = await downloadDirectoryToWorkDir(store, dump, pgBin, choice.dir!);
     } catch (err) {
       refused = `downloading the directory-format dump into the work directory failed (${(err as Error).message})`;
       choice = undefined;

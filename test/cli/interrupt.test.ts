@@ -20,6 +20,7 @@ import { fakeBin, FakeBin } from '../support/fake-bin';
 import { startTestS3 } from '../support/s3-server';
 import { LOCAL_BUCKET } from '../../cli/local';
 import { interruptOnSignals } from '../../cli/interrupt';
+import { memoryBackedDir } from '../../lambda/shared/restore-mode';
 
 let pg: PgCluster;
 let bin: FakeBin;
@@ -129,10 +130,14 @@ exec "$REAL" "$@"`,
     const backup = await runPgdr(local, ['backup', 'big', '--local', '--source-url', pg.url('big')]);
     expect(backup.code).toBe(0);
     const { child, exited } = startPgdr(local, ['verify', 'big', '--local', '--source-url', pg.url('big'), '--pg-bin', blocking.dir, '--verbose'], { TMPDIR: work });
+    const archiveDirs = [await memoryBackedDir(), work].filter((d): d is string => d !== undefined);
+    const archives = () => archiveDirs.flatMap((d) => readdirSync(d).filter((n) => n.startsWith(`pgdr-restore-p${child.pid}-`)));
     let pid: number;
     try {
       pid = Number((await fileAppears(pids, 'pg_restore', exited)).trim());
       expect((await pg.databases()).filter((d) => d.startsWith('pgdr_verify_big_'))).toHaveLength(1);
+      // The downloaded archive: in memory (/dev/shm) when that tmpfs has room, else in TMPDIR.
+      expect(archives()).toHaveLength(1);
       child.kill('SIGTERM');
       const run = await exited;
       expect(run.code).toBe(143);
@@ -147,6 +152,7 @@ exec "$REAL" "$@"`,
     expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
     expect((await pg.databases()).filter((d) => d.startsWith('pgdr_verify_'))).toEqual([]);
     expect(readdirSync(work)).toEqual([]);
+    expect(archives()).toEqual([]);
     const s3 = await startTestS3(LOCAL_BUCKET, join(local, 's3'));
     try {
       // The backup's dump, globals and manifest only: no verification record, no latest-verified.json.

@@ -5,7 +5,8 @@
  * pg_restore on stdin) otherwise, and the record says which ran and why. pg_restore is the real
  * one behind a wrapper that logs its arguments.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,7 +17,7 @@ import { harness } from '../support/harness';
 import { fakeBin, FakeBin } from '../support/fake-bin';
 import type { ObjectStore } from '../../lambda/shared/ports';
 import type { BackupManifest } from '../../lambda/shared/records';
-import { chooseRestoreMode, isThisMachine, localRestoreJobs, neededFileBytes, restoreJobsFor } from '../../lambda/shared/restore-mode';
+import { chooseRestoreMode, isThisMachine, localRestoreJobs, MEMORY_SHARE, memoryBackedDir, neededFileBytes, removeOrphans, restoreJobsFor } from '../../lambda/shared/restore-mode';
 
 let pg: PgCluster;
 let s3: TestS3;
@@ -60,7 +61,7 @@ test('room in the work directory: one download, pg_restore --jobs 2 from the fil
   expect(record.restoreTest!.totalSeconds).toBeGreaterThanOrEqual(record.restoreTest!.downloadSeconds! + record.restoreTest!.restoreSeconds - 0.002);
   const [restore] = restores();
   expect(restores()).toHaveLength(1);
-  expect(restore).toMatch(new RegExp(`--jobs=2 --dbname=pgdr_verify_modes_\\S+ ${dir}/pgdr-restore-[0-9a-f]{12}\\.dump$`));
+  expect(restore).toMatch(new RegExp(`--jobs=2 --dbname=pgdr_verify_modes_\\S+ ${dir}/pgdr-restore-p${process.pid}-[0-9a-f]{12}\\.dump$`));
   expect(readdirSync(dir)).toEqual([]);
 });
 
@@ -153,4 +154,50 @@ test('pg_restore --jobs: one more than the cores for a server on this machine (e
   expect(restoreJobsFor({ connection: { host: '127.0.0.1' } })).toBe(here);
   expect(restoreJobsFor({ connection: { host: 'db.example.com' } })).toBe(2);
   expect(restoreJobsFor({ connection: { host: 'db.example.com' } }, 4)).toBe(4);
+});
+
+describe('the archive in a memory-backed directory (memoryDir: pgdr verify --local, the local drill)', () => {
+  const GiB = 1024 ** 3;
+
+  test('preferred when the archive fits in it and in a quarter of the available memory: the download goes there, the work directory stays untouched, the record says so, nothing is left', async () => {
+    const { dir, restores } = run();
+    const memoryDir = mkdtempSync(join(work, 'memory-'));
+    const record = await h().verify({ restoreTest: true }, { pgBin: bin.dir, workDir: dir, memoryDir, jobs: 2, availableMemory: () => 64 * GiB });
+    expect(record.ok).toBe(true);
+    expect(record.restoreTest).toMatchObject({ mode: 'file', jobs: 2, modeReason: expect.stringMatching(new RegExp(`^in memory: ${neededFileBytes(manifest)} bytes needed, \\d+ free in ${memoryDir} \\(tmpfs\\) and ${64 * GiB} bytes of memory available \\(at most a quarter is used\\): pg_restore --jobs 2 from a file there$`)), rowCountMismatches: [] });
+    expect(restores()).toEqual([expect.stringMatching(new RegExp(`--jobs=2 --dbname=pgdr_verify_modes_\\S+ ${memoryDir}/pgdr-restore-p${process.pid}-[0-9a-f]{12}\\.dump$`))]);
+    expect(readdirSync(memoryDir)).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test('the work directory when the archive is more than a quarter of the available memory, or more than the memory directory holds; stream when neither has room', async () => {
+    const needed = neededFileBytes(manifest);
+    const memoryDir = mkdtempSync(join(work, 'memory-'));
+    const short = Math.ceil(needed / MEMORY_SHARE) - 1;
+    await expect(chooseRestoreMode(manifest, { workDir: work, memoryDir, availableMemory: () => short })).resolves.toMatchObject({ mode: 'file', dir: work, modeReason: expect.stringMatching(/bytes free in the work directory/) });
+    await expect(chooseRestoreMode(manifest, { workDir: work, memoryDir, availableMemory: () => short + 1 })).resolves.toMatchObject({ mode: 'file', dir: memoryDir });
+    const freeBytes = async (d: string) => (d === memoryDir ? needed - 1 : 10 * needed);
+    await expect(chooseRestoreMode(manifest, { workDir: work, memoryDir, freeBytes, availableMemory: () => 64 * GiB })).resolves.toMatchObject({ mode: 'file', dir: work });
+    await expect(chooseRestoreMode(manifest, { workDir: work, memoryDir, freeBytes: async () => 1000, availableMemory: () => 64 * GiB })).resolves.toMatchObject({ mode: 'stream', modeReason: `1000 bytes free in the work directory, ${needed} needed: streamed` });
+    await expect(chooseRestoreMode(manifest, { workDir: work, memoryDir: join(work, 'absent'), availableMemory: () => 64 * GiB })).resolves.toMatchObject({ mode: 'file', dir: work });
+  });
+
+  test('what a run that died left there is removed by the next run (its pid is gone); a live run\'s file is never touched', async () => {
+    const memoryDir = mkdtempSync(join(work, 'memory-'));
+    const dead = spawnSync('true').pid!;
+    const names = [`pgdr-restore-p${dead}-0123456789ab.dump`, `pgdr-restore-p${dead}-0123456789ac.dir`, `pgdr-restore-p${process.pid}-0123456789ad.dump`, 'pgdr-restore-0123456789ae.dump', 'someone-elses.dump'];
+    for (const n of names) {
+      if (n.endsWith('.dir')) mkdirSync(join(memoryDir, n));
+      else writeFileSync(join(memoryDir, n), 'x');
+    }
+    expect((await removeOrphans(memoryDir)).sort()).toEqual(names.slice(0, 2).sort());
+    expect(readdirSync(memoryDir).sort()).toEqual(names.slice(2).sort());
+    await expect(removeOrphans(join(work, 'absent'))).resolves.toEqual([]);
+  });
+
+  test('memoryBackedDir: a writable tmpfs only', async () => {
+    await expect(memoryBackedDir([work, join(work, 'absent')])).resolves.toBeUndefined();
+    const shm = spawnSync('stat', ['-f', '-c', '%T', '/dev/shm'], { encoding: 'utf8' });
+    await expect(memoryBackedDir()).resolves.toBe(shm.status === 0 && shm.stdout.trim() === 'tmpfs' ? '/dev/shm' : undefined);
+  });
 });
