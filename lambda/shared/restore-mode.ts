@@ -204,7 +204,8 @@ function alive(pid: number): boolean {
 /**
  * Removes the downloads in `dir` whose run is gone (its pid no longer exists): in a memory directory
  * shared by every run on the machine, what a run killed with SIGKILL left would otherwise hold its
- * memory until a reboot. Files of live runs are never touched. Returns the names removed.
+ * memory until a reboot. Files of live runs are never touched, and one that cannot be removed (another
+ * user's, in a sticky directory) is left. Returns the names removed.
  */
 export async function removeOrphans(dir: string): Promise<string[]> {
   let names: string[];
@@ -216,8 +217,9 @@ export async function removeOrphans(dir: string): Promise<string[]> {
   } catch {
     return [];
   }
-  await Promise.all(names.map((n) => rm(join(dir, n), { force: true, recursive: true })));
-  return names;
+  // Another user's file in a shared /dev/shm (sticky) cannot be removed: left, never an error.
+  const removed = await Promise.all(names.map((n) => rm(join(dir, n), { force: true, recursive: true }).then(() => n, () => undefined)));
+  return removed.filter((n): n is string => n !== undefined);
 }
 
 /**

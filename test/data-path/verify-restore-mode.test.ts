@@ -193,6 +193,16 @@ describe('the archive in a memory-backed directory (memoryDir: pgdr verify --loc
     expect((await removeOrphans(memoryDir)).sort()).toEqual(names.slice(0, 2).sort());
     expect(readdirSync(memoryDir).sort()).toEqual(names.slice(2).sort());
     await expect(removeOrphans(join(work, 'absent'))).resolves.toEqual([]);
+    // A dead run's file that cannot be removed (another user's in a sticky /dev/shm; here made
+    // immutable where the file system allows it): left in place, no error.
+    const stuck = join(memoryDir, `pgdr-restore-p${dead}-0123456789af.dump`);
+    writeFileSync(stuck, 'x');
+    const immutable = spawnSync('chattr', ['+i', stuck]).status === 0;
+    try {
+      await expect(removeOrphans(memoryDir)).resolves.toEqual(immutable ? [] : [`pgdr-restore-p${dead}-0123456789af.dump`]);
+    } finally {
+      if (immutable) spawnSync('chattr', ['-i', stuck]);
+    }
   });
 
   test('memoryBackedDir: a writable tmpfs only', async () => {
