@@ -19,7 +19,6 @@
  * file is always removed. No AWS SDK here: the bucket and logs are ports; the clock is injected.
  */
 import { scramVerifier } from '../shared/scram';
-import { rm } from 'node:fs/promises';
 import { restoreArchive, restoreArchiveFile } from '../shared/archive';
 import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreMode, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
 import { directoryIntegrityFailures, fetchedTotals } from '../shared/directory-archive';
@@ -272,7 +271,6 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     log.error('restore failed', { ...context, mode, error: message });
     throw err instanceof RestoreError ? err : new RestoreError(`restore of ${manifestKey} into ${targetDatabase} failed: ${message}`);
   } finally {
-    if (file) await rm(file, { force: true, recursive: true });
-    await removing;
+    await (removing ?? startRemoving(file));
   }
 }

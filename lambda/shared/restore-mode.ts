@@ -186,6 +186,18 @@ export async function chooseRestoreMode(manifest: BackupManifest, settings: Rest
  */
 const WORK_FILE = /^pgdr-(?:restore-(?:p\d+-)?[0-9a-f]{12}\.(?:dump|dir)|dump-[0-9a-f]{12}\.dir)$/;
 
+/** `downloadName`'s names (group 1: the pid); without a pid, a name from before pgdr kept one. */
+const DOWNLOAD = /^pgdr-restore-(?:p(\d+)-)?[0-9a-f]{12}\.(?:dump|dir)$/;
+
+/** The names in `dir` that `pick` selects; none when `dir` cannot be read. */
+async function namesIn(dir: string, pick: (name: string) => boolean): Promise<string[]> {
+  try {
+    return (await readdir(dir)).filter(pick);
+  } catch {
+    return [];
+  }
+}
+
 /** A download's name: `pgdr-restore-p<pid>-<random>.<ext>`; the pid lets a later run find the files of a run that died (`removeOrphans`). */
 function downloadName(ext: 'dump' | 'dir'): string {
   return `pgdr-restore-p${process.pid}-${randomBytes(6).toString('hex')}.${ext}`;
@@ -208,15 +220,10 @@ function alive(pid: number): boolean {
  * user's, in a sticky directory) is left. Returns the names removed.
  */
 export async function removeOrphans(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter((n) => {
-      const owner = /^pgdr-restore-p(\d+)-[0-9a-f]{12}\.(?:dump|dir)$/.exec(n);
-      return owner !== null && !alive(Number(owner[1]));
-    });
-  } catch {
-    return [];
-  }
+  const names = await namesIn(dir, (n) => {
+    const pid = DOWNLOAD.exec(n)?.[1];
+    return pid !== undefined && !alive(Number(pid));
+  });
   // Another user's file in a shared /dev/shm (sticky) cannot be removed: left, never an error.
   const removed = await Promise.all(names.map((n) => rm(join(dir, n), { force: true, recursive: true }).then(() => n, () => undefined)));
   return removed.filter((n): n is string => n !== undefined);
@@ -229,12 +236,7 @@ export async function removeOrphans(dir: string): Promise<string[]> {
  * at a time). Only pgdr's own names are touched; returns them.
  */
 export async function removeLeftoverFiles(workDir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = (await readdir(workDir)).filter((n) => WORK_FILE.test(n));
-  } catch {
-    return [];
-  }
+  const names = await namesIn(workDir, (n) => WORK_FILE.test(n));
   await Promise.all(names.map((n) => rm(join(workDir, n), { force: true, recursive: true })));
   return names;
 }

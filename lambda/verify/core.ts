@@ -252,7 +252,8 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
       ...(restore ? { restoreTest: restore } : {}),
     };
   } finally {
-    if (local) await rm(local, { force: true, recursive: true });
+    // A restore test that ran removed the local copy itself (runRestoreTest).
+    if (local && !used) await rm(local, { force: true, recursive: true });
     if (!used) await stopUnused(early, log, manifest);
   }
 }
@@ -391,8 +392,8 @@ async function runRestoreTest(
     : { checked: false, reason: 'the manifest records no encoding and locale (written before pgdr 0.2): not checked, the scratch database gets the restore server default' };
   let roles: RestoreRolePlan | undefined;
   let privilegeMismatches: Mismatch[] = [];
-  // The local copy is not read after pg_restore: removed while the comparison and the drop run.
-  // verifyBackup removes it too when the restore test never ran (a second rm of a missing path does nothing).
+  // The local copy is not read after pg_restore: removed while the comparison and the drop run
+  // (here on every path; verifyBackup removes it only when the restore test never ran).
   let removing: Promise<void> | undefined;
   try {
     if (deps.restoreServer.kind === 'ephemeral') {
