@@ -32,6 +32,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
+import { growHeapForStreaming } from './heap-growth';
 import { ObjectStore, PreconditionFailedError, PutTextOptions, StoredText, UploadOptions } from './ports';
 
 /**
@@ -147,6 +148,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
+    // The stream's bytes pass through this process: see heap-growth.ts.
+    growHeapForStreaming();
     try {
       const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return out.Body as Readable;

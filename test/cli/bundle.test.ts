@@ -2,9 +2,9 @@
  * The bundled CLI (scripts/build-cli.ts, bin/pgdr.js): `pgdr --help` from the bundle lists every
  * command; `pgdr runbook --local` from the bundle loads the CDK synthesizer from the sources; in a
  * copy of the project, bin/pgdr.js builds the bundle when there is none, rebuilds it when a source
- * is newer, keeps the V8 code cache a backup wrote (the upload turns on a V8 flag during the run,
- * which made V8 reject that cache at every next start), and runs the sources through tsx (one line
- * on stderr) when it cannot build.
+ * is newer, keeps the V8 code cache a backup or a verify wrote (the upload and the download turn
+ * on V8 flags during the run, which made V8 reject that cache at every next start), and runs the
+ * sources through tsx (one line on stderr) when it cannot build.
  */
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
@@ -93,25 +93,28 @@ describe('bin/pgdr.js in a copy of the project', () => {
     expect(readFileSync(bundle(), 'utf8')).toContain('(rebuilt):');
   });
 
-  it("a backup's code cache is accepted by the next backup (written once, not rejected and rewritten)", async () => {
+  it("a backup's and a verify's code cache are accepted by the next run of the command (written once, not rejected and rewritten)", async () => {
     const pg = await PgCluster.start();
     try {
-      // Over one 8 MiB part uncompressed: the upload runs its per-part collection (--expose-gc).
+      // Over one 8 MiB part uncompressed: the upload runs its per-part collection (--expose-gc);
+      // the verify reads the dump back, which sets the heap growth (lambda/shared/heap-growth.ts).
       await pg.createDatabase('cached');
       await pg.sql('cached', `CREATE TABLE t AS SELECT i, repeat(md5(i::text), 4) AS s FROM generate_series(1, 80000) i`);
-      const backup = () => pgdr(['backup', 'cached', '--local', '--source-url', pg.url('cached'), '--compression', 'none']);
-      const cacheFile = () => {
+      const source = ['cached', '--local', '--source-url', pg.url('cached')];
+      const cacheFile = (command: string) => {
         const dir = join(project, 'build', 'cli', 'code-cache');
-        const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('backup-')) : [];
+        const names = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(`${command}-`)) : [];
         return names.length === 1 ? statSync(join(dir, names[0]), { bigint: true }) : undefined;
       };
-      expect(await backup()).toMatchObject({ code: 0, stderr: '' });
-      const written = cacheFile();
-      expect(written).toBeDefined();
-      expect(await backup()).toMatchObject({ code: 0, stderr: '' });
-      const after = cacheFile();
-      expect(after?.ino).toBe(written?.ino);
-      expect(after?.mtimeNs).toBe(written?.mtimeNs);
+      for (const args of [['backup', ...source, '--compression', 'none'], ['verify', ...source]]) {
+        expect(await pgdr(args)).toMatchObject({ code: 0, stderr: '' });
+        const written = cacheFile(args[0]);
+        expect(written).toBeDefined();
+        expect(await pgdr(args)).toMatchObject({ code: 0, stderr: '' });
+        const after = cacheFile(args[0]);
+        expect(after?.ino).toBe(written?.ino);
+        expect(after?.mtimeNs).toBe(written?.mtimeNs);
+      }
     } finally {
       await pg.stop();
     }
