@@ -1,6 +1,6 @@
 /**
- * V8's heap growth for a process that streams a stored dump through Node (verify, the failover's
- * restore, `pgdr verify --local`, the local drill).
+ * V8's heap growth for a process that streams a dump through Node: the dump job's upload, verify,
+ * the failover's restore, `pgdr backup|verify|drill --local`.
  *
  * Once a Node process has been idle for ~15 s (a warm Lambda between invocations, the CLI or the
  * bench between two steps), V8's memory reducer shrinks the heap to its live size (~17 MB here),
@@ -11,6 +11,9 @@
  * v8: 16MB / 25MB / 9MB"; perf shows ConcurrentMarking::RunMajor and the sweeper on top).
  * Letting each collection set the next limit at 3x the live heap (V8's own factor ranges 1.1-4)
  * removes it: 6-8 mark-compacts, the download as fast as in a fresh process, also after the idle.
+ * The upload side has the same trouble to a lesser degree: a dump job in a process that had idled
+ * 15 s ran 14-16 mark-compacts per 172 MiB object and used 1.26 CPU-s of Node against 0.76-0.83
+ * with this flag (1.03-1.05 in a fresh process, either way).
  * The heap's cost is bounded by its live size (tens of MB for these jobs).
  *
  * `--initial-old-space-size=64` has the same effect but Node accepts it only on its command line

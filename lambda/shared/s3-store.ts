@@ -171,6 +171,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async uploadStream(key: string, body: AsyncIterable<Buffer>, contentType: string, options: UploadOptions = {}): Promise<void> {
+    // The dump's bytes pass through this process: see heap-growth.ts.
+    growHeapForStreaming();
     const { partSize, concurrency } = this;
     let uploadId: string | undefined;
     const parts: CompletedPart[] = [];
