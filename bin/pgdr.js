@@ -61,8 +61,8 @@ function loadBundle() {
   // on --expose-gc during a run (lambda/shared/s3-store.ts, collectReadChunks), so a cache written
   // at the end of a backup carried that flag and the next run (without it) rejected the cache and
   // compiled everything again (~0.2 s). Set it before compiling: every run then has the same flags.
-  // The same holds for the heap growth that reading a stored dump sets (lambda/shared/heap-growth.ts,
-  // HEAP_GROWTH_FLAG: the same string here).
+  // The same holds for the heap growth that uploading or reading a dump sets
+  // (lambda/shared/heap-growth.ts, HEAP_GROWTH_FLAG: the same string here).
   require('node:v8').setFlagsFromString('--expose-gc');
   require('node:v8').setFlagsFromString('--heap-growing-percent=200');
   const source = readFileSync(BUNDLE, 'utf8');
