@@ -180,14 +180,17 @@ export async function chooseRestoreMode(manifest: BackupManifest, settings: Rest
   return stream(`${free} bytes free in the work directory, ${needed} needed: streamed`);
 }
 
-/**
- * Names of what the jobs create in a work directory: `downloadToWorkDir`'s file (custom format) or
- * directory (directory format), the dump job's pg_dump output directory (lambda/dump/core.ts).
- */
-const WORK_FILE = /^pgdr-(?:restore-(?:p\d+-)?[0-9a-f]{12}\.(?:dump|dir)|dump-[0-9a-f]{12}\.dir)$/;
-
 /** `downloadName`'s names (group 1: the pid); without a pid, a name from before pgdr kept one. */
 const DOWNLOAD = /^pgdr-restore-(?:p(\d+)-)?[0-9a-f]{12}\.(?:dump|dir)$/;
+
+/** The dump job's pg_dump output directory (directory format, lambda/dump/core.ts). */
+const DUMP_DIR = /^pgdr-dump-[0-9a-f]{12}\.dir$/;
+
+/**
+ * Names of what the jobs create in a work directory: `downloadToWorkDir`'s file (custom format) or
+ * directory (directory format), the dump job's pg_dump output directory.
+ */
+const isWorkFile = (name: string): boolean => DOWNLOAD.test(name) || DUMP_DIR.test(name);
 
 /** The names in `dir` that `pick` selects; none when `dir` cannot be read. */
 async function namesIn(dir: string, pick: (name: string) => boolean): Promise<string[]> {
@@ -236,7 +239,7 @@ export async function removeOrphans(dir: string): Promise<string[]> {
  * at a time). Only pgdr's own names are touched; returns them.
  */
 export async function removeLeftoverFiles(workDir: string): Promise<string[]> {
-  const names = await namesIn(workDir, (n) => WORK_FILE.test(n));
+  const names = await namesIn(workDir, isWorkFile);
   await Promise.all(names.map((n) => rm(join(workDir, n), { force: true, recursive: true })));
   return names;
 }
