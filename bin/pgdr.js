@@ -65,7 +65,11 @@ function loadBundle() {
   // (lambda/shared/heap-growth.ts, HEAP_GROWTH_FLAG: the same string here).
   require('node:v8').setFlagsFromString('--expose-gc');
   require('node:v8').setFlagsFromString('--heap-growing-percent=200');
-  const source = readFileSync(BUNDLE, 'utf8');
+  // esbuild writes ASCII (its default charset escapes every other character): read as Latin-1,
+  // the bundle's 5 MiB become a one-byte string ~20 ms sooner than through a UTF-8 decoder. Any
+  // other byte (a bundle built otherwise) is decoded as UTF-8.
+  const raw = readFileSync(BUNDLE);
+  const source = raw.toString(require('node:buffer').isAscii(raw) ? 'latin1' : 'utf8');
   const { mtimeMs, size } = statSync(BUNDLE);
   const command = /^[a-z]{1,20}$/.test(process.argv[2] ?? '') ? process.argv[2] : 'other';
   const cacheFile = join(CODE_CACHE, `${command}-${Math.round(mtimeMs * 1000)}-${size}.bin`);

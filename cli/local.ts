@@ -3,16 +3,16 @@
  * to an in-process s3rver whose data lives under `.pgdr/s3` in the project (PGDR_LOCAL_DIR
  * overrides `.pgdr`), so later commands see earlier backups. SSE-KMS is left off (s3rver does
  * not emulate KMS); everything else (multipart upload, checksums, records) is the real path.
+ * The server starts at the store's first use (cli/lazy-store.ts).
  */
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { S3ObjectStore } from '../lambda/shared/s3-store';
 import { emfMetrics } from '../lambda/shared/metrics';
 import { streamLog } from '../lambda/shared/logging';
-import { LogPort, MetricsFactory, silentLog, systemClock } from '../lambda/shared/ports';
+import { LogPort, MetricsFactory, ObjectStore, silentLog, systemClock } from '../lambda/shared/ports';
 import { runDump } from '../lambda/dump/core';
 import { RestoreServer, runVerify, VerificationPolicy } from '../lambda/verify/core';
 import { startEphemeralServer } from '../lambda/shared/ephemeral-server';
@@ -23,14 +23,16 @@ import type { CompressionSetting } from '../lambda/shared/compression';
 import type { BackupManifest, VerificationRecord } from '../lambda/shared/records';
 import { findOnPath } from '../lambda/shared/pg-process';
 import { memoryBackedDir, restoreJobsFor } from '../lambda/shared/restore-mode';
-import { startLocalS3, LocalS3 } from './local-s3';
+import type { LocalS3 } from './local-s3';
+import { lazyStore } from './lazy-store';
 import { CliError } from './errors';
 
 export const LOCAL_BUCKET = 'pgdr-local';
 
 export interface LocalEnv {
-  readonly s3: LocalS3;
-  readonly store: S3ObjectStore;
+  /** Where the local S3 server keeps its objects. */
+  readonly directory: string;
+  readonly store: ObjectStore;
   readonly pgBin: string;
   readonly log: LogPort;
   readonly metrics: MetricsFactory;
@@ -98,20 +100,34 @@ export function localRoot(): string {
 
 export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean; redact: (text: string) => string }): Promise<LocalEnv> {
   const pgBin = findPgBin(options.pgBin);
-  const s3 = await startLocalS3({ directory: join(localRoot(), 's3'), buckets: [LOCAL_BUCKET] });
-  const client = s3.client();
+  const directory = join(localRoot(), 's3');
   const verbose = options.verbose === true;
   const log = verbose ? redactingLog(streamLog(process.stderr), options.redact) : silentLog;
-  if (verbose) logUploadedParts(client, log);
+  let server: Promise<{ s3: LocalS3; client: S3Client; store: ObjectStore }> | undefined;
+  const startServer = async () => {
+    // Loaded here, at the first use (kept lazy in the bundle, scripts/build-cli.ts).
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const { startLocalS3 } = require('./local-s3') as typeof import('./local-s3');
+    const { S3ObjectStore } = require('../lambda/shared/s3-store') as typeof import('../lambda/shared/s3-store');
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    const s3 = await startLocalS3({ directory, buckets: [LOCAL_BUCKET] });
+    const client = s3.client();
+    if (verbose) logUploadedParts(client, log);
+    return { s3, client, store: new S3ObjectStore(client, LOCAL_BUCKET, { partSize: 8 * 1024 * 1024 }) };
+  };
+  const store = lazyStore(LOCAL_BUCKET, async () => (await (server ??= startServer())).store);
   return {
-    s3,
-    store: new S3ObjectStore(client, LOCAL_BUCKET, { partSize: 8 * 1024 * 1024 }),
+    directory,
+    store,
     pgBin,
     log,
     metrics: (database, backupClass) => emfMetrics(database, backupClass, verbose ? process.stderr : discard()),
     close: async () => {
-      client.destroy();
-      await s3.stop();
+      // Nothing to stop when no job used the store, or the server failed to start; one still starting is waited for.
+      const started = await server?.catch(() => undefined);
+      if (!started) return;
+      started.client.destroy();
+      await started.s3.stop();
     },
   };
 }

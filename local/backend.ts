@@ -188,7 +188,7 @@ export class LocalBackend implements Backend {
     result.catch(() => undefined);
     run.result = result;
     this.runs.set(executionId, run);
-    return { executionId, where: `local execution ${executionId}; recovery record under ${db.name}/recoveries/ in ${this.env.s3.directory}; approvals in ${approvalPaths(this.root, executionId).dir}` };
+    return { executionId, where: `local execution ${executionId}; recovery record under ${db.name}/recoveries/ in ${this.env.directory}; approvals in ${approvalPaths(this.root, executionId).dir}` };
   }
 
   /** The Validate handler's result of a run (rows per table on the new instance), once it ran. */

@@ -44,7 +44,7 @@ export function registerBackup(program: Command): void {
       // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded when needed, kept lazy in the bundle (scripts/build-cli.ts)
       const { localBackup, localJobSettings, openLocalEnv } = require('../local') as typeof import('../local');
       const env = await openLocalEnv({ ...options, redact: redactOutput });
-      const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.s3.directory}`);
+      const interrupt = interruptOnSignals(`an incomplete upload may remain in ${env.directory}`);
       try {
         const manifest = await localBackup(env, { database: db.name, backupClass, connection, compression: options.compression, signal: interrupt.signal, settings: localJobSettings(db.config) });
         printManifest(manifest, options.json === true);

@@ -5,7 +5,9 @@
  *   2. open a REPEATABLE READ READ ONLY transaction and export its snapshot;
  *   3. run `pg_dump -Fc --snapshot=<it>` and, at the same time, count rows per table and
  *      objects in that same snapshot, so the counts are exactly what the dump holds (on a second
- *      session, in short transactions that import the snapshot: catalog.ts `snapshotCounts`);
+ *      session, in short transactions that import the snapshot: catalog.ts `snapshotCounts`),
+ *      and read the roles and privileges the database needs (on the exporting session); pg_dump's
+ *      `--version` runs while that session connects;
  *   4. stream pg_dump's stdout -> (zstd) -> SHA-256 + byte counter -> S3 multipart upload
  *      (no temp file; memory bounded by the upload's part buffers). With zstd, pg_dump writes
  *      into zstd's stdin directly (no byte of the uncompressed archive passes through Node: it
@@ -92,7 +94,7 @@ export class DumpError extends Error {
   }
 }
 
-type FailureSource = 'abandoned' | 'pg_dump' | 'zstd' | 'count' | 'upload' | 'stream';
+type FailureSource = 'abandoned' | 'pg_dump' | 'zstd' | 'count' | 'catalog' | 'upload' | 'stream';
 
 /**
  * Any failure stops everything else. Which error is reported is decided by cause, not by
@@ -119,7 +121,7 @@ class RunControl {
   };
 
   readonly failed = (source: FailureSource) => (err: unknown): void => {
-    const consequence = source === 'pg_dump' || source === 'zstd' ? this.killedByUs[source] : (source === 'stream' || source === 'count') && this.stopping;
+    const consequence = source === 'pg_dump' || source === 'zstd' ? this.killedByUs[source] : (source === 'stream' || source === 'count' || source === 'catalog') && this.stopping;
     if (!consequence) this.errors[source] ??= err instanceof Error ? err : new Error(String(err));
     this.stop();
   };
@@ -127,7 +129,7 @@ class RunControl {
   /** The error to report, or undefined when nothing failed and nothing stopped the run. */
   cause(): Error | undefined {
     const { errors } = this;
-    const cause = errors.abandoned ?? errors.pg_dump ?? errors.zstd ?? errors.count ?? errors.upload ?? errors.stream;
+    const cause = errors.abandoned ?? errors.pg_dump ?? errors.zstd ?? errors.count ?? errors.catalog ?? errors.upload ?? errors.stream;
     return cause ?? (this.stopping ? new DumpError('dump stopped for an unknown reason') : undefined);
   }
 }
@@ -287,6 +289,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
   // The session whose transaction exports the snapshot, and the one that counts in it.
   let session: Client | undefined;
   let counter: Client | undefined;
+  let counterClosed: Promise<void> | undefined;
   let onAbort: (() => void) | undefined;
   const run = new RunControl();
   const leftBehind: string[] = [];
@@ -302,8 +305,11 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     storedAt = format === 'directory' ? keys.directory : keys.dump;
     log.info('dump starting', { ...context, key: storedAt, ...(format === 'directory' ? { jobs } : {}) });
 
-    const pgDump = await toolVersion(pgBin, 'pg_dump');
+    // pg_dump's version (a process of its own) while the session connects.
+    const versionRead = toolVersion(pgBin, 'pg_dump');
+    versionRead.catch(() => undefined);
     session = await connectClient(connection);
+    const pgDump = await versionRead;
     const serverRow = (await session.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`)).rows[0];
     const server = { version: serverRow.v, versionNum: Number(serverRow.n) };
     const serverMajor = Math.floor(server.versionNum / 10000);
@@ -318,11 +324,15 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
 
     await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const snapshot = (await session.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
-    // The roles the database needs and who owns/was granted what, in the dump's snapshot; read
-    // before pg_dump starts (a few catalog queries), so a failure here leaves nothing behind.
-    const needs = await readRolesAndPrivileges(session).catch((err: Error) => {
-      throw new DumpError(`reading the roles and privileges in the dump's snapshot failed: ${err.message.split('\n')[0]}`);
-    });
+    // The roles the database needs and who owns/was granted what, in the dump's snapshot (this
+    // session's transaction exported it): a few catalog queries, run while pg_dump starts. Like
+    // the counts, the upload completes only once they are read; a failure stops pg_dump and
+    // aborts the upload, so it leaves nothing behind.
+    let needs: Awaited<ReturnType<typeof readRolesAndPrivileges>> | undefined;
+    const needsRead = readRolesAndPrivileges(session).then(
+      (read) => void (needs = read),
+      (err: Error) => run.failed('catalog')(new DumpError(`reading the roles and privileges in the dump's snapshot failed: ${err.message.split('\n')[0]}`)),
+    );
 
     const dumpStarted = clock.now();
     // Settles with the counting, which starts just below, after pg_dump.
@@ -340,8 +350,11 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
       counter = await connectClient(connection);
       const { rows, objects } = await snapshotCounts(counter, snapshot, run.halt.signal);
       counts = { rows, objects, seconds: seconds(countStarted, clock.now()) };
+      // Its session is done: it closes while the dump goes on.
+      counterClosed = counter.end().catch(() => undefined);
     })().catch((err) => run.failed('count')(new DumpError(`counting rows in the dump's snapshot failed: ${(err as Error).message}`)));
-    countingStarted(counting);
+    // The upload completes once the counts and the roles are read.
+    countingStarted(Promise.all([counting, needsRead]).then(() => undefined));
 
     // Abandoning stops everything started above; a signal that aborted earlier does so at once.
     const { signal } = request;
@@ -354,8 +367,8 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     }
 
     const produced = await producing;
-    await counting;
-    if (!counts) throw run.cause() ?? new DumpError('dump stopped for an unknown reason');
+    await Promise.all([counting, needsRead]);
+    if (!counts || !needs) throw run.cause() ?? new DumpError('dump stopped for an unknown reason');
     const dumpFinished = clock.now();
     const { uncompressedBytes } = produced;
     // The snapshot's transaction is NOT committed here: it is READ ONLY and only kept the
@@ -430,10 +443,14 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
   } finally {
     if (onAbort) request.signal?.removeEventListener('abort', onAbort);
     metrics.flush();
-    await counter?.end().catch(() => undefined);
-    if (session) {
-      await session.query('ROLLBACK').catch(() => undefined);
-      await session.end().catch(() => undefined);
-    }
+    const exporter = session;
+    await Promise.all([
+      counterClosed ?? counter?.end().catch(() => undefined),
+      exporter &&
+        (async () => {
+          await exporter.query('ROLLBACK').catch(() => undefined);
+          await exporter.end().catch(() => undefined);
+        })(),
+    ]);
   }
 }
