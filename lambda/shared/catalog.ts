@@ -119,9 +119,11 @@ export async function rowCounts(client: ClientBase): Promise<Record<string, numb
  * workers made them take two more of the source's processes (and 0.4-0.7 CPU-s more on the
  * bench's 1.2 GB database: 1.1-1.4 CPU-s against 0.7-0.9, same rows) from the COPY, and a batch
  * of up to max_locks_per_transaction counts in one UNION ALL is one statement whose cost passes
- * jit_above_cost, paying LLVM compilation for a scan that takes milliseconds.
+ * jit_above_cost, paying LLVM compilation for a scan that takes milliseconds. Set only where the
+ * server has the setting (`jit` from PostgreSQL 11), as SET LOCAL does (set_config's is_local).
  */
-const PLAIN_COUNTING = 'SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL jit = off';
+const PLAIN_COUNTING = `SELECT set_config(name, CASE name WHEN 'jit' THEN 'off' ELSE '0' END, true) FROM pg_settings
+  WHERE name IN ('max_parallel_workers_per_gather', 'jit')`;
 
 const SNAPSHOT_ID = /^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$/;
 
