@@ -115,7 +115,8 @@ export async function openLocalEnv(options: { pgBin?: string; verbose?: boolean;
     if (verbose) logUploadedParts(client, log);
     return { s3, client, store: new S3ObjectStore(client, LOCAL_BUCKET, { partSize: 8 * 1024 * 1024 }) };
   };
-  const store = lazyStore(LOCAL_BUCKET, async () => (await (server ??= startServer())).store);
+  // lazyStore opens once: `server` is set at the first use and only read by `close`.
+  const store = lazyStore(LOCAL_BUCKET, async () => (await (server = startServer())).store);
   return {
     directory,
     store,

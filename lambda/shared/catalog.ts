@@ -6,6 +6,7 @@
  */
 import type { ClientBase } from 'pg';
 import { BackupManifest, Mismatch, OBJECT_COUNT_NAMES, ObjectCounts, PrivilegeSummary } from './records';
+import { setKnownSettingsSql } from './session-settings';
 
 const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'`;
@@ -119,23 +120,23 @@ export async function rowCounts(client: ClientBase): Promise<Record<string, numb
  * workers made them take two more of the source's processes (and 0.4-0.7 CPU-s more on the
  * bench's 1.2 GB database: 1.1-1.4 CPU-s against 0.7-0.9, same rows) from the COPY, and a batch
  * of up to max_locks_per_transaction counts in one UNION ALL is one statement whose cost passes
- * jit_above_cost, paying LLVM compilation for a scan that takes milliseconds. Set only where the
- * server has the setting (`jit` from PostgreSQL 11), as SET LOCAL does (set_config's is_local).
+ * jit_above_cost, paying LLVM compilation for a scan that takes milliseconds. `jit` exists from
+ * PostgreSQL 11: set where the server has it.
  */
-const PLAIN_COUNTING = `SELECT set_config(name, CASE name WHEN 'jit' THEN 'off' ELSE '0' END, true) FROM pg_settings
-  WHERE name IN ('max_parallel_workers_per_gather', 'jit')`;
+const PLAIN_COUNTING = setKnownSettingsSql({ max_parallel_workers_per_gather: '0', jit: 'off' }, true);
 
 const SNAPSHOT_ID = /^[0-9A-Fa-f]+(-[0-9A-Fa-f]+)+$/;
 
 /**
  * Runs `fn` on `client` in a short REPEATABLE READ READ ONLY transaction that imports the exported
- * snapshot `snapshot`, then commits (or rolls back after a failure), releasing its locks.
+ * snapshot `snapshot` and counts plainly (PLAIN_COUNTING, in the same round trip), then commits (or
+ * rolls back after a failure), releasing its locks.
  */
 async function inSnapshot<T>(client: ClientBase, snapshot: string, fn: () => Promise<T>): Promise<T> {
   if (!SNAPSHOT_ID.test(snapshot)) throw new Error(`${JSON.stringify(snapshot)} is not a snapshot identifier`);
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
-    await client.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
+    await client.query(`SET TRANSACTION SNAPSHOT '${snapshot}'; ${PLAIN_COUNTING}`);
     const result = await fn();
     await client.query('COMMIT');
     return result;
@@ -167,13 +168,7 @@ export async function snapshotCounts(client: ClientBase, snapshot: string, signa
   const rows: Record<string, number> = {};
   for (const batch of lockBatches(tables, budget)) {
     signal?.throwIfAborted();
-    Object.assign(
-      rows,
-      await inSnapshot(client, snapshot, async () => {
-        await client.query(PLAIN_COUNTING);
-        return countBatch(client, batch);
-      }),
-    );
+    Object.assign(rows, await inSnapshot(client, snapshot, () => countBatch(client, batch)));
   }
   return { rows, objects };
 }

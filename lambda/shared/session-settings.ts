@@ -29,5 +29,16 @@ export const TIMEOUTS = [
   'transaction_timeout', // PostgreSQL 17+
 ] as const;
 
-/** One statement, valid on every server version: sets each of TIMEOUTS that the server has to 0 for the session. */
-export const NEUTRALISE_TIMEOUTS_SQL = `SELECT set_config(name, '0', false) FROM pg_settings WHERE name IN (${TIMEOUTS.map((n) => `'${n}'`).join(', ')})`;
+/**
+ * One statement, valid on every server version: sets each of `values` that the server has (a
+ * setting newer than the server is left out), for the session, or with `local` for the current
+ * transaction only, as SET LOCAL does. Names and values are pgdr's own constants, not input.
+ */
+export function setKnownSettingsSql(values: Readonly<Record<string, string>>, local = false): string {
+  const names = Object.keys(values);
+  const value = names.map((n) => `WHEN '${n}' THEN '${values[n]}'`).join(' ');
+  return `SELECT set_config(name, CASE name ${value} END, ${local}) FROM pg_settings WHERE name IN (${names.map((n) => `'${n}'`).join(', ')})`;
+}
+
+/** Sets each of TIMEOUTS that the server has to 0 for the session. */
+export const NEUTRALISE_TIMEOUTS_SQL = setKnownSettingsSql(Object.fromEntries(TIMEOUTS.map((n) => [n, '0'])));
