@@ -28,7 +28,6 @@
  *
  * No AWS SDK here: the bucket, metrics and logs are ports; the clock is injected.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -51,6 +50,7 @@ import { reportFailure } from '../shared/failure';
 import { readDatabaseLocale } from '../shared/locale';
 import type { DumpFormat } from '../shared/env';
 import { abortReason } from '../shared/job-signal';
+import { dumpDirName } from '../shared/restore-mode';
 
 export interface DumpRequest {
   /** pgdr database name (S3 prefix, metric dimension). */
@@ -230,7 +230,7 @@ async function dumpCustom(input: ProducerInput): Promise<{ dump: CustomDump; unc
 async function dumpDirectory(input: ProducerInput, workDir: string, jobs: number): Promise<{ dump: DirectoryDump; uncompressedBytes?: number }> {
   const { deps, run, snapshot, plan, keys } = input;
   const { store, connection, pgBin } = deps;
-  const dir = join(workDir, `pgdr-dump-${randomBytes(6).toString('hex')}.dir`);
+  const dir = join(workDir, dumpDirName());
   // --verbose: in parallel mode pg_dump reports each finished item, so finished data files are uploaded while it runs.
   const dump = startTool(pgBin, 'pg_dump', ['--format=directory', `--jobs=${jobs}`, '--verbose', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password', `--file=${dir}`], { connection });
   // SIGTERM, not SIGKILL: pg_dump's leader passes it on to its worker processes before it exits

@@ -183,8 +183,13 @@ export async function chooseRestoreMode(manifest: BackupManifest, settings: Rest
 /** `downloadName`'s names (group 1: the pid); without a pid, a name from before pgdr kept one. */
 const DOWNLOAD = /^pgdr-restore-(?:p(\d+)-)?[0-9a-f]{12}\.(?:dump|dir)$/;
 
-/** The dump job's pg_dump output directory (directory format, lambda/dump/core.ts). */
+/** `dumpDirName`'s names. */
 const DUMP_DIR = /^pgdr-dump-[0-9a-f]{12}\.dir$/;
+
+/** A fresh name for the dump job's pg_dump output directory (directory format, lambda/dump/core.ts). */
+export function dumpDirName(): string {
+  return `pgdr-dump-${randomBytes(6).toString('hex')}.dir`;
+}
 
 /**
  * Names of what the jobs create in a work directory: `downloadToWorkDir`'s file (custom format) or
