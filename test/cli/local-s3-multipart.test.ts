@@ -12,7 +12,7 @@ import { mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import { multipartEtag, PartStore } from '../../cli/local-s3';
 import { startTestS3, TestS3 } from '../support/s3-server';
@@ -206,4 +206,21 @@ test('a part that arrives while the one before is still being written waits for 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('objects are read back whole, by range (across the 1 MiB reads) and empty, as stored', async () => {
+  const body = partBytes(7, 3 * MIB + 123);
+  await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'read/big.bin', Body: body }));
+  await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'read/empty.bin', Body: Buffer.alloc(0) }));
+  expect(Buffer.compare(await get('read/big.bin'), body)).toBe(0);
+  const ranged = async (range: string) => {
+    const out = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'read/big.bin', Range: range }));
+    return { bytes: Buffer.from(await out.Body!.transformToByteArray()), contentRange: out.ContentRange };
+  };
+  const middle = await ranged(`bytes=${MIB - 5}-${2 * MIB + 9}`);
+  expect(Buffer.compare(middle.bytes, body.subarray(MIB - 5, 2 * MIB + 10))).toBe(0);
+  expect(middle.contentRange).toBe(`bytes ${MIB - 5}-${2 * MIB + 9}/${body.length}`);
+  const tail = await ranged(`bytes=${3 * MIB}-`);
+  expect(Buffer.compare(tail.bytes, body.subarray(3 * MIB))).toBe(0);
+  expect((await get('read/empty.bin')).length).toBe(0);
 });
