@@ -425,7 +425,7 @@ async function runRestoreTest(
     restoreSeconds = seconds(restoreStarted, clock.now());
 
     await withClient(withDatabase(admin, scratch), async (client) => {
-      ({ rows: rowCountMismatches, objects: objectCountMismatches, privileges: privilegeMismatches } = await compareWithManifest(client, manifest, roles));
+      ({ rows: rowCountMismatches, objects: objectCountMismatches, privileges: privilegeMismatches } = await compareWithManifest(client, manifest, roles, 'plain'));
       for (const query of deps.policy.smokeQueries) smokeQueries.push(await runSmokeQuery(client, query, deps.smokeQueryTimeoutSeconds ?? 60));
     });
     checksDone = clock.now();

@@ -1,6 +1,8 @@
 /**
- * How the dump's row counts run on the source (catalog.ts `snapshotCounts`): one process per count
- * and no JIT, even on a server whose settings would give every count parallel workers and JIT.
+ * How the dump's row counts run on the source (catalog.ts `snapshotCounts`), and the restore
+ * test's counts of its scratch database (`rowCounts(client, 'plain')`): one process per count
+ * and no JIT, even on a server whose settings would give every count parallel workers and JIT;
+ * `rowCounts(client)` (the failover restore, on its own instance) keeps the server's choice.
  * The plans are read from the server's log (auto_explain with ANALYZE: workers launched, JIT).
  */
 import { readFileSync } from 'node:fs';
@@ -8,7 +10,7 @@ import { join } from 'node:path';
 import { PgCluster } from '../../local/pg-cluster';
 import { connectClient } from '../../lambda/shared/pg-client';
 import { connectionFromUrl } from '../../lambda/shared/connection';
-import { snapshotCounts } from '../../lambda/shared/catalog';
+import { rowCounts, snapshotCounts } from '../../lambda/shared/catalog';
 
 let pg: PgCluster;
 
@@ -76,5 +78,32 @@ test('the counts run without parallel workers and without JIT where the server w
   } finally {
     await exporter.query('ROLLBACK').catch(() => undefined);
     await Promise.allSettled([exporter.end(), counter.end()]);
+  }
+});
+
+test("the restore test's counts run plainly too; the failover restore's keep the server's choice", async () => {
+  const client = await connectClient(connectionFromUrl(pg.url('plans')));
+  const expected = { 'public."Tübingen ""rows"""': 5000, 'public.accounts': 20000 };
+  try {
+    let from = logSize();
+    expect(await rowCounts(client, 'plain')).toEqual(expected);
+    const plain = loggedPlans(from).filter((p) => p.includes('count(*) AS n FROM'));
+    expect(plain).toHaveLength(1);
+    expect(plain[0]).toMatch(/Aggregate/);
+    expect(plain[0]).not.toMatch(/Gather|Workers|Parallel/);
+    expect(plain[0]).not.toMatch(/JIT:/);
+    // SET LOCAL in a committed transaction: nothing is left on the session (it runs the smoke queries next).
+    const after = await client.query<{ w: string; jit: string; idle: boolean }>(
+      `SELECT current_setting('max_parallel_workers_per_gather') AS w, current_setting('jit') AS jit, now() = statement_timestamp() AS idle`,
+    );
+    expect(after.rows[0]).toEqual({ w: '2', jit: 'on', idle: true });
+
+    from = logSize();
+    expect(await rowCounts(client)).toEqual(expected);
+    const server = loggedPlans(from).filter((p) => p.includes('count(*) AS n FROM'));
+    expect(server).toHaveLength(1);
+    expect(server[0]).toMatch(/Workers Launched: [1-9]/);
+  } finally {
+    await client.end();
   }
 });
