@@ -147,9 +147,9 @@ async function inTransaction<T>(client: ClientBase, begin: readonly string[], fn
  * PostgreSQL 11: set where the server has it.
  * The verify job's restore test counts its scratch database the same way (`rowCounts(client,
  * 'plain')`): it is background work on the source server (or a verification server), and on the
- * bench's restored 1.2 GB database `rowCounts` took 0.76-0.83 s and 1.4-1.5 machine CPU-s with
- * the server's workers, 0.22-0.23 s and 0.22-0.24 CPU-s plainly (4 of 5 interleaved runs each; the
- * fifth of each was slower for both). The failover restore and its validation count with
+ * bench's 1.2 GB database freshly restored, `rowCounts` took 0.70-0.74 s and 1.07-1.16 machine
+ * CPU-s with the server's workers, 0.66-0.68 s and 0.67-0.69 CPU-s plainly: it spares the server
+ * CPU more than it saves time. The failover restore and its validation count with
  * the new instance's own settings: nothing else runs there, and workers may shorten the RTO on
  * its vCPUs.
  */
