@@ -114,14 +114,9 @@ export async function rowCounts(client: ClientBase, counting: Counting = 'server
   const budget = await lockBudget(client);
   const counts: Record<string, number> = {};
   for (const batch of lockBatches(await dataTables(client), budget)) {
-    Object.assign(counts, counting === 'plain' ? await inPlainTransaction(client, () => countBatch(client, batch)) : await countBatch(client, batch));
+    Object.assign(counts, counting === 'plain' ? await inTransaction(client, ['BEGIN', PLAIN_COUNTING], () => countBatch(client, batch)) : await countBatch(client, batch));
   }
   return counts;
-}
-
-/** Runs `fn` in a transaction of its own that counts plainly (PLAIN_COUNTING). */
-function inPlainTransaction<T>(client: ClientBase, fn: () => Promise<T>): Promise<T> {
-  return inTransaction(client, ['BEGIN', PLAIN_COUNTING], fn);
 }
 
 /** Runs `begin` (BEGIN and what follows it, sent in one round trip), then `fn`, then COMMIT; ROLLBACK after a failure. */

@@ -51,11 +51,12 @@ export function planCompression(setting: CompressionSetting, pgDumpMajor: number
 }
 
 /**
- * `zstd -1 -T0`: stdin in, one zstd frame out. `-vv` makes it end with a summary line on stderr
- * giving the exact byte counts in and out (`zstdSummary`); nothing else it prints is an error line.
+ * `zstd -1 -T0`: stdin in, one zstd frame out (into `stdoutFd` when given, else a pipe). `-vv` makes
+ * it end with a summary line on stderr giving the exact byte counts in and out (`zstdSummary`);
+ * nothing else it prints is an error line.
  */
-export function startCompressor(zstd: string, level: number): RunningTool {
-  return startTool('', zstd, [`-${level}`, '-T0', '-vv', '-c'], { stdin: true });
+export function startCompressor(zstd: string, level: number, stdoutFd?: number): RunningTool {
+  return startTool('', zstd, [`-${level}`, '-T0', '-vv', '-c'], { stdin: true, ...(stdoutFd !== undefined ? { stdoutFd } : {}) });
 }
 
 /**

@@ -112,12 +112,13 @@ export function toolPath(binDir: string, tool: string): string {
  * gettext takes LANGUAGE before LC_ALL, LC_MESSAGES and LANG for messages only; the other locale
  * categories (character classes, number formats) stay the caller's.
  */
-export const UNTRANSLATED_MESSAGES = { LANGUAGE: 'en' } as const;
+const UNTRANSLATED_MESSAGES = { LANGUAGE: 'en' } as const;
 
-/** The child's environment: ours without any PG* variable, plus the connection's libpq variables, messages untranslated. */
+/** The child's environment: ours without any PG* variable, messages untranslated, plus the connection's libpq variables. */
 function childEnv(binDir: string, connection?: ConnectionInfo): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...UNTRANSLATED_MESSAGES };
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG') && !(k in UNTRANSLATED_MESSAGES)) env[k] = v;
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v;
+  Object.assign(env, UNTRANSLATED_MESSAGES);
   // A packed tools directory (<dir>/bin + <dir>/lib, as in the Lambda layer) brings its libraries.
   const libDir = binDir ? join(dirname(binDir), 'lib') : '';
   if (libDir && existsSync(libDir)) env.LD_LIBRARY_PATH = [libDir, env.LD_LIBRARY_PATH].filter(Boolean).join(delimiter);
