@@ -12,8 +12,8 @@
  *                database of --directory-mb MiB over 4 tables (bench/directory.ts);
  *   speed        pgdr against the raw tools and the usual ways, interleaved reps on one mixed
  *                database of --size-mb MiB (bench/speed.ts); writes BENCHMARKS.md and
- *                bench/results.json (peak RSS there also takes the memory section's sizes when
- *                both run: `--only speed,memory --sizes 1024,4096`).
+ *                bench/results.json (its peak RSS is the memory section's, at every size, when
+ *                both run, as they do by default: 128 MiB, 1 GiB and 4 GiB of dump).
  *
  * `npm run bench -- --only memory` (or `--only compression`) runs one section and leaves the
  * other section of the results file as it was recorded. Everything the benchmark starts (the
@@ -43,7 +43,7 @@ const USAGE = `Usage: npm run bench -- [options]
 
   --only SECTION        run only this section: ${SECTIONS.join(', ')} (repeatable, or comma-separated)
   --compression-mb N    compression section: MiB of table data (default: BENCH_MB or 256)
-  --sizes A,B,C         memory section: target MiB of pg_dump -Z0 output (default: 128,512,1024,2048)
+  --sizes A,B,C         memory section: target MiB of pg_dump -Z0 output (default: 128,1024,4096)
   --restore-mb N        restore section: MiB of table data over 4 tables (default: 128)
   --directory-mb N      directory section: MiB of table data over 4 tables (default: 256)
   --directory-jobs N    directory section: pg_dump/pg_restore --jobs (default: 2)
@@ -80,6 +80,8 @@ interface Options {
   readonly repeat: number;
   readonly out: string;
   readonly verbose: boolean;
+  /** The command line as given (`npm run bench -- ...`), for the reports. */
+  readonly command: string;
 }
 
 function options(argv: string[]): Options | undefined {
@@ -119,7 +121,7 @@ function options(argv: string[]): Options | undefined {
   return {
     sections: only.length > 0 ? SECTIONS.filter((s) => only.includes(s)) : [...SECTIONS],
     compressionMiB: positiveNumbers(values['compression-mb'] ?? process.env.BENCH_MB ?? '256', '--compression-mb')[0],
-    sizesMiB: positiveNumbers(values.sizes ?? '128,512,1024,2048', '--sizes'),
+    sizesMiB: positiveNumbers(values.sizes ?? '128,1024,4096', '--sizes'),
     restoreMiB: positiveNumbers(values['restore-mb'] ?? '128', '--restore-mb')[0],
     directoryMiB: positiveNumbers(values['directory-mb'] ?? '256', '--directory-mb')[0],
     directoryJobs,
@@ -131,6 +133,7 @@ function options(argv: string[]): Options | undefined {
     repeat,
     out: resolve(values.out ?? join(__dirname, 'results.md')),
     verbose: values.verbose ?? false,
+    command: `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`,
   };
 }
 
@@ -185,7 +188,7 @@ async function main(): Promise<number> {
     if (opts.sections.includes('restore')) fresh.restore = await restoreSection(bench, opts.restoreMiB);
     if (opts.sections.includes('directory')) fresh.directory = await directorySection(bench, { sizeMiB: opts.directoryMiB, jobs: opts.directoryJobs, reps: opts.reps });
     if (opts.sections.includes('speed')) {
-      await speedSection(bench, { sizeMiB: opts.sizeMiB, reps: opts.reps, benchmarksFile: opts.benchmarksFile, resultsFile: opts.resultsFile, memoryPeaks });
+      await speedSection(bench, { command: opts.command, sizeMiB: opts.sizeMiB, reps: opts.reps, benchmarksFile: opts.benchmarksFile, resultsFile: opts.resultsFile, memoryPeaks });
       fresh.speed = `## Speed\n\nSee [BENCHMARKS.md](../BENCHMARKS.md) and [results.json](results.json) (written ${new Date().toISOString()}, \`--size-mb ${opts.sizeMiB} --reps ${opts.reps}\`).\n\n`;
     }
     writeResults(opts.out, fresh);

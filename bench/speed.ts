@@ -39,6 +39,8 @@ import { expectSuccess, startTool } from '../lambda/shared/pg-process';
 import { Bench, dumpInChild, DumpReport, MIB, pgEnv } from './context';
 
 export interface SpeedOptions {
+  /** The bench's command line as given, for the report. */
+  readonly command: string;
   /** Target size of the database's tables and indexes, MiB. */
   readonly sizeMiB: number;
   readonly reps: number;
@@ -481,10 +483,10 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     '# Benchmarks',
     '',
     smoke
-      ? `> **Smoke run** (${options.sizeMiB} MiB, ${options.reps} rep${options.reps === 1 ? '' : 's'}): proves the benchmark runs end to end; the figures are NOT the measurement. Run \`npm run bench -- --only speed,memory --sizes 1024,4096\` on a quiet machine for the real one.`
+      ? `> **Smoke run** (${options.sizeMiB} MiB, ${options.reps} rep${options.reps === 1 ? '' : 's'}): proves the benchmark runs end to end; the figures are NOT the measurement. Run \`npm run bench\` on a quiet machine for the real one.`
       : '> Full run: figures of record (same machine, same run).',
     '',
-    `Measured ${results.measuredAt} by \`npm run bench -- --only speed --size-mb ${options.sizeMiB} --reps ${options.reps}\` (bench/speed.ts) on ${results.machine.cpu ?? 'unknown CPU'}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB RAM; Node ${process.version}; PostgreSQL ${version} (throw-away cluster on 127.0.0.1); s3rver on 127.0.0.1.`,
+    `Measured ${results.measuredAt} by \`${options.command}\` (bench/speed.ts; \`--size-mb ${options.sizeMiB} --reps ${options.reps}\`) on ${results.machine.cpu ?? 'unknown CPU'}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB RAM; Node ${process.version}; PostgreSQL ${version} (throw-away cluster on 127.0.0.1); s3rver on 127.0.0.1.`,
     '',
     `**Database**: pgbench \`-i -s ${built.scale}\` + \`docs\` (${built.docs} rows of text + jsonb, GIN index on the jsonb) + \`wide\` (${built.wide} rows, five secondary indexes): ${results.database.sizeMiB} MiB on disk, ${results.database.rawDumpMiB} MiB of \`pg_dump -Fc -Z0\`. Methods run interleaved, ${options.reps} rep${options.reps === 1 ? '' : 's'}; each figure is the median and the range (min–max) of the reps, in wall seconds.`,
     '',
