@@ -126,6 +126,20 @@ function pageCache(): { freeGiB: number; cachedGiB: number } {
 }
 
 /**
+ * Microseconds per first touch of a fresh 4 KiB page (a minor page fault and the page's zeroing),
+ * over 64 MiB that glibc maps anew (above its mmap threshold): what memory a process touches for
+ * the first time costs on this machine. On the VM the figures of record come from it was
+ * ~15 µs a page (2026-11-27): a backup's 66,000 faults (raw pg_dump: 6,600) then cost about a
+ * CPU-second, and the figures move with it.
+ */
+function firstTouchMicros(bytes = 64 * MIB): number {
+  const buffer = Buffer.allocUnsafeSlow(bytes);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < bytes; i += 4096) buffer[i] = 1;
+  return Math.round(Number(process.hrtime.bigint() - started) / 1e2 / (bytes / 4096)) / 10;
+}
+
+/**
  * The floor of any compressed dump here, in wall seconds: pgdr's own pipe (the dump job's
  * pg_dump with its 1 MiB stdout buffer straight into its zstd compressor), zstd writing into
  * /dev/null: no Node in the byte path, no counts, no hashing, nothing stored.
@@ -227,6 +241,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   let cliError: string | undefined;
   // The CLI bundle is (re)built by its first start when stale: not inside a measured run.
   await cli('--version').catch(() => undefined);
+  const firstTouch = { atStart: firstTouchMicros(), atEnd: NaN };
   for (let rep = 1; rep <= options.reps; rep++) {
     console.error(`speed: dump side, rep ${rep}/${options.reps}`);
     const raw = await withMachineCpu(() => shell(`'${PG_BIN}/pg_dump' -Fc -Z0 > /dev/null`, env));
@@ -342,6 +357,8 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     }
   }
 
+  firstTouch.atEnd = firstTouchMicros();
+
   // ---- figures ----
   const m = (name: string) => (figures[name] ? stats(figures[name]).median : undefined);
   // Raw pg_restore with the jobs pgdr verify used.
@@ -350,13 +367,16 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   const cpu = jobReports.map((r) => r.cpuSeconds).filter((c): c is number => c !== undefined);
   const cpuPerGiB = cpu.length ? stats(cpu).median / rawGiB : undefined;
   const jobPeak = Math.max(...jobReports.map((r) => Math.max(r.memory.rssPeak, r.memory.vmHwmAfter ?? 0)));
-  const peaks = [{ rawMiB: rawBytes / MIB, peakBytes: jobPeak }, ...(options.memoryPeaks ?? [])];
+  // The highest peak at each size of dump: this section's database and the memory section's sizes (every run and setting).
+  const bySize = new Map<number, number>();
+  for (const p of [{ rawMiB: rawBytes / MIB, peakBytes: jobPeak }, ...(options.memoryPeaks ?? [])]) bySize.set(Math.round(p.rawMiB), Math.max(bySize.get(Math.round(p.rawMiB)) ?? 0, p.peakBytes));
+  const peaks = [...bySize].sort(([a], [b]) => a - b).map(([rawMiB, peakBytes]) => ({ rawMiB, peakBytes }));
   const peakRssMb = Math.max(...peaks.map((p) => p.peakBytes)) / MIB;
   const backupWall = m('cli') ?? m('job')!;
   const round = (x: number | undefined, d = 3) => (x === undefined ? null : Math.round(x * 10 ** d) / 10 ** d);
   const results = {
     measuredAt: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model?.trim(), cores: cpus().length, memoryGiB: Math.round(totalmem() / GIB), node: process.version, postgres: version, memoryAtRestoreSide: memoryAtRestore },
+    machine: { cpu: cpus()[0]?.model?.trim(), cores: cpus().length, memoryGiB: Math.round(totalmem() / GIB), node: process.version, postgres: version, memoryAtRestoreSide: memoryAtRestore, pageFirstTouchMicros: firstTouch },
     database: { sizeMiB: Math.round(Number(size) / MIB), targetSizeMiB: options.sizeMiB, pgbenchScale: built.scale, rawDumpMiB: Math.round(rawBytes / MIB), reps: options.reps },
     dumpThroughputRatio: round(m('raw')! / backupWall),
     dumpThroughputBasis: m('cli') !== undefined ? 'pgdr backup --local (CLI, wall)' : `the dump job in a child process (the CLI failed: ${cliError})`,
@@ -453,7 +473,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
           ? ` On ${cores} cores that CPU alone keeps pgdr's wall time above ${cpuFloor.toFixed(2)} s (${(m('raw')! / cpuFloor).toFixed(2)} of raw) however well the work overlaps, and 0.75 needs ${needed.toFixed(2)} s.`
           : ` On ${cores} cores that CPU would allow ${cpuFloor.toFixed(2)} s (${(m('raw')! / cpuFloor).toFixed(2)} of raw) if the work overlapped perfectly; the run took ${m('cli')?.toFixed(2)} s. The difference is time when a core idles: the start and the finish run mostly on one core (a backup of an empty database takes ${m('cliEmpty')?.toFixed(2)} s: start-up, connection, snapshot, roles, globals, manifest), and the pipeline (server → pg_dump → zstd → Node → local S3) waits on its slowest stage now and then.`;
     missed.push(
-      `- **dumpThroughputRatio ${results.dumpThroughputRatio}** (target 0.75, short by ${(0.75 - results.dumpThroughputRatio).toFixed(3)}): the whole machine used ${m('cliMachineCpu')?.toFixed(1)} CPU-seconds per \`pgdr backup --local\` against ${m('rawMachineCpu')?.toFixed(1)} for the raw dump (/proc/stat, all processes).${floorText} The extra CPU is the work pgdr promises (measured by hand on the 1.2 GB database, 2026-11-26: zstd -1 1.6–2.5 CPU-s, the counts 0.7–0.9; \`perf record -a\` of one backup, 22:40: PostgreSQL 40 % of the samples (the COPY and the counts), Node 22 % (2.4 CPU-s: the job reading, hashing and uploading 172 MiB, and the in-process local S3 server parsing it and writing it to a file; a local S3 server in a process of its own took 1.5–1.7 CPU-s per backup), zstd 16 %, pg_dump 10 %, idle 11 %): zstd, the exact row counts in the dump's snapshot (a second read of every table by PostgreSQL), pg_dump's own share, the job's SHA-256, CRC32 and upload, and the local S3 server receiving and writing the object, all on the same two cores as the database server's COPY. The same run's floor of any compressed dump on this machine, pg_dump's archive through zstd -1 into /dev/null (no Node, no counts, nothing stored), took ${m('floor')?.toFixed(2)} s (${results.compressedFloorRatio} of raw) and ${m('floorMachineCpu')?.toFixed(1)} machine CPU-seconds: compression alone costs ${(m('floor')! - m('raw')!).toFixed(2)} s of the ${(m('cli')! - m('raw')!).toFixed(2)} s between raw and pgdr, and what pgdr adds for what it promises (exact counts, SHA-256 and CRC32 of the stored bytes, the upload, the local S3 server writing the object, the CLI's start and the manifest) the other ${(m('cli')! - m('floor')!).toFixed(2)} s. By hand the floor moved with the host's state far more than pgdr's share did (2026-11-27: at 00:59 the floor took 4.70–4.94 s against raw dumps of 3.45–3.79 s in the runs just before, ~0.75; at 01:09 and 01:11, 5 interleaved reps each, medians raw 3.93 / floor 4.13 s, 0.95, and raw 5.07 / floor 5.31 s, 0.955); \`perf record -a\` of one backup (2026-11-27 00:45): PostgreSQL 41 % of the samples, Node 21 % (2.5 CPU-s, the start-up ~0.5 of them), zstd 15 %, pg_dump 9 %, idle 13 % (one core idle for ~1.7 s while the server's COPY of pgbench_accounts, 4 M rows that compress to almost nothing, ran alone). On AWS the S3 server is not on the job's CPU and the database is another machine.`,
+      `- **dumpThroughputRatio ${results.dumpThroughputRatio}** (target 0.75, short by ${(0.75 - results.dumpThroughputRatio).toFixed(3)}): the whole machine used ${m('cliMachineCpu')?.toFixed(1)} CPU-seconds per \`pgdr backup --local\` against ${m('rawMachineCpu')?.toFixed(1)} for the raw dump (/proc/stat, all processes).${floorText} The extra CPU is the work pgdr promises (measured by hand on the 1.2 GB database, 2026-11-26: zstd -1 1.6–2.5 CPU-s, the counts 0.7–0.9; \`perf record -a\` of one backup, 22:40: PostgreSQL 40 % of the samples (the COPY and the counts), Node 22 % (2.4 CPU-s: the job reading, hashing and uploading 172 MiB, and the in-process local S3 server parsing it and writing it to a file; a local S3 server in a process of its own took 1.5–1.7 CPU-s per backup), zstd 16 %, pg_dump 10 %, idle 11 %): zstd, the exact row counts in the dump's snapshot (a second read of every table by PostgreSQL), pg_dump's own share, the job's SHA-256, CRC32 and upload, and the local S3 server receiving and writing the object, all on the same two cores as the database server's COPY. The same run's floor of any compressed dump on this machine, pg_dump's archive through zstd -1 into /dev/null (no Node, no counts, nothing stored), took ${m('floor')?.toFixed(2)} s (${results.compressedFloorRatio} of raw) and ${m('floorMachineCpu')?.toFixed(1)} machine CPU-seconds: compression alone costs ${(m('floor')! - m('raw')!).toFixed(2)} s of the ${(m('cli')! - m('raw')!).toFixed(2)} s between raw and pgdr, and what pgdr adds for what it promises (exact counts, SHA-256 and CRC32 of the stored bytes, the upload, the local S3 server writing the object, the CLI's start and the manifest) the other ${(m('cli')! - m('floor')!).toFixed(2)} s. By hand the floor moved with the host's state far more than pgdr's share did (2026-11-27: at 00:59 the floor took 4.70–4.94 s against raw dumps of 3.45–3.79 s in the runs just before, ~0.75; at 01:09 and 01:11, 5 interleaved reps each, medians raw 3.93 / floor 4.13 s, 0.95, and raw 5.07 / floor 5.31 s, 0.955); \`perf record -a\` of one backup (2026-11-27 00:45): PostgreSQL 41 % of the samples, Node 21 % (2.5 CPU-s, the start-up ~0.5 of them), zstd 15 %, pg_dump 9 %, idle 13 % (one core idle for ~1.7 s while the server's COPY of pgbench_accounts, 4 M rows that compress to almost nothing, ran alone). Page faults are a large part of that CPU on this VM: a fresh page's first touch cost ${firstTouch.atStart}–${firstTouch.atEnd} µs in this run, and by hand (2026-11-27 04:40, \`perf stat -a -e page-faults\`) one \`pgdr backup --local\` took 66,000 page faults across the machine against 6,600 for the raw dump: ~31,000 in the CLI's Node (its heap growing, 64 KiB reads from zstd's pipe and sockets, the code cache, the bundle's source, the local S3 server's request bodies), ~23,000 in the counting session's server process (an index-only scan maps every shared buffer it reads into a process that has never touched it; pg_dump's COPY reads through a 256 KiB ring), ~4,000 in zstd. Counting with sequential scans instead (an experiment, interleaved, 5 reps): 46,000 faults, 9.1 against 10.3 machine CPU-s, 5.40 against 5.89 s (no counts at all: 5.09 s, raw 3.69 s); not adopted: it overrides the planner and reads every table's heap a second time where the index-only scan reads a smaller index, which on an I/O-bound server doubles a backup's reads. On AWS the S3 server is not on the job's CPU and the database is another machine.`,
     );
   }
   if (results.verifyRatio !== null && results.verifyRatio > 0.8) {
@@ -486,7 +506,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
       ? `> **Smoke run** (${options.sizeMiB} MiB, ${options.reps} rep${options.reps === 1 ? '' : 's'}): proves the benchmark runs end to end; the figures are NOT the measurement. Run \`npm run bench\` on a quiet machine for the real one.`
       : '> Full run: figures of record (same machine, same run).',
     '',
-    `Measured ${results.measuredAt} by \`${options.command}\` (bench/speed.ts; \`--size-mb ${options.sizeMiB} --reps ${options.reps}\`) on ${results.machine.cpu ?? 'unknown CPU'}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB RAM; Node ${process.version}; PostgreSQL ${version} (throw-away cluster on 127.0.0.1); s3rver on 127.0.0.1.`,
+    `Measured ${results.measuredAt} by \`${options.command}\` (bench/speed.ts; \`--size-mb ${options.sizeMiB} --reps ${options.reps}\`) on ${results.machine.cpu ?? 'unknown CPU'}, ${results.machine.cores} cores, ${results.machine.memoryGiB} GiB RAM; Node ${process.version}; PostgreSQL ${version} (throw-away cluster on 127.0.0.1); s3rver on 127.0.0.1. The first touch of a fresh page of memory (a minor page fault) cost ${firstTouch.atStart} µs at the start of the run and ${firstTouch.atEnd} µs at its end (64 MiB touched by the bench's process; \`pageFirstTouchMicros\` in results.json): compare it on another machine before the figures.`,
     '',
     `**Database**: pgbench \`-i -s ${built.scale}\` + \`docs\` (${built.docs} rows of text + jsonb, GIN index on the jsonb) + \`wide\` (${built.wide} rows, five secondary indexes): ${results.database.sizeMiB} MiB on disk, ${results.database.rawDumpMiB} MiB of \`pg_dump -Fc -Z0\`. Methods run interleaved, ${options.reps} rep${options.reps === 1 ? '' : 's'}; each figure is the median and the range (min–max) of the reps, in wall seconds.`,
     '',
