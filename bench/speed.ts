@@ -34,7 +34,7 @@ import { emfMetrics } from '../lambda/shared/metrics';
 import { S3ObjectStore } from '../lambda/shared/s3-store';
 import { silentLog, systemClock } from '../lambda/shared/ports';
 import { keysFromDumpKey } from '../lambda/shared/layout';
-import { findZstd, startCompressor } from '../lambda/shared/compression';
+import { CompressionPlan, planCompression, startCompressor } from '../lambda/shared/compression';
 import { expectSuccess, startTool } from '../lambda/shared/pg-process';
 import { Bench, dumpInChild, DumpReport, MIB, pgEnv } from './context';
 
@@ -136,7 +136,8 @@ function firstTouchMicros(bytes = 64 * MIB): number {
   const buffer = Buffer.allocUnsafeSlow(bytes);
   const started = process.hrtime.bigint();
   for (let i = 0; i < bytes; i += 4096) buffer[i] = 1;
-  return Math.round(Number(process.hrtime.bigint() - started) / 1e2 / (bytes / 4096)) / 10;
+  const micros = Number(process.hrtime.bigint() - started) / 1e3 / (bytes / 4096);
+  return Math.round(micros * 10) / 10;
 }
 
 /**
@@ -144,14 +145,12 @@ function firstTouchMicros(bytes = 64 * MIB): number {
  * pg_dump with its 1 MiB stdout buffer straight into its zstd compressor), zstd writing into
  * /dev/null: no Node in the byte path, no counts, no hashing, nothing stored.
  */
-async function compressedFloor(bench: Bench, db: string): Promise<number> {
-  const zstd = findZstd(PG_BIN);
-  if (!zstd) throw new Error('the speed section needs zstd (apt-get install zstd)');
+async function compressedFloor(bench: Bench, db: string, plan: CompressionPlan): Promise<number> {
   const started = process.hrtime.bigint();
   const devNull = openSync('/dev/null', 'w');
   try {
-    const compressor = startCompressor(zstd, 1, devNull);
-    const dump = startTool(PG_BIN, 'pg_dump', ['--format=custom', '--compress=0', '--no-password'], {
+    const compressor = startCompressor(plan.zstd!, plan.info.level, devNull);
+    const dump = startTool(PG_BIN, 'pg_dump', ['--format=custom', ...plan.pgDumpArgs, '--no-password'], {
       connection: connectionFromUrl(bench.pg.url(db)),
       stdoutBufferBytes: PG_DUMP_STDOUT_BUFFER,
       stdoutTo: compressor,
@@ -233,6 +232,8 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
 
   const cliDir = join(work, 'cli');
   const { cli, sourceUrl } = cliRunner(bench.pg, cliDir);
+  // The floor row's pipe: the dump job's compression where zstd is there (what `auto` picks).
+  const floorPlan = planCompression('zstd-stream', Number.parseInt(version, 10), PG_BIN);
 
   const figures: Figures = {};
   const add = (name: string, value: number) => (figures[name] ??= []).push(value);
@@ -247,7 +248,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     const raw = await withMachineCpu(() => shell(`'${PG_BIN}/pg_dump' -Fc -Z0 > /dev/null`, env));
     add('raw', raw.wall);
     add('rawMachineCpu', raw.cpu);
-    const floor = await withMachineCpu(() => compressedFloor(bench, db));
+    const floor = await withMachineCpu(() => compressedFloor(bench, db, floorPlan));
     add('floor', floor.wall);
     add('floorMachineCpu', floor.cpu);
     const zlibFile = join(work, 'zlib6.dump');
@@ -369,7 +370,10 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   const jobPeak = Math.max(...jobReports.map((r) => Math.max(r.memory.rssPeak, r.memory.vmHwmAfter ?? 0)));
   // The highest peak at each size of dump: this section's database and the memory section's sizes (every run and setting).
   const bySize = new Map<number, number>();
-  for (const p of [{ rawMiB: rawBytes / MIB, peakBytes: jobPeak }, ...(options.memoryPeaks ?? [])]) bySize.set(Math.round(p.rawMiB), Math.max(bySize.get(Math.round(p.rawMiB)) ?? 0, p.peakBytes));
+  for (const { rawMiB, peakBytes } of [{ rawMiB: rawBytes / MIB, peakBytes: jobPeak }, ...(options.memoryPeaks ?? [])]) {
+    const size = Math.round(rawMiB);
+    bySize.set(size, Math.max(bySize.get(size) ?? 0, peakBytes));
+  }
   const peaks = [...bySize].sort(([a], [b]) => a - b).map(([rawMiB, peakBytes]) => ({ rawMiB, peakBytes }));
   const peakRssMb = Math.max(...peaks.map((p) => p.peakBytes)) / MIB;
   const backupWall = m('cli') ?? m('job')!;
