@@ -285,6 +285,9 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   const restoreWork = join(work, 'restore');
   for (const dir of [verifyWork, restoreWork]) spawnSync('mkdir', ['-p', dir]);
   const target = connectionFromUrl(bench.pg.url('postgres'));
+  // WAL the bench's server wrote (the restore server of the raw restores and of pgdr verify), by its insert position.
+  const walLsn = async () => (await bench.pg.sql<{ lsn: string }>('postgres', 'SELECT pg_current_wal_insert_lsn()::text AS lsn'))[0].lsn;
+  const walMiBSince = async (lsn: string) => Number((await bench.pg.sql<{ bytes: string }>('postgres', 'SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1) AS bytes', [lsn]))[0].bytes) / MIB;
   const timed = async (fn: () => Promise<unknown>) => {
     const t = process.hrtime.bigint();
     await fn();
@@ -306,7 +309,9 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     for (const [name, jobs] of rawRestores) {
       await bench.pg.sql('postgres', 'DROP DATABASE IF EXISTS raw_restore');
       await bench.pg.sql('postgres', 'CREATE DATABASE raw_restore');
+      const walBefore = await walLsn();
       const { wall: restore, cpu: restoreCpu } = await withMachineCpu(() => shell(`'${PG_BIN}/pg_restore' -j ${jobs} -d raw_restore '${rawFile}'`, restoreEnv));
+      add(`${name}WalMiB`, await walMiBSince(walBefore));
       const check = await shell(`'${PG_BIN}/psql' -X -q -d raw_restore -c '${validation}'`, restoreEnv);
       add(name, restore);
       add(`${name}MachineCpu`, restoreCpu);
@@ -314,9 +319,12 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     }
     await bench.pg.sql('postgres', 'DROP DATABASE IF EXISTS raw_restore');
     let fileRecord: Awaited<ReturnType<typeof runVerify>> | undefined;
+    const verifyWalBefore = await walLsn();
     const verifyFile = await withMachineCpu(() => timed(async () => (fileRecord = await runVerify({ ...verifyDeps, workDir: verifyWork, jobs: verifyJobs }, { database: db, manifestKey, restoreTest: true }))));
     add('verifyFile', verifyFile.wall);
     add('verifyFileMachineCpu', verifyFile.cpu);
+    // The whole verify: its scratch database's creation and drop included (CREATE DATABASE copies template0 through the WAL).
+    add('verifyFileWalMiB', await walMiBSince(verifyWalBefore));
     let streamRecord: Awaited<ReturnType<typeof runVerify>> | undefined;
     add('verifyStream', await timed(async () => (streamRecord = await runVerify({ ...verifyDeps, workDir: verifyWork, jobs: 2, freeBytes: async () => 0 }, { database: db, manifestKey, restoreTest: true }))));
     for (const r of [fileRecord!, streamRecord!]) if (!r.ok) throw new Error(`pgdr verify failed: ${r.failures.join('; ')}`);
@@ -396,6 +404,8 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     verifyAgainstSameJobs: round(m('verifyFile')! / m(sameRaw)!),
     verifyStreamRatio: round(m('verifyStream')! / m('restoreRaw1')!),
     verifyEphemeralRatio: round(m('verifyEphemeral')! / m('restoreRaw1')!),
+    verifyWalMiB: round(m('verifyFileWalMiB'), 1),
+    rawRestoreWalMiB: round(m(`${sameRaw}WalMiB`), 1),
     ephemeralServerStartSeconds: round(stats(ephemeralStartSeconds).median, 2),
     drillRatio: round(m('drill')! / m('restoreRaw1Validated')!),
     drillRatioAgainstParallel: round(m('drill')! / m('restoreRaw2Validated')!),
@@ -439,6 +449,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     '**The morning\'s changes** (issue 9, 2026-11-27), each measured by hand before and after, as given:',
     '',
     '- **The local S3 server reads and writes its object files 1 MiB per call** (cli/local-s3.ts `FILE_IO_BYTES`, 2026-11-27): Node\'s file streams wrote 16 KiB and read 64 KiB per call, each call a round trip to the thread pool (futex wake of a worker, eventfd wake of the loop), and the 16 KiB write buffer paused the request body after every 64 KiB socket read. `perf record -a` of one backup: the CLI process\'s futex samples 78 → 34, its samples 2527 → 2285. Interleaved, 6 reps against the previous commit (same host, same hour): backup 5.40 → 5.33 s (medians; raw 3.57 s), machine CPU 9.18 → 8.98 CPU-s.',
+    `- **The restore test loads its scratch database without WAL** (lambda/verify/unlogged.ts, 2026-11-27; pgdr verify in file mode, \`pgdr verify --local\`, the drill's verify; the failover restore stays logged): the objects first (\`pg_restore --section=pre-data\`), every user table made UNLOGGED while empty, then the data and what is built on it (\`--section=data --section=post-data --jobs N\`). WAL on the restore server: 1,040 MB → 148 kB for this database's restore (by hand, raw \`pg_restore -j 3\` of the -Z0 file, 3 interleaved pairs: 11.83 / 11.58 / 11.29 s and 22.5 / 22.3 / 21.1 CPU-s logged, 10.53 / 10.58 / 10.74 s and 20.8 / 20.8 / 20.9 CPU-s unlogged first); \`pgdr verify --local\` before/after, 4 interleaved pairs in a slow hour (raw single-job restores between them 15.8–21.7 s): restore 17.66 / 14.03 / 13.39 / 13.34 s → 15.01 / 14.13 / 12.48 / 12.85 s, the whole restore test 20.63 / 17.18 / 17.49 / 16.22 s → 18.23 / 16.86 / 15.53 / 15.59 s. In this run: ${m('verifyFileWalMiB')?.toFixed(1)} MiB of WAL per pgdr verify (its scratch database's creation from template0 and its drop included) against ${m(`${sameRaw}WalMiB`)?.toFixed(1)} MiB for raw \`-j ${verifyJobs}\`. On the default restore server, the source, that WAL is what its standbys replay, its archive keeps for point-in-time recovery and what forces its checkpoints, at every restore test.`,
     '- **The restore test counts its scratch database plainly** (lambda/shared/catalog.ts `rowCounts(client, \'plain\')`, 2026-11-27): no parallel workers and no JIT, `SET LOCAL` per counting transaction, as the dump\'s counts. On freshly restored copies of the bench\'s database (four restores, each counted right after `pg_restore` as the restore test does, two each way): 0.70–0.74 s and 1.07–1.16 machine CPU-s with the server\'s workers, 0.66–0.68 s and 0.67–0.69 CPU-s plainly: the gain is the source server\'s CPU, hardly the wall time. (On a restored database that autovacuum had since vacuumed, where index-only scans pay off: 0.76–0.83 s and 1.4–1.5 CPU-s against 0.22–0.23 s and 0.22–0.24.) It is part of "scratch database + roles + comparison" in the verify figures.',
     '',
     '**The afternoon\'s changes** (issue 9, three sessions on 2026-11-26): before, the figures of record of 2026-11-26T10:10 (commit dd29203, same machine, same command); after, this run.',
@@ -481,7 +492,8 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
     );
   }
   if (results.verifyRatio !== null && results.verifyRatio > 0.8) {
-    const best = (m(sameRaw)! + m('verifyDownload')! + m('verifyAfterRestore')!) / m('restoreRaw1')!;
+    const parts = m('verifyDownload')! + m('verifyRestore')! + m('verifyAfterRestore')!;
+    const best = parts / m('restoreRaw1')!;
     const verifyCpu = m('verifyFileMachineCpu');
     const cpuFloor = verifyCpu !== undefined ? verifyCpu / cores : undefined;
     const cpuText =
@@ -492,7 +504,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
             ? `: 0.8 needs ${(0.8 * m('restoreRaw1')!).toFixed(2)} s, i.e. at most ${(0.8 * m('restoreRaw1')! * cores).toFixed(1)} CPU-seconds for the download, the restore and the comparison together.`
             : `. So 0.8 is not ruled out by CPU: it needs the download to overlap the restore (the cores idle while one waits for the other), which \`pg_restore --jobs\` of a custom-format archive cannot do (its workers seek to each table's data anywhere in the file, so the file must be complete). What could: restoring a directory-format dump table by table as its files arrive, or a multi-frame zstd archive decompressed on both cores (the download's zstd -d is one thread).`);
     missed.push(
-      `- **verifyRatio ${results.verifyRatio}** (target 0.8, short by ${(results.verifyRatio - 0.8).toFixed(3)}): raw \`pg_restore -j ${verifyJobs}\` (the jobs pgdr verify used) alone is ${cost(sameRaw, 'restoreRaw1')} of the single-job restore on these 2 cores (the restore is CPU-bound in the server). pgdr verify adds, before it, the download (${m('verifyDownload')?.toFixed(2)} s: zstd -d writing the file while the stored bytes are hashed, then the data offsets and \`pg_restore --list\`; a parallel restore needs the whole file, so the two cannot overlap) and, after it, the scratch database, roles and the comparison of every table's rows, objects, owners and grants with the manifest (${m('verifyAfterRestore')?.toFixed(2)} s). Even with pgdr's own restore exactly as fast as raw \`-j ${verifyJobs}\`, that is ${best.toFixed(2)} of the single-job restore${best > 0.8 ? ': above 0.8 on this machine.' : `; the rest of the miss is pgdr's restore being ${(m('verifyRestore')! - m(sameRaw)!).toFixed(2)} s slower than raw on the same arguments (below) and ${(m('verifyFile')! - m('verifyDownload')! - m('verifyRestore')! - m('verifyAfterRestore')!).toFixed(2)} s after the comparison (dropping the scratch database and waiting for the archive's removal, started when pg_restore exited; writing the verification record and latest-verified.json).`} pgdr's restore itself took ${m('verifyRestore')?.toFixed(2)} s against raw \`-j ${verifyJobs}\`'s ${m(sameRaw)?.toFixed(2)} s, with the same arguments on an archive with the same data offsets (lambda/shared/archive-offsets.ts)${memoryDir ? ` (the archive was in ${memoryDir}: none of it was written back to disk)` : "; measured by hand, about 0.5 s of such a gap is the freshly written archive's dirty pages being written back while the restore writes the database (`-j 2` of a just-decompressed file 14.03–14.85 s against 13.55–14.28 s for an old one, 3 runs each)"}. With \`verification.mode: "ephemeral"\` the server shares the same two cores with the bench's own cluster and starts while the dump is downloaded (${stats(ephemeralStartSeconds).median.toFixed(2)} s): ${results.verifyEphemeralRatio}.${cpuText}`,
+      `- **verifyRatio ${results.verifyRatio}** (target 0.8, short by ${(results.verifyRatio - 0.8).toFixed(3)}): raw \`pg_restore -j ${verifyJobs}\` (the jobs pgdr verify used) alone is ${cost(sameRaw, 'restoreRaw1')} of the single-job restore on these 2 cores (the restore is CPU-bound in the server). pgdr's restore, its tables made unlogged before their rows (lambda/verify/unlogged.ts; the whole verify wrote ${m('verifyFileWalMiB')?.toFixed(1)} MiB of WAL on the server, raw \`-j ${verifyJobs}\` ${m(`${sameRaw}WalMiB`)?.toFixed(1)} MiB), took ${m('verifyRestore')?.toFixed(2)} s against raw \`-j ${verifyJobs}\`'s ${m(sameRaw)?.toFixed(2)} s, on an archive with the same data offsets (lambda/shared/archive-offsets.ts)${memoryDir ? ` (the archive was in ${memoryDir}: none of it was written back to disk)` : "; measured by hand, about 0.5 s is the freshly written archive's dirty pages being written back while the restore writes the database (`-j 2` of a just-decompressed file 14.03–14.85 s against 13.55–14.28 s for an old one, 3 runs each)"}. pgdr verify adds, before it, the download (${m('verifyDownload')?.toFixed(2)} s: zstd -d writing the file while the stored bytes are hashed, then the data offsets and \`pg_restore --list\`; a parallel restore needs the whole file, so the two cannot overlap) and, after it, the scratch database, roles and the comparison of every table's rows, objects, owners and grants with the manifest (${m('verifyAfterRestore')?.toFixed(2)} s): download, restore and comparison are ${best.toFixed(2)} of the single-job restore${best > 0.8 ? '' : `, and the rest of the miss is the ${(m('verifyFile')! - parts).toFixed(2)} s after the comparison (dropping the scratch database and waiting for the archive's removal, started when pg_restore exited; writing the verification record and latest-verified.json)`}. With \`verification.mode: "ephemeral"\` the server shares the same two cores with the bench's own cluster and starts while the dump is downloaded (${stats(ephemeralStartSeconds).median.toFixed(2)} s): ${results.verifyEphemeralRatio}.${cpuText}`,
     );
   }
   const missedSection = [

@@ -76,11 +76,17 @@ function listResult(exit: ToolExit, listing: string): Pick<IntegrityResult, 'arc
 
 /** `pg_restore --list` of an archive file (downloadArchive's) or of a directory-format dump's directory (only its toc.dat is read): its entry count, or why it does not parse. */
 export async function listArchiveFile(file: string, pgBin: string): Promise<Pick<IntegrityResult, 'archiveEntries' | 'listError'>> {
+  const { exit, listing } = await archiveListing(file, pgBin);
+  return listResult(exit, listing);
+}
+
+/** `pg_restore --list` of an archive file or a directory-format dump's directory: its exit and what it printed. */
+export async function archiveListing(file: string, pgBin: string): Promise<{ readonly exit: ToolExit; readonly listing: string }> {
   const list = startTool(pgBin, 'pg_restore', ['--list', file]);
   const chunks: Buffer[] = [];
   list.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
   const exit = await list.exited;
-  return listResult(exit, Buffer.concat(chunks).toString('utf8'));
+  return { exit, listing: Buffer.concat(chunks).toString('utf8') };
 }
 
 /** What pg_restore restores besides the objects and data. */
@@ -188,9 +194,16 @@ export async function downloadArchive(body: Readable, compression: CompressionIn
   }
 }
 
-/** `pg_restore --jobs N` of the archive `file` (or a directory-format dump's directory) into `database` (owners and privileges as `options` say). */
-export async function restoreArchiveFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions): Promise<void> {
-  const restore = startTool(pgBin, 'pg_restore', [...restoreArgs(options), `--jobs=${jobs}`, `--dbname=${database}`, file], { connection });
+/** An archive's sections as pg_restore's `--section` names them: the objects before the data, the data, and what is built on it (indexes, constraints, triggers). */
+export type ArchiveSection = 'pre-data' | 'data' | 'post-data';
+
+/**
+ * `pg_restore --jobs N` of the archive `file` (or a directory-format dump's directory) into
+ * `database` (owners and privileges as `options` say); of `sections` only, when given.
+ */
+export async function restoreArchiveFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions, sections?: readonly ArchiveSection[]): Promise<void> {
+  const only = (sections ?? []).map((s) => `--section=${s}`);
+  const restore = startTool(pgBin, 'pg_restore', [...restoreArgs(options), ...only, `--jobs=${jobs}`, `--dbname=${database}`, file], { connection });
   const exit = await restore.exited;
   if (exit.code !== 0) throw new ToolError('pg_restore', exit, describeExit('pg_restore', exit));
 }

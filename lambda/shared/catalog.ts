@@ -43,6 +43,25 @@ export const DATA_TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS 
   WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
   ORDER BY 1`;
 
+/**
+ * The permanent (logged) tables that hold rows, each with whether this login has its owner's
+ * privileges (a superuser, or a member that inherits them), which ALTER TABLE needs.
+ */
+export const LOGGED_TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_has_role(c.relowner, 'USAGE') AS alterable
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+  ORDER BY 1`;
+
+/** A permanent table (LOGGED_TABLES_SQL): `schema.table` (quoted where PostgreSQL needs quotes) and whether this login may alter it. */
+export interface LoggedTable {
+  readonly name: string;
+  readonly alterable: boolean;
+}
+
+export async function loggedTables(client: ClientBase): Promise<LoggedTable[]> {
+  return (await client.query<LoggedTable>(LOGGED_TABLES_SQL)).rows;
+}
+
 /** A table that holds rows: `schema.table` (quoted where PostgreSQL needs quotes) and the locks counting it takes. */
 export interface DataTable {
   readonly name: string;

@@ -262,6 +262,14 @@ export interface VerificationRecord {
     /** File mode: seconds spent downloading the dump into the file (also `integrity.seconds`; counted in totalSeconds). */
     readonly downloadSeconds?: number;
     readonly restoreSeconds: number;
+    /**
+     * Tables made UNLOGGED after their creation and before their rows were loaded (verify/unlogged.ts:
+     * the scratch database's rows and indexes write no WAL on the restore server); 0 with
+     * `unloggedReason` saying why none were. Absent in older records and when the restore
+     * did not start.
+     */
+    readonly unloggedTables?: number;
+    readonly unloggedReason?: string;
     /** Seconds from the download of the dump (file mode) or the scratch database's creation to the last check. */
     readonly totalSeconds: number;
     readonly rowCountMismatches: Mismatch[];

@@ -19,7 +19,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { checkArchive, IntegrityResult, listArchiveFile, restoreArchive, restoreArchiveFile } from '../shared/archive';
+import { checkArchive, IntegrityResult, listArchiveFile, restoreArchive } from '../shared/archive';
 import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
 import { directoryIntegrityFailures, FetchedFile, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
@@ -46,6 +46,7 @@ import {
   VerificationRecord,
 } from '../shared/records';
 import { LeftoverReport, scratchDatabaseName, ScratchOwner } from './scratch';
+import { restoreUnlogged, UnloggedOutcome } from './unlogged';
 import { runSmokeQuery, SmokeQuery, smokeFailure } from '../shared/smoke';
 import { namedError } from '../shared/named-error';
 import type { EphemeralServer } from '../shared/ephemeral-server';
@@ -392,6 +393,7 @@ async function runRestoreTest(
     : { checked: false, reason: 'the manifest records no encoding and locale (written before pgdr 0.2): not checked, the scratch database gets the restore server default' };
   let roles: RestoreRolePlan | undefined;
   let privilegeMismatches: Mismatch[] = [];
+  let unlogged: UnloggedOutcome | undefined;
   // The local copy is not read after pg_restore: removed while the comparison and the drop run
   // (here on every path; verifyBackup removes it only when the restore test never ran).
   let removing: Promise<void> | undefined;
@@ -414,13 +416,14 @@ async function runRestoreTest(
     log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin), encoding: actual.encoding, localeChecked: locale.checked, mode: source.mode, jobs: source.jobs, modeReason: source.modeReason });
     const restoreStarted = clock.now();
     if (source.file) {
-      await restoreArchiveFile(source.file, source.jobs, deps.pgBin, admin, scratch, roles);
+      unlogged = await restoreUnlogged(source.file, source.jobs, deps.pgBin, admin, scratch, roles, manifest, log);
       removing = startRemoving(source.file);
     } else {
       if (manifest.dump.format === 'directory') throw new Error(`a directory-format dump restores only from its downloaded directory`);
       const body = await store.getStream(manifest.dump.key);
       if (!body) throw new Error(`dump object ${manifest.dump.key} disappeared`);
       await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch, roles);
+      unlogged = { unloggedTables: 0, unloggedReason: 'streamed: one pg_restore reads the dump once, objects and rows together' };
     }
     restoreSeconds = seconds(restoreStarted, clock.now());
 
@@ -462,6 +465,7 @@ async function runRestoreTest(
     jobs: source.jobs,
     ...(source.downloadSeconds !== undefined ? { downloadSeconds: source.downloadSeconds } : {}),
     restoreSeconds,
+    ...unlogged,
     totalSeconds: Math.round(((source.downloadSeconds ?? 0) + seconds(started, checksDone)) * 1000) / 1000,
     rowCountMismatches,
     objectCountMismatches,

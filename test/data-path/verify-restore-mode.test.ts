@@ -59,9 +59,10 @@ test('room in the work directory: one download, pg_restore --jobs 2 from the fil
   expect(record.restoreTest).toMatchObject({ mode: 'file', jobs: 2, modeReason: expect.stringMatching(/^\d+ bytes free in the work directory, \d+ needed: pg_restore --jobs 2 from a file$/), rowCountMismatches: [] });
   expect(record.restoreTest!.downloadSeconds).toBeGreaterThanOrEqual(0);
   expect(record.restoreTest!.totalSeconds).toBeGreaterThanOrEqual(record.restoreTest!.downloadSeconds! + record.restoreTest!.restoreSeconds - 0.002);
-  const [restore] = restores();
-  expect(restores()).toHaveLength(1);
-  expect(restore).toMatch(new RegExp(`--jobs=2 --dbname=pgdr_verify_modes_\\S+ ${dir}/pgdr-restore-p${process.pid}-[0-9a-f]{12}\\.dump$`));
+  // The objects, then (the tables made unlogged: verify/unlogged.ts) the data and what is built on it.
+  const file = `${dir}/pgdr-restore-p${process.pid}-[0-9a-f]{12}\\.dump$`;
+  expect(restores()).toEqual([expect.stringMatching(new RegExp(`--section=pre-data --jobs=1 --dbname=pgdr_verify_modes_\\S+ ${file}`)), expect.stringMatching(new RegExp(`--section=data --section=post-data --jobs=2 --dbname=pgdr_verify_modes_\\S+ ${file}`))]);
+  expect(record.restoreTest).toMatchObject({ unloggedTables: 2 });
   expect(readdirSync(dir)).toEqual([]);
 });
 
@@ -72,6 +73,7 @@ test('no room (free space below the archive + 10 %): one pg_restore on stdin, an
   expect(record.restoreTest).toMatchObject({ mode: 'stream', jobs: 1, modeReason: `1000 bytes free in the work directory, ${neededFileBytes(manifest)} needed: streamed`, rowCountMismatches: [] });
   expect(record.restoreTest!.downloadSeconds).toBeUndefined();
   expect(restores()).toEqual([expect.stringMatching(/^--dbname=pgdr_verify_modes_\S+$/)]);
+  expect(record.restoreTest).toMatchObject({ unloggedTables: 0, unloggedReason: expect.stringMatching(/^streamed/) });
   expect(readdirSync(dir)).toEqual([]);
 });
 
@@ -165,7 +167,7 @@ describe('the archive in a memory-backed directory (memoryDir: pgdr verify --loc
     const record = await h().verify({ restoreTest: true }, { pgBin: bin.dir, workDir: dir, memoryDir, jobs: 2, availableMemory: () => 64 * GiB });
     expect(record.ok).toBe(true);
     expect(record.restoreTest).toMatchObject({ mode: 'file', jobs: 2, modeReason: expect.stringMatching(new RegExp(`^in memory: ${neededFileBytes(manifest)} bytes needed, \\d+ free in ${memoryDir} \\(tmpfs\\) and ${64 * GiB} bytes of memory available \\(at most a quarter is used\\): pg_restore --jobs 2 from a file there$`)), rowCountMismatches: [] });
-    expect(restores()).toEqual([expect.stringMatching(new RegExp(`--jobs=2 --dbname=pgdr_verify_modes_\\S+ ${memoryDir}/pgdr-restore-p${process.pid}-[0-9a-f]{12}\\.dump$`))]);
+    expect(restores()).toEqual([expect.stringMatching(/--section=pre-data --jobs=1 /), expect.stringMatching(new RegExp(`--section=data --section=post-data --jobs=2 --dbname=pgdr_verify_modes_\\S+ ${memoryDir}/pgdr-restore-p${process.pid}-[0-9a-f]{12}\\.dump$`))]);
     expect(readdirSync(memoryDir)).toEqual([]);
     expect(readdirSync(dir)).toEqual([]);
   });
