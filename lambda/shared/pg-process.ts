@@ -233,6 +233,22 @@ export function stderrSummary(stderr: string, found?: { readonly errorLines?: re
   return [...errors, ...more, ...tail].join(' | ');
 }
 
+/**
+ * One exit for two runs of the same tool that stand for one (a restore in two steps): the first
+ * failure's code or signal, both runs' error lines in order (bounded as one run's), both stderr tails.
+ */
+export function joinExits(first: ToolExit, second: ToolExit): ToolExit {
+  const failed = first.code !== 0 ? first : second;
+  const errorLines = [...(first.errorLines ?? []), ...(second.errorLines ?? [])];
+  return {
+    code: failed.code,
+    signal: failed.signal,
+    stderr: [first.stderr, second.stderr].filter(Boolean).join('\n'),
+    errorLines: errorLines.slice(0, MAX_ERROR_LINES),
+    errorCount: (first.errorCount ?? first.errorLines?.length ?? 0) + (second.errorCount ?? second.errorLines?.length ?? 0),
+  };
+}
+
 /** Describes how a tool ended, e.g. "pg_dump was killed by SIGKILL: <stderr>". */
 export function describeExit(tool: string, exit: ToolExit): string {
   const how = exit.signal ? `was killed by ${exit.signal}` : exit.code === null ? 'could not start' : `exited with code ${exit.code}`;

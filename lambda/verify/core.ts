@@ -416,8 +416,10 @@ async function runRestoreTest(
     log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin), encoding: actual.encoding, localeChecked: locale.checked, mode: source.mode, jobs: source.jobs, modeReason: source.modeReason });
     const restoreStarted = clock.now();
     if (source.file) {
-      unlogged = await restoreUnlogged(source.file, source.jobs, deps.pgBin, admin, scratch, roles, manifest, log);
+      const restored = await restoreUnlogged(source.file, source.jobs, deps.pgBin, admin, scratch, roles, manifest, log);
+      unlogged = restored.outcome;
       removing = startRemoving(source.file);
+      if (restored.error) throw restored.error;
     } else {
       if (manifest.dump.format === 'directory') throw new Error(`a directory-format dump restores only from its downloaded directory`);
       const body = await store.getStream(manifest.dump.key);

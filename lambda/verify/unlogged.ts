@@ -24,6 +24,7 @@ import { archiveListing, restoreArchiveFile, RestoreOptions } from '../shared/ar
 import { loggedTables } from '../shared/catalog';
 import { ConnectionInfo, withDatabase } from '../shared/connection';
 import { withClient } from '../shared/pg-client';
+import { describeExit, joinExits, ToolError, ToolExit } from '../shared/pg-process';
 import type { LogPort } from '../shared/ports';
 import type { BackupManifest } from '../shared/records';
 
@@ -47,7 +48,8 @@ export interface UnloggedOutcome {
 /**
  * `pg_restore --jobs N` of the archive `file` (or a directory-format dump's directory) into the
  * scratch database, its tables made unlogged before their rows are loaded when it can (see above).
- * A failing pg_restore rejects with its ToolError, as restoreArchiveFile's.
+ * pg_restore's failure comes back as `error` (after both steps ran, as one pg_restore goes on past
+ * errors, with both steps' error lines) beside the outcome; anything else rejects.
  */
 export async function restoreUnlogged(
   file: string,
@@ -58,10 +60,11 @@ export async function restoreUnlogged(
   options: RestoreOptions,
   manifest: BackupManifest,
   log: LogPort,
-): Promise<UnloggedOutcome> {
-  const whole = async (reason: string): Promise<UnloggedOutcome> => {
-    await restoreArchiveFile(file, jobs, pgBin, admin, scratch, options);
-    return { unloggedTables: 0, unloggedReason: reason };
+): Promise<{ readonly outcome: UnloggedOutcome; readonly error?: ToolError }> {
+  const whole = async (reason: string) => {
+    const outcome = { unloggedTables: 0, unloggedReason: reason };
+    const failed = await restoreStep(file, jobs, pgBin, admin, scratch, options);
+    return failed ? { outcome, error: toolErrorOf(failed) } : { outcome };
   };
   const tables = Object.keys(manifest.rowCounts).length;
   const bytes = manifest.dump.uncompressedBytes ?? manifest.dump.bytes;
@@ -73,10 +76,30 @@ export async function restoreUnlogged(
   if (exit.code !== 0) return whole('pg_restore --list failed: the archive was restored as it is');
   if (PUBLICATION_TABLE_ENTRY.test(listing)) return whole('the archive adds tables to publications, which refuse unlogged tables');
 
-  await restoreArchiveFile(file, 1, pgBin, admin, scratch, options, ['pre-data']);
-  const made = await withClient(withDatabase(admin, scratch), (client) => makeUnlogged(client, log, scratch));
-  await restoreArchiveFile(file, jobs, pgBin, admin, scratch, options, ['data', 'post-data']);
-  return made;
+  // A pg_restore that reports errors goes on with the rest and exits 1 at the end: so does this
+  // one of two steps, its tables left logged, and the error names both steps' error lines.
+  const objects = await restoreStep(file, 1, pgBin, admin, scratch, options, ['pre-data']);
+  const outcome = objects
+    ? { unloggedTables: 0, unloggedReason: 'restoring the objects (pre-data) reported errors: all tables stay logged' }
+    : await withClient(withDatabase(admin, scratch), (client) => makeUnlogged(client, log, scratch));
+  const rest = await restoreStep(file, jobs, pgBin, admin, scratch, options, ['data', 'post-data']);
+  const failed = objects && rest ? joinExits(objects, rest) : (objects ?? rest);
+  return failed ? { outcome, error: toolErrorOf(failed) } : { outcome };
+}
+
+/** restoreArchiveFile, its pg_restore's exit when pg_restore reported errors (exit code 1: it went on past them); anything else rejects. */
+async function restoreStep(...args: Parameters<typeof restoreArchiveFile>): Promise<ToolExit | undefined> {
+  try {
+    await restoreArchiveFile(...args);
+    return undefined;
+  } catch (err) {
+    if (err instanceof ToolError && err.exit?.code === 1) return err.exit;
+    throw err;
+  }
+}
+
+function toolErrorOf(exit: ToolExit): ToolError {
+  return new ToolError('pg_restore', exit, describeExit('pg_restore', exit));
 }
 
 /** ALTER TABLE ... SET UNLOGGED on every permanent user table of the scratch database, or on none (set back to logged after a failure). */

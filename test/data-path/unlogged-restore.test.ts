@@ -134,6 +134,33 @@ exit $rc`,
       bin.remove();
     }
   });
+
+  test('errors while restoring the objects: the data and what is built on it are still restored (as one pg_restore goes on), all tables stay logged, and the failure lists both steps\' errors', async () => {
+    // A b_child of another shape is in the scratch database before pg_restore creates it: its
+    // CREATE TABLE fails (objects), then its COPY (data) and its constraints (post-data).
+    const bin = fakeBin({
+      pg_restore: `case "$*" in *--section=pre-data*)
+  for a in "$@"; do case "$a" in --dbname=*) db="\${a#--dbname=}";; esac; done
+  "$(dirname "$REAL")/psql" -X -q -d "$db" -c 'CREATE TABLE public.b_child (other int)' || exit 9;;
+esac
+exec "$REAL" "$@"`,
+    });
+    try {
+      let record: Awaited<ReturnType<typeof verifyOf>> | undefined;
+      const wal = await walOf(async () => (record = await verifyOf('shop', 'shop', bin.dir)));
+      expect(record!.ok).toBe(false);
+      expect(record!.restoreTest).toMatchObject({ unloggedTables: 0, unloggedReason: 'restoring the objects (pre-data) reported errors: all tables stay logged' });
+      const errors = record!.restoreTest!.restoreErrors!.join('\n');
+      expect(errors).toMatch(/relation "b_child" already exists/);
+      // post-data: b_child's foreign key, on a column the b_child put there does not have.
+      expect(errors).toMatch(/column "parent" referenced in foreign key constraint does not exist/);
+      expect(record!.failures[0]).toMatch(/^restore test failed: pg_restore exited with code 1: .*already exists.*foreign key constraint/);
+      // The data step ran (a_parent's rows, logged): WAL as a plain restore's.
+      expect(wal).toBeGreaterThan(plainWal / 2);
+    } finally {
+      bin.remove();
+    }
+  });
 });
 
 test('an archive that adds a table to a publication: all tables stay logged (a publication refuses unlogged ones, and a logged table may not reference an unlogged one), the restore passes and says why', async () => {
