@@ -12,7 +12,7 @@ import { Transform } from 'node:stream';
 import type { Readable, TransformCallback, Writable } from 'node:stream';
 import { ConnectionInfo } from './connection';
 import { startDecompressor } from './compression';
-import { describeExit, killTool, RunningTool, startTool, ToolError, ToolExit } from './pg-process';
+import { describeExit, expectSuccess, killTool, RunningTool, startTool, ToolError, ToolExit } from './pg-process';
 import type { CompressionInfo } from './records';
 
 /** Writes a chunk unless the reader went away; waits for drain, close or the reader's exit. */
@@ -29,6 +29,8 @@ export interface IntegrityResult {
   /** `pg_restore --list` entries, or undefined when it failed (see listError). */
   readonly archiveEntries?: number;
   readonly listError?: string;
+  /** The archive adds tables to publications (`PUBLICATION TABLE` entries; known when the list parsed). */
+  readonly addsPublicationTables?: boolean;
 }
 
 /**
@@ -68,25 +70,25 @@ export async function checkArchive(body: Readable, compression: CompressionInfo,
   return { bytes, sha256: hash.digest('hex'), ...listResult(exit, listing) };
 }
 
-/** `pg_restore --list`'s outcome: its entry count, or why it failed. */
-function listResult(exit: ToolExit, listing: string): Pick<IntegrityResult, 'archiveEntries' | 'listError'> {
+/** What `pg_restore --list` said. */
+type ListResult = Pick<IntegrityResult, 'archiveEntries' | 'listError' | 'addsPublicationTables'>;
+
+/** A `pg_restore --list` line of a table added to a publication: `id; tableoid oid PUBLICATION TABLE schema publication table owner`. */
+const PUBLICATION_TABLE_ENTRY = /^\d+; \d+ \d+ PUBLICATION TABLE /m;
+
+/** `pg_restore --list`'s outcome: its entry count and whether it adds tables to publications, or why it failed. */
+function listResult(exit: ToolExit, listing: string): ListResult {
   if (exit.code !== 0) return { listError: describeExit('pg_restore --list', exit) };
-  return { archiveEntries: listing.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length };
+  return { archiveEntries: listing.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(';')).length, addsPublicationTables: PUBLICATION_TABLE_ENTRY.test(listing) };
 }
 
 /** `pg_restore --list` of an archive file (downloadArchive's) or of a directory-format dump's directory (only its toc.dat is read): its entry count, or why it does not parse. */
-export async function listArchiveFile(file: string, pgBin: string): Promise<Pick<IntegrityResult, 'archiveEntries' | 'listError'>> {
-  const { exit, listing } = await archiveListing(file, pgBin);
-  return listResult(exit, listing);
-}
-
-/** `pg_restore --list` of an archive file or a directory-format dump's directory: its exit and what it printed. */
-export async function archiveListing(file: string, pgBin: string): Promise<{ readonly exit: ToolExit; readonly listing: string }> {
+export async function listArchiveFile(file: string, pgBin: string): Promise<ListResult> {
   const list = startTool(pgBin, 'pg_restore', ['--list', file]);
   const chunks: Buffer[] = [];
   list.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
   const exit = await list.exited;
-  return { exit, listing: Buffer.concat(chunks).toString('utf8') };
+  return listResult(exit, Buffer.concat(chunks).toString('utf8'));
 }
 
 /** What pg_restore restores besides the objects and data. */
@@ -194,16 +196,16 @@ export async function downloadArchive(body: Readable, compression: CompressionIn
   }
 }
 
+/** `pg_restore --jobs N` of the archive `file` (or a directory-format dump's directory) into `database` (owners and privileges as `options` say). */
+export async function restoreArchiveFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions): Promise<void> {
+  await expectSuccess(startRestoreFile(file, jobs, pgBin, connection, database, options));
+}
+
 /** An archive's sections as pg_restore's `--section` names them: the objects before the data, the data, and what is built on it (indexes, constraints, triggers). */
 export type ArchiveSection = 'pre-data' | 'data' | 'post-data';
 
-/**
- * `pg_restore --jobs N` of the archive `file` (or a directory-format dump's directory) into
- * `database` (owners and privileges as `options` say); of `sections` only, when given.
- */
-export async function restoreArchiveFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions, sections?: readonly ArchiveSection[]): Promise<void> {
-  const only = (sections ?? []).map((s) => `--section=${s}`);
-  const restore = startTool(pgBin, 'pg_restore', [...restoreArgs(options), ...only, `--jobs=${jobs}`, `--dbname=${database}`, file], { connection });
-  const exit = await restore.exited;
-  if (exit.code !== 0) throw new ToolError('pg_restore', exit, describeExit('pg_restore', exit));
+/** Starts restoreArchiveFile's pg_restore; of `sections` only, when given. */
+export function startRestoreFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions, sections: readonly ArchiveSection[] = []): RunningTool {
+  const only = sections.map((s) => `--section=${s}`);
+  return startTool(pgBin, 'pg_restore', [...restoreArgs(options), ...only, `--jobs=${jobs}`, `--dbname=${database}`, file], { connection });
 }

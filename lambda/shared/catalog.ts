@@ -32,6 +32,9 @@ export const OBJECT_COUNTS_SQL = `SELECT
      WHERE NOT t.tgisinternal AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}) AS triggers,
   (SELECT count(*) FROM pg_largeobject_metadata) AS "largeObjects"`;
 
+/** `c` (pg_class) is a user table that holds rows: a plain table or partition, not temporary, in a user schema, not an extension's. */
+const DATA_TABLE = `c.relkind = 'r' AND c.relpersistence <> 't' AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`;
+
 /**
  * Tables that hold rows (plain tables and partitions; partitioned parents hold none themselves),
  * with the locks that counting one takes: the table and each of its indexes (the planner opens
@@ -40,7 +43,7 @@ export const OBJECT_COUNTS_SQL = `SELECT
 export const DATA_TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS name,
     1 + (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid) AS locks
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind = 'r' AND c.relpersistence <> 't' AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+  WHERE ${DATA_TABLE}
   ORDER BY 1`;
 
 /**
@@ -49,7 +52,7 @@ export const DATA_TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS 
  */
 export const LOGGED_TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS name, pg_has_role(c.relowner, 'USAGE') AS alterable
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND ${USER_SCHEMA} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+  WHERE ${DATA_TABLE} AND c.relpersistence = 'p'
   ORDER BY 1`;
 
 /** A permanent table (LOGGED_TABLES_SQL): `schema.table` (quoted where PostgreSQL needs quotes) and whether this login may alter it. */

@@ -263,10 +263,15 @@ export function killTool(tool: RunningTool | undefined): boolean {
   return true;
 }
 
+/** The ToolError of a tool that ended with `exit`: its name, the exit, and describeExit's message. */
+export function toolError(tool: string, exit: ToolExit): ToolError {
+  return new ToolError(tool, exit, describeExit(tool, exit));
+}
+
 /** Rejects with a ToolError unless the tool exited with code 0. */
 export async function expectSuccess(running: RunningTool): Promise<ToolExit> {
   const exit = await running.exited;
-  if (exit.code !== 0) throw new ToolError(running.tool, exit, describeExit(running.tool, exit));
+  if (exit.code !== 0) throw toolError(running.tool, exit);
   return exit;
 }
 

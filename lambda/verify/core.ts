@@ -233,7 +233,7 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
       failures.push(`restore test not run: ${read.refused}`);
     } else if (restoreTest && failures.length === 0) {
       used = true;
-      restore = await runRestoreTest(deps, manifest, failures, local ? { ...choice!, file: local, downloadSeconds: integrity.seconds } : choice!, early);
+      restore = await runRestoreTest(deps, manifest, failures, local ? { ...choice!, file: local, downloadSeconds: integrity.seconds, addsPublicationTables: checked?.addsPublicationTables } : choice!, early);
     } else if (restoreTest) {
       failures.push('restore test skipped: the integrity check failed');
     }
@@ -364,7 +364,7 @@ async function readDirectoryDump(deps: VerifyDeps, manifest: BackupManifest, dum
 }
 
 /** How the restore test reads the dump; in file mode, the file downloaded for the integrity check. */
-type RestoreTestSource = RestoreModeChoice & { readonly file?: string; readonly downloadSeconds?: number };
+type RestoreTestSource = RestoreModeChoice & { readonly file?: string; readonly downloadSeconds?: number; readonly addsPublicationTables?: boolean };
 
 async function runRestoreTest(
   deps: VerifyDeps,
@@ -416,7 +416,7 @@ async function runRestoreTest(
     log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin), encoding: actual.encoding, localeChecked: locale.checked, mode: source.mode, jobs: source.jobs, modeReason: source.modeReason });
     const restoreStarted = clock.now();
     if (source.file) {
-      const restored = await restoreUnlogged(source.file, source.jobs, deps.pgBin, admin, scratch, roles, manifest, log);
+      const restored = await restoreUnlogged({ file: source.file, jobs: source.jobs, pgBin: deps.pgBin, admin, scratch, options: roles, addsPublicationTables: source.addsPublicationTables }, manifest, log);
       unlogged = restored.outcome;
       removing = startRemoving(source.file);
       if (restored.error) throw restored.error;

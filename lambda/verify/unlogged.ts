@@ -20,11 +20,11 @@
  * Only the restore test does this: the failover restore builds the database traffic moves to.
  */
 import type { ClientBase } from 'pg';
-import { archiveListing, restoreArchiveFile, RestoreOptions } from '../shared/archive';
+import { ArchiveSection, RestoreOptions, startRestoreFile } from '../shared/archive';
 import { loggedTables } from '../shared/catalog';
 import { ConnectionInfo, withDatabase } from '../shared/connection';
 import { withClient } from '../shared/pg-client';
-import { describeExit, joinExits, ToolError, ToolExit } from '../shared/pg-process';
+import { joinExits, toolError, ToolError, ToolExit } from '../shared/pg-process';
 import type { LogPort } from '../shared/ports';
 import type { BackupManifest } from '../shared/records';
 
@@ -36,35 +36,37 @@ import type { BackupManifest } from '../shared/records';
  */
 export const UNLOGGED_MIN_BYTES_PER_TABLE = 1024 * 1024;
 
-/** A `pg_restore --list` line of a table added to a publication: `id; tableoid oid PUBLICATION TABLE schema publication table owner`. */
-const PUBLICATION_TABLE_ENTRY = /^\d+; \d+ \d+ PUBLICATION TABLE /m;
-
 /** How the restore test's tables were loaded: how many were made unlogged first, and why none were when none. */
 export interface UnloggedOutcome {
   readonly unloggedTables: number;
   readonly unloggedReason?: string;
 }
 
+/** The restore test's archive and where it goes. */
+export interface ScratchRestore {
+  /** The archive file (or a directory-format dump's directory) and pg_restore's --jobs. */
+  readonly file: string;
+  readonly jobs: number;
+  readonly pgBin: string;
+  readonly admin: ConnectionInfo;
+  readonly scratch: string;
+  readonly options: RestoreOptions;
+  /** What the integrity check's `pg_restore --list` said (shared/archive.ts); undefined when it did not list the archive. */
+  readonly addsPublicationTables: boolean | undefined;
+}
+
 /**
- * `pg_restore --jobs N` of the archive `file` (or a directory-format dump's directory) into the
- * scratch database, its tables made unlogged before their rows are loaded when it can (see above).
- * pg_restore's failure comes back as `error` (after both steps ran, as one pg_restore goes on past
- * errors, with both steps' error lines) beside the outcome; anything else rejects.
+ * `pg_restore --jobs N` of the archive into the scratch database, its tables made unlogged before
+ * their rows are loaded when it can (see above). pg_restore's failure comes back as `error` (after
+ * both steps ran, as one pg_restore goes on past errors, with both steps' error lines) beside the
+ * outcome; anything else rejects.
  */
-export async function restoreUnlogged(
-  file: string,
-  jobs: number,
-  pgBin: string,
-  admin: ConnectionInfo,
-  scratch: string,
-  options: RestoreOptions,
-  manifest: BackupManifest,
-  log: LogPort,
-): Promise<{ readonly outcome: UnloggedOutcome; readonly error?: ToolError }> {
+export async function restoreUnlogged(restore: ScratchRestore, manifest: BackupManifest, log: LogPort): Promise<{ readonly outcome: UnloggedOutcome; readonly error?: ToolError }> {
+  const { jobs, admin, scratch } = restore;
   const whole = async (reason: string) => {
     const outcome = { unloggedTables: 0, unloggedReason: reason };
-    const failed = await restoreStep(file, jobs, pgBin, admin, scratch, options);
-    return failed ? { outcome, error: toolErrorOf(failed) } : { outcome };
+    const failed = await restoreStep(restore, jobs);
+    return failed ? { outcome, error: toolError('pg_restore', failed) } : { outcome };
   };
   const tables = Object.keys(manifest.rowCounts).length;
   const bytes = manifest.dump.uncompressedBytes ?? manifest.dump.bytes;
@@ -72,34 +74,27 @@ export async function restoreUnlogged(
   if (bytes < tables * UNLOGGED_MIN_BYTES_PER_TABLE) {
     return whole(`${tables} tables in a ${bytes}-byte archive, less than ${UNLOGGED_MIN_BYTES_PER_TABLE} bytes a table: making them unlogged would cost more than the WAL it saves`);
   }
-  const { exit, listing } = await archiveListing(file, pgBin);
-  if (exit.code !== 0) return whole('pg_restore --list failed: the archive was restored as it is');
-  if (PUBLICATION_TABLE_ENTRY.test(listing)) return whole('the archive adds tables to publications, which refuse unlogged tables');
+  if (restore.addsPublicationTables !== false) {
+    return whole(restore.addsPublicationTables ? 'the archive adds tables to publications, which refuse unlogged tables' : "the archive's table of contents was not listed: restored as it is");
+  }
 
   // A pg_restore that reports errors goes on with the rest and exits 1 at the end: so does this
   // one of two steps, its tables left logged, and the error names both steps' error lines.
-  const objects = await restoreStep(file, 1, pgBin, admin, scratch, options, ['pre-data']);
+  const objects = await restoreStep(restore, 1, ['pre-data']);
   const outcome = objects
     ? { unloggedTables: 0, unloggedReason: 'restoring the objects (pre-data) reported errors: all tables stay logged' }
     : await withClient(withDatabase(admin, scratch), (client) => makeUnlogged(client, log, scratch));
-  const rest = await restoreStep(file, jobs, pgBin, admin, scratch, options, ['data', 'post-data']);
+  const rest = await restoreStep(restore, jobs, ['data', 'post-data']);
   const failed = objects && rest ? joinExits(objects, rest) : (objects ?? rest);
-  return failed ? { outcome, error: toolErrorOf(failed) } : { outcome };
+  return failed ? { outcome, error: toolError('pg_restore', failed) } : { outcome };
 }
 
-/** restoreArchiveFile, its pg_restore's exit when pg_restore reported errors (exit code 1: it went on past them); anything else rejects. */
-async function restoreStep(...args: Parameters<typeof restoreArchiveFile>): Promise<ToolExit | undefined> {
-  try {
-    await restoreArchiveFile(...args);
-    return undefined;
-  } catch (err) {
-    if (err instanceof ToolError && err.exit?.code === 1) return err.exit;
-    throw err;
-  }
-}
-
-function toolErrorOf(exit: ToolExit): ToolError {
-  return new ToolError('pg_restore', exit, describeExit('pg_restore', exit));
+/** One pg_restore of `sections` (all when none): nothing when it succeeded, its exit when it reported errors and went on past them (code 1); any other end rejects. */
+async function restoreStep(r: ScratchRestore, jobs: number, sections?: readonly ArchiveSection[]): Promise<ToolExit | undefined> {
+  const exit = await startRestoreFile(r.file, jobs, r.pgBin, r.admin, r.scratch, r.options, sections).exited;
+  if (exit.code === 0) return undefined;
+  if (exit.code === 1) return exit;
+  throw toolError('pg_restore', exit);
 }
 
 /** ALTER TABLE ... SET UNLOGGED on every permanent user table of the scratch database, or on none (set back to logged after a failure). */
