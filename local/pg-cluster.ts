@@ -161,6 +161,9 @@ export class PgCluster {
   /** A connected pg client; the caller ends it. */
   async client(database = 'postgres'): Promise<Client> {
     const client = new Client({ host: this.host, port: this.port, user: this.user, password: this.password, database });
+    // An error the server sends between statements (a statement_timeout of a millisecond fires as a
+    // statement ends) must not crash the process: the client is then unusable, its next query fails.
+    client.on('error', () => undefined);
     await client.connect();
     return client;
   }

@@ -30,6 +30,8 @@ export function explainPgError(err: unknown, conn: ConnectionInfo): string {
       return `the server rejected ${where}: ${e.message}`;
     case '3D000':
       return `database "${conn.dbname}" does not exist on ${conn.host}:${conn.port}`;
+    case '57014':
+      return `PostgreSQL ${where} cancelled pgdr's statement: ${e.message} (is statement_timeout set to a few milliseconds for this database or role?)`;
     default:
       if (/timeout/i.test(e.message ?? '')) return `timed out connecting to PostgreSQL at ${conn.host}:${conn.port}`;
       return `PostgreSQL ${where}: ${(e.message ?? String(err)).split('\n')[0]}`;
@@ -39,33 +41,37 @@ export function explainPgError(err: unknown, conn: ConnectionInfo): string {
 /**
  * Connects, with the server's timeouts turned off for the session before the caller gets the
  * client (session-settings.ts).
+ *
+ * Until its first statement has run, a session is under the server's statement_timeout, and a
+ * timeout of a millisecond or two (a managed provider's database or role setting) can cancel pgdr's
+ * setup statements in two ways: the statement itself fails (57014), or the timer armed for the
+ * statement fires as it ends and the server sends the cancel *after* the statement's answer,
+ * between statements, which node-postgres takes for a broken session (measured: ~3 % of sessions
+ * on a database with statement_timeout = 1ms). Either way the session is closed and a new one
+ * opened, up to SETUP_ATTEMPTS times; once the timeouts are off nothing is armed any more.
  */
 export async function connectClient(conn: ConnectionInfo): Promise<Client> {
-  const client = await openClient(conn);
-  try {
-    await clearStatementTimeout(client);
-    await client.query(NEUTRALISE_TIMEOUTS_SQL);
-    return client;
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw new ConnectionError(explainPgError(err, conn));
+  for (let attempt = 1; ; attempt++) {
+    const client = await openClient(conn);
+    try {
+      await client.query('SET statement_timeout = 0');
+      await client.query(NEUTRALISE_TIMEOUTS_SQL);
+      return client;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if (attempt < SETUP_ATTEMPTS && isCancelled(err)) continue;
+      throw new ConnectionError(explainPgError(err, conn));
+    }
   }
 }
 
-/**
- * `SET statement_timeout = 0` on its own first: the cheapest statement there is, so that a server
- * timeout of a millisecond or two (a managed provider's database setting) cannot cancel the
- * catalog query of NEUTRALISE_TIMEOUTS_SQL; cancelled itself (57014), it is sent again.
- */
-async function clearStatementTimeout(client: Client): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await client.query('SET statement_timeout = 0');
-      return;
-    } catch (err) {
-      if ((err as { code?: string }).code !== '57014' || attempt >= 10) throw err;
-    }
-  }
+/** Sessions opened before giving up when the server cancels the setup statements each time. */
+export const SETUP_ATTEMPTS = 5;
+
+/** A statement cancelled by the server (statement_timeout, a cancel request), or the session node-postgres closed after such a cancel arrived between statements. */
+function isCancelled(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === '57014' || /not queryable|unexpected \w+ message from backend/.test(e.message ?? '');
 }
 
 /** Opens a session; `sslmode=prefer` tries TLS first and falls back to plain when the server has no TLS. */

@@ -9,7 +9,9 @@
  * - the node-postgres sessions (`connectClient`) turn every one of TIMEOUTS that the server has
  *   off with one statement right after connecting, before the caller gets the session
  *   (`NEUTRALISE_TIMEOUTS_SQL`), preceded by a bare `SET statement_timeout = 0` so that a timeout
- *   of a millisecond cannot cancel that catalog query itself (pg-client.ts). A session SET wins over the server's configuration and the
+ *   of a millisecond cannot cancel that catalog query itself; when the server cancels the setup
+ *   anyway (the timer armed for the SET fires as it ends), pgdr opens a new session
+ *   (pg-client.ts). A session SET wins over the server's configuration and the
  *   database's and role's settings (only a later SET wins over it, e.g. the verify job's
  *   `SET LOCAL statement_timeout` around each smoke query).
  * - Not in the startup packet (`options` / `PGOPTIONS`): connection poolers in front of managed

@@ -115,6 +115,35 @@ test.each(WAYS)('every session pgdr opens has the server timeouts off when they 
   }
 });
 
+test('statement_timeout = 1ms on the database: every one of 200 sessions pgdr opens has its timeouts off and answers (a cancel of the setup that arrives between statements costs a new session)', async () => {
+  const database = await pg.createDatabase('one_ms');
+  // Not through setTimeouts: its check of the setting would itself run under the 1 ms timeout.
+  // ALTER DATABASE reaches every new session without a reload.
+  await pg.sql('postgres', `ALTER DATABASE ${database} SET statement_timeout = '1ms'`);
+  try {
+    const connection = connectionFromUrl(pg.url(database));
+    const session = async (): Promise<string> => {
+      const client = await connectClient(connection);
+      try {
+        // Two statements: a session that received a stray cancel would fail the second one.
+        const seen = (await client.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0].statement_timeout;
+        return `${seen} ${(await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_class WHERE relkind = $1', ['r'])).rows[0].n > 0}`;
+      } finally {
+        await client.end();
+      }
+    };
+    const outcomes: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      // Four at a time, as the dump job's sessions run side by side; every outcome is kept, failures as text.
+      outcomes.push(...(await Promise.all(Array.from({ length: 4 }, () => session().catch((err: Error) => err.message)))));
+    }
+    expect(outcomes.filter((o) => o !== '0 true')).toEqual([]);
+    expect(outcomes).toHaveLength(200);
+  } finally {
+    await pg.sql('postgres', `ALTER DATABASE ${database} RESET statement_timeout`);
+  }
+});
+
 test.each(WAYS)('idle_in_transaction_session_timeout (1 s) set on the %s: the snapshot session outlives it; the backup succeeds and restores', async (way) => {
   const database = await pg.createDatabase(`idle_${way}`);
   await pg.sql(database, 'CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items SELECT i, md5(i::text) FROM generate_series(1, 1000) i');
