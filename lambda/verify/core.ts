@@ -45,11 +45,10 @@ import {
   VERIFICATION_SCHEMA_VERSION,
   VerificationRecord,
 } from '../shared/records';
-import { LeftoverReport, scratchDatabaseName, ScratchOwner } from './scratch';
+import { RestoreServer, ScratchSetup } from './setup';
 import { restoreUnlogged, UnloggedOutcome } from './unlogged';
 import { runSmokeQuery, SmokeQuery, smokeFailure } from '../shared/smoke';
 import { namedError } from '../shared/named-error';
-import type { EphemeralServer } from '../shared/ephemeral-server';
 
 export type { SmokeQuery };
 
@@ -92,14 +91,7 @@ export interface VerifyDeps extends RestoreFileSettings {
   readonly smokeQueryTimeoutSeconds?: number;
 }
 
-/**
- * Where restore tests restore: an existing server (`source`, `verify`: the login needs CREATEDB,
- * and CREATEROLE for the roles the dump needs), or `ephemeral`: `start()` brings up a throw-away
- * superuser server (shared/ephemeral-server.ts) for each restore test, which stops it afterwards.
- */
-export type RestoreServer =
-  | { readonly kind: 'source' | 'verify'; readonly connection: ConnectionInfo }
-  | { readonly kind: 'ephemeral'; start(): Promise<EphemeralServer> };
+export type { RestoreServer } from './setup';
 
 /** Verification could not even start (no backup, manifest missing or unreadable). */
 export class VerifyError extends namedError('VerifyError') {}
@@ -202,16 +194,12 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
   const failures: string[] = [];
   const integrityStarted = clock.now();
   const { dump } = manifest;
-  // An ephemeral restore server starts while the dump is read (initdb and start take about as long
-  // as the download); it is stopped unused when the restore test does not run.
-  let early: Promise<StartedEphemeral> | undefined;
-  if (restoreTest && deps.restoreServer.kind === 'ephemeral') {
-    early = startEphemeral(deps.restoreServer, manifest, clock, log);
-    early.catch(() => undefined);
-  }
+  // The restore test's first steps (an ephemeral server's start, the scratch database) run while
+  // the dump is read (setup.ts); undone when the restore test does not run.
+  const setup = restoreTest ? ScratchSetup.start(deps.restoreServer, manifest, clock, log) : undefined;
   let used = false;
   const read = await (dump.format === 'directory' ? readDirectoryDump(deps, manifest, dump, restoreTest, failures) : readCustomDump(deps, manifest, manifestKey, restoreTest, failures, signal)).catch(async (err: unknown) => {
-    await stopUnused(early, log, manifest);
+    await releaseUnused(setup, log, manifest);
     throw err;
   });
   const { checked, choice, local } = read;
@@ -233,7 +221,7 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
       failures.push(`restore test not run: ${read.refused}`);
     } else if (restoreTest && failures.length === 0) {
       used = true;
-      restore = await runRestoreTest(deps, manifest, failures, local ? { ...choice!, file: local, downloadSeconds: integrity.seconds, addsPublicationTables: checked?.addsPublicationTables } : choice!, early);
+      restore = await runRestoreTest(deps, manifest, failures, local ? { ...choice!, file: local, downloadSeconds: integrity.seconds, addsPublicationTables: checked?.addsPublicationTables } : choice!, setup!);
     } else if (restoreTest) {
       failures.push('restore test skipped: the integrity check failed');
     }
@@ -255,14 +243,14 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
   } finally {
     // A restore test that ran removed the local copy itself (runRestoreTest).
     if (local && !used) await rm(local, { force: true, recursive: true });
-    if (!used) await stopUnused(early, log, manifest);
+    if (!used) await releaseUnused(setup, log, manifest);
   }
 }
 
-/** Stops an ephemeral server started early whose restore test did not run (a failed start needs nothing). */
-async function stopUnused(early: Promise<StartedEphemeral> | undefined, log: LogPort, manifest: BackupManifest): Promise<void> {
-  const started = await early?.catch(() => undefined);
-  await started?.ephemeral.stop().catch((err: Error) => log.warn('stopping the unused ephemeral server failed', { database: manifest.database, error: err.message }));
+/** Undoes the first steps of a restore test that did not run: the scratch database dropped, an ephemeral server stopped (setup.ts). */
+async function releaseUnused(setup: ScratchSetup | undefined, log: LogPort, manifest: BackupManifest): Promise<void> {
+  const released = await setup?.release();
+  for (const failure of released?.failures ?? []) log.warn('undoing an unused restore test setup failed', { database: manifest.database, error: failure });
 }
 
 /** Level 1 of a custom-format dump (one object): in file mode from the download the restore test then uses, else streamed. */
@@ -371,22 +359,18 @@ async function runRestoreTest(
   manifest: BackupManifest,
   failures: string[],
   source: RestoreTestSource,
-  early?: Promise<StartedEphemeral>,
+  setup: ScratchSetup,
 ): Promise<NonNullable<VerificationRecord['restoreTest']>> {
   const { clock, log, store } = deps;
   const started = clock.now();
   let admin: ConnectionInfo | undefined;
-  let ephemeral: EphemeralServer | undefined;
-  let ephemeralServer: NonNullable<VerificationRecord['restoreTest']>['ephemeralServer'];
-  const scratch = scratchDatabaseName(manifest.database, started);
+  const scratch = setup.name;
   let restoreSeconds = 0;
   let rowCountMismatches: Mismatch[] = [];
   let objectCountMismatches: Mismatch[] = [];
   const smokeQueries: SmokeQueryResult[] = [];
   let scratchDropped = false;
   let checksDone = started;
-  let owner: ScratchOwner | undefined;
-  let leftovers: LeftoverReport | undefined;
   let restoreErrors: string[] | undefined;
   let locale: NonNullable<VerificationRecord['restoreTest']>['locale'] = manifest.locale
     ? { checked: false, expected: manifest.locale, reason: 'the scratch database was not created' }
@@ -398,16 +382,10 @@ async function runRestoreTest(
   // (here on every path; verifyBackup removes it only when the restore test never ran).
   let removing: Promise<void> | undefined;
   try {
-    if (deps.restoreServer.kind === 'ephemeral') {
-      ({ ephemeral, info: ephemeralServer } = await (early ?? startEphemeral(deps.restoreServer, manifest, clock, log)));
-      admin = ephemeral.connection;
-    } else {
-      admin = deps.restoreServer.connection;
-    }
-    // The owner session holds the scratch database's lock until the end of the test (scratch.ts).
-    owner = await ScratchOwner.open(admin, scratch);
-    leftovers = await owner.dropDeadLeftovers(log);
-    const actual = await owner.create(manifest.locale);
+    // The server, the owner session and the scratch database, made while the dump was read.
+    await setup.done;
+    admin = setup.admin!;
+    const actual = setup.actual!;
     locale = manifest.locale ? { checked: true, expected: manifest.locale, actual } : { ...locale, actual };
     roles = await withClient(admin, (client) => prepareRestoreRoles(client, manifest.globals, manifest.privileges));
     for (const name of roles.missing) failures.push(`role ${JSON.stringify(name)} that the dump needs does not exist on the restore server, and ${describe(admin)} cannot create roles`);
@@ -445,19 +423,13 @@ async function runRestoreTest(
     failures.push(`restore test failed: ${(err as Error).message}`);
   } finally {
     removing ??= startRemoving(source.file);
-    try {
-      scratchDropped = (await owner?.dropAndClose()) ?? false;
-    } catch (err) {
-      failures.push(`dropping the scratch database ${scratch} failed: ${(err as Error).message} (the next run drops it)`);
-    }
-    try {
-      await ephemeral?.stop();
-    } catch (err) {
-      failures.push(`stopping the ephemeral server failed: ${(err as Error).message}`);
-    }
+    const released = await setup.release();
+    scratchDropped = released.dropped;
+    failures.push(...released.failures);
     await removing;
   }
-  if (owner?.lostReason) log.warn('the scratch database owner session ended during the restore test', { scratchDatabase: scratch, reason: owner.lostReason });
+  const { leftovers, ephemeralServer } = setup;
+  if (setup.owner?.lostReason) log.warn('the scratch database owner session ended during the restore test', { scratchDatabase: scratch, reason: setup.owner.lostReason });
   return {
     server: deps.restoreServer.kind,
     ...(ephemeralServer ? { ephemeralServer } : {}),
@@ -487,30 +459,6 @@ async function runRestoreTest(
         }
       : {}),
   };
-}
-
-/** An ephemeral restore server that started, and what the record says of it. */
-interface StartedEphemeral {
-  readonly ephemeral: EphemeralServer;
-  readonly info: NonNullable<NonNullable<VerificationRecord['restoreTest']>['ephemeralServer']>;
-}
-
-/**
- * Starts the restore test's throw-away server, timed; a server older than the source's major is
- * stopped at once and refused (pg_restore into an older server fails on newer syntax). verifyBackup
- * starts it while the dump is read.
- */
-async function startEphemeral(restoreServer: Extract<RestoreServer, { kind: 'ephemeral' }>, manifest: BackupManifest, clock: Clock, log: LogPort): Promise<StartedEphemeral> {
-  const before = clock.now();
-  const ephemeral = await restoreServer.start();
-  const info = { version: ephemeral.version, startSeconds: seconds(before, clock.now()) };
-  log.info('restore test: ephemeral server started', { database: manifest.database, server: describe(ephemeral.connection), version: info.version, startSeconds: info.startSeconds });
-  const sourceMajor = Math.floor(manifest.server.versionNum / 10000);
-  if (Math.floor(ephemeral.versionNum / 10000) < sourceMajor) {
-    await ephemeral.stop();
-    throw new Error(`the ephemeral server is PostgreSQL ${ephemeral.version}, older than the source's ${manifest.server.version}: set PGDR_PG_SERVER_BIN to a server of major ${sourceMajor} or newer`);
-  }
-  return { ephemeral, info };
 }
 
 /**
