@@ -12,7 +12,7 @@ import { Transform } from 'node:stream';
 import type { Readable, TransformCallback, Writable } from 'node:stream';
 import { ConnectionInfo } from './connection';
 import { startDecompressor } from './compression';
-import { describeExit, expectSuccess, killTool, RunningTool, startTool, ToolError, ToolExit } from './pg-process';
+import { describeExit, expectSuccess, killTool, RunningTool, startTool, ToolError, toolError, ToolExit } from './pg-process';
 import type { CompressionInfo } from './records';
 
 /** Writes a chunk unless the reader went away; waits for drain, close or the reader's exit. */
@@ -120,7 +120,7 @@ export async function restoreArchive(body: Readable, compression: CompressionInf
     (err: Error) => err,
   );
   const [restoreExit, decompressExit, pipeError] = await Promise.all([restore.exited, decompressor?.exited, pipingResult]);
-  if (restoreExit.code !== 0) throw new ToolError('pg_restore', restoreExit, describeExit('pg_restore', restoreExit));
+  if (restoreExit.code !== 0) throw toolError('pg_restore', restoreExit);
   if (decompressExit && decompressExit.code !== 0) throw new ToolError('zstd', decompressExit, describeExit('zstd -d', decompressExit));
   if (pipeError) throw new Error(`reading the dump failed: ${pipeError.message}`);
 }

@@ -118,10 +118,9 @@ test('a download into the work directory that breaks halfway: the file is remove
   expect(readdirSync(dir)).toEqual([]);
 });
 
-test('a damaged object in file mode: integrity fails, no restore runs, no file is left', async () => {
-  const { dir, restores } = run();
-  const real = h().store();
-  const flipped: ObjectStore = Object.assign(Object.create(real) as ObjectStore, {
+/** The store, with one byte of the dump's stored object flipped on every read. */
+function flippingDump(real: ObjectStore): ObjectStore {
+  return Object.assign(Object.create(real) as ObjectStore, {
     getStream: async (key: string) => {
       const body = await real.getStream(key);
       if (!body || !key.endsWith('.dump')) return body;
@@ -130,7 +129,11 @@ test('a damaged object in file mode: integrity fails, no restore runs, no file i
       return Readable.from([bytes]);
     },
   });
-  const record = await h().verify({ restoreTest: true }, { store: flipped, pgBin: bin.dir, workDir: dir, jobs: 2 });
+}
+
+test('a damaged object in file mode: integrity fails, no restore runs, no file is left', async () => {
+  const { dir, restores } = run();
+  const record = await h().verify({ restoreTest: true }, { store: flippingDump(h().store()), pgBin: bin.dir, workDir: dir, jobs: 2 });
   expect(record.ok).toBe(false);
   expect(record.failures).toContain('restore test skipped: the integrity check failed');
   expect(record.failures.some((f) => /^SHA-256 is [0-9a-f]{64}, the manifest says/.test(f))).toBe(true);
@@ -175,21 +178,9 @@ test('the scratch database is made while the dump downloads (before its first by
 test('the scratch database made during the download of a damaged dump is dropped with the restore test that does not run', async () => {
   const { dir } = run();
   let seen: string[] = [];
-  const real = h().store();
-  const damaged = holdingDump(
-    Object.assign(Object.create(real) as ObjectStore, {
-      getStream: async (key: string) => {
-        const body = await real.getStream(key);
-        if (!body || !key.endsWith('.dump')) return body;
-        const bytes = Buffer.concat(await body.toArray());
-        bytes[bytes.length >> 1] ^= 0xff;
-        return Readable.from([bytes]);
-      },
-    }),
-    async () => {
-      while ((seen = await scratchDatabases()).length === 0);
-    },
-  );
+  const damaged = holdingDump(flippingDump(h().store()), async () => {
+    while ((seen = await scratchDatabases()).length === 0);
+  });
   const record = await h().verify({ restoreTest: true }, { store: damaged, pgBin: bin.dir, workDir: dir, jobs: 2 });
   expect(record.ok).toBe(false);
   expect(record.failures).toContain('restore test skipped: the integrity check failed');
