@@ -63,11 +63,7 @@ export interface ScratchRestore {
  */
 export async function restoreUnlogged(restore: ScratchRestore, manifest: BackupManifest, log: LogPort): Promise<{ readonly outcome: UnloggedOutcome; readonly error?: ToolError }> {
   const { jobs, admin, scratch } = restore;
-  const whole = async (reason: string) => {
-    const outcome = { unloggedTables: 0, unloggedReason: reason };
-    const failed = await restoreStep(restore, jobs);
-    return failed ? { outcome, error: toolError('pg_restore', failed) } : { outcome };
-  };
+  const whole = async (reason: string) => restored({ unloggedTables: 0, unloggedReason: reason }, await restoreStep(restore, jobs));
   const tables = Object.keys(manifest.rowCounts).length;
   const bytes = manifest.dump.uncompressedBytes ?? manifest.dump.bytes;
   if (tables === 0) return whole('no tables');
@@ -85,7 +81,11 @@ export async function restoreUnlogged(restore: ScratchRestore, manifest: BackupM
     ? { unloggedTables: 0, unloggedReason: 'restoring the objects (pre-data) reported errors: all tables stay logged' }
     : await withClient(withDatabase(admin, scratch), (client) => makeUnlogged(client, log, scratch));
   const rest = await restoreStep(restore, jobs, ['data', 'post-data']);
-  const failed = objects && rest ? joinExits(objects, rest) : (objects ?? rest);
+  return restored(outcome, objects && rest ? joinExits(objects, rest) : (objects ?? rest));
+}
+
+/** restoreUnlogged's answer: the outcome, and pg_restore's failure when it `failed`. */
+function restored(outcome: UnloggedOutcome, failed: ToolExit | undefined): { readonly outcome: UnloggedOutcome; readonly error?: ToolError } {
   return failed ? { outcome, error: toolError('pg_restore', failed) } : { outcome };
 }
 

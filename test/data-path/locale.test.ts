@@ -9,7 +9,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PgCluster } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
-import { harness } from '../support/harness';
+import { harness, scratchDatabases } from '../support/harness';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { BackupManifest, DatabaseLocale } from '../../lambda/shared/records';
 import { localeOptions } from '../../lambda/shared/locale';
@@ -42,7 +42,6 @@ afterAll(async () => {
   await Promise.allSettled([s3?.stop(), pg?.stop()]);
 });
 
-const scratchDatabases = async () => (await pg.databases()).filter((d) => d.startsWith('pgdr_verify_'));
 const manifestKeyOf = (m: BackupManifest) => keysFromDumpKey(m.dump.key).manifest;
 const rewriteManifest = (m: BackupManifest, edited: object) => s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: manifestKeyOf(m), Body: JSON.stringify(edited) }));
 
@@ -56,7 +55,7 @@ test.each(['LATIN1', 'SQL_ASCII'])('a %s database is recorded and restored into 
   expect(record.ok).toBe(true);
   expect(record.restoreTest!.locale).toEqual({ checked: true, expected, actual: expected });
   expect(record.restoreTest!.smokeQueries.map((q) => q.ok)).toEqual([true, true]);
-  expect(await scratchDatabases()).toEqual([]);
+  expect(await scratchDatabases(pg)).toEqual([]);
 });
 
 test('an ICU database is recorded with its ICU locale and restored into one with the same', async () => {
@@ -86,7 +85,7 @@ test('a locale the restore server does not have fails the verification and names
   ]);
   expect(record.restoreTest!.locale).toMatchObject({ checked: true, reason: expect.stringContaining('xx_XX.ISO-8859-1') });
   expect(record.restoreTest!.scratchDropped).toBe(false);
-  expect(await scratchDatabases()).toEqual([]);
+  expect(await scratchDatabases(pg)).toEqual([]);
 });
 
 test('a locale provider the restore server does not support fails the verification and names it', async () => {
@@ -96,7 +95,7 @@ test('a locale provider the restore server does not support fails the verificati
   const record = await h.verify({ manifestKey: manifestKeyOf(manifest) });
   expect(record.ok).toBe(false);
   expect(record.failures).toEqual([expect.stringMatching(/^restore test failed: the restore server \(PostgreSQL 1[56]\) has no locale provider builtin \(PostgreSQL 17 or newer\), which the source database uses$/)]);
-  expect(await scratchDatabases()).toEqual([]);
+  expect(await scratchDatabases(pg)).toEqual([]);
 });
 
 test('a manifest of an older pgdr (no locale) restores into the server default and says the locale was not checked', async () => {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { PgCluster } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
-import { harness } from '../support/harness';
+import { harness, scratchDatabases } from '../support/harness';
 import { fakeBin, FakeBin } from '../support/fake-bin';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { ownerLockKeys, scratchDatabaseName, scratchMarker, ScratchOwner } from '../../lambda/verify/scratch';
@@ -32,7 +32,6 @@ afterAll(async () => {
   await Promise.allSettled([s3?.stop(), pg?.stop()]);
 });
 
-const scratchDatabases = async () => (await pg.databases()).filter((d) => d.startsWith('pgdr_verify_'));
 const dropLogged = (h: ReturnType<typeof harness>) =>
   h.log.entries.filter((e) => e.message.startsWith('dropped a scratch database')).map((e) => e.attributes!.scratchDatabase);
 
@@ -48,7 +47,7 @@ test("a person's pgdr_verify_* databases and forged scratch names without pgdr's
     await h.dump();
     const record = await h.verify({ restoreTest: true });
     expect(record.ok).toBe(true);
-    expect(await scratchDatabases()).toEqual(people.sort());
+    expect(await scratchDatabases(pg)).toEqual(people.sort());
     expect(record.restoreTest!.leftovers).toEqual({ dropped: [], inUse: [], unmarked: [forged, wrongMarker] });
     expect(dropLogged(h)).toEqual([]);
     expect(h.log.entries.filter((e) => e.message.includes('has no pgdr marker')).map((e) => e.attributes!.database)).toEqual([forged, wrongMarker]);
@@ -68,12 +67,12 @@ test('a run in progress whose owner session is in another database is left alone
     const record = await h.verify({ restoreTest: true });
     expect(record.ok).toBe(true);
     expect(record.restoreTest!.leftovers).toEqual({ dropped: [], inUse: [owner.name], unmarked: [] });
-    expect(await scratchDatabases()).toEqual([owner.name]);
+    expect(await scratchDatabases(pg)).toEqual([owner.name]);
     expect(h.log.entries.some((e) => e.message.startsWith('the scratch database owner session ended'))).toBe(false);
   } finally {
     expect(await owner.dropAndClose()).toBe(true);
   }
-  expect(await scratchDatabases()).toEqual([]);
+  expect(await scratchDatabases(pg)).toEqual([]);
 });
 
 describe('a run whose owner session ends mid-restore', () => {
@@ -110,7 +109,7 @@ describe('a run whose owner session ends mid-restore', () => {
     const running = first.verify({ restoreTest: true }, { pgBin: bin.dir });
     running.catch(() => undefined);
     await readFile(started()); // the first run is restoring now: its scratch database exists
-    const [scratch] = (await scratchDatabases()).filter((d) => d.startsWith('pgdr_verify_killed_'));
+    const [scratch] = (await scratchDatabases(pg)).filter((d) => d.startsWith('pgdr_verify_killed_'));
     expect(scratch).toMatch(/^pgdr_verify_killed_\d{10}_[0-9a-f]{6}$/);
     const [k1, k2] = ownerLockKeys(scratch);
     const owners = await pg.sql<{ pid: number }>('postgres', `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND objsubid = 2 AND granted`, [k1, k2]);
@@ -121,7 +120,7 @@ describe('a run whose owner session ends mid-restore', () => {
     const whileRunning = await concurrent.verify({ restoreTest: true });
     expect(whileRunning.ok).toBe(true);
     expect(whileRunning.restoreTest!.leftovers).toEqual({ dropped: [], inUse: [scratch], unmarked: [] });
-    expect(await scratchDatabases()).toContain(scratch);
+    expect(await scratchDatabases(pg)).toContain(scratch);
 
     // The owner session goes away (as when the run's process is killed): waits until it has ended.
     expect((await pg.sql<{ done: boolean }>('postgres', 'SELECT pg_terminate_backend($1, 60000) AS done', [owners[0].pid]))[0].done).toBe(true);
@@ -132,7 +131,7 @@ describe('a run whose owner session ends mid-restore', () => {
     expect(record.restoreTest!.leftovers).toEqual({ dropped: [scratch], inUse: [], unmarked: [] });
     expect(dropLogged(next)).toEqual([scratch]);
     expect(next.log.entries.find((e) => e.message.startsWith('dropped a scratch database'))!.level).toBe('WARN');
-    expect(await scratchDatabases()).toEqual([]);
+    expect(await scratchDatabases(pg)).toEqual([]);
 
     // Let the first run go on: its database is gone, so it fails, and it says its session was lost.
     await writeFile(go(), 'go\n');
@@ -140,7 +139,7 @@ describe('a run whose owner session ends mid-restore', () => {
     expect(firstRecord.ok).toBe(false);
     expect(firstRecord.failures.join('\n')).toMatch(/restore test failed: pg_restore exited with code 1: .*database "pgdr_verify_killed_\d+_[0-9a-f]+" does not exist/);
     expect(first.log.entries.some((e) => e.message.startsWith('the scratch database owner session ended'))).toBe(true);
-    expect(await scratchDatabases()).toEqual([]);
+    expect(await scratchDatabases(pg)).toEqual([]);
   });
   test('a verify process killed mid-restore (SIGKILL): the next run drops its scratch database at once and says so', async () => {
     const h = harness(pg, s3, 'sigkill', 'shop');
@@ -158,7 +157,7 @@ describe('a run whose owner session ends mid-restore', () => {
       // The child is restoring once its pg_restore says so (or it failed before: say why).
       await Promise.race([readFile(started()), exited.then(() => Promise.reject(new Error(`the verify child exited before restoring: ${childStderr}`)))]);
       restorePid = Number(readFileSync(wrapperPid(), 'utf8'));
-      const [scratch] = (await scratchDatabases()).filter((d) => d.startsWith('pgdr_verify_sigkill_'));
+      const [scratch] = (await scratchDatabases(pg)).filter((d) => d.startsWith('pgdr_verify_sigkill_'));
       expect(scratch).toBeDefined();
       child.kill('SIGKILL');
       await exited;
@@ -172,13 +171,13 @@ describe('a run whose owner session ends mid-restore', () => {
       } finally {
         await waiter.end();
       }
-      expect(await scratchDatabases()).toContain(scratch);
+      expect(await scratchDatabases(pg)).toContain(scratch);
 
       const record = await h.verify({ restoreTest: true });
       expect(record.ok).toBe(true);
       expect(record.restoreTest!.leftovers).toEqual({ dropped: [scratch], inUse: [], unmarked: [] });
       expect(dropLogged(h)).toEqual([scratch]);
-      expect(await scratchDatabases()).toEqual([]);
+      expect(await scratchDatabases(pg)).toEqual([]);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       if (restorePid) process.kill(restorePid, 'SIGKILL');

@@ -6,7 +6,7 @@ import { GetObjectCommand, PutObjectCommand, DeleteObjectCommand } from '@aws-sd
 import { PgCluster } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
-import { harness, Harness } from '../support/harness';
+import { harness, Harness, scratchDatabases } from '../support/harness';
 import { keysFromDumpKey, keysFromManifestKey, latestVerifiedKey } from '../../lambda/shared/layout';
 import { BackupManifest, parseLatestVerified, parseVerification } from '../../lambda/shared/records';
 
@@ -34,10 +34,6 @@ async function putBytes(key: string, body: Buffer | string): Promise<void> {
   await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body }));
 }
 
-async function scratchDatabases(): Promise<string[]> {
-  return (await pg.databases()).filter((d) => d.startsWith('pgdr_verify_'));
-}
-
 /** The failure is recorded honestly and nothing claims success. */
 async function expectFailedVerification(h: Harness, database: string, manifest: BackupManifest, failure: RegExp) {
   const record = await h.verify({ manifestKey: manifestKeyOf(manifest) });
@@ -49,7 +45,7 @@ async function expectFailedVerification(h: Harness, database: string, manifest: 
   expect(await h.store().getText(latestVerifiedKey(database))).toBeUndefined();
   expect(h.emf.values('VerifyFailed')).toEqual([1]);
   expect(h.emf.values('VerifySucceeded')).toEqual([]);
-  expect(await scratchDatabases()).toEqual([]);
+  expect(await scratchDatabases(pg)).toEqual([]);
   return record;
 }
 

@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { PgCluster } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { bulkSchema } from '../support/fixtures';
-import { harness } from '../support/harness';
+import { harness, scratchDatabases } from '../support/harness';
 import { fakeBin, FakeBin } from '../support/fake-bin';
 import type { ObjectStore } from '../../lambda/shared/ports';
 import type { BackupManifest } from '../../lambda/shared/records';
@@ -142,9 +142,6 @@ test('a damaged object in file mode: integrity fails, no restore runs, no file i
   expect(readdirSync(dir)).toEqual([]);
 });
 
-/** Scratch databases on the test server. */
-const scratchDatabases = async () => (await pg.sql<{ datname: string }>('postgres', `SELECT datname FROM pg_database WHERE datname LIKE 'pgdr\\_verify\\_%'`)).map((r) => r.datname);
-
 /** The store, with the dump's bytes held back until `ready` resolves (what the test checks meanwhile). */
 function holdingDump(real: ObjectStore, ready: () => Promise<void>): ObjectStore {
   return Object.assign(Object.create(real) as ObjectStore, {
@@ -166,26 +163,26 @@ test('the scratch database is made while the dump downloads (before its first by
   let seen: string[] = [];
   // Hold the download until the scratch database exists on the server: without the early setup this never ends (jest's timeout fails the test).
   const store = holdingDump(h().store(), async () => {
-    while ((seen = await scratchDatabases()).length === 0);
+    while ((seen = await scratchDatabases(pg)).length === 0);
   });
   const record = await h().verify({ restoreTest: true }, { store, pgBin: bin.dir, workDir: dir, jobs: 2 });
   expect(record.ok).toBe(true);
   expect(seen).toEqual([record.restoreTest!.scratchDatabase]);
   expect(record.restoreTest).toMatchObject({ mode: 'file', scratchDropped: true, rowCountMismatches: [] });
-  expect(await scratchDatabases()).toEqual([]);
+  expect(await scratchDatabases(pg)).toEqual([]);
 });
 
 test('the scratch database made during the download of a damaged dump is dropped with the restore test that does not run', async () => {
   const { dir } = run();
   let seen: string[] = [];
   const damaged = holdingDump(flippingDump(h().store()), async () => {
-    while ((seen = await scratchDatabases()).length === 0);
+    while ((seen = await scratchDatabases(pg)).length === 0);
   });
   const record = await h().verify({ restoreTest: true }, { store: damaged, pgBin: bin.dir, workDir: dir, jobs: 2 });
   expect(record.ok).toBe(false);
   expect(record.failures).toContain('restore test skipped: the integrity check failed');
   expect(seen).toHaveLength(1);
-  expect(await scratchDatabases()).toEqual([]);
+  expect(await scratchDatabases(pg)).toEqual([]);
 });
 
 test('integrity only (no restore test): no file, no mode', async () => {

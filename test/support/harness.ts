@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { runDump, DumpDeps } from '../../lambda/dump/core';
-import { runVerify, VerifyDeps, VerificationPolicy } from '../../lambda/verify/core';
+import { runVerify, SCRATCH_PREFIX, VerifyDeps, VerificationPolicy } from '../../lambda/verify/core';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { S3ObjectStore } from '../../lambda/shared/s3-store';
 import { emfMetrics } from '../../lambda/shared/metrics';
@@ -54,6 +54,11 @@ export interface Harness {
   /** `signal` abandons the dump when it aborts (DumpRequest.signal). */
   dump(overrides?: Partial<DumpDeps>, backupClass?: string, signal?: AbortSignal): Promise<BackupManifest>;
   verify(request?: { manifestKey?: string; restoreTest?: boolean }, overrides?: Partial<VerifyDeps>): Promise<VerificationRecord>;
+}
+
+/** The databases on `pg` named like restore-test scratch databases (SCRATCH_PREFIX). */
+export async function scratchDatabases(pg: PgCluster): Promise<string[]> {
+  return (await pg.databases()).filter((d) => d.startsWith(SCRATCH_PREFIX));
 }
 
 export function harness(pg: PgCluster, s3: TestS3, database: string, sourceDb: string, policy: VerificationPolicy = { restoreTestEveryNth: 1, smokeQueries: [] }): Harness {
