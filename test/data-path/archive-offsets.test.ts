@@ -66,6 +66,28 @@ test('a piped dump gets the offsets pg_dump writes into a file, and pg_restore -
   expect(await writeDataOffsets(piped)).toEqual({ patched: 0, blocks: 4 });
 });
 
+test('an archive many times the 4 MiB read buffer, with a definition larger than it: the same offsets as pg_dump -f', async () => {
+  await pg.createDatabase('big');
+  // ~14 MiB of rows (chunk headers fall across every buffer boundary), rows of 100 KiB and 17 MiB
+  // (a chunk length in every byte of pg_dump's 4-byte integer; longer than the buffer) and a 5 MiB
+  // comment in the table of contents (one string longer than the buffer).
+  await pg.sql(
+    'big',
+    `CREATE TABLE rows (id int, body text); INSERT INTO rows SELECT g, repeat(md5(g::text), 1 + g % 9) FROM generate_series(1, 100000) g;
+     INSERT INTO rows VALUES (-1, repeat('w', 100 * 1024)), (-2, repeat('v', 17 * 1024 * 1024));
+     CREATE TABLE later (id int); INSERT INTO later SELECT generate_series(1, 10);
+     DO $$ BEGIN EXECUTE format('COMMENT ON TABLE rows IS %L', repeat('c', 5 * 1024 * 1024)); END $$;`,
+  );
+  const bigEnv = { ...env(), PGDATABASE: 'big' };
+  const piped = join(dir, 'big-piped.dump');
+  const file = join(dir, 'big-file.dump');
+  writeFileSync(piped, execFileSync(join(PG_BIN, 'pg_dump'), ['-Fc', '-Z0'], { env: bigEnv, maxBuffer: 1 << 30 }));
+  execFileSync(join(PG_BIN, 'pg_dump'), ['-Fc', '-Z0', '-f', file], { env: bigEnv });
+  expect(readFileSync(piped).length).toBeGreaterThan(3 * 4 * 1024 * 1024);
+  expect(await writeDataOffsets(piped)).toEqual({ patched: 2, blocks: 2 });
+  expect(differingBytes(readFileSync(piped), readFileSync(file)).filter((i) => i > 64)).toEqual([]);
+});
+
 test('a truncated archive, a plain SQL file or bytes after the last block: skipped with the reason, the file unchanged', async () => {
   const { piped } = dumps();
   const whole = readFileSync(piped);
