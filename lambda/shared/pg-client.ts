@@ -14,6 +14,12 @@ export function explainPgError(err: unknown, conn: ConnectionInfo): string {
   const where = describe(conn);
   const tls = explainTlsError(err, conn);
   if (tls) return tls;
+  // Without a password node-postgres answers the server's SCRAM request with "SASL:
+  // SCRAM-SERVER-FIRST-MESSAGE: client password must be a string" (libpq: "fe_sendauth: no password
+  // supplied"); to an md5 or password request it sends an empty one, which fails as 28P01.
+  if (conn.password === '' && (e.code === '28P01' || /client password must be a/.test(e.message ?? ''))) {
+    return `PostgreSQL asks ${where} for a password and none was given (from PGPASSWORD, the password file PGPASSFILE or ~/.pgpass, or the service file; a deployed job: the database's secret)`;
+  }
   switch (e.code) {
     case 'ECONNREFUSED':
       return `cannot connect to PostgreSQL at ${conn.host}:${conn.port}: connection refused (is the server running?)`;

@@ -106,9 +106,9 @@ test('a damaged stored dump fails verification with a non-zero exit', async () =
   expect(verify.stderr).toMatch(/^pgdr: verification of .* failed: SHA-256 is [0-9a-f]{64}, the manifest says/);
 });
 
-test('bad URL, unknown name, unreachable server, no backup: one clear line, exit 2 for bad input and 1 for a failure, no password', async () => {
+test('bad URL, unknown name, unreachable server, no password, no backup: one clear line, exit 2 for bad input and 1 for a failure, no password', async () => {
   const port = await freePort();
-  const cases: Array<[string[], RegExp, number]> = [
+  const cases: Array<[string[], RegExp, number, NodeJS.ProcessEnv?]> = [
     [['backup', 'clinic', '--local', '--source-url', 'mysql://root:hunter2@db/x'], /^pgdr: --source-url mysql:\/\/root:\*\*\*@db\/x must start with postgres:\/\/ or postgresql:\/\/$/, 2],
     [['backup', 'clinic', '--local', '--source-url', 'not a url'], /^pgdr: --source-url is not a URL \(it does not start with postgres:\/\/ or postgresql:\/\/; value not shown, it may hold a password\); expected postgres:\/\/user@host:port\/database \(a password goes after "user:", percent-encoded, or in PGPASSWORD\)$/, 2],
     [['backup', 'clinic', '--local', '--source-url', 'postgres//u:hunter2@h/db'], /^pgdr: --source-url is not a URL \(it does not start with postgres:\/\/ or postgresql:\/\/; value not shown/, 2],
@@ -121,8 +121,15 @@ test('bad URL, unknown name, unreachable server, no backup: one clear line, exit
     [['backup', 'clinic', '--local', '--source-url', `postgres://postgres:hunter2@127.0.0.1:${port}/clinic`], new RegExp(`^pgdr: cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port}: connection refused \\(is the server running\\?\\)$`), 1],
     [['backup', 'clinic', '--local', '--source-url', pg.url('clinic', 'hunter2')], /^pgdr: password authentication failed for postgres@127\.0\.0\.1:\d+\/clinic$/, 1],
     [['verify', 'never-backed-up', '--local', '--source-url', pg.url('clinic')], /^pgdr: no backup of database never-backed-up in bucket pgdr-local/, 1],
+    // No password anywhere (not in the URL, no PGPASSWORD, no password file): said so, not node-postgres's SASL error.
+    [
+      ['backup', 'clinic', '--local', '--source-url', pg.url('clinic').replace(/:[^:@/]*@/, '@')],
+      /^pgdr: PostgreSQL asks postgres@127\.0\.0\.1:\d+\/clinic for a password and none was given \(from PGPASSWORD, the password file PGPASSFILE or ~\/\.pgpass, or the service file; /,
+      1,
+      { PGPASSFILE: join(localDir, 'no-password-file') },
+    ],
   ];
-  const runs = await Promise.all(cases.map(([args]) => pgdr(...args)));
+  const runs = await Promise.all(cases.map(([args, , , env]) => runPgdr(localDir, args, env)));
   runs.forEach((run, i) => {
     expect([run.code, run.stderr]).toEqual([cases[i][2], expect.anything()]);
     expect(run.stdout).toBe('');
