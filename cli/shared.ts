@@ -36,7 +36,7 @@ export function parseConnection(url: string | undefined, option: string, env: No
   try {
     const service = url === undefined ? env.PGSERVICE || undefined : serviceName(url);
     if (url === undefined && service === undefined) return undefined;
-    const parsed = service !== undefined ? connectionFromService(service, { env }) : connectionFromUrl(url!, option);
+    const parsed = service !== undefined ? connectionFromService(service, { env }) : connectionFromUrl(url!, option, env);
     const connection = withPasswordFromEnvironment(parsed, { env });
     if (connection.password) knownSecrets.push(connection.password);
     return connection;

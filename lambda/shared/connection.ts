@@ -137,8 +137,11 @@ function whyNotAUrl(url: string, what: string): string {
  * given percent-encoded as the host (`postgres://user@%2Fvar%2Frun%2Fpostgresql/db`) or as
  * `?host=/var/run/postgresql`. The password may be left out: `withPasswordFromEnvironment` fills
  * it from PGPASSWORD or the password file, as libpq does. Errors never echo the password.
+ * `sslmode`, `sslrootcert` and `connect_timeout` come from the query string, else, as libpq takes
+ * them, from `env` (PGSSLMODE, PGSSLROOTCERT, PGCONNECT_TIMEOUT: the CLI passes its environment;
+ * a PGSSLMODE=require must not be dropped for a plaintext "prefer"); sslmode defaults to prefer.
  */
-export function connectionFromUrl(url: string, what = 'URL'): ConnectionInfo {
+export function connectionFromUrl(url: string, what = 'URL', env: NodeJS.ProcessEnv = {}): ConnectionInfo {
   let parsed: URL;
   try {
     if (!HAS_AUTHORITY.test(url)) throw new Error('no scheme://');
@@ -175,14 +178,25 @@ export function connectionFromUrl(url: string, what = 'URL'): ConnectionInfo {
   if (!/^\d*$/.test(portText) || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ConnectionError(`${shown}: port must be 1-65535 (received ${portText})`);
   }
+  const sslrootcert = query.get('sslrootcert') || env.PGSSLROOTCERT;
+  const connectTimeout = timeoutOf(query.get('connect_timeout') ?? undefined, shown) ?? timeoutOf(env.PGCONNECT_TIMEOUT, 'PGCONNECT_TIMEOUT');
   return {
     host,
     port,
     dbname,
     username,
     password: query.get('password') ?? decode(parsed.password, 'password'),
-    sslmode: sslModeOf(query.get('sslmode') ?? undefined, shown) ?? 'prefer',
+    sslmode: sslModeOf(query.get('sslmode') ?? undefined, shown) ?? sslModeOf(env.PGSSLMODE, 'PGSSLMODE') ?? 'prefer',
+    ...(sslrootcert ? { sslrootcert } : {}),
+    ...(connectTimeout !== undefined ? { connectTimeoutSeconds: connectTimeout } : {}),
   };
+}
+
+/** A connect_timeout (whole seconds, 0: wait without limit, as libpq), or undefined when not given. */
+export function timeoutOf(value: string | undefined, where: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d{1,6}$/.test(value.trim())) throw new ConnectionError(`${where}: connect_timeout must be a whole number of seconds (received ${JSON.stringify(value)})`);
+  return Number(value.trim());
 }
 
 /** The same server, another database. */

@@ -7,7 +7,7 @@
  */
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { ConnectionError, ConnectionInfo, SslMode, SSL_MODES } from './connection';
+import { ConnectionError, ConnectionInfo, SslMode, SSL_MODES, timeoutOf } from './connection';
 import { DEFAULT_SOCKET_DIR, realRead } from './pgpass';
 
 /** Where Debian's libpq looks for the system-wide service file when PGSYSCONFDIR is unset. */
@@ -52,7 +52,7 @@ export function findService(name: string, sources: ServiceSources): { settings: 
   throw new ConnectionError(`service "${name}" is not defined in ${files.join(' or ')} (PGSERVICEFILE / PGSYSCONFDIR)`);
 }
 
-/** A connection from service `name`; unset fields take PGHOST/PGPORT/PGDATABASE/PGUSER, then libpq's defaults. */
+/** A connection from service `name`; unset fields take PGHOST/PGPORT/PGDATABASE/PGUSER/PGSSLMODE/PGSSLROOTCERT/PGCONNECT_TIMEOUT, then libpq's defaults. */
 export function connectionFromService(name: string, sources: ServiceSources): ConnectionInfo {
   const { settings, file } = findService(name, sources);
   const { env } = sources;
@@ -65,7 +65,8 @@ export function connectionFromService(name: string, sources: ServiceSources): Co
   if (sslmode !== undefined && !SSL_MODES.includes(sslmode as SslMode)) {
     throw new ConnectionError(`${where}: sslmode must be one of ${SSL_MODES.join(', ')} (received ${sslmode})`);
   }
-  const timeout = settings.connect_timeout ? Number(settings.connect_timeout) : undefined;
+  const timeout = timeoutOf(settings.connect_timeout, where) ?? timeoutOf(env.PGCONNECT_TIMEOUT, 'PGCONNECT_TIMEOUT');
+  const sslrootcert = settings.sslrootcert || env.PGSSLROOTCERT;
   return {
     host: settings.host || settings.hostaddr || env.PGHOST || DEFAULT_SOCKET_DIR,
     port,
@@ -73,8 +74,8 @@ export function connectionFromService(name: string, sources: ServiceSources): Co
     username: user,
     password: settings.password ?? '',
     ...(sslmode ? { sslmode: sslmode as SslMode } : {}),
-    ...(settings.sslrootcert ? { sslrootcert: settings.sslrootcert } : {}),
-    ...(timeout !== undefined && Number.isFinite(timeout) ? { connectTimeoutSeconds: timeout } : {}),
+    ...(sslrootcert ? { sslrootcert } : {}),
+    ...(timeout !== undefined ? { connectTimeoutSeconds: timeout } : {}),
   };
 }
 
