@@ -57,7 +57,8 @@ export function describe(conn: ConnectionInfo): string {
   return `${conn.username}@${conn.host}:${conn.port}/${conn.dbname}`;
 }
 
-function sslModeOf(value: unknown, where: string): SslMode | undefined {
+/** An sslmode setting from `where`, or undefined when not given; anything else is a ConnectionError naming `where`. */
+export function sslModeOf(value: unknown, where: string): SslMode | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value === 'string' && (SSL_MODES as readonly string[]).includes(value)) return value as SslMode;
   throw new ConnectionError(`${where}: sslmode must be one of ${SSL_MODES.join(', ')} (received ${JSON.stringify(value)})`);

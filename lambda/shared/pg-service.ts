@@ -7,7 +7,7 @@
  */
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { ConnectionError, ConnectionInfo, SslMode, SSL_MODES, timeoutOf } from './connection';
+import { ConnectionError, ConnectionInfo, sslModeOf, timeoutOf } from './connection';
 import { DEFAULT_SOCKET_DIR, realRead } from './pgpass';
 
 /** Where Debian's libpq looks for the system-wide service file when PGSYSCONFDIR is unset. */
@@ -61,10 +61,7 @@ export function connectionFromService(name: string, sources: ServiceSources): Co
   const portText = settings.port || env.PGPORT || '5432';
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw new ConnectionError(`${where}: port must be 1-65535 (received ${portText})`);
-  const sslmode = settings.sslmode || env.PGSSLMODE;
-  if (sslmode !== undefined && !SSL_MODES.includes(sslmode as SslMode)) {
-    throw new ConnectionError(`${where}: sslmode must be one of ${SSL_MODES.join(', ')} (received ${sslmode})`);
-  }
+  const sslmode = sslModeOf(settings.sslmode, where) ?? sslModeOf(env.PGSSLMODE, 'PGSSLMODE');
   const timeout = timeoutOf(settings.connect_timeout, where) ?? timeoutOf(env.PGCONNECT_TIMEOUT, 'PGCONNECT_TIMEOUT');
   const sslrootcert = settings.sslrootcert || env.PGSSLROOTCERT;
   return {
@@ -73,7 +70,7 @@ export function connectionFromService(name: string, sources: ServiceSources): Co
     dbname: settings.dbname || env.PGDATABASE || user,
     username: user,
     password: settings.password ?? '',
-    ...(sslmode ? { sslmode: sslmode as SslMode } : {}),
+    ...(sslmode ? { sslmode } : {}),
     ...(sslrootcert ? { sslrootcert } : {}),
     ...(timeout !== undefined ? { connectTimeoutSeconds: timeout } : {}),
   };

@@ -70,11 +70,17 @@ test('PGSERVICE with no URL, and --source-url service=NAME: the service file giv
   expect(missing.stderr).toBe(`pgdr: service "nope" is not defined in ${serviceFile} or ${join(dir, 'pg_service.conf')} (PGSERVICEFILE / PGSYSCONFDIR)\n`);
 });
 
-test('service file parsing: sections, comments, defaults from the environment', () => {
+test('service file parsing: sections, comments, defaults from the environment (TLS and connect timeout too)', () => {
   const text = '[a]\nhost=h1\n# c\n[b]\n host = h2 \nport=6543\n';
   expect(serviceSection(text, 'b')).toEqual({ host: 'h2', port: '6543' });
   expect(serviceSection(text, 'c')).toBeUndefined();
   const conn = connectionFromService('b', { env: { PGSERVICEFILE: '/s', PGUSER: 'ops', PGDATABASE: 'app' }, readFile: (p) => (p === '/s' ? text : undefined) });
   expect(conn).toEqual({ host: 'h2', port: 6543, dbname: 'app', username: 'ops', password: '' });
   expect(() => connectionFromService('a', { env: { PGSERVICEFILE: '/s' }, readFile: () => '[a]\nport=99999\n' })).toThrow('service "a" (/s): port must be 1-65535 (received 99999)');
+  // TLS and the connect timeout: the entry's own, else PGSSLMODE / PGSSLROOTCERT / PGCONNECT_TIMEOUT; a bad value names its source.
+  const tlsEnv = { PGSERVICEFILE: '/s', PGSSLMODE: 'verify-full', PGSSLROOTCERT: '/etc/ca.pem', PGCONNECT_TIMEOUT: '9' };
+  expect(connectionFromService('b', { env: tlsEnv, readFile: () => text })).toMatchObject({ sslmode: 'verify-full', sslrootcert: '/etc/ca.pem', connectTimeoutSeconds: 9 });
+  expect(connectionFromService('a', { env: tlsEnv, readFile: () => '[a]\nsslmode=require\nsslrootcert=/own.pem\nconnect_timeout=0\n' })).toMatchObject({ sslmode: 'require', sslrootcert: '/own.pem', connectTimeoutSeconds: 0 });
+  expect(() => connectionFromService('a', { env: { PGSERVICEFILE: '/s', PGSSLMODE: 'yes' }, readFile: () => '[a]\n' })).toThrow('PGSSLMODE: sslmode must be one of disable, prefer, require, verify-ca, verify-full (received "yes")');
+  expect(() => connectionFromService('a', { env: { PGSERVICEFILE: '/s' }, readFile: () => '[a]\nconnect_timeout=soon\n' })).toThrow('service "a" (/s): connect_timeout must be a whole number of seconds (received "soon")');
 });
