@@ -58,7 +58,7 @@ export function describe(conn: ConnectionInfo): string {
 }
 
 /** An sslmode setting from `where`, or undefined when not given; anything else is a ConnectionError naming `where`. */
-export function sslModeOf(value: unknown, where: string): SslMode | undefined {
+function sslModeOf(value: unknown, where: string): SslMode | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value === 'string' && (SSL_MODES as readonly string[]).includes(value)) return value as SslMode;
   throw new ConnectionError(`${where}: sslmode must be one of ${SSL_MODES.join(', ')} (received ${JSON.stringify(value)})`);
@@ -179,22 +179,36 @@ export function connectionFromUrl(url: string, what = 'URL', env: NodeJS.Process
   if (!/^\d*$/.test(portText) || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ConnectionError(`${shown}: port must be 1-65535 (received ${portText})`);
   }
-  const sslrootcert = query.get('sslrootcert') || env.PGSSLROOTCERT;
-  const connectTimeout = timeoutOf(query.get('connect_timeout') ?? undefined, shown) ?? timeoutOf(env.PGCONNECT_TIMEOUT, 'PGCONNECT_TIMEOUT');
+  const given = (name: string) => query.get(name) ?? undefined;
   return {
     host,
     port,
     dbname,
     username,
     password: query.get('password') ?? decode(parsed.password, 'password'),
-    sslmode: sslModeOf(query.get('sslmode') ?? undefined, shown) ?? sslModeOf(env.PGSSLMODE, 'PGSSLMODE') ?? 'prefer',
-    ...(sslrootcert ? { sslrootcert } : {}),
-    ...(connectTimeout !== undefined ? { connectTimeoutSeconds: connectTimeout } : {}),
+    sslmode: 'prefer',
+    ...tlsAndTimeout({ sslmode: given('sslmode'), sslrootcert: given('sslrootcert'), connect_timeout: given('connect_timeout') }, shown, env),
   };
 }
 
+/**
+ * sslmode, sslrootcert and connect_timeout as a URL or a service file gives them (`where` names
+ * them in errors), else from PGSSLMODE, PGSSLROOTCERT and PGCONNECT_TIMEOUT, as libpq takes them;
+ * only those set.
+ */
+export function tlsAndTimeout(
+  given: { readonly sslmode?: string; readonly sslrootcert?: string; readonly connect_timeout?: string },
+  where: string,
+  env: NodeJS.ProcessEnv,
+): Pick<ConnectionInfo, 'sslmode' | 'sslrootcert' | 'connectTimeoutSeconds'> {
+  const sslmode = sslModeOf(given.sslmode, where) ?? sslModeOf(env.PGSSLMODE, 'PGSSLMODE');
+  const sslrootcert = given.sslrootcert || env.PGSSLROOTCERT;
+  const timeout = timeoutOf(given.connect_timeout, where) ?? timeoutOf(env.PGCONNECT_TIMEOUT, 'PGCONNECT_TIMEOUT');
+  return { ...(sslmode ? { sslmode } : {}), ...(sslrootcert ? { sslrootcert } : {}), ...(timeout !== undefined ? { connectTimeoutSeconds: timeout } : {}) };
+}
+
 /** A connect_timeout (whole seconds, 0: wait without limit, as libpq), or undefined when not given. */
-export function timeoutOf(value: string | undefined, where: string): number | undefined {
+function timeoutOf(value: string | undefined, where: string): number | undefined {
   if (value === undefined || value === '') return undefined;
   if (!/^\d{1,6}$/.test(value.trim())) throw new ConnectionError(`${where}: connect_timeout must be a whole number of seconds (received ${JSON.stringify(value)})`);
   return Number(value.trim());

@@ -7,7 +7,7 @@
  */
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { ConnectionError, ConnectionInfo, sslModeOf, timeoutOf } from './connection';
+import { ConnectionError, ConnectionInfo, tlsAndTimeout } from './connection';
 import { DEFAULT_SOCKET_DIR, realRead } from './pgpass';
 
 /** Where Debian's libpq looks for the system-wide service file when PGSYSCONFDIR is unset. */
@@ -61,18 +61,13 @@ export function connectionFromService(name: string, sources: ServiceSources): Co
   const portText = settings.port || env.PGPORT || '5432';
   const port = Number(portText);
   if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw new ConnectionError(`${where}: port must be 1-65535 (received ${portText})`);
-  const sslmode = sslModeOf(settings.sslmode, where) ?? sslModeOf(env.PGSSLMODE, 'PGSSLMODE');
-  const timeout = timeoutOf(settings.connect_timeout, where) ?? timeoutOf(env.PGCONNECT_TIMEOUT, 'PGCONNECT_TIMEOUT');
-  const sslrootcert = settings.sslrootcert || env.PGSSLROOTCERT;
   return {
     host: settings.host || settings.hostaddr || env.PGHOST || DEFAULT_SOCKET_DIR,
     port,
     dbname: settings.dbname || env.PGDATABASE || user,
     username: user,
     password: settings.password ?? '',
-    ...(sslmode ? { sslmode } : {}),
-    ...(sslrootcert ? { sslrootcert } : {}),
-    ...(timeout !== undefined ? { connectTimeoutSeconds: timeout } : {}),
+    ...tlsAndTimeout(settings, where, env),
   };
 }
 
