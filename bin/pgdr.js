@@ -79,7 +79,11 @@ function loadBundle() {
   } catch {
     cachedData = undefined;
   }
-  const script = new vm.Script(Module.wrap(source), { filename: BUNDLE, cachedData });
+  // The file is already the module function's text (scripts/build-cli.ts BUNDLE_WRAPPER): no
+  // Module.wrap, which made V8 copy the 5 MiB once more into a flat string at every start. A
+  // bundle built before it was (its inputs unchanged since) is wrapped here as before.
+  const wrapped = source.startsWith('(function (exports, require, module, __filename, __dirname) {');
+  const script = new vm.Script(wrapped ? source : Module.wrap(source), { filename: BUNDLE, cachedData });
   const bundleModule = { exports: {}, filename: BUNDLE, id: BUNDLE, loaded: false };
   script.runInThisContext()(bundleModule.exports, Module.createRequire(BUNDLE), bundleModule, BUNDLE, dirname(BUNDLE));
   bundleModule.loaded = true;

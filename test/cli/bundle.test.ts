@@ -11,7 +11,7 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildProgram, EXIT_CODES_HELP } from '../../cli/main';
-import { buildCli, BUNDLE } from '../../scripts/build-cli';
+import { buildCli, BUNDLE, BUNDLE_WRAPPER } from '../../scripts/build-cli';
 import { PgCluster } from '../../local/pg-cluster';
 import { CliRun, cliEnv, ROOT } from '../support/cli';
 
@@ -31,9 +31,24 @@ describe('the bundle of this project', () => {
     // A script that runs the bundle itself (not bin/pgdr.js, which could fall back to the sources).
     const dir = mkdtempSync(join(tmpdir(), 'pgdr-bundle-'));
     entry = join(dir, 'run-bundle.js');
-    writeFileSync(entry, `require(${JSON.stringify(BUNDLE)}).run(process.argv).then((code) => { process.exitCode = code; });\n`);
+    // The file is the text of a CommonJS module function (BUNDLE_WRAPPER): evaluated, then called as node calls a module.
+    writeFileSync(
+      entry,
+      `const file = ${JSON.stringify(BUNDLE)}; const m = { exports: {} };
+require('node:vm').runInThisContext(require('node:fs').readFileSync(file, 'latin1'), { filename: file })(m.exports, require('node:module').createRequire(file), m, file, require('node:path').dirname(file));
+m.exports.run(process.argv).then((code) => { process.exitCode = code; });\n`,
+    );
   });
   afterAll(() => rmSync(join(entry, '..'), { recursive: true, force: true }));
+
+  it('is the text of a CommonJS module function, so bin/pgdr.js compiles it without copying it into a wrapper', () => {
+    const text = readFileSync(BUNDLE, 'latin1');
+    expect(text.startsWith(BUNDLE_WRAPPER.head)).toBe(true);
+    // The wrapper's tail, then only esbuild's source map comment.
+    expect(text).toMatch(/\n\}\)\n(\/\/# sourceMappingURL=pgdr\.js\.map\n)?$/);
+    expect(BUNDLE_WRAPPER.tail).toBe('\n})');
+    expect(readFileSync(join(ROOT, 'bin', 'pgdr.js'), 'utf8')).toContain(`source.startsWith('${BUNDLE_WRAPPER.head}')`);
+  });
 
   it('pgdr --help lists every command, and the exit codes', async () => {
     const run = await runNode(entry, ['--help'], ROOT);

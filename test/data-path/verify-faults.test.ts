@@ -153,6 +153,7 @@ test('restoreTestEveryNth: 2 restores every second backup only', async () => {
   const r1 = await h.verify({ manifestKey: manifestKeyOf(first) });
   const r2 = await h.verify({ manifestKey: manifestKeyOf(second) });
   expect([r1.level, r2.level]).toEqual([1, 2]);
+  expect([r1.failures, r2.failures]).toEqual([[], []]);
   expect(r1.ok && r2.ok).toBe(true);
 });
 
