@@ -2,9 +2,9 @@
 /**
  * The `pgdr` command, in this one process (so Ctrl-C and SIGTERM reach the command itself, which
  * stops cleanly; see cli/interrupt.ts). It runs the bundle build/cli/pgdr.js (scripts/build-cli.ts)
- * when the bundle is not older than any of its project inputs (build/cli/inputs.json) nor than the
- * installed packages (node_modules/.package-lock.json); otherwise it builds the bundle first (esbuild,
- * no second node process). If the bundle cannot be built it runs cli/main.ts through tsx and says
+ * when the bundle is not older than any of its project inputs (build/cli/inputs.json), its build
+ * script (scripts/build-cli.ts) or the installed packages (node_modules/.package-lock.json);
+ * otherwise it builds the bundle first (esbuild, no second node process). If the bundle cannot be built it runs cli/main.ts through tsx and says
  * so in one line on stderr. PGDR_NO_BUNDLE=1 runs the sources through tsx without a word.
  */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS shim */
@@ -38,7 +38,8 @@ function staleness() {
   }
   try {
     const { inputs } = JSON.parse(readFileSync(INPUTS, 'utf8'));
-    for (const file of [...inputs, 'node_modules/.package-lock.json']) {
+    // The build script too: a bundle it would now build differently (e.g. wrapped otherwise) is stale.
+    for (const file of [...inputs, 'scripts/build-cli.ts', 'node_modules/.package-lock.json']) {
       const mtime = statSync(join(ROOT, file), { throwIfNoEntry: false })?.mtimeMs;
       if (mtime === undefined && file !== 'node_modules/.package-lock.json') return `${file} is gone`;
       if (mtime > built) return `${file} is newer than the bundle`;
@@ -80,10 +81,8 @@ function loadBundle() {
     cachedData = undefined;
   }
   // The file is already the module function's text (scripts/build-cli.ts BUNDLE_WRAPPER): no
-  // Module.wrap, which made V8 copy the 5 MiB once more into a flat string at every start. A
-  // bundle built before it was (its inputs unchanged since) is wrapped here as before.
-  const wrapped = source.startsWith('(function (exports, require, module, __filename, __dirname) {');
-  const script = new vm.Script(wrapped ? source : Module.wrap(source), { filename: BUNDLE, cachedData });
+  // Module.wrap, which made V8 copy the 5 MiB once more into a flat string at every start.
+  const script = new vm.Script(source, { filename: BUNDLE, cachedData });
   const bundleModule = { exports: {}, filename: BUNDLE, id: BUNDLE, loaded: false };
   script.runInThisContext()(bundleModule.exports, Module.createRequire(BUNDLE), bundleModule, BUNDLE, dirname(BUNDLE));
   bundleModule.loaded = true;

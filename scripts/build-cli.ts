@@ -32,8 +32,8 @@ export const BUNDLE_INPUTS = join(ROOT, 'build', 'cli', 'inputs.json');
  * bundle file evaluates to the module function (call it with exports, require, module, __filename,
  * __dirname). bin/pgdr.js compiles the file as it was read: wrapping the 5 MiB text at every start
  * made V8 copy it once more into a flat string (~1,350 more pages touched before any work, each
- * first touch 16-23 us on this VM). A test
- * runs it the same way (test/cli/bundle.test.ts).
+ * first touch 16-23 us on this VM). bin/pgdr.js rebuilds a bundle older than this script, so it
+ * never meets one built without the wrapper.
  */
 export const BUNDLE_WRAPPER = { head: '(function (exports, require, module, __filename, __dirname) {', tail: '\n})' } as const;
 
