@@ -7,7 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ import { harness, scratchDatabases } from '../support/harness';
 import { fakeBin, FakeBin } from '../support/fake-bin';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { ownerLockKeys, scratchDatabaseName, scratchMarker, ScratchOwner } from '../../lambda/verify/scratch';
+import type { VerificationRecord } from '../../lambda/shared/records';
 
 let pg: PgCluster;
 let s3: TestS3;
@@ -86,19 +87,35 @@ describe('a run whose owner session ends mid-restore', () => {
     dir = mkdtempSync(join(tmpdir(), 'pgdr-scratch-'));
     execFileSync('mkfifo', [started(), go()]);
     // pg_restore that says it started and waits to be let go (through FIFOs: events, no timing).
+    // It holds `go` open (read-write: never blocks) before it says so, so `letGo` never waits.
     bin = fakeBin({
-      pg_restore: `if [ "$1" = "--list" ]; then exec "$REAL" "$@"; fi\necho $$ > ${JSON.stringify(wrapperPid())}\necho started > ${JSON.stringify(started())}\nread line < ${JSON.stringify(go())}\nexec "$REAL" "$@"`,
+      pg_restore: `if [ "$1" = "--list" ]; then exec "$REAL" "$@"; fi\necho $$ > ${JSON.stringify(wrapperPid())}\nexec 3<> ${JSON.stringify(go())}\necho started > ${JSON.stringify(started())}\nread line <&3\nexec 3<&-\nexec "$REAL" "$@"`,
     });
   });
 
-  afterAll(async () => {
-    // Unblock a wrapper still waiting (test failed midway): open both FIFOs without blocking.
-    // Opening a FIFO read-write never blocks and releases whoever waits on the other end.
-    for (const path of [started(), go()]) {
-      const handle = await open(path, constants.O_RDWR | constants.O_NONBLOCK).catch(() => undefined);
-      if (path === go()) await handle?.write('go\n').catch(() => undefined);
-      await handle?.close();
+  /** Opens a FIFO read-write (never blocks; releases whoever waits to open its other end), writes `text`, closes it. */
+  const poke = async (path: string, text?: string) => {
+    const handle = await open(path, constants.O_RDWR | constants.O_NONBLOCK);
+    try {
+      if (text) await handle.write(text);
+    } finally {
+      await handle.close();
     }
+  };
+  /** Lets the waiting pg_restore go: it holds `go` open, so the line waits there for it. */
+  const letGo = () => poke(go(), 'go\n');
+  /** Until the wrapper says it started; fails at once, saying why, when `run` ends first. */
+  const restoreStarted = (run: Promise<VerificationRecord>) =>
+    Promise.race([
+      readFile(started()),
+      run.then((record) => Promise.reject(new Error(`the verify run ended before its pg_restore started: ${JSON.stringify(record.failures)}`))),
+    ]);
+
+  afterAll(async () => {
+    // Unblock what still waits (a test failed midway): a wrapper saying it started, a read of
+    // `started` (the test's, when the run ended first), a wrapper waiting to be let go.
+    await poke(started()).catch(() => undefined);
+    await letGo().catch(() => undefined);
     bin?.remove();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -108,7 +125,7 @@ describe('a run whose owner session ends mid-restore', () => {
     await first.dump();
     const running = first.verify({ restoreTest: true }, { pgBin: bin.dir });
     running.catch(() => undefined);
-    await readFile(started()); // the first run is restoring now: its scratch database exists
+    await restoreStarted(running); // the first run is restoring now: its scratch database exists
     const [scratch] = (await scratchDatabases(pg)).filter((d) => d.startsWith('pgdr_verify_killed_'));
     expect(scratch).toMatch(/^pgdr_verify_killed_\d{10}_[0-9a-f]{6}$/);
     const [k1, k2] = ownerLockKeys(scratch);
@@ -134,7 +151,7 @@ describe('a run whose owner session ends mid-restore', () => {
     expect(await scratchDatabases(pg)).toEqual([]);
 
     // Let the first run go on: its database is gone, so it fails, and it says its session was lost.
-    await writeFile(go(), 'go\n');
+    await letGo();
     const firstRecord = await running;
     expect(firstRecord.ok).toBe(false);
     expect(firstRecord.failures.join('\n')).toMatch(/restore test failed: pg_restore exited with code 1: .*database "pgdr_verify_killed_\d+_[0-9a-f]+" does not exist/);
