@@ -6,7 +6,7 @@
  * cluster whose dump login has no CREATEDB: the verify job restores on its own ephemeral server.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, createReadStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -14,6 +14,7 @@ import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { LocalSecretsManager, startLocalSecretsManager } from '../support/secrets-server';
 import { fakeBin, FakeBin } from '../support/fake-bin';
+import { fifoLines } from '../support/fifo';
 import { ROOT } from '../support/cli';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { ENV, EXIT_FAILED, EXIT_OK, EXIT_USAGE, RESULT_PREFIX } from '../../container/contract';
@@ -155,16 +156,17 @@ test('a Fargate task as deployed: directory format with 2 pg_dump jobs, restored
 });
 
 test('SIGTERM during a dump: the dump is abandoned, no manifest, no open upload, a failed result and a non-zero exit', async () => {
-  const started = new Promise<void>((resolve, reject) => createReadStream(fifo).once('data', () => resolve()).once('error', reject));
+  const started = fifoLines(fifo);
   const { child, exited } = startEntry('dump', { [ENV.backupClass]: 'hourly', [ENV.pgBin]: stalling.dir, PGDR_COMPRESSION: 'none' });
   try {
-    await Promise.race([started, exited.then((run) => Promise.reject(new Error(`the entry point exited before pg_dump ran: ${run.stdout}${run.stderr}`)))]);
+    await started.next(exited.then((run) => `the entry point exited before pg_dump ran: ${run.stdout}${run.stderr}`));
     child.kill('SIGTERM');
     const run = await exited;
     expect(run.code).toBe(EXIT_FAILED);
     const result = resultOf(run);
     expect(result).toMatchObject({ job: 'dump', ok: false, error: { message: expect.stringMatching(/^SIGTERM: the task is stopping after [\d.]+ s; dump abandoned/) } });
   } finally {
+    started.close();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
   }

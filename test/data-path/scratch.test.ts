@@ -7,7 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { startTestS3, TestS3 } from '../support/s3-server';
 import { RICH_SCHEMA } from '../support/fixtures';
 import { harness, scratchDatabases } from '../support/harness';
 import { fakeBin, FakeBin } from '../support/fake-bin';
+import { fifoLines, FifoLines } from '../support/fifo';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { ownerLockKeys, scratchDatabaseName, scratchMarker, ScratchOwner } from '../../lambda/verify/scratch';
 import type { VerificationRecord } from '../../lambda/shared/records';
@@ -79,6 +80,7 @@ test('a run in progress whose owner session is in another database is left alone
 describe('a run whose owner session ends mid-restore', () => {
   let dir: string;
   let bin: FakeBin;
+  let startedLines: FifoLines;
   const started = () => join(dir, 'started');
   const go = () => join(dir, 'go');
   const wrapperPid = () => join(dir, 'pg_restore.pid');
@@ -86,6 +88,7 @@ describe('a run whose owner session ends mid-restore', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pgdr-scratch-'));
     execFileSync('mkfifo', [started(), go()]);
+    startedLines = fifoLines(started());
     // pg_restore that says it started and waits to be let go (through FIFOs: events, no timing).
     // It holds `go` open (read-write: never blocks) before it says so, so `letGo` never waits.
     bin = fakeBin({
@@ -93,29 +96,21 @@ describe('a run whose owner session ends mid-restore', () => {
     });
   });
 
-  /** Opens a FIFO read-write (never blocks; releases whoever waits to open its other end), writes `text`, closes it. */
-  const poke = async (path: string, text?: string) => {
-    const handle = await open(path, constants.O_RDWR | constants.O_NONBLOCK);
+  /** Lets the waiting pg_restore go: it holds `go` open, so the line waits there for it (opened read-write: never blocks). */
+  const letGo = async () => {
+    const handle = await open(go(), constants.O_RDWR | constants.O_NONBLOCK);
     try {
-      if (text) await handle.write(text);
+      await handle.write('go\n');
     } finally {
       await handle.close();
     }
   };
-  /** Lets the waiting pg_restore go: it holds `go` open, so the line waits there for it. */
-  const letGo = () => poke(go(), 'go\n');
-  /** Until the wrapper says it started; fails at once, saying why, when `run` ends first. */
-  const restoreStarted = (run: Promise<VerificationRecord>) =>
-    Promise.race([
-      readFile(started()),
-      run.then((record) => Promise.reject(new Error(`the verify run ended before its pg_restore started: ${JSON.stringify(record.failures)}`))),
-    ]);
+  const failuresOf = (run: Promise<VerificationRecord>) => run.then((record) => `the verify run ended before its pg_restore started: ${JSON.stringify(record.failures)}`);
 
   afterAll(async () => {
-    // Unblock what still waits (a test failed midway): a wrapper saying it started, a read of
-    // `started` (the test's, when the run ended first), a wrapper waiting to be let go.
-    await poke(started()).catch(() => undefined);
+    // A wrapper still waiting to be let go (a test failed midway) goes on and fails.
     await letGo().catch(() => undefined);
+    startedLines?.close();
     bin?.remove();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -125,7 +120,7 @@ describe('a run whose owner session ends mid-restore', () => {
     await first.dump();
     const running = first.verify({ restoreTest: true }, { pgBin: bin.dir });
     running.catch(() => undefined);
-    await restoreStarted(running); // the first run is restoring now: its scratch database exists
+    await startedLines.next(failuresOf(running)); // the first run is restoring now: its scratch database exists
     const [scratch] = (await scratchDatabases(pg)).filter((d) => d.startsWith('pgdr_verify_killed_'));
     expect(scratch).toMatch(/^pgdr_verify_killed_\d{10}_[0-9a-f]{6}$/);
     const [k1, k2] = ownerLockKeys(scratch);
@@ -172,7 +167,7 @@ describe('a run whose owner session ends mid-restore', () => {
     let restorePid: number | undefined;
     try {
       // The child is restoring once its pg_restore says so (or it failed before: say why).
-      await Promise.race([readFile(started()), exited.then(() => Promise.reject(new Error(`the verify child exited before restoring: ${childStderr}`)))]);
+      await startedLines.next(exited.then(() => `the verify child exited before restoring: ${childStderr}`));
       restorePid = Number(readFileSync(wrapperPid(), 'utf8'));
       const [scratch] = (await scratchDatabases(pg)).filter((d) => d.startsWith('pgdr_verify_sigkill_'));
       expect(scratch).toBeDefined();
