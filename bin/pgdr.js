@@ -4,8 +4,8 @@
  * stops cleanly; see cli/interrupt.ts). It runs the bundle build/cli/pgdr.js (scripts/build-cli.ts)
  * when the bundle is not older than any of its project inputs (build/cli/inputs.json), its build
  * script (scripts/build-cli.ts) or the installed packages (node_modules/.package-lock.json);
- * otherwise it builds the bundle first (esbuild, no second node process). If the bundle cannot be built it runs cli/main.ts through tsx and says
- * so in one line on stderr. PGDR_NO_BUNDLE=1 runs the sources through tsx without a word.
+ * otherwise it builds the bundle first (esbuild, no second node process). If the bundle cannot be
+ * built it runs cli/main.ts through tsx and says so in one line on stderr. PGDR_NO_BUNDLE=1 runs the sources through tsx without a word.
  */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS shim */
 'use strict';
