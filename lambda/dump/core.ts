@@ -37,7 +37,7 @@ import type { Client } from 'pg';
 import { backupKeys, assertName, BackupKeys } from '../shared/layout';
 import { ConnectionInfo, describe } from '../shared/connection';
 import { connectClient } from '../shared/pg-client';
-import { expectSuccess, startTool, toolVersion, killTool } from '../shared/pg-process';
+import { expectSuccess, finishedTableData, startTool, toolVersion, killTool } from '../shared/pg-process';
 import { CompressionPlan, CompressionSetting, planCompression, startCompressor, zstdSummary } from '../shared/compression';
 import { Digest } from '../shared/archive';
 import { dataFileSuffix, DirectoryUploader, directoryDump } from '../shared/directory-archive';
@@ -231,15 +231,6 @@ async function dumpDirectory(input: ProducerInput, workDir: string, jobs: number
   const { deps, run, snapshot, plan, keys } = input;
   const { store, connection, pgBin } = deps;
   const dir = join(workDir, dumpDirName());
-  // --verbose: in parallel mode pg_dump reports each finished item, so finished data files are uploaded while it runs.
-  const dump = startTool(pgBin, 'pg_dump', ['--format=directory', `--jobs=${jobs}`, '--verbose', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password', `--file=${dir}`], { connection });
-  // SIGTERM, not SIGKILL: pg_dump's leader passes it on to its worker processes before it exits
-  // (a SIGKILLed leader would leave them running).
-  run.onStop(() => {
-    const running = dump.child.exitCode === null && dump.child.signalCode === null;
-    if (running) dump.child.kill('SIGTERM');
-    run.killedByUs.pg_dump = running;
-  });
   const uploader = new DirectoryUploader({
     store,
     dir,
@@ -251,15 +242,19 @@ async function dumpDirectory(input: ProducerInput, workDir: string, jobs: number
     onError: run.failed('upload'),
   });
   const suffix = dataFileSuffix(plan);
-  let partial = '';
-  dump.child.stderr?.on('data', (chunk: string) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop()!.slice(-1000);
-    for (const line of lines) {
-      const finished = /finished item (\d+) TABLE DATA /.exec(line);
-      const name = finished ? `${finished[1]}.dat${suffix}` : undefined;
-      if (name && existsSync(join(dir, name))) uploader.add(name);
-    }
+  // --verbose: in parallel mode pg_dump reports each finished item, so finished data files are uploaded while it runs.
+  const onStderrLine = (line: string) => {
+    const finished = finishedTableData(line);
+    const name = finished ? `${finished.dumpId}.dat${suffix}` : undefined;
+    if (name && existsSync(join(dir, name))) uploader.add(name);
+  };
+  const dump = startTool(pgBin, 'pg_dump', ['--format=directory', `--jobs=${jobs}`, '--verbose', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password', `--file=${dir}`], { connection, onStderrLine });
+  // SIGTERM, not SIGKILL: pg_dump's leader passes it on to its worker processes before it exits
+  // (a SIGKILLed leader would leave them running).
+  run.onStop(() => {
+    const running = dump.child.exitCode === null && dump.child.signalCode === null;
+    if (running) dump.child.kill('SIGTERM');
+    run.killedByUs.pg_dump = running;
   });
   try {
     await Promise.allSettled([expectSuccess(dump).catch(run.failed('pg_dump')), input.counted]);

@@ -23,6 +23,7 @@ import { restoreArchive, restoreArchiveFile } from '../shared/archive';
 import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreMode, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
 import { directoryIntegrityFailures, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
+import { LoadedTableCounts } from '../shared/loaded-counts';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { applyGlobalRoles, prepareRestoreRoles } from '../shared/globals';
 import { databasePrefix, keysFromManifestKey, manifestKeyOf, latestVerifiedKey, parseManifestKey, assertName } from '../shared/layout';
@@ -163,6 +164,8 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
 
   let file: string | undefined;
   let removing: Promise<void> | undefined;
+  // Tables counted while pg_restore --jobs still runs (shared/loaded-counts.ts).
+  let loadedCounts: LoadedTableCounts | undefined;
   try {
     // The database first: the role settings of the source database name it.
     const versionNum = await withClient(target, async (client) => {
@@ -207,7 +210,8 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
 
     const restoreStarted = clock.now();
     if (file) {
-      await restoreArchiveFile(file, jobs, deps.pgBin, target, targetDatabase, plan);
+      loadedCounts = jobs > 1 ? new LoadedTableCounts(withDatabase(target, targetDatabase), 'server') : undefined;
+      await restoreArchiveFile(file, jobs, deps.pgBin, target, targetDatabase, plan, loadedCounts?.loaded);
       // Removed while the application login is set and the restore compared (awaited in finally).
       removing = startRemoving(file);
       file = undefined;
@@ -216,7 +220,9 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
       if (!body) throw new RestoreError(`dump object ${manifest.dump.key} is missing from bucket ${store.bucket}`);
       await restoreArchive(body, manifest.dump.compression, deps.pgBin, target, targetDatabase, plan);
     }
+    const early = await loadedCounts?.finish();
     const restoreSeconds = seconds(restoreStarted, clock.now());
+    if (early) log.info('restore: restored', { ...context, tablesCountedWhileRestoring: Object.keys(early.counted).length, ...(early.failure ? { countingStopped: early.failure } : {}) });
 
     let appLoginPasswordSet: string | null = null;
     if (request.appLogin) {
@@ -239,7 +245,7 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     const checksStarted = clock.now();
     const mismatches: Mismatch[] = [];
     await withClient(withDatabase(target, targetDatabase), async (client) => {
-      const found = await compareWithManifest(client, manifest, plan);
+      const found = await compareWithManifest(client, manifest, plan, 'server', early?.counted);
       mismatches.push(...found.rows.map((m) => ({ ...m, what: `rows of ${m.what}` })), ...found.objects, ...found.privileges);
     });
     const done = clock.now();
@@ -271,6 +277,9 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     log.error('restore failed', { ...context, mode, error: message });
     throw err instanceof RestoreError ? err : new RestoreError(`restore of ${manifestKey} into ${targetDatabase} failed: ${message}`);
   } finally {
+    // After a failed restore: the count running is cancelled and the session closed.
+    await loadedCounts?.stop();
+    await loadedCounts?.finish();
     await (removing ?? startRemoving(file));
   }
 }

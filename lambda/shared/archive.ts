@@ -12,7 +12,7 @@ import { Transform } from 'node:stream';
 import type { Readable, TransformCallback, Writable } from 'node:stream';
 import { ConnectionInfo } from './connection';
 import { startDecompressor } from './compression';
-import { describeExit, expectSuccess, killTool, RunningTool, startTool, ToolError, toolError, ToolExit } from './pg-process';
+import { describeExit, expectSuccess, finishedTableData, killTool, RunningTool, startTool, ToolError, toolError, ToolExit } from './pg-process';
 import type { CompressionInfo } from './records';
 
 /** Writes a chunk unless the reader went away; waits for drain, close or the reader's exit. */
@@ -196,16 +196,50 @@ export async function downloadArchive(body: Readable, compression: CompressionIn
   }
 }
 
-/** `pg_restore --jobs N` of the archive `file` (or a directory-format dump's directory) into `database` (owners and privileges as `options` say). */
-export async function restoreArchiveFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions): Promise<void> {
-  await expectSuccess(startRestoreFile(file, jobs, pgBin, connection, database, options));
+/**
+ * Called with each table whose rows a parallel pg_restore has loaded (committed), by its name
+ * (unquoted, without its schema, as pg_restore reports it); see startRestoreFile.
+ */
+export type TableLoaded = (tag: string) => void;
+
+/**
+ * `pg_restore --jobs N` of the archive `file` (or a directory-format dump's directory) into
+ * `database` (owners and privileges as `options` say); `onTableLoaded` as in startRestoreFile.
+ */
+export async function restoreArchiveFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions, onTableLoaded?: TableLoaded): Promise<void> {
+  await expectSuccess(startRestoreFile(file, jobs, pgBin, connection, database, options, [], onTableLoaded));
 }
 
 /** An archive's sections as pg_restore's `--section` names them: the objects before the data, the data, and what is built on it (indexes, constraints, triggers). */
 export type ArchiveSection = 'pre-data' | 'data' | 'post-data';
 
-/** Starts restoreArchiveFile's pg_restore; of `sections` only, when given. */
-export function startRestoreFile(file: string, jobs: number, pgBin: string, connection: ConnectionInfo, database: string, options: RestoreOptions, sections: readonly ArchiveSection[] = []): RunningTool {
+/** pg_restore's --verbose progress lines (not its warnings, errors and their details). */
+const PROGRESS_LINE = /^pg_restore: (?!(?:warning|error|detail|hint): )/;
+
+/**
+ * Starts restoreArchiveFile's pg_restore; of `sections` only, when given. With `onTableLoaded` and
+ * more than one job, pg_restore runs with `--verbose` and each of its "finished item N TABLE DATA
+ * <table>" lines calls `onTableLoaded` (the parallel loop reports an item once its worker has
+ * committed it); its other progress lines are left out of the stderr kept for messages.
+ */
+export function startRestoreFile(
+  file: string,
+  jobs: number,
+  pgBin: string,
+  connection: ConnectionInfo,
+  database: string,
+  options: RestoreOptions,
+  sections: readonly ArchiveSection[] = [],
+  onTableLoaded?: TableLoaded,
+): RunningTool {
   const only = sections.map((s) => `--section=${s}`);
-  return startTool(pgBin, 'pg_restore', [...restoreArgs(options), ...only, `--jobs=${jobs}`, `--dbname=${database}`, file], { connection });
+  const progress = onTableLoaded && jobs > 1;
+  const onStderrLine = progress
+    ? (line: string) => {
+        const item = finishedTableData(line);
+        if (item) onTableLoaded(item.tag);
+        return PROGRESS_LINE.test(line);
+      }
+    : undefined;
+  return startTool(pgBin, 'pg_restore', [...restoreArgs(options), ...only, ...(progress ? ['--verbose'] : []), `--jobs=${jobs}`, `--dbname=${database}`, file], { connection, onStderrLine });
 }

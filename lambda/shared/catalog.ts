@@ -47,6 +47,17 @@ export const DATA_TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS 
   ORDER BY 1`;
 
 /**
+ * Every relation a dump can hold table data for (tables, partitioned tables, foreign tables), with
+ * its name unquoted as pg_restore's messages give it, and whether it is a table that holds rows and
+ * no other table's (no inheritance parent, child or partition: `count(*)` of an inheritance parent
+ * counts its children's rows too, and a partition's rows may be loaded through its root).
+ */
+export const STANDALONE_TABLES_SQL = `SELECT format('%I.%I', n.nspname, c.relname) AS name, c.relname AS relname,
+    ${DATA_TABLE} AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid OR i.inhrelid = c.oid) AS standalone
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'f') AND ${USER_SCHEMA}`;
+
+/**
  * The permanent (logged) tables that hold rows, each with whether this login has its owner's
  * privileges (a superuser, or a member that inherits them), which ALTER TABLE needs.
  */
@@ -127,17 +138,26 @@ async function countBatch(client: ClientBase, batch: readonly DataTable[]): Prom
 /** How counts run: with the server's settings, or `plain` (PLAIN_COUNTING: one process per count, no JIT). */
 export type Counting = 'server' | 'plain';
 
+/** Exact rows of each of `tables` (at most one lock budget's worth), in one statement: a transaction of its own when `plain`. */
+export async function countTables(client: ClientBase, tables: readonly DataTable[], counting: Counting): Promise<Record<string, number>> {
+  return counting === 'plain' ? inTransaction(client, ['BEGIN', PLAIN_COUNTING], () => countBatch(client, tables)) : countBatch(client, tables);
+}
+
 /**
  * Exact rows per table of the database `client` is connected to, in batches of at most
  * `max_locks_per_transaction` locks. Call it outside a transaction: each batch is then a statement
- * (`plain`: a transaction) of its own that releases its locks when it ends.
+ * (`plain`: a transaction) of its own that releases its locks when it ends. Tables in `counted`
+ * (counted already, by LoadedTableCounts while the restore ran) are not counted again.
  */
-export async function rowCounts(client: ClientBase, counting: Counting = 'server'): Promise<Record<string, number>> {
+export async function rowCounts(client: ClientBase, counting: Counting = 'server', counted: Readonly<Record<string, number>> = {}): Promise<Record<string, number>> {
   const budget = await lockBudget(client);
   const counts: Record<string, number> = {};
-  for (const batch of lockBatches(await dataTables(client), budget)) {
-    Object.assign(counts, counting === 'plain' ? await inTransaction(client, ['BEGIN', PLAIN_COUNTING], () => countBatch(client, batch)) : await countBatch(client, batch));
+  const left: DataTable[] = [];
+  for (const table of await dataTables(client)) {
+    if (Object.prototype.hasOwnProperty.call(counted, table.name)) counts[table.name] = counted[table.name];
+    else left.push(table);
   }
+  for (const batch of lockBatches(left, budget)) Object.assign(counts, await countTables(client, batch, counting));
   return counts;
 }
 
@@ -304,15 +324,16 @@ export interface ManifestComparison {
 /**
  * Compares the database `client` is connected to (just restored) with `manifest`: rows per table,
  * object counts, and, when `privileges` says they were restored, grants (and owners when
- * `privileges.owners`). Used by the verify job's restore test and the failover restore.
+ * `privileges.owners`). Rows of the tables in `counted` (counted during the restore) are taken from there. Used by the verify job's restore test and the failover restore.
  */
 export async function compareWithManifest(
   client: ClientBase,
   manifest: BackupManifest,
   privileges?: { readonly privileges: boolean; readonly owners: boolean },
   counting: Counting = 'server',
+  counted: Readonly<Record<string, number>> = {},
 ): Promise<ManifestComparison> {
-  const rows = compareCounts(manifest.rowCounts, await rowCounts(client, counting));
+  const rows = compareCounts(manifest.rowCounts, await rowCounts(client, counting, counted));
   const objects = compareCounts(manifest.objectCounts as unknown as Record<string, number>, (await objectCounts(client)) as unknown as Record<string, number>);
   const compared = privileges?.privileges && manifest.privileges ? comparePrivileges(manifest.privileges, await privilegeSummary(client), privileges.owners) : [];
   return { rows, objects, privileges: compared };

@@ -77,6 +77,12 @@ export interface StartOptions {
    * pg_dump writes its archive to stdout in 4 KiB writes otherwise. Without the library: unchanged.
    */
   readonly stdoutBufferBytes?: number;
+  /**
+   * Called with each complete line of the tool's stderr as it comes (progress a caller acts on, such
+   * as pg_restore's "finished item" lines). A line for which it returns true is the caller's: it is
+   * left out of the stderr tail kept for messages (error lines are kept whatever it returns).
+   */
+  readonly onStderrLine?: (line: string) => boolean | void;
 }
 
 /** Where coreutils' libstdbuf.so may be: next to packed tools (`<dir>/lib`, the Lambda layer), then the distributions' places. */
@@ -96,6 +102,16 @@ function stdoutBufferEnv(binDir: string, bytes: number | undefined, env: NodeJS.
   const library = bytes ? stdbufLibrary(binDir) : undefined;
   if (!library || !Number.isInteger(bytes) || bytes! < 1) return {};
   return { LD_PRELOAD: [library, env.LD_PRELOAD].filter(Boolean).join(' '), _STDBUF_O: String(bytes) };
+}
+
+/**
+ * A parallel pg_dump's or pg_restore's `--verbose` line saying that an item of table data is done
+ * ("pg_restore: finished item 3379 TABLE DATA wide"): its dump id and tag (the table's name,
+ * unquoted, without its schema). Undefined for any other line.
+ */
+export function finishedTableData(line: string): { readonly dumpId: number; readonly tag: string } | undefined {
+  const m = /^pg_(?:dump|restore): finished item (\d+) TABLE DATA (.*)$/.exec(line);
+  return m ? { dumpId: Number(m[1]), tag: m[2] } : undefined;
 }
 
 /** Full path of a tool in `binDir`, or a clear error. */
@@ -160,7 +176,7 @@ export function startTool(binDir: string, tool: string, args: string[], options:
   });
   // Only the two children hold the pipe now; Node never writes to it.
   into?.destroy();
-  const collector = new StderrCollector();
+  const collector = new StderrCollector(options.onStderrLine);
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => collector.add(chunk));
   // EPIPE on stdin when the child exits early is reported through its exit status instead.
@@ -182,30 +198,38 @@ export function startTool(binDir: string, tool: string, args: string[], options:
   return running;
 }
 
-/** Keeps the tail of a stream of stderr text and its error lines, bounded in count and length. */
+/**
+ * Keeps the tail of a stream of stderr text and its error lines, bounded in count and length. Each
+ * complete line goes to `onLine` first (see StartOptions.onStderrLine); a line it takes (returns
+ * true) stays out of the tail unless it is an error line.
+ */
 export class StderrCollector {
   private tail = '';
   private partial = '';
   private readonly errors: string[] = [];
   private errorTotal = 0;
 
+  constructor(private readonly onLine?: (line: string) => boolean | void) {}
+
   add(chunk: string): void {
-    this.tail = (this.tail + chunk).slice(-STDERR_KEEP);
     const lines = (this.partial + chunk).split('\n');
     // A line longer than we would keep is judged on its start (where "ERROR:" is).
     this.partial = lines.pop()!.slice(0, 4 * MAX_LINE_CHARS);
-    for (const line of lines) this.line(line);
+    for (const line of lines) this.line(line, true);
   }
 
   end(): { stderr: string; errorLines: string[]; errorCount: number } {
-    if (this.partial) this.line(this.partial);
+    if (this.partial) this.line(this.partial, false);
     this.partial = '';
     return { stderr: this.tail, errorLines: [...this.errors], errorCount: this.errorTotal };
   }
 
-  private line(raw: string): void {
+  private line(raw: string, complete: boolean): void {
+    const taken = this.onLine?.(raw) === true;
     const line = raw.trim();
-    if (!ERROR_LINE.test(line)) return;
+    const error = ERROR_LINE.test(line);
+    if (!taken || error) this.tail = (this.tail + raw + (complete ? '\n' : '')).slice(-STDERR_KEEP);
+    if (!error) return;
     this.errorTotal++;
     if (this.errors.length < MAX_ERROR_LINES) this.errors.push(cut(line));
   }

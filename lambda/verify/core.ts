@@ -23,6 +23,7 @@ import { checkArchive, IntegrityResult, listArchiveFile, restoreArchive } from '
 import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
 import { directoryIntegrityFailures, FetchedFile, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
+import { LoadedTableCounts } from '../shared/loaded-counts';
 import { prepareRestoreRoles, RestoreRolePlan } from '../shared/globals';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
@@ -381,6 +382,8 @@ async function runRestoreTest(
   // The local copy is not read after pg_restore: removed while the comparison and the drop run
   // (here on every path; verifyBackup removes it only when the restore test never ran).
   let removing: Promise<void> | undefined;
+  // Tables counted while pg_restore --jobs still runs (shared/loaded-counts.ts).
+  let loadedCounts: LoadedTableCounts | undefined;
   try {
     // The server, the owner session and the scratch database, made while the dump was read.
     await setup.done;
@@ -394,7 +397,12 @@ async function runRestoreTest(
     log.info('restore test: restoring', { database: manifest.database, scratchDatabase: scratch, server: describe(admin), encoding: actual.encoding, localeChecked: locale.checked, mode: source.mode, jobs: source.jobs, modeReason: source.modeReason });
     const restoreStarted = clock.now();
     if (source.file) {
-      const restored = await restoreUnlogged({ file: source.file, jobs: source.jobs, pgBin: deps.pgBin, admin, scratch, options: roles, addsPublicationTables: source.addsPublicationTables }, manifest, log);
+      loadedCounts = source.jobs > 1 ? new LoadedTableCounts(withDatabase(admin, scratch), 'plain') : undefined;
+      const restored = await restoreUnlogged(
+        { file: source.file, jobs: source.jobs, pgBin: deps.pgBin, admin, scratch, options: roles, addsPublicationTables: source.addsPublicationTables, onTableLoaded: loadedCounts?.loaded },
+        manifest,
+        log,
+      );
       unlogged = restored.outcome;
       removing = startRemoving(source.file);
       if (restored.error) throw restored.error;
@@ -405,10 +413,12 @@ async function runRestoreTest(
       await restoreArchive(body, manifest.dump.compression, deps.pgBin, admin, scratch, roles);
       unlogged = { unloggedTables: 0, unloggedReason: 'streamed: one pg_restore reads the dump once, objects and rows together' };
     }
+    const early = await loadedCounts?.finish();
     restoreSeconds = seconds(restoreStarted, clock.now());
+    if (early) log.info('restore test: restored', { database: manifest.database, scratchDatabase: scratch, tablesCountedWhileRestoring: Object.keys(early.counted).length, ...(early.failure ? { countingStopped: early.failure } : {}) });
 
     await withClient(withDatabase(admin, scratch), async (client) => {
-      ({ rows: rowCountMismatches, objects: objectCountMismatches, privileges: privilegeMismatches } = await compareWithManifest(client, manifest, roles, 'plain'));
+      ({ rows: rowCountMismatches, objects: objectCountMismatches, privileges: privilegeMismatches } = await compareWithManifest(client, manifest, roles, 'plain', early?.counted));
       for (const query of deps.policy.smokeQueries) smokeQueries.push(await runSmokeQuery(client, query, deps.smokeQueryTimeoutSeconds ?? 60));
     });
     checksDone = clock.now();
@@ -423,6 +433,9 @@ async function runRestoreTest(
     failures.push(`restore test failed: ${(err as Error).message}`);
   } finally {
     removing ??= startRemoving(source.file);
+    // After a failed restore: the count running is cancelled and the session closed before the drop.
+    await loadedCounts?.stop();
+    await loadedCounts?.finish();
     const released = await setup.release();
     scratchDropped = released.dropped;
     failures.push(...released.failures);

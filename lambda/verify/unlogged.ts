@@ -20,7 +20,7 @@
  * Only the restore test does this: the failover restore builds the database traffic moves to.
  */
 import type { ClientBase } from 'pg';
-import { ArchiveSection, RestoreOptions, startRestoreFile } from '../shared/archive';
+import { ArchiveSection, RestoreOptions, startRestoreFile, TableLoaded } from '../shared/archive';
 import { loggedTables } from '../shared/catalog';
 import { ConnectionInfo, withDatabase } from '../shared/connection';
 import { withClient } from '../shared/pg-client';
@@ -53,6 +53,8 @@ export interface ScratchRestore {
   readonly options: RestoreOptions;
   /** What the integrity check's `pg_restore --list` said (shared/archive.ts); undefined when it did not list the archive. */
   readonly addsPublicationTables: boolean | undefined;
+  /** Told of each table whose rows are loaded (shared/archive.ts startRestoreFile). */
+  readonly onTableLoaded?: TableLoaded;
 }
 
 /**
@@ -91,7 +93,7 @@ function restored(outcome: UnloggedOutcome, failed: ToolExit | undefined): { rea
 
 /** One pg_restore of `sections` (all when none): nothing when it succeeded, its exit when it reported errors and went on past them (code 1); any other end rejects. */
 async function restoreStep(r: ScratchRestore, jobs: number, sections?: readonly ArchiveSection[]): Promise<ToolExit | undefined> {
-  const exit = await startRestoreFile(r.file, jobs, r.pgBin, r.admin, r.scratch, r.options, sections).exited;
+  const exit = await startRestoreFile(r.file, jobs, r.pgBin, r.admin, r.scratch, r.options, sections, r.onTableLoaded).exited;
   if (exit.code === 0) return undefined;
   if (exit.code === 1) return exit;
   throw toolError('pg_restore', exit);

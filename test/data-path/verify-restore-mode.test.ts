@@ -61,7 +61,7 @@ test('room in the work directory: one download, pg_restore --jobs 2 from the fil
   expect(record.restoreTest!.totalSeconds).toBeGreaterThanOrEqual(record.restoreTest!.downloadSeconds! + record.restoreTest!.restoreSeconds - 0.002);
   // The objects, then (the tables made unlogged: verify/unlogged.ts) the data and what is built on it.
   const file = `${dir}/pgdr-restore-p${process.pid}-[0-9a-f]{12}\\.dump$`;
-  expect(restores()).toEqual([expect.stringMatching(new RegExp(`--section=pre-data --jobs=1 --dbname=pgdr_verify_modes_\\S+ ${file}`)), expect.stringMatching(new RegExp(`--section=data --section=post-data --jobs=2 --dbname=pgdr_verify_modes_\\S+ ${file}`))]);
+  expect(restores()).toEqual([expect.stringMatching(new RegExp(`--section=pre-data --jobs=1 --dbname=pgdr_verify_modes_\\S+ ${file}`)), expect.stringMatching(new RegExp(`--section=data --section=post-data --verbose --jobs=2 --dbname=pgdr_verify_modes_\\S+ ${file}`))]);
   expect(record.restoreTest).toMatchObject({ unloggedTables: 2 });
   expect(readdirSync(dir)).toEqual([]);
 });
@@ -213,7 +213,7 @@ describe('the archive in a memory-backed directory (memoryDir: pgdr verify --loc
     const record = await h().verify({ restoreTest: true }, { pgBin: bin.dir, workDir: dir, memoryDir, jobs: 2, availableMemory: () => 64 * GiB });
     expect(record.ok).toBe(true);
     expect(record.restoreTest).toMatchObject({ mode: 'file', jobs: 2, modeReason: expect.stringMatching(new RegExp(`^in memory: ${neededFileBytes(manifest)} bytes needed, \\d+ free in ${memoryDir} \\(tmpfs\\) and ${64 * GiB} bytes of memory available \\(at most a quarter is used\\): pg_restore --jobs 2 from a file there$`)), rowCountMismatches: [] });
-    expect(restores()).toEqual([expect.stringMatching(/--section=pre-data --jobs=1 /), expect.stringMatching(new RegExp(`--section=data --section=post-data --jobs=2 --dbname=pgdr_verify_modes_\\S+ ${memoryDir}/pgdr-restore-p${process.pid}-[0-9a-f]{12}\\.dump$`))]);
+    expect(restores()).toEqual([expect.stringMatching(/--section=pre-data --jobs=1 /), expect.stringMatching(new RegExp(`--section=data --section=post-data --verbose --jobs=2 --dbname=pgdr_verify_modes_\\S+ ${memoryDir}/pgdr-restore-p${process.pid}-[0-9a-f]{12}\\.dump$`))]);
     expect(readdirSync(memoryDir)).toEqual([]);
     expect(readdirSync(dir)).toEqual([]);
   });
