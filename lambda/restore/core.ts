@@ -202,6 +202,8 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
       const got = await downloadToWorkDir(store, manifest, deps.pgBin, choice.dir!, log);
       if (!got) throw new RestoreError(`dump object ${manifest.dump.key} is missing from bucket ${store.bucket}`);
       file = got.file;
+      // Written before anything else reads the file: here nothing could run beside their scan.
+      await got.dataOffsets.write();
       bytes = got.bytes;
       if (got.bytes !== manifest.dump.bytes) throw new RestoreError(`dump object ${manifest.dump.key} is ${got.bytes} bytes, the manifest says ${manifest.dump.bytes}: not restored`);
       if (got.sha256 !== manifest.dump.sha256) throw new RestoreError(`dump object ${manifest.dump.key} has SHA-256 ${got.sha256}, the manifest says ${manifest.dump.sha256}: not restored`);

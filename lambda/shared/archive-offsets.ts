@@ -165,9 +165,25 @@ interface OffsetField {
   readonly flag: number;
 }
 
-/** Writes the data blocks' offsets into `file`'s table of contents (see the module comment). */
+/** What `findDataOffsets` found: where each entry's offset field is, and where its data block starts. */
+export interface FoundOffsets {
+  readonly fields: readonly OffsetField[];
+  readonly offSize: number;
+  readonly blocks: ReadonlyMap<number, number>;
+}
+
+/** Writes the data blocks' offsets into `file`'s table of contents (see the module comment): `findDataOffsets`, then `patchDataOffsets`. */
 export async function writeDataOffsets(file: string): Promise<OffsetsResult> {
-  const handle = await open(file, 'r+');
+  return patchDataOffsets(file, await findDataOffsets(file));
+}
+
+/**
+ * Reads `file` once (header, table of contents, the data blocks' headers and chunk lengths) and
+ * finds where each data block starts, without writing anything; `skipped` says why when the
+ * archive is not one this understands. I/O errors reject.
+ */
+export async function findDataOffsets(file: string): Promise<FoundOffsets | { readonly skipped: string }> {
+  const handle = await open(file, 'r');
   try {
     const { size } = await handle.stat();
     const r = new Reader(handle, size);
@@ -229,6 +245,18 @@ export async function writeDataOffsets(file: string): Promise<OffsetsResult> {
       if (err instanceof Unexpected) return { skipped: err.message };
       throw err;
     }
+    return { fields, offSize, blocks };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes what `findDataOffsets` found into `file` (nothing when it skipped the file). I/O errors reject. */
+export async function patchDataOffsets(file: string, found: FoundOffsets | { readonly skipped: string }): Promise<OffsetsResult> {
+  if ('skipped' in found) return found;
+  const { fields, offSize, blocks } = found;
+  const handle = await open(file, 'r+');
+  try {
     let patched = 0;
     for (const field of fields) {
       const offset = blocks.get(field.dumpId);

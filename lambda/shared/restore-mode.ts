@@ -15,7 +15,7 @@ import { decompressedBytes } from './compression';
 import { access, mkdir, readdir, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadArchive, DownloadResult } from './archive';
-import { OffsetsResult, writeDataOffsets } from './archive-offsets';
+import { findDataOffsets, FoundOffsets, OffsetsResult, patchDataOffsets } from './archive-offsets';
 import type { LogPort, ObjectStore } from './ports';
 import type { BackupManifest, DirectoryDump } from './records';
 import { directoryLocalBytes, fetchDirectoryDump, FetchedFile } from './directory-archive';
@@ -250,11 +250,50 @@ export async function removeLeftoverFiles(workDir: string): Promise<string[]> {
 }
 
 /**
+ * The data offsets of a downloaded custom-format archive that pg_dump wrote into a pipe
+ * (shared/archive-offsets.ts). Their scan reads the whole file (0.23-0.29 s for the bench's 0.8 GB
+ * archive in memory; a disk's read speed for one that is not) and starts as soon as the download
+ * is done, while the caller does what needs only the table of contents (`pg_restore --list`, the
+ * roles, the restore test's `--section=pre-data` and its unlogged tables); `write()` waits for it
+ * and writes the offsets into the file: call it before `pg_restore --jobs` restores the data, when
+ * nothing else reads the file. An archive it does not understand, or a read or write that fails,
+ * leaves the file as it was (`log` warns; pg_restore then searches the file instead).
+ */
+export class DataOffsets {
+  private readonly found: Promise<FoundOffsets | { readonly skipped: string }>;
+  private written?: Promise<OffsetsResult>;
+
+  constructor(
+    private readonly file: string,
+    private readonly warn: (reason: string) => void,
+  ) {
+    this.found = findDataOffsets(file).catch((err: Error) => ({ skipped: `reading the archive failed: ${err.message}` }));
+  }
+
+  /** Writes the offsets found into the file (once; later calls answer the same). Never rejects. */
+  write(): Promise<OffsetsResult> {
+    this.written ??= this.found
+      .then((found) => patchDataOffsets(this.file, found))
+      .catch((err: Error) => ({ skipped: `writing the offsets failed: ${err.message}` }))
+      .then((result) => {
+        if ('skipped' in result) this.warn(result.skipped);
+        return result;
+      });
+    return this.written;
+  }
+
+  /** Settles once the scan has ended (the file may then be removed). */
+  async scanned(): Promise<void> {
+    await this.found;
+  }
+}
+
+/**
  * Downloads the manifest's dump into a new file in `workDir` (shared/archive.ts `downloadArchive`:
- * decompressed, stored bytes hashed), then writes its data offsets (shared/archive-offsets.ts; when
- * they cannot be written, `log` warns and pg_restore searches the file instead). Undefined when the
- * object is missing. The caller compares size and SHA-256 with the manifest and removes `file`; on
- * error nothing is left behind.
+ * decompressed, stored bytes hashed) and starts the scan for its data offsets (`DataOffsets`: write
+ * them before the parallel restore). Undefined when the object is missing. The caller compares size
+ * and SHA-256 with the manifest and removes `file` (after `dataOffsets.scanned()`); on error nothing
+ * is left behind.
  */
 export async function downloadToWorkDir(
   store: ObjectStore,
@@ -262,21 +301,14 @@ export async function downloadToWorkDir(
   pgBin: string,
   workDir: string,
   log: LogPort,
-): Promise<(DownloadResult & { readonly file: string; readonly dataOffsets: OffsetsResult }) | undefined> {
+): Promise<(DownloadResult & { readonly file: string; readonly dataOffsets: DataOffsets }) | undefined> {
   if (manifest.dump.format !== 'custom') throw new Error(`downloadToWorkDir reads a custom-format dump; ${manifest.dump.key} is ${manifest.dump.format}`);
   const body = await store.getStream(manifest.dump.key);
   if (!body) return undefined;
   const file = join(workDir, downloadName('dump'));
   const got = await downloadArchive(body, manifest.dump.compression, pgBin, file);
   // The dump was written into a pipe: give pg_restore --jobs the data offsets it would have had.
-  let dataOffsets: OffsetsResult;
-  try {
-    dataOffsets = await writeDataOffsets(file);
-  } catch (err) {
-    await rm(file, { force: true });
-    throw err;
-  }
-  if ('skipped' in dataOffsets) log.warn('data offsets not written (pg_restore searches the file instead)', { database: manifest.database, key: manifest.dump.key, reason: dataOffsets.skipped });
+  const dataOffsets = new DataOffsets(file, (reason) => log.warn('data offsets not written (pg_restore searches the file instead)', { database: manifest.database, key: manifest.dump.key, reason }));
   return { ...got, file, dataOffsets };
 }
 
@@ -285,10 +317,12 @@ export async function downloadToWorkDir(
  * nothing reads any more, and returns the removal for the caller to await before it returns. Freeing
  * the pages of a file of GiBs is kernel work (0.16-0.30 s for the 0.8 GB bench archive here): started
  * when pg_restore exits, it runs while the caller compares with the manifest and drops a scratch
- * database, instead of after them. A failure surfaces where the caller awaits.
+ * database, instead of after them. With `offsets`, after their scan has ended. A failure surfaces
+ * where the caller awaits.
  */
-export function startRemoving(path: string | undefined): Promise<void> {
-  const removing = path ? rm(path, { force: true, recursive: true }) : Promise.resolve();
+export function startRemoving(path: string | undefined, offsets?: DataOffsets): Promise<void> {
+  // A scan of the file still running (DataOffsets) ends first.
+  const removing = path ? (offsets?.scanned() ?? Promise.resolve()).then(() => rm(path, { force: true, recursive: true })) : Promise.resolve();
   removing.catch(() => undefined);
   return removing;
 }

@@ -20,7 +20,7 @@
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { checkArchive, IntegrityResult, listArchiveFile, restoreArchive } from '../shared/archive';
-import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
+import { chooseRestoreMode, DataOffsets, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
 import { directoryIntegrityFailures, FetchedFile, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
 import { LoadedTableCounts } from '../shared/loaded-counts';
@@ -186,6 +186,8 @@ async function policyWantsRestoreTest(deps: VerifyDeps, manifestKey: string): Pr
 interface DumpRead {
   readonly checked?: IntegrityResult;
   readonly local?: string;
+  /** The local copy's data offsets, their scan running (custom format, file mode). */
+  readonly offsets?: DataOffsets;
   readonly choice?: RestoreModeChoice;
   readonly refused?: string;
 }
@@ -203,7 +205,7 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
     await releaseUnused(setup, log, manifest);
     throw err;
   });
-  const { checked, choice, local } = read;
+  const { checked, choice, local, offsets } = read;
   try {
     const integrity = {
       expectedBytes: manifest.dump.bytes,
@@ -222,7 +224,7 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
       failures.push(`restore test not run: ${read.refused}`);
     } else if (restoreTest && failures.length === 0) {
       used = true;
-      restore = await runRestoreTest(deps, manifest, failures, local ? { ...choice!, file: local, downloadSeconds: integrity.seconds, addsPublicationTables: checked?.addsPublicationTables } : choice!, setup!);
+      restore = await runRestoreTest(deps, manifest, failures, local ? { ...choice!, file: local, offsets, downloadSeconds: integrity.seconds, addsPublicationTables: checked?.addsPublicationTables } : choice!, setup!);
     } else if (restoreTest) {
       failures.push('restore test skipped: the integrity check failed');
     }
@@ -243,7 +245,7 @@ async function verifyBackup(deps: VerifyDeps, manifest: BackupManifest, manifest
     };
   } finally {
     // A restore test that ran removed the local copy itself (runRestoreTest).
-    if (local && !used) await rm(local, { force: true, recursive: true });
+    if (local && !used) await startRemoving(local, offsets);
     if (!used) await releaseUnused(setup, log, manifest);
   }
 }
@@ -262,12 +264,14 @@ async function readCustomDump(deps: VerifyDeps, manifest: BackupManifest, manife
   let choice = restoreTest ? await chooseRestoreMode(manifest, deps) : undefined;
   // File mode: one download serves the integrity check and the parallel restore.
   let file: string | undefined;
+  let offsets: DataOffsets | undefined;
   try {
     if (choice?.mode === 'file') {
       try {
         const got = await downloadToWorkDir(store, manifest, deps.pgBin, choice.dir!, log);
         if (got) {
           file = got.file;
+          offsets = got.dataOffsets;
           checked = { bytes: got.bytes, sha256: got.sha256, ...(await listArchiveFile(got.file, deps.pgBin)) };
         } else missing = true;
       } catch (err) {
@@ -290,7 +294,7 @@ async function readCustomDump(deps: VerifyDeps, manifest: BackupManifest, manife
       }
     }
   } catch (err) {
-    if (file) await rm(file, { force: true });
+    await startRemoving(file, offsets);
     throw err;
   }
   if (missing) failures.push(`dump object ${manifest.dump.key} is missing`);
@@ -299,7 +303,7 @@ async function readCustomDump(deps: VerifyDeps, manifest: BackupManifest, manife
     if (checked.sha256 !== manifest.dump.sha256) failures.push(`SHA-256 is ${checked.sha256}, the manifest says ${manifest.dump.sha256}`);
     if (checked.listError) failures.push(`the archive does not parse: ${checked.listError}`);
   }
-  return { checked, choice, local: file };
+  return { checked, choice, local: file, offsets };
 }
 
 /**
@@ -353,7 +357,7 @@ async function readDirectoryDump(deps: VerifyDeps, manifest: BackupManifest, dum
 }
 
 /** How the restore test reads the dump; in file mode, the file downloaded for the integrity check. */
-type RestoreTestSource = RestoreModeChoice & { readonly file?: string; readonly downloadSeconds?: number; readonly addsPublicationTables?: boolean };
+type RestoreTestSource = RestoreModeChoice & { readonly file?: string; readonly offsets?: DataOffsets; readonly downloadSeconds?: number; readonly addsPublicationTables?: boolean };
 
 async function runRestoreTest(
   deps: VerifyDeps,
@@ -399,7 +403,17 @@ async function runRestoreTest(
     if (source.file) {
       loadedCounts = source.jobs > 1 ? new LoadedTableCounts(withDatabase(admin, scratch), 'plain') : undefined;
       const restored = await restoreUnlogged(
-        { file: source.file, jobs: source.jobs, pgBin: deps.pgBin, admin, scratch, options: roles, addsPublicationTables: source.addsPublicationTables, onTableLoaded: loadedCounts?.loaded },
+        {
+          file: source.file,
+          jobs: source.jobs,
+          pgBin: deps.pgBin,
+          admin,
+          scratch,
+          options: roles,
+          addsPublicationTables: source.addsPublicationTables,
+          onTableLoaded: loadedCounts?.loaded,
+          beforeData: source.offsets ? () => source.offsets!.write() : undefined,
+        },
         manifest,
         log,
       );
@@ -432,7 +446,7 @@ async function runRestoreTest(
     if (err instanceof ToolError && err.exit?.errorLines?.length) restoreErrors = [...err.exit.errorLines];
     failures.push(`restore test failed: ${(err as Error).message}`);
   } finally {
-    removing ??= startRemoving(source.file);
+    removing ??= startRemoving(source.file, source.offsets);
     // After a failed restore: the count running is cancelled and the session closed before the drop.
     await loadedCounts?.stop();
     await loadedCounts?.finish();

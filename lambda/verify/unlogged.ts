@@ -55,6 +55,8 @@ export interface ScratchRestore {
   readonly addsPublicationTables: boolean | undefined;
   /** Told of each table whose rows are loaded (shared/archive.ts startRestoreFile). */
   readonly onTableLoaded?: TableLoaded;
+  /** Awaited before pg_restore reads any table's data: the data offsets' write (shared/restore-mode.ts DataOffsets), which the objects' restore does not need. */
+  readonly beforeData?: () => Promise<unknown>;
 }
 
 /**
@@ -65,7 +67,10 @@ export interface ScratchRestore {
  */
 export async function restoreUnlogged(restore: ScratchRestore, manifest: BackupManifest, log: LogPort): Promise<{ readonly outcome: UnloggedOutcome; readonly error?: ToolError }> {
   const { jobs, admin, scratch } = restore;
-  const whole = async (reason: string) => restored({ unloggedTables: 0, unloggedReason: reason }, await restoreStep(restore, jobs));
+  const whole = async (reason: string) => {
+    await restore.beforeData?.();
+    return restored({ unloggedTables: 0, unloggedReason: reason }, await restoreStep(restore, jobs));
+  };
   const tables = Object.keys(manifest.rowCounts).length;
   const bytes = manifest.dump.uncompressedBytes ?? manifest.dump.bytes;
   if (tables === 0) return whole('no tables');
@@ -82,6 +87,7 @@ export async function restoreUnlogged(restore: ScratchRestore, manifest: BackupM
   const outcome = objects
     ? { unloggedTables: 0, unloggedReason: 'restoring the objects (pre-data) reported errors: all tables stay logged' }
     : await withClient(withDatabase(admin, scratch), (client) => makeUnlogged(client, log, scratch));
+  await restore.beforeData?.();
   const rest = await restoreStep(restore, jobs, ['data', 'post-data']);
   return restored(outcome, objects && rest ? joinExits(objects, rest) : (objects ?? rest));
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { PG_BIN, PgCluster } from '../../local/pg-cluster';
 import { connectionFromUrl, libpqEnv } from '../../lambda/shared/connection';
 import { writeDataOffsets } from '../../lambda/shared/archive-offsets';
+import { DataOffsets } from '../../lambda/shared/restore-mode';
 
 let pg: PgCluster;
 const dir = mkdtempSync(join(tmpdir(), 'pgdr-offsets-'));
@@ -103,4 +104,36 @@ test('a truncated archive, a plain SQL file or bytes after the last block: skipp
     expect(result).toEqual({ skipped: expect.stringMatching(reason) });
     expect(Buffer.compare(readFileSync(path), bytes)).toBe(0);
   }
+});
+
+describe('DataOffsets (restore-mode.ts): the scan starts at once, the offsets are written when asked', () => {
+  test('write() writes what the scan found, once; pg_restore --jobs then finds every offset set', async () => {
+    const { piped, file } = dumps();
+    const warnings: string[] = [];
+    const offsets = new DataOffsets(piped, (reason) => warnings.push(reason));
+    await offsets.scanned();
+    // The scan alone changes nothing.
+    expect(differingBytes(readFileSync(piped), readFileSync(file)).filter((i) => i > 64).length).toBeGreaterThan(0);
+    const first = offsets.write();
+    expect(offsets.write()).toBe(first);
+    expect(await first).toEqual({ patched: 4, blocks: 4 });
+    expect(differingBytes(readFileSync(piped), readFileSync(file)).filter((i) => i > 64)).toEqual([]);
+    expect(warnings).toEqual([]);
+  });
+
+  test('an archive it does not understand, or one gone before the scan, is left as it is: write() says why, warns once, never rejects', async () => {
+    const plain = join(dir, 'offsets-plain.sql');
+    const bytes = Buffer.from('-- PostgreSQL database dump\nSELECT 1;\n');
+    writeFileSync(plain, bytes);
+    const warnings: string[] = [];
+    const offsets = new DataOffsets(plain, (reason) => warnings.push(reason));
+    expect(await offsets.write()).toEqual({ skipped: expect.stringMatching(/no PGDMP magic/) });
+    await offsets.write();
+    expect(warnings).toEqual([expect.stringMatching(/no PGDMP magic/)]);
+    expect(Buffer.compare(readFileSync(plain), bytes)).toBe(0);
+
+    const gone = new DataOffsets(join(dir, 'no-such.dump'), (reason) => warnings.push(reason));
+    await gone.scanned();
+    expect(await gone.write()).toEqual({ skipped: expect.stringMatching(/^reading the archive failed: .*ENOENT/) });
+  });
 });

@@ -17,6 +17,7 @@ import { harness, scratchDatabases } from '../support/harness';
 import { fakeBin, FakeBin } from '../support/fake-bin';
 import type { ObjectStore } from '../../lambda/shared/ports';
 import type { BackupManifest } from '../../lambda/shared/records';
+import { writeDataOffsets } from '../../lambda/shared/archive-offsets';
 import { chooseRestoreMode, isThisMachine, localRestoreJobs, MEMORY_SHARE, memoryBackedDir, neededFileBytes, removeOrphans, restoreJobsFor } from '../../lambda/shared/restore-mode';
 
 let pg: PgCluster;
@@ -26,6 +27,7 @@ let work: string;
 let argsLog: string;
 let manifest: BackupManifest;
 const h = () => harness(pg, s3, 'modes', 'shop');
+const atData = () => join(work, 'at-data.dump');
 
 beforeAll(async () => {
   [pg, s3] = await Promise.all([PgCluster.start(), startTestS3()]);
@@ -33,7 +35,8 @@ beforeAll(async () => {
   await pg.sql('shop', `${bulkSchema(6)}; CREATE TABLE small (id int PRIMARY KEY, note text); INSERT INTO small SELECT g, 'n' || g FROM generate_series(1, 500) g;`);
   work = mkdtempSync(join(tmpdir(), 'pgdr-verify-work-'));
   argsLog = join(work, 'pg_restore.args');
-  bin = fakeBin({ pg_restore: `echo "$*" >> ${JSON.stringify(argsLog)}\nexec "$REAL" "$@"` });
+  // The data step's copy of the archive: what pg_restore --jobs read (its data offsets included).
+  bin = fakeBin({ pg_restore: `echo "$*" >> ${JSON.stringify(argsLog)}\ncase "$*" in *--section=data*) for a; do last="$a"; done; cp "$last" ${JSON.stringify(atData())};; esac\nexec "$REAL" "$@"` });
   manifest = await h().dump({ compression: 'zstd-stream' });
 });
 
@@ -64,6 +67,9 @@ test('room in the work directory: one download, pg_restore --jobs 2 from the fil
   expect(restores()).toEqual([expect.stringMatching(new RegExp(`--section=pre-data --jobs=1 --dbname=pgdr_verify_modes_\\S+ ${file}`)), expect.stringMatching(new RegExp(`--section=data --section=post-data --verbose --jobs=2 --dbname=pgdr_verify_modes_\\S+ ${file}`))]);
   expect(record.restoreTest).toMatchObject({ unloggedTables: 2 });
   expect(readdirSync(dir)).toEqual([]);
+  // Their scan ran beside the objects' restore; the data offsets were in the file when the data step read it.
+  expect(await writeDataOffsets(atData())).toEqual({ patched: 0, blocks: expect.any(Number) });
+  expect(((await writeDataOffsets(atData())) as { blocks: number }).blocks).toBeGreaterThan(1);
 });
 
 test('no room (free space below the archive + 10 %): one pg_restore on stdin, and the record says why', async () => {
