@@ -17,7 +17,8 @@
  * One session of its own, opened at the first loaded table: one table per statement (at most one
  * table's lock is held at a time, so a lock it waits for can never wait on it in turn; pg_restore's
  * ALTER TABLE ... ADD PRIMARY KEY waits for a count of its table to end). A failure stops the early
- * counts and leaves every table not counted to the count after the restore.
+ * counts and leaves every table not counted to the count after the restore; so does the end of
+ * pg_restore for the counts still queued then (`finish`).
  */
 import type { Client } from 'pg';
 import { Counting, countTables, STANDALONE_TABLES_SQL } from './catalog';
@@ -80,10 +81,25 @@ export class LoadedTableCounts {
       .catch(() => undefined);
   }
 
-  /** Waits for the counts queued, closes the session, and returns the rows counted (by `schema.table`) and why counting stopped early, if it did. */
+  /** Settles once every count queued so far has ended. */
+  async idle(): Promise<void> {
+    let queue: Promise<void>;
+    do {
+      queue = this.queue;
+      await queue;
+    } while (queue !== this.queue);
+  }
+
+  /**
+   * After pg_restore exited: waits for the count running, if any, closes the session, and returns
+   * the rows counted (by `schema.table`) and why counting stopped early, if it did. Counts still
+   * queued are not started: the count after the restore takes those tables, many to a statement
+   * (with thousands of small tables the queue of one-table counts can lag behind pg_restore, and
+   * draining it one table per statement would then cost more than that count).
+   */
   async finish(): Promise<{ readonly counted: Record<string, number>; readonly failure?: string }> {
-    await this.queue;
     this.stopped = true;
+    await this.queue;
     const client = await this.client?.catch(() => undefined);
     await client?.end().catch(() => undefined);
     return { counted: { ...this.counts }, ...(this.failure ? { failure: this.failure } : {}) };

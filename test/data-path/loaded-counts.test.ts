@@ -63,6 +63,8 @@ async function restoreCounting(database: string, jobs: number, counter = (c: Ret
   const target = withDatabase(connection(), database);
   const counts = counter(target);
   await restoreArchiveFile(archive, jobs, pg.pgBin, connection(), database, options, counts.loaded);
+  // Every table reported loaded is counted (finish alone would leave those still queued to the count after).
+  await counts.idle();
   const early = await counts.finish();
   const all = await withClient(target, (client) => rowCounts(client, 'plain'));
   const merged = await withClient(target, (client) => rowCounts(client, 'plain', early.counted));
@@ -109,6 +111,21 @@ test('a counting session that cannot connect stops the early counts; the restore
   expect(early.failure).toMatch(/no_such_database/);
   expect(merged).toEqual(all);
   expect(all['public.plain']).toBe(3000);
+});
+
+test('finish after pg_restore exited: the counts still queued are left to the count after the restore', async () => {
+  await pg.createDatabase('queued');
+  await pg.sql('queued', 'CREATE TABLE first (id int); INSERT INTO first VALUES (1); CREATE TABLE second (id int); INSERT INTO second VALUES (1), (2)');
+  const counts = new LoadedTableCounts(withDatabase(connection(), 'queued'), 'plain');
+  counts.loaded('first');
+  await counts.idle();
+  // Queued, not started when finish is called: left to the count after the restore.
+  counts.loaded('second');
+  const early = await counts.finish();
+  expect(early.counted).toEqual({ 'public.first': 1 });
+  expect(early.failure).toBeUndefined();
+  const all = await withClient(withDatabase(connection(), 'queued'), (client) => rowCounts(client, 'plain', early.counted));
+  expect(all).toEqual({ 'public.first': 1, 'public.second': 2 });
 });
 
 test('stop cancels the count that runs and closes the session', async () => {
