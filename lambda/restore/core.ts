@@ -280,8 +280,7 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     throw err instanceof RestoreError ? err : new RestoreError(`restore of ${manifestKey} into ${targetDatabase} failed: ${message}`);
   } finally {
     // After a failed restore: the count running is cancelled and the session closed.
-    await loadedCounts?.stop();
-    await loadedCounts?.finish();
+    await loadedCounts?.close();
     await (removing ?? startRemoving(file));
   }
 }

@@ -81,6 +81,12 @@ export class LoadedTableCounts {
       .catch(() => undefined);
   }
 
+  /** On every path out of a restore: `stop`, then `finish` (a second `finish` after one answers the same). */
+  async close(): Promise<void> {
+    await this.stop();
+    await this.finish();
+  }
+
   /** Settles once every count queued so far has ended. */
   async idle(): Promise<void> {
     let queue: Promise<void>;

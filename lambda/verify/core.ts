@@ -448,8 +448,7 @@ async function runRestoreTest(
   } finally {
     removing ??= startRemoving(source.file, source.offsets);
     // After a failed restore: the count running is cancelled and the session closed before the drop.
-    await loadedCounts?.stop();
-    await loadedCounts?.finish();
+    await loadedCounts?.close();
     const released = await setup.release();
     scratchDropped = released.dropped;
     failures.push(...released.failures);

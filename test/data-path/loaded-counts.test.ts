@@ -159,8 +159,7 @@ test("a failed parallel restore's error names pg_restore's errors, not its progr
     () => undefined,
     (err: unknown) => err,
   );
-  await counts.stop();
-  await counts.finish();
+  await counts.close();
   expect(failed).toBeInstanceOf(ToolError);
   const message = (failed as ToolError).message;
   expect(message).toMatch(/already exists/);
