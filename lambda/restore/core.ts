@@ -23,7 +23,7 @@ import { restoreArchive, restoreArchiveFile } from '../shared/archive';
 import { chooseRestoreMode, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreMode, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
 import { directoryIntegrityFailures, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
-import { LoadedTableCounts } from '../shared/loaded-counts';
+import { earlyCountFields, LoadedTableCounts } from '../shared/loaded-counts';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { applyGlobalRoles, prepareRestoreRoles } from '../shared/globals';
 import { databasePrefix, keysFromManifestKey, manifestKeyOf, latestVerifiedKey, parseManifestKey, assertName } from '../shared/layout';
@@ -224,7 +224,7 @@ export async function runRestore(deps: RestoreDeps, request: RestoreRequest): Pr
     }
     const early = await loadedCounts?.finish();
     const restoreSeconds = seconds(restoreStarted, clock.now());
-    if (early) log.info('restore: restored', { ...context, tablesCountedWhileRestoring: Object.keys(early.counted).length, ...(early.failure ? { countingStopped: early.failure } : {}) });
+    if (early) log.info('restore: restored', { ...context, ...earlyCountFields(early) });
 
     let appLoginPasswordSet: string | null = null;
     if (request.appLogin) {

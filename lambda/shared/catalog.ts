@@ -144,6 +144,27 @@ export async function countTables(client: ClientBase, tables: readonly DataTable
 }
 
 /**
+ * Exact rows of the standalone table `name` (quoted, `schema.table`) if its lock is free at once,
+ * else `undefined`: one transaction (with PLAIN_COUNTING when `plain`) that takes the table's
+ * AccessShareLock with NOWAIT before counting. A restore's ALTER TABLE holds AccessExclusive
+ * while it builds a primary key (seconds on a large table); a count that waited for it would hold
+ * up every count queued behind it (LoadedTableCounts), and the table is better counted after the
+ * restore.
+ */
+export async function countIfUnlocked(client: ClientBase, name: string, counting: Counting): Promise<number | undefined> {
+  const begin = ['BEGIN', ...(counting === 'plain' ? [PLAIN_COUNTING] : []), `LOCK TABLE ONLY ${name} IN ACCESS SHARE MODE NOWAIT`];
+  try {
+    return await inTransaction(client, begin, async () => (await countBatch(client, [{ name, locks: 1 }]))[name]);
+  } catch (err) {
+    if ((err as { code?: string }).code === LOCK_NOT_AVAILABLE) return undefined;
+    throw err;
+  }
+}
+
+/** SQLSTATE of a lock request with NOWAIT that the lock's holder refused. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/**
  * Exact rows per table of the database `client` is connected to, in batches of at most
  * `max_locks_per_transaction` locks. Call it outside a transaction: each batch is then a statement
  * (`plain`: a transaction) of its own that releases its locks when it ends. Tables in `counted`

@@ -23,7 +23,7 @@ import { checkArchive, IntegrityResult, listArchiveFile, restoreArchive } from '
 import { chooseRestoreMode, DataOffsets, downloadDirectoryToWorkDir, downloadToWorkDir, NoRoomError, RestoreFileSettings, RestoreModeChoice, startRemoving } from '../shared/restore-mode';
 import { directoryIntegrityFailures, FetchedFile, fetchedTotals } from '../shared/directory-archive';
 import { compareWithManifest } from '../shared/catalog';
-import { LoadedTableCounts } from '../shared/loaded-counts';
+import { earlyCountFields, LoadedTableCounts } from '../shared/loaded-counts';
 import { prepareRestoreRoles, RestoreRolePlan } from '../shared/globals';
 import { ConnectionInfo, describe, withDatabase } from '../shared/connection';
 import { databasePrefix, keysFromManifestKey, latestVerifiedKey, parseManifestKey, sortManifestKeys, assertName } from '../shared/layout';
@@ -429,7 +429,7 @@ async function runRestoreTest(
     }
     const early = await loadedCounts?.finish();
     restoreSeconds = seconds(restoreStarted, clock.now());
-    if (early) log.info('restore test: restored', { database: manifest.database, scratchDatabase: scratch, tablesCountedWhileRestoring: Object.keys(early.counted).length, ...(early.failure ? { countingStopped: early.failure } : {}) });
+    if (early) log.info('restore test: restored', { database: manifest.database, scratchDatabase: scratch, ...earlyCountFields(early) });
 
     await withClient(withDatabase(admin, scratch), async (client) => {
       ({ rows: rowCountMismatches, objects: objectCountMismatches, privileges: privilegeMismatches } = await compareWithManifest(client, manifest, roles, 'plain', early?.counted));

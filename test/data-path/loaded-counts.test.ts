@@ -27,7 +27,7 @@ beforeAll(async () => {
   await pg.sql(
     'src',
     `CREATE SCHEMA other;
-     CREATE TABLE plain (id int PRIMARY KEY); INSERT INTO plain SELECT generate_series(1, 3000);
+     CREATE TABLE plain (id int); INSERT INTO plain SELECT generate_series(1, 3000);
      CREATE TABLE "we""ird ü name " (id int); INSERT INTO "we""ird ü name " SELECT generate_series(1, 7);
      CREATE TABLE empty (id int);
      -- The same name in two schemas: pg_restore names both "shared".
@@ -101,7 +101,7 @@ test('the count after the restore takes the tables counted during it as they wer
 
 test('one job: pg_restore runs without --verbose and nothing is counted during it', async () => {
   const { early, all, merged } = await restoreCounting('serial', 1);
-  expect(early).toEqual({ counted: {} });
+  expect(early).toEqual({ counted: {}, locked: 0 });
   expect(merged).toEqual(all);
 });
 
@@ -128,18 +128,44 @@ test('finish after pg_restore exited: the counts still queued are left to the co
   expect(all).toEqual({ 'public.first': 1, 'public.second': 2 });
 });
 
+test("a table whose lock pg_restore holds is left to the count after the restore, and the queue goes on at once", async () => {
+  await pg.createDatabase('held');
+  await pg.sql('held', 'CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2); CREATE TABLE u (id int); INSERT INTO u VALUES (1), (2), (3)');
+  const target = withDatabase(connection(), 'held');
+  const holder = await pg.client('held');
+  try {
+    // What pg_restore's ALTER TABLE ... ADD PRIMARY KEY holds while it builds the index.
+    await holder.query('BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+    const counts = new LoadedTableCounts(target, 'plain');
+    counts.loaded('t');
+    counts.loaded('u');
+    // Settles while the holder still holds t: the count of t did not wait for it.
+    await counts.idle();
+    const early = await counts.finish();
+    expect(early).toEqual({ counted: { 'public.u': 3 }, locked: 1 });
+    await holder.query('COMMIT');
+    const all = await withClient(target, (client) => rowCounts(client, 'plain', early.counted));
+    expect(all).toEqual({ 'public.t': 2, 'public.u': 3 });
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    await holder.end();
+  }
+});
+
 test('stop cancels the count that runs and closes the session', async () => {
   await pg.createDatabase('locked');
-  await pg.sql('locked', 'CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)');
+  await pg.sql('locked', 'CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)');
   const target = withDatabase(connection(), 'locked');
   const holder = await pg.client('locked');
   try {
-    await holder.query('BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+    // REINDEX holds ShareLock on t (the count's NOWAIT lock is granted) and AccessExclusiveLock on
+    // t's index, which planning the count opens: the count runs and waits.
+    await holder.query('BEGIN; REINDEX INDEX t_pkey');
     const counts = new LoadedTableCounts(target, 'server');
     counts.loaded('t');
     // Waits for the count's session to queue behind the lock (an event on the server, no sleep).
     await holder.query(`DO $$ BEGIN
-      WHILE NOT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 't' AND NOT l.granted) LOOP
+      WHILE NOT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 't_pkey' AND NOT l.granted) LOOP
         PERFORM pg_stat_clear_snapshot(); PERFORM pg_sleep(0.01);
       END LOOP; END $$`);
     await counts.stop();
