@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PgCluster } from '../../local/pg-cluster';
 import { restoreArchiveFile } from '../../lambda/shared/archive';
 import { rowCounts } from '../../lambda/shared/catalog';
-import { connectionFromUrl, withDatabase } from '../../lambda/shared/connection';
+import { ConnectionInfo, connectionFromUrl, withDatabase } from '../../lambda/shared/connection';
 import { LoadedTableCounts } from '../../lambda/shared/loaded-counts';
 import { withClient } from '../../lambda/shared/pg-client';
 import { runTool, ToolError } from '../../lambda/shared/pg-process';
@@ -128,14 +128,27 @@ test('finish after pg_restore exited: the counts still queued are left to the co
   expect(all).toEqual({ 'public.first': 1, 'public.second': 2 });
 });
 
-test("a table whose lock pg_restore holds is left to the count after the restore, and the queue goes on at once", async () => {
-  await pg.createDatabase('held');
-  await pg.sql('held', 'CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2); CREATE TABLE u (id int); INSERT INTO u VALUES (1), (2), (3)');
-  const target = withDatabase(connection(), 'held');
-  const holder = await pg.client('held');
+/**
+ * Runs `fn` against the new database `database` (made by `setup`) while a second session holds
+ * what `hold` takes, in a transaction rolled back at the end (or by `fn`, through `release`).
+ */
+async function whileHeld(database: string, setup: string, hold: string, fn: (target: ConnectionInfo, release: () => Promise<unknown>) => Promise<void>) {
+  await pg.createDatabase(database);
+  await pg.sql(database, setup);
+  const holder = await pg.client(database);
   try {
-    // What pg_restore's ALTER TABLE ... ADD PRIMARY KEY holds while it builds the index.
-    await holder.query('BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE');
+    await holder.query(`BEGIN; ${hold}`);
+    await fn(withDatabase(connection(), database), () => holder.query('ROLLBACK'));
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    await holder.end();
+  }
+}
+
+test('a table whose lock pg_restore holds is left to the count after the restore, and the queue goes on at once', async () => {
+  const setup = 'CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2); CREATE TABLE u (id int); INSERT INTO u VALUES (1), (2), (3)';
+  // What pg_restore's ALTER TABLE ... ADD PRIMARY KEY holds while it builds the index.
+  await whileHeld('held', setup, 'LOCK TABLE t IN ACCESS EXCLUSIVE MODE', async (target, release) => {
     const counts = new LoadedTableCounts(target, 'plain');
     counts.loaded('t');
     counts.loaded('u');
@@ -143,39 +156,31 @@ test("a table whose lock pg_restore holds is left to the count after the restore
     await counts.idle();
     const early = await counts.finish();
     expect(early).toEqual({ counted: { 'public.u': 3 }, locked: 1 });
-    await holder.query('COMMIT');
+    await release();
     const all = await withClient(target, (client) => rowCounts(client, 'plain', early.counted));
     expect(all).toEqual({ 'public.t': 2, 'public.u': 3 });
-  } finally {
-    await holder.query('ROLLBACK').catch(() => undefined);
-    await holder.end();
-  }
+  });
 });
 
 test('stop cancels the count that runs and closes the session', async () => {
-  await pg.createDatabase('locked');
-  await pg.sql('locked', 'CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)');
-  const target = withDatabase(connection(), 'locked');
-  const holder = await pg.client('locked');
-  try {
-    // REINDEX holds ShareLock on t (the count's NOWAIT lock is granted) and AccessExclusiveLock on
-    // t's index, which planning the count opens: the count runs and waits.
-    await holder.query('BEGIN; REINDEX INDEX t_pkey');
+  // REINDEX holds ShareLock on t (the count's NOWAIT lock is granted) and AccessExclusiveLock on
+  // t's index, which planning the count opens: the count runs and waits.
+  await whileHeld('locked', 'CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2)', 'REINDEX INDEX t_pkey', async (target) => {
     const counts = new LoadedTableCounts(target, 'server');
     counts.loaded('t');
     // Waits for the count's session to queue behind the lock (an event on the server, no sleep).
-    await holder.query(`DO $$ BEGIN
-      WHILE NOT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 't_pkey' AND NOT l.granted) LOOP
-        PERFORM pg_stat_clear_snapshot(); PERFORM pg_sleep(0.01);
-      END LOOP; END $$`);
+    await pg.sql(
+      'locked',
+      `DO $$ BEGIN
+        WHILE NOT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 't_pkey' AND NOT l.granted) LOOP
+          PERFORM pg_stat_clear_snapshot(); PERFORM pg_sleep(0.01);
+        END LOOP; END $$`,
+    );
     await counts.stop();
     const early = await counts.finish();
     expect(early.counted).toEqual({});
     expect(early.failure).toMatch(/cancel/i);
-  } finally {
-    await holder.query('ROLLBACK').catch(() => undefined);
-    await holder.end();
-  }
+  });
 });
 
 test("a failed parallel restore's error names pg_restore's errors, not its progress lines", async () => {
