@@ -110,7 +110,7 @@ export class LoadedTableCounts {
    * and why counting stopped early, if it did. Counts still
    * queued are not started: the count after the restore takes those tables, many to a statement
    * (with thousands of small tables the queue of one-table counts can lag behind pg_restore, and
-   * draining it one table per statement would then cost more than that count).
+   * draining it one table per transaction would then cost more than that count).
    */
   async finish(): Promise<{ readonly counted: Record<string, number>; readonly locked: number; readonly failure?: string }> {
     this.stopped = true;
