@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -6,8 +9,13 @@ import { BackupVault, BackupVaultProps } from '../../lib/backup-vault';
 import { loadConfig } from '../../lib/config';
 import { synthConfig, TEST_CONTEXT } from './synth';
 
+// Each app synthesizes into a directory of its own under this one (without an outdir the CDK makes
+// a cdk.outXXXX in the temp dir per app and leaves it there), removed after the file's tests.
+const outRoot = mkdtempSync(join(tmpdir(), 'pgdr-vault-test-'));
+afterAll(() => rmSync(outRoot, { recursive: true, force: true }));
+
 function vaultTemplate(props: BackupVaultProps = {}, use?: (vault: BackupVault, stack: Stack) => void): Template {
-  const app = new App({ context: TEST_CONTEXT });
+  const app = new App({ outdir: mkdtempSync(join(outRoot, 'out-')), context: TEST_CONTEXT });
   const stack = new Stack(app, 'T', { env: { region: 'eu-west-1', account: '123456789012' } });
   const vault = new BackupVault(stack, 'Vault', props);
   use?.(vault, stack);
