@@ -4,7 +4,7 @@
  * User objects only: system schemas and objects that belong to extensions are left out (pg_dump
  * recreates those through CREATE EXTENSION).
  */
-import type { ClientBase } from 'pg';
+import type { ClientBase, QueryResult } from 'pg';
 import { BackupManifest, Mismatch, OBJECT_COUNT_NAMES, ObjectCounts, PrivilegeSummary } from './records';
 import { setKnownSettingsSql } from './session-settings';
 
@@ -138,9 +138,14 @@ async function countBatch(client: ClientBase, batch: readonly DataTable[]): Prom
 /** How counts run: with the server's settings, or `plain` (PLAIN_COUNTING: one process per count, no JIT). */
 export type Counting = 'server' | 'plain';
 
+/** The start of a counting transaction: BEGIN, and PLAIN_COUNTING (SET LOCAL) when `plain`. */
+function beginCounting(counting: Counting): string[] {
+  return counting === 'plain' ? ['BEGIN', PLAIN_COUNTING] : ['BEGIN'];
+}
+
 /** Exact rows of each of `tables` (at most one lock budget's worth), in one statement: a transaction of its own when `plain`. */
-export async function countTables(client: ClientBase, tables: readonly DataTable[], counting: Counting): Promise<Record<string, number>> {
-  return counting === 'plain' ? inTransaction(client, ['BEGIN', PLAIN_COUNTING], () => countBatch(client, tables)) : countBatch(client, tables);
+async function countTables(client: ClientBase, tables: readonly DataTable[], counting: Counting): Promise<Record<string, number>> {
+  return counting === 'plain' ? inTransaction(client, beginCounting(counting), () => countBatch(client, tables)) : countBatch(client, tables);
 }
 
 /**
@@ -152,10 +157,14 @@ export async function countTables(client: ClientBase, tables: readonly DataTable
  * restore.
  */
 export async function countIfUnlocked(client: ClientBase, name: string, counting: Counting): Promise<number | undefined> {
-  const begin = ['BEGIN', ...(counting === 'plain' ? [PLAIN_COUNTING] : []), `LOCK TABLE ONLY ${name} IN ACCESS SHARE MODE NOWAIT`];
+  // One round trip per table (the queue of early counts is one table at a time): the statements of
+  // one simple query run in order and stop at the first error, whose transaction is rolled back.
+  const sql = [...beginCounting(counting), `LOCK TABLE ONLY ${name} IN ACCESS SHARE MODE NOWAIT`, `SELECT count(*) AS n FROM ${name}`, 'COMMIT'];
   try {
-    return await inTransaction(client, begin, async () => (await countBatch(client, [{ name, locks: 1 }]))[name]);
+    const results = (await client.query(sql.join('; '))) as unknown as QueryResult<{ n: string }>[];
+    return Number(results[sql.length - 2].rows[0].n);
   } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
     if ((err as { code?: string }).code === LOCK_NOT_AVAILABLE) return undefined;
     throw err;
   }

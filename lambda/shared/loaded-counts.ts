@@ -29,6 +29,13 @@ import { Counting, countIfUnlocked, STANDALONE_TABLES_SQL } from './catalog';
 import type { ConnectionInfo } from './connection';
 import { connectClient } from './pg-client';
 
+/** What `finish` returns: the rows counted (by `schema.table`), how many tables pg_restore held when their turn came, why counting stopped early. */
+export interface EarlyCounts {
+  readonly counted: Record<string, number>;
+  readonly locked: number;
+  readonly failure?: string;
+}
+
 export class LoadedTableCounts {
   private readonly counts: Record<string, number> = {};
   private client?: Promise<Client>;
@@ -112,7 +119,7 @@ export class LoadedTableCounts {
    * (with thousands of small tables the queue of one-table counts can lag behind pg_restore, and
    * draining it one table per transaction would then cost more than that count).
    */
-  async finish(): Promise<{ readonly counted: Record<string, number>; readonly locked: number; readonly failure?: string }> {
+  async finish(): Promise<EarlyCounts> {
     this.stopped = true;
     await this.queue;
     const client = await this.client?.catch(() => undefined);
@@ -122,7 +129,7 @@ export class LoadedTableCounts {
 }
 
 /** The log fields of `finish`'s result: how many tables were counted while pg_restore ran, left for being locked, and why counting stopped. */
-export function earlyCountFields(early: Awaited<ReturnType<LoadedTableCounts['finish']>>): Record<string, number | string> {
+export function earlyCountFields(early: EarlyCounts): Record<string, number | string> {
   return {
     tablesCountedWhileRestoring: Object.keys(early.counted).length,
     tablesLockedByRestore: early.locked,
