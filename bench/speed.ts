@@ -243,7 +243,7 @@ export async function speedSection(bench: Bench, options: SpeedOptions): Promise
   // The CLI bundle is (re)built by its first start when stale: not inside a measured run. V8's code
   // cache is kept per command (bin/pgdr.js): a backup before the reps writes the one every
   // measured backup reads, as a scheduled backup finds it (without it the first rep's backup
-  // compiled the bundle: ~0.2 s more).
+  // compiled the bundle: ~0.3 s more).
   await cli('--version').catch(() => undefined);
   await cli(`backup empty --local --source-url '${sourceUrl('empty')}' --pg-bin '${PG_BIN}' --json`).catch(() => undefined);
   rmSync(cliDir, { recursive: true, force: true });
