@@ -159,14 +159,20 @@ export class ScratchOwner {
    * Takes the owner lock, creates the scratch database (with the source's encoding and locale
    * when known) and marks it. Returns the scratch database's locale as created. A locale the
    * server cannot reproduce is a LocaleMismatchError naming what did not match.
+   *
+   * With `serialIndexBuilds`, every later session in the scratch database (pg_restore's) builds
+   * its indexes without parallel workers (`ALTER DATABASE ... SET max_parallel_maintenance_workers
+   * = 0`; a setting of the database, not of the startup packet, which connection poolers refuse):
+   * see `serialIndexBuilds` in setup.ts for when.
    */
-  async create(locale: DatabaseLocale | undefined): Promise<DatabaseLocale> {
+  async create(locale: DatabaseLocale | undefined, options: { readonly serialIndexBuilds?: boolean } = {}): Promise<DatabaseLocale> {
     const keys = ownerLockKeys(this.name);
     const { rows } = await this.client.query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', keys);
     if (!rows[0].got) throw new Error(`cannot take the owner lock of scratch database ${this.name}: another session holds it`);
     await createDatabaseWithLocale(this.client, this.versionNum, this.name, locale, 'the restore server');
     this.created = true;
     await this.client.query(`COMMENT ON DATABASE ${quoteIdent(this.name)} IS ${quoteLiteral(scratchMarker(this.name))}`);
+    if (options.serialIndexBuilds) await this.client.query(`ALTER DATABASE ${quoteIdent(this.name)} SET max_parallel_maintenance_workers = 0`);
     const actual = await expectDatabaseLocale(this.client, this.versionNum, this.name, locale, 'the restore server');
     return actual;
   }

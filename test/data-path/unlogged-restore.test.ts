@@ -10,7 +10,7 @@
  * reference an unlogged one) or would not pay (small tables).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgCluster, PG_BIN } from '../../local/pg-cluster';
@@ -45,7 +45,9 @@ ALTER TABLE a_parent OWNER TO shop_owner;
 GRANT SELECT ON b_child TO "shop ""reader"" ü";`;
 
 beforeAll(async () => {
-  [pg, s3] = await Promise.all([PgCluster.start(), startTestS3()]);
+  // Index builds get a parallel worker on this server whatever the table's size, and the
+  // postmaster logs each worker it starts (DEBUG1: starting background worker process ...).
+  [pg, s3] = await Promise.all([PgCluster.start({ settings: { min_parallel_table_scan_size: 0, log_min_messages: 'debug1' } }), startTestS3()]);
   await pg.createDatabase('shop');
   await pg.sql('shop', SHOP_SQL);
   // Settled: no autovacuum of the new tables writing WAL while a test measures it.
@@ -71,6 +73,16 @@ async function walOf(fn: () => Promise<unknown>): Promise<number> {
   return Number(row.bytes);
 }
 
+const logSize = () => statSync(join(pg.dir, 'server.log')).size;
+
+/** Parallel workers the postmaster started while `fn` ran (its server.log: DEBUG1 lines). */
+async function parallelWorkersOf(fn: () => Promise<unknown>): Promise<number> {
+  const from = logSize();
+  await fn();
+  const log = readFileSync(join(pg.dir, 'server.log')).subarray(from).toString('utf8');
+  return (log.match(/starting background worker process "parallel worker for PID \d+"/g) ?? []).length;
+}
+
 /** WAL of a plain `pg_restore --jobs 2` of the source database's archive into a new database on the same server, and its drop. */
 async function plainRestoreWal(source: string): Promise<number> {
   const file = join(work, `${source}.dump`);
@@ -92,16 +104,18 @@ function verifyOf(database: string, sourceDb: string, pgBin = PG_BIN) {
 describe('a database of ~20 MB with foreign keys, identity, partitions, an unlogged table, owners and grants', () => {
   let manifest: BackupManifest;
   let plainWal: number;
+  let plainWorkers: number;
 
   beforeAll(async () => {
     manifest = await harness(pg, s3, 'shop', 'shop').dump({ compression: 'zstd-stream' });
-    plainWal = await plainRestoreWal('shop');
+    plainWorkers = await parallelWorkersOf(async () => (plainWal = await plainRestoreWal('shop')));
   });
 
   test('every permanent table is made unlogged before its rows: every check passes, and the server writes a fraction of the WAL of a plain restore', async () => {
     expect(manifest.dump.uncompressedBytes).toBeGreaterThan(Object.keys(manifest.rowCounts).length * UNLOGGED_MIN_BYTES_PER_TABLE);
     let record: Awaited<ReturnType<typeof verifyOf>> | undefined;
-    const wal = await walOf(async () => (record = await verifyOf('shop', 'shop')));
+    let workers = -1;
+    const wal = await walOf(async () => (workers = await parallelWorkersOf(async () => (record = await verifyOf('shop', 'shop')))));
     expect(record!.failures).toEqual([]);
     expect(record!.ok).toBe(true);
     // a_parent, b_child, the quoted one, two partitions (cache is unlogged already).
@@ -110,6 +124,10 @@ describe('a database of ~20 MB with foreign keys, identity, partitions, an unlog
     // The plain restore writes its ~20 MB of rows and indexes to WAL (plus the new database's catalog).
     expect(plainWal).toBeGreaterThan(20 * 1024 * 1024);
     expect(wal).toBeLessThan(plainWal / 2);
+    // The same server gave the plain restore's index builds parallel workers; the restore test's
+    // scratch database (on the source server) takes none from the pool its applications share.
+    expect(plainWorkers).toBeGreaterThan(0);
+    expect(workers).toBe(0);
   });
 
   test('an ALTER TABLE that fails halfway (a table turned into a publication member behind pgdr): the tables altered before it are set back to logged, and the restore passes', async () => {

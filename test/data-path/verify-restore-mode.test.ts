@@ -18,6 +18,8 @@ import { fakeBin, FakeBin } from '../support/fake-bin';
 import type { ObjectStore } from '../../lambda/shared/ports';
 import type { BackupManifest } from '../../lambda/shared/records';
 import { writeDataOffsets } from '../../lambda/shared/archive-offsets';
+import { connectionFromUrl } from '../../lambda/shared/connection';
+import { serialIndexBuilds } from '../../lambda/verify/setup';
 import { chooseRestoreMode, isThisMachine, localRestoreJobs, MEMORY_SHARE, memoryBackedDir, neededFileBytes, removeOrphans, restoreJobsFor } from '../../lambda/shared/restore-mode';
 
 let pg: PgCluster;
@@ -208,6 +210,16 @@ test('pg_restore --jobs: one more than the cores for a server on this machine (e
   expect(restoreJobsFor({ connection: { host: '127.0.0.1' } })).toBe(here);
   expect(restoreJobsFor({ connection: { host: 'db.example.com' } })).toBe(2);
   expect(restoreJobsFor({ connection: { host: 'db.example.com' } }, 4)).toBe(4);
+});
+
+test('index builds without parallel workers on the source server and on this machine; a verification server elsewhere keeps its setting', () => {
+  const at = (host: string) => ({ ...connectionFromUrl('postgres://u@h/db'), host });
+  expect(serialIndexBuilds({ kind: 'source', connection: at('db.example.com') })).toBe(true);
+  expect(serialIndexBuilds({ kind: 'source', connection: at('127.0.0.1') })).toBe(true);
+  expect(serialIndexBuilds({ kind: 'ephemeral', start: () => Promise.reject(new Error('not started')) })).toBe(true);
+  expect(serialIndexBuilds({ kind: 'verify', connection: at('localhost') })).toBe(true);
+  expect(serialIndexBuilds({ kind: 'verify', connection: at('/var/run/postgresql') })).toBe(true);
+  expect(serialIndexBuilds({ kind: 'verify', connection: at('verify.abc.eu-west-1.rds.amazonaws.com') })).toBe(false);
 });
 
 describe('the archive in a memory-backed directory (memoryDir: pgdr verify --local, the local drill)', () => {
