@@ -15,7 +15,7 @@ import { harness } from '../support/harness';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { keysFromDumpKey } from '../../lambda/shared/layout';
 import { withClient } from '../../lambda/shared/pg-client';
-import { EphemeralServer, startEphemeralServer, stopLeftoverServers } from '../../lambda/shared/ephemeral-server';
+import { EphemeralServer, RESTORE_TARGET_MALLOC, startEphemeralServer, stopLeftoverServers } from '../../lambda/shared/ephemeral-server';
 import type { RestoreServer } from '../../lambda/verify/core';
 import type { BackupManifest } from '../../lambda/shared/records';
 
@@ -208,6 +208,9 @@ test('the ephemeral server: restore-target settings, loopback only, no password 
     });
     expect(server.connection).toMatchObject({ host: '127.0.0.1', username: 'postgres', sslmode: 'disable' });
     expect(readFileSync(`/proc/${server.pid}/cmdline`, 'utf8')).not.toContain(server.connection.password);
+    // glibc's malloc settings reach the postmaster, whose backends inherit them.
+    const environ = readFileSync(`/proc/${server.pid}/environ`, 'utf8').split('\0');
+    for (const [name, value] of Object.entries(RESTORE_TARGET_MALLOC)) expect(environ).toContain(`${name}=${value}`);
     expect(readdirSync(server.dir).filter((f) => f.startsWith('pwfile'))).toEqual([]);
   } finally {
     await server.stop();
