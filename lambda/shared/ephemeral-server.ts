@@ -52,7 +52,7 @@ export async function serverUser(): Promise<ServerUser | undefined> {
 }
 
 /** Runs a server program as the server's user: as `postgres` (runuser) when `user` is set, else as ourselves; `env` is added to ours. */
-export function runAsServerUser(user: ServerUser | undefined, cmd: string, args: readonly string[], env: Record<string, string> = {}): Promise<string> {
+export function runAsServerUser(user: ServerUser | undefined, cmd: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<string> {
   const fullEnv = { ...process.env, ...env };
   return user ? run('runuser', ['-u', 'postgres', '--', cmd, ...args], fullEnv, cmd) : run(cmd, args, fullEnv);
 }
@@ -152,7 +152,7 @@ export async function startPostmaster(options: StartPostmasterOptions): Promise<
       await runAsServerUser(options.user, join(options.bin, 'pg_ctl'), [
         '-D', options.dataDir, '-l', join(options.dir, 'server.log'), '-w', '-t', String(options.timeoutSeconds ?? 60), 'start',
         '-o', `-p ${port} -k ${options.dir}${settings}`,
-      ], { ...options.env });
+      ], options.env);
       return port;
     } catch (err) {
       if (attempt >= 3) {

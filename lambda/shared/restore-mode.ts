@@ -65,12 +65,14 @@ export function isThisMachine(host: string): boolean {
   return h.startsWith('/') || h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h);
 }
 
-/**
- * `pg_restore --jobs` of a restore into `server`: `localRestoreJobs()` when it runs on this machine
- * (an ephemeral server, or a connection to this machine), else `elsewhere`.
- */
-export function restoreJobsFor(server: { readonly kind: 'ephemeral' } | { readonly connection: { readonly host: string } }, elsewhere = 2): number {
-  return !('connection' in server) || isThisMachine(server.connection.host) ? localRestoreJobs() : elsewhere;
+/** True when the restore server `server` runs on this machine: an ephemeral server, or a connection to this machine. */
+export function onThisMachine(server: { readonly kind: 'ephemeral' } | { readonly connection: { readonly host: string } }): boolean {
+  return !('connection' in server) || isThisMachine(server.connection.host);
+}
+
+/** `pg_restore --jobs` of a restore into `server`: `localRestoreJobs()` when it runs on this machine (`onThisMachine`), else `elsewhere`. */
+export function restoreJobsFor(server: Parameters<typeof onThisMachine>[0], elsewhere = 2): number {
+  return onThisMachine(server) ? localRestoreJobs() : elsewhere;
 }
 
 /** The mode chosen, why, and pg_restore's jobs (1 when streaming). */

@@ -16,7 +16,7 @@ import { describe } from '../shared/connection';
 import type { EphemeralServer } from '../shared/ephemeral-server';
 import { Clock, LogPort, seconds } from '../shared/ports';
 import type { BackupManifest, DatabaseLocale, VerificationRecord } from '../shared/records';
-import { isThisMachine } from '../shared/restore-mode';
+import { onThisMachine } from '../shared/restore-mode';
 import { LeftoverReport, scratchDatabaseName, ScratchOwner } from './scratch';
 
 /**
@@ -40,7 +40,7 @@ export type RestoreServer =
  * against 11.49 / 11.57 / 15.06 / 15.23 s, 20.3-28.1 against 21.8-29.4 CPU-s of the machine.
  */
 export function serialIndexBuilds(server: RestoreServer): boolean {
-  return server.kind !== 'verify' || isThisMachine(server.connection.host);
+  return server.kind === 'source' || onThisMachine(server);
 }
 
 type EphemeralInfo = NonNullable<NonNullable<VerificationRecord['restoreTest']>['ephemeralServer']>;

@@ -5,9 +5,8 @@
  * `rowCounts(client)` (the failover restore, on its own instance) keeps the server's choice.
  * The plans are read from the server's log (auto_explain with ANALYZE: workers launched, JIT).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { PgCluster } from '../../local/pg-cluster';
+import { serverLogSince, serverLogSize } from '../support/server-log';
 import { connectClient } from '../../lambda/shared/pg-client';
 import { connectionFromUrl } from '../../lambda/shared/connection';
 import { rowCounts, snapshotCounts } from '../../lambda/shared/catalog';
@@ -42,11 +41,11 @@ afterAll(async () => {
 
 /** The plans auto_explain logged after `from` (a byte offset into server.log), each with its query text. */
 function loggedPlans(from: number): string[] {
-  const log = readFileSync(join(pg.dir, 'server.log')).subarray(from).toString('utf8');
+  const log = serverLogSince(pg, from);
   return log.split(/^.*LOG:\s+duration: .* plan:$/m).slice(1);
 }
 
-const logSize = () => readFileSync(join(pg.dir, 'server.log')).length;
+const logSize = () => serverLogSize(pg);
 
 test('the counts run without parallel workers and without JIT where the server would use both', async () => {
   const connection = connectionFromUrl(pg.url('plans'));

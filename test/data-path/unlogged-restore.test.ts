@@ -10,12 +10,13 @@
  * reference an unlogged one) or would not pay (small tables).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgCluster, PG_BIN } from '../../local/pg-cluster';
 import { startTestS3, TestS3 } from '../support/s3-server';
 import { harness } from '../support/harness';
+import { serverLogSince, serverLogSize } from '../support/server-log';
 import { fakeBin } from '../support/fake-bin';
 import { UNLOGGED_MIN_BYTES_PER_TABLE } from '../../lambda/verify/unlogged';
 import type { BackupManifest } from '../../lambda/shared/records';
@@ -73,13 +74,11 @@ async function walOf(fn: () => Promise<unknown>): Promise<number> {
   return Number(row.bytes);
 }
 
-const logSize = () => statSync(join(pg.dir, 'server.log')).size;
-
 /** Parallel workers the postmaster started while `fn` ran (its server.log: DEBUG1 lines). */
 async function parallelWorkersOf(fn: () => Promise<unknown>): Promise<number> {
-  const from = logSize();
+  const from = serverLogSize(pg);
   await fn();
-  const log = readFileSync(join(pg.dir, 'server.log')).subarray(from).toString('utf8');
+  const log = serverLogSince(pg, from);
   return (log.match(/starting background worker process "parallel worker for PID \d+"/g) ?? []).length;
 }
 
