@@ -11,8 +11,9 @@
  *   4. stream pg_dump's stdout -> (zstd) -> SHA-256 + byte counter -> S3 multipart upload
  *      (no temp file; memory bounded by the upload's part buffers). With zstd, pg_dump writes
  *      into zstd's stdin directly (no byte of the uncompressed archive passes through Node: it
- *      would cost Node more CPU than pg_dump itself); the archive's size comes from zstd's
- *      closing summary (`uncompressedBytes`);
+ *      would cost Node more CPU than pg_dump itself), and Node reads the stored bytes from a
+ *      socket pair into a few reused buffers (shared/staged-output.ts); the archive's size comes
+ *      from zstd's closing summary (`uncompressedBytes`);
  *   5. only when pg_dump (and zstd) exited 0 and the upload completed, write the manifest.
  * The directory format (`format: 'directory'`, manifest schema version 2) replaces 3-4 with
  * `pg_dump -Fd --jobs N --snapshot=<it> -f <workDir>/pgdr-dump-<random>.dir` (-Z0 and zstd per file
@@ -32,14 +33,13 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Client } from 'pg';
 import { backupKeys, assertName, BackupKeys } from '../shared/layout';
 import { ConnectionInfo, describe } from '../shared/connection';
 import { connectClient } from '../shared/pg-client';
 import { expectSuccess, finishedTableData, startTool, toolVersion, killTool } from '../shared/pg-process';
 import { CompressionPlan, CompressionSetting, planCompression, startCompressor, zstdSummary } from '../shared/compression';
-import { Digest } from '../shared/archive';
+import { StagedOutput } from '../shared/staged-output';
 import { dataFileSuffix, DirectoryUploader, directoryDump } from '../shared/directory-archive';
 import { snapshotCounts } from '../shared/catalog';
 import { readRolesAndPrivileges, storeGlobals } from '../shared/globals';
@@ -145,6 +145,8 @@ interface ProducerInput {
   readonly counted: Promise<void>;
   /** Keys stored so far that a failure leaves behind without a manifest. */
   readonly leftBehind: string[];
+  /** Custom format: where the stored bytes (zstd's or pg_dump's stdout) are read, hashed and counted. */
+  readonly staged?: StagedOutput;
 }
 
 /** pg_dump's stdout buffer for the custom format (see `StartOptions.stdoutBufferBytes`). */
@@ -152,25 +154,33 @@ export const PG_DUMP_STDOUT_BUFFER = 1024 * 1024;
 
 /**
  * Custom format: pg_dump -Fc -> (zstd) -> SHA-256 + byte counter -> one multipart upload. The
- * object becomes visible only if nothing failed: pg_dump and zstd exited 0 (the digest ends only
- * then), the counts are done, and the run was not abandoned. pg_dump starts before the first await.
+ * object becomes visible only if nothing failed: pg_dump and zstd exited 0 (the stored bytes end
+ * only then), the counts are done, and the run was not abandoned. pg_dump starts before the first
+ * await. The last tool writes into `input.staged` (shared/staged-output.ts: read into reused
+ * buffers, hashed and counted there) instead of a pipe Node reads into a new buffer per read.
  */
 async function dumpCustom(input: ProducerInput): Promise<{ dump: CustomDump; uncompressedBytes?: number }> {
   const { deps, run, snapshot, plan, keys } = input;
   const { store, connection, pgBin, log } = deps;
+  const staged = input.staged;
+  if (!staged) throw new DumpError('the custom format needs a staged output for the stored bytes');
   const dumpArgs = ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'];
   // zstd-stream: pg_dump writes straight into zstd's stdin (one pipe between the two processes);
   // Node reads only the compressed bytes. zstd starts first so pg_dump can be given its stdin.
-  const compressor = plan.zstd ? startCompressor(plan.zstd, plan.info.level) : undefined;
+  const compressor = plan.zstd ? startCompressor(plan.zstd, plan.info.level, staged.childEnd) : undefined;
   // pg_dump's archive leaves through a 1 MiB stdout buffer instead of 4 KiB writes (1/256 of the
   // write calls, and of zstd's reads): ~0.7 CPU-s less for the two on the bench's 784 MiB archive.
-  const dump = startTool(pgBin, 'pg_dump', dumpArgs, { connection, stdoutBufferBytes: PG_DUMP_STDOUT_BUFFER, ...(compressor ? { stdoutTo: compressor } : {}) });
-  const sink: { digest?: Digest } = {};
+  const dump = startTool(pgBin, 'pg_dump', dumpArgs, {
+    connection,
+    stdoutBufferBytes: PG_DUMP_STDOUT_BUFFER,
+    ...(compressor ? { stdoutTo: compressor } : { stdoutSocket: staged.childEnd }),
+  });
   run.onStop(() => {
     run.killedByUs.pg_dump = killTool(dump);
     run.killedByUs.zstd = killTool(compressor);
-    sink.digest?.destroy(new Error('dump stopped'));
+    staged.fail(new Error('dump stopped'));
   });
+  staged.onReadError(run.failed('stream'));
   const producers: Promise<unknown>[] = [
     expectSuccess(dump).catch(async (err) => {
       // pg_dump failing with zstd behind it: zstd either ends on the end of its input, or it
@@ -189,33 +199,30 @@ async function dumpCustom(input: ProducerInput): Promise<{ dump: CustomDump; unc
       ),
     );
   }
-  const stored = compressor ? compressor.stdout : dump.stdout;
   const gate = Promise.all(producers).then(() => undefined);
   gate.catch(() => undefined);
-  const digest = new Digest(gate);
-  sink.digest = digest;
-  const piping = pipeline(stored, digest).catch(run.failed('stream'));
+  staged.holdEndUntil(gate);
   const beforeComplete = async () => {
     await input.counted;
     if (run.stopping) throw new DumpError('dump stopped before completion');
   };
-  const uploading = store.uploadStream(keys.dump, digest, 'application/octet-stream', { beforeComplete }).catch(run.failed('upload'));
-  await Promise.allSettled([uploading, input.counted, gate, piping]);
+  const uploading = store.uploadStream(keys.dump, staged, 'application/octet-stream', { beforeComplete }).catch(run.failed('upload'));
+  await Promise.allSettled([uploading, input.counted, gate]);
   const cause = run.cause();
   if (cause) throw cause;
   // The archive's size, from zstd's own count, trusted only when its output count is exactly
   // what we stored.
   let uncompressedBytes: number | undefined;
   if (compressor) {
-    if (summary && summary.outBytes === digest.bytes) uncompressedBytes = summary.inBytes;
-    else log.warn('dump: zstd reported no byte counts matching the stored object; uncompressedBytes left out of the manifest', { key: keys.dump, zstdSummary: summary, bytes: digest.bytes });
+    if (summary && summary.outBytes === staged.bytes) uncompressedBytes = summary.inBytes;
+    else log.warn('dump: zstd reported no byte counts matching the stored object; uncompressedBytes left out of the manifest', { key: keys.dump, zstdSummary: summary, bytes: staged.bytes });
   }
   const dumped: CustomDump = {
     bucket: store.bucket,
     key: keys.dump,
-    bytes: digest.bytes,
+    bytes: staged.bytes,
     ...(uncompressedBytes !== undefined ? { uncompressedBytes } : {}),
-    sha256: digest.hash.digest('hex'),
+    sha256: staged.hash.digest('hex'),
     format: 'custom',
     compression: plan.info,
   };
@@ -289,6 +296,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
   const run = new RunControl();
   const leftBehind: string[] = [];
   let storedAt = '';
+  let stagedOpening: Promise<StagedOutput> | undefined;
   try {
     assertName(database, 'database name');
     assertName(backupClass, 'backup class name');
@@ -300,9 +308,12 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     storedAt = format === 'directory' ? keys.directory : keys.dump;
     log.info('dump starting', { ...context, key: storedAt, ...(format === 'directory' ? { jobs } : {}) });
 
-    // pg_dump's version (a process of its own) while the session connects.
+    // pg_dump's version (a process of its own) while the session connects; so is the socket
+    // pair the custom format's stored bytes come through.
     const versionRead = toolVersion(pgBin, 'pg_dump');
     versionRead.catch(() => undefined);
+    stagedOpening = format === 'custom' ? StagedOutput.open() : undefined;
+    stagedOpening?.catch(() => undefined);
     session = await connectClient(connection);
     const pgDump = await versionRead;
     const serverRow = (await session.query<{ v: string; n: string }>(`SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n`)).rows[0];
@@ -316,6 +327,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     }
     const locale = await readDatabaseLocale(session, server.versionNum);
     const plan = planCompression(deps.compression ?? 'auto', pgDump.major, pgBin);
+    const staged = await stagedOpening;
 
     await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const snapshot = (await session.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0].id;
@@ -333,7 +345,7 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     // Settles with the counting, which starts just below, after pg_dump.
     let countingStarted: (counting: Promise<void>) => void = () => undefined;
     const counted = new Promise<void>((resolve) => (countingStarted = resolve));
-    const input: ProducerInput = { deps, run, snapshot, plan, keys, counted, leftBehind };
+    const input: ProducerInput = { deps, run, snapshot, plan, keys, counted, leftBehind, staged };
     // pg_dump starts synchronously in the producer (before its first await), then the counting.
     const producing = format === 'directory' ? dumpDirectory(input, deps.workDir!, jobs) : dumpCustom(input);
     producing.catch(() => undefined);
@@ -437,6 +449,8 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     throw error;
   } finally {
     if (onAbort) request.signal?.removeEventListener('abort', onAbort);
+    // Whatever became of the run, the pair is closed (reading it to its end closed it already).
+    void stagedOpening?.then((staged) => staged.close(), () => undefined);
     metrics.flush();
     const exporter = session;
     await Promise.all([

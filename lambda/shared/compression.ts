@@ -9,6 +9,7 @@
  *   3. `pg_dump-gzip` otherwise (`-Z1`, zlib level 1 inside the custom format).
  */
 import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import type { CompressionInfo } from './records';
 import { findOnPath, RunningTool, startTool } from './pg-process';
@@ -51,12 +52,13 @@ export function planCompression(setting: CompressionSetting, pgDumpMajor: number
 }
 
 /**
- * `zstd -1 -T0`: stdin in, one zstd frame out (into `stdoutFd` when given, else a pipe). `-vv` makes
- * it end with a summary line on stderr giving the exact byte counts in and out (`zstdSummary`);
- * nothing else it prints is an error line.
+ * `zstd -1 -T0`: stdin in, one zstd frame out (into `stdout` when given: an open file descriptor,
+ * or a StagedOutput's socket; else a pipe). `-vv` makes it end with a summary line on stderr
+ * giving the exact byte counts in and out (`zstdSummary`); nothing else it prints is an error line.
  */
-export function startCompressor(zstd: string, level: number, stdoutFd?: number): RunningTool {
-  return startTool('', zstd, [`-${level}`, '-T0', '-vv', '-c'], { stdin: true, ...(stdoutFd !== undefined ? { stdoutFd } : {}) });
+export function startCompressor(zstd: string, level: number, stdout?: number | Socket): RunningTool {
+  const into = stdout === undefined ? {} : typeof stdout === 'number' ? { stdoutFd: stdout } : { stdoutSocket: stdout };
+  return startTool('', zstd, [`-${level}`, '-T0', '-vv', '-c'], { stdin: true, ...into });
 }
 
 /**

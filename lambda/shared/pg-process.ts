@@ -10,6 +10,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { ConnectionInfo, libpqEnv } from './connection';
@@ -71,6 +72,8 @@ export interface StartOptions {
   readonly stdoutTo?: RunningTool;
   /** Write this tool's stdout to this open file descriptor (the caller's copy may be closed once started): no byte enters Node. */
   readonly stdoutFd?: number;
+  /** Write this tool's stdout into this socket (a StagedOutput's `childEnd`); this process's copy is closed once the child holds it. */
+  readonly stdoutSocket?: Socket;
   /**
    * The size of the tool's stdout buffer (C stdio), set as coreutils' `stdbuf -o` does it: its
    * libstdbuf.so preloaded with `_STDBUF_O` (the tools layer packs the library; else the system's).
@@ -172,10 +175,12 @@ export function startTool(binDir: string, tool: string, args: string[], options:
   const child = spawn(path, args, {
     env: { ...env, ...stdoutBufferEnv(binDir, options.stdoutBufferBytes, env) },
     // A Writable with a file descriptor (the other child's stdin pipe): the child gets a copy of it.
-    stdio: [options.stdin ? 'pipe' : 'ignore', into ?? options.stdoutFd ?? 'pipe', 'pipe'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', into ?? options.stdoutFd ?? options.stdoutSocket ?? 'pipe', 'pipe'],
   });
   // Only the two children hold the pipe now; Node never writes to it.
   into?.destroy();
+  // The child holds its copy of the socket: the reader sees end-of-file when the child exits.
+  options.stdoutSocket?.destroy();
   const collector = new StderrCollector(options.onStderrLine);
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => collector.add(chunk));

@@ -50,7 +50,8 @@ export interface ObjectStore {
   /**
    * Streams `body` into the object (multipart for large bodies, constant memory). When the body
    * errors, a request fails or `beforeComplete` rejects, the multipart upload is aborted and the
-   * error is rethrown; the object then does not exist.
+   * error is rethrown; the object then does not exist. A chunk of `body` may be reused once the
+   * next one is asked for (staged-output.ts reads into a ring of buffers): copy what is kept.
    */
   uploadStream(key: string, body: AsyncIterable<Buffer>, contentType: string, options?: UploadOptions): Promise<void>;
   /** All keys under a prefix. */
