@@ -52,13 +52,15 @@ export function planCompression(setting: CompressionSetting, pgDumpMajor: number
 }
 
 /**
- * `zstd -1 -T0`: stdin in, one zstd frame out (into `stdout` when given: an open file descriptor,
- * or a StagedOutput's socket; else a pipe). `-vv` makes it end with a summary line on stderr
- * giving the exact byte counts in and out (`zstdSummary`); nothing else it prints is an error line.
+ * `zstd -1 -T0`: stdin in (or `inputFile`, which zstd then reads itself), one zstd frame out (into
+ * `stdout` when given: an open file descriptor, or a StagedOutput's socket; else a pipe). `-vv`
+ * makes it end with a summary line on stderr giving the exact byte counts in and out
+ * (`zstdSummary`); nothing else it prints is an error line.
  */
-export function startCompressor(zstd: string, level: number, stdout?: number | Socket): RunningTool {
+export function startCompressor(zstd: string, level: number, stdout?: number | Socket, inputFile?: string): RunningTool {
   const into = stdout === undefined ? {} : typeof stdout === 'number' ? { stdoutFd: stdout } : { stdoutSocket: stdout };
-  return startTool('', zstd, [`-${level}`, '-T0', '-vv', '-c'], { stdin: true, ...into });
+  const input = inputFile === undefined ? [] : ['--', inputFile];
+  return startTool('', zstd, [`-${level}`, '-T0', '-vv', '-c', ...input], { stdin: inputFile === undefined, ...into });
 }
 
 /**

@@ -2,8 +2,8 @@
  * pg_dump's directory format (`-Fd --jobs N`) in the vault: one object per file of the directory
  * under `<stem>.dir/` (records.ts `DirectoryDump`).
  *
- * Writing (the dump job): every file goes, a few at a time, through (zstd) -> SHA-256 + byte
- * counter -> one upload, and is deleted locally once stored. A table's data file is uploaded while
+ * Writing (the dump job): every file goes, a few at a time, through (zstd, which reads the file
+ * itself) -> SHA-256 + byte counter -> one upload, and is deleted locally once stored. A table's data file is uploaded while
  * pg_dump still runs once pg_dump says it is finished (`--verbose` in parallel mode prints
  * "finished item <dumpId> TABLE DATA ..." after the worker closed `<dumpId>.dat`): an event, not a
  * poll; a file is never read half-written. Everything else (toc.dat, large objects' files) is
@@ -15,6 +15,7 @@
  * streaming restore of this format). `directoryIntegrityFailures` compares with the manifest,
  * naming each file that differs.
  */
+import type { Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ import { Digest, writeDecompressed } from './archive';
 import { CompressionPlan, decompressedBytes, startCompressor } from './compression';
 import { expectSuccess, killTool, ToolError } from './pg-process';
 import type { ObjectStore } from './ports';
+import { StagedOutput } from './staged-output';
 import { DirectoryDump, DirectoryFile, directoryListingSha256 } from './records';
 
 /**
@@ -144,24 +146,13 @@ export class DirectoryUploader {
     const path = join(dir, name);
     const fileBytes = (await stat(path)).size;
     const key = directoryFileKey(prefix, name, plan);
-    const zstd = plan.zstd ? startCompressor(plan.zstd, plan.info.level) : undefined;
-    const source = createReadStream(path);
-    const gate = zstd ? expectSuccess(zstd).then(() => undefined) : Promise.resolve();
-    // Observed by the digest's end (or not at all, when the upload stops first).
-    gate.catch(() => undefined);
-    const digest = new Digest(gate);
-    const stop = () => {
-      killTool(zstd);
-      source.destroy();
-      digest.destroy(signal.reason instanceof Error ? signal.reason : new Error('upload stopped'));
-    };
+    const source = plan.zstd ? await compressedFile(path, plan.zstd, plan.info.level) : plainFile(path);
+    const stop = () => source.stop(signal.reason instanceof Error ? signal.reason : new Error('upload stopped'));
     signal.addEventListener('abort', stop, { once: true });
     try {
-      const feeding = zstd ? Promise.all([pipeline(source, zstd.stdin!), pipeline(zstd.stdout, digest)]) : pipeline(source, digest);
-      feeding.catch((err: Error) => digest.destroy(err));
-      await store.uploadStream(key, digest, 'application/octet-stream', {
+      await store.uploadStream(key, source.body, 'application/octet-stream', {
         beforeComplete: async () => {
-          await feeding;
+          await source.read;
           if (signal.aborted) throw signal.reason;
         },
       });
@@ -170,12 +161,67 @@ export class DirectoryUploader {
       throw new Error(`uploading ${name} to ${key} failed: ${(err as Error).message}`, { cause: err });
     } finally {
       signal.removeEventListener('abort', stop);
+      source.close();
     }
-    const file: DirectoryFile = { name, key, bytes: digest.bytes, sha256: digest.hash.digest('hex'), ...(zstd ? { uncompressedBytes: fileBytes } : {}) };
+    const { digest } = source;
+    const file: DirectoryFile = { name, key, bytes: digest.bytes, sha256: digest.hash.digest('hex'), ...(plan.zstd ? { uncompressedBytes: fileBytes } : {}) };
     this.stored.push(file);
     this.options.onStored?.(file);
     await rm(path, { force: true });
   }
+}
+
+/** One file's stored bytes on their way to its upload, hashed and counted. */
+interface FileSource {
+  readonly body: AsyncIterable<Buffer>;
+  readonly digest: { readonly bytes: number; readonly hash: Hash };
+  /** Settles once the file is read to its end (and compressed): rejects when that failed. */
+  readonly read: Promise<unknown>;
+  /** Stops reading; the body then fails with `reason`. */
+  stop(reason: Error): void;
+  /** Releases what is left open (after the upload, whatever became of it). */
+  close(): void;
+}
+
+/**
+ * zstd reads the file itself and writes into a staged output (staged-output.ts): no uncompressed
+ * byte passes through Node, and the compressed ones are read into reused buffers.
+ */
+async function compressedFile(path: string, zstdBin: string, level: number): Promise<FileSource> {
+  const staged = await StagedOutput.open();
+  const zstd = startCompressor(zstdBin, level, staged.childEnd, path);
+  const read = expectSuccess(zstd).then(() => undefined);
+  // Observed by the body's end (or not at all, when the upload stops first).
+  read.catch(() => undefined);
+  staged.holdEndUntil(read);
+  return {
+    body: staged,
+    digest: staged,
+    read,
+    stop: (reason) => {
+      killTool(zstd);
+      staged.fail(reason);
+    },
+    close: () => staged.close(),
+  };
+}
+
+/** The file as it is, read through a SHA-256 and byte counter. */
+function plainFile(path: string): FileSource {
+  const file = createReadStream(path);
+  const digest = new Digest();
+  const read = pipeline(file, digest);
+  read.catch((err: Error) => digest.destroy(err));
+  return {
+    body: digest,
+    digest,
+    read,
+    stop: (reason) => {
+      file.destroy();
+      digest.destroy(reason);
+    },
+    close: () => file.destroy(),
+  };
 }
 
 /** The `dump` part of a directory-format manifest, from its stored files. */

@@ -2,13 +2,16 @@
  * StagedOutput (lambda/shared/staged-output.ts): a real child process writes its stdout into the
  * socket pair and the bytes come out whole and in order, hashed and counted, through a ring of
  * reused buffers, however slowly the consumer takes them; the end waits for the caller's gate
- * (and throws its rejection); `fail` stops the reading and the child gets a broken pipe.
+ * (and throws its rejection); `fail` stops the reading and the child gets a broken pipe; zstd
+ * given a file (the directory format's uploads) reads it itself and writes its frame into the pair.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTool } from '../../lambda/shared/pg-process';
+import { findZstd, startCompressor, zstdSummary } from '../../lambda/shared/compression';
+import { expectSuccess, startTool } from '../../lambda/shared/pg-process';
 import { StagedOutput } from '../../lambda/shared/staged-output';
 
 const MIB = 1024 * 1024;
@@ -126,4 +129,21 @@ test('fail() stops the reading: the consumer gets the error and the child a brok
 
 test('a ring of fewer than 3 buffers is refused', async () => {
   await expect(StagedOutput.open({ buffers: 2 })).rejects.toThrow('at least 3 buffers');
+});
+
+test('zstd reading a file itself (the directory format) writes one frame into the pair that decompresses to the file', async () => {
+  const zstd = findZstd('/nonexistent');
+  expect(zstd).toBeDefined();
+  const staged = await StagedOutput.open();
+  const running = startCompressor(zstd!, 1, staged.childEnd, file);
+  // No stdin: zstd was given the file, not a pipe from Node.
+  expect(running.stdin).toBeNull();
+  staged.holdEndUntil(expectSuccess(running).then(() => undefined));
+  const parts: Buffer[] = [];
+  for await (const chunk of staged) parts.push(Buffer.from(chunk));
+  const frame = Buffer.concat(parts);
+  expect(staged.bytes).toBe(frame.length);
+  expect(zstdSummary((await running.exited).stderr)).toEqual({ inBytes: data.length, outBytes: frame.length });
+  const back = execFileSync(zstd!, ['-d', '-q', '-c'], { input: frame, maxBuffer: 64 * MIB });
+  expect(sha(back)).toBe(sha(data));
 });
