@@ -3,11 +3,11 @@
  * under `<stem>.dir/` (records.ts `DirectoryDump`).
  *
  * Writing (the dump job): every file goes, a few at a time, through (zstd, which reads the file
- * itself) -> SHA-256 + byte counter -> one upload, and is deleted locally once stored. A table's data file is uploaded while
- * pg_dump still runs once pg_dump says it is finished (`--verbose` in parallel mode prints
- * "finished item <dumpId> TABLE DATA ..." after the worker closed `<dumpId>.dat`): an event, not a
- * poll; a file is never read half-written. Everything else (toc.dat, large objects' files) is
- * uploaded once pg_dump has exited 0.
+ * itself) -> SHA-256 + byte counter -> one upload, and is deleted locally once stored. A table's
+ * data file is uploaded while pg_dump still runs once pg_dump says it is finished (`--verbose` in
+ * parallel mode prints "finished item <dumpId> TABLE DATA ..." after the worker closed
+ * `<dumpId>.dat`): an event, not a poll; a file is never read half-written. Everything else
+ * (toc.dat, large objects' files) is uploaded once pg_dump has exited 0.
  *
  * Reading (verify and restore jobs): `fetchDirectoryDump` reads every listed object, hashes its
  * stored bytes and, for the files asked for, writes them decompressed into a local directory that
