@@ -145,8 +145,6 @@ interface ProducerInput {
   readonly counted: Promise<void>;
   /** Keys stored so far that a failure leaves behind without a manifest. */
   readonly leftBehind: string[];
-  /** Custom format: where the stored bytes (zstd's or pg_dump's stdout) are read, hashed and counted. */
-  readonly staged?: StagedOutput;
 }
 
 /** pg_dump's stdout buffer for the custom format (see `StartOptions.stdoutBufferBytes`). */
@@ -156,14 +154,12 @@ export const PG_DUMP_STDOUT_BUFFER = 1024 * 1024;
  * Custom format: pg_dump -Fc -> (zstd) -> SHA-256 + byte counter -> one multipart upload. The
  * object becomes visible only if nothing failed: pg_dump and zstd exited 0 (the stored bytes end
  * only then), the counts are done, and the run was not abandoned. pg_dump starts before the first
- * await. The last tool writes into `input.staged` (shared/staged-output.ts: read into reused
- * buffers, hashed and counted there) instead of a pipe Node reads into a new buffer per read.
+ * await. The last tool writes into `staged` (shared/staged-output.ts: read into reused buffers,
+ * hashed and counted there) instead of a pipe Node reads into a new buffer per read.
  */
-async function dumpCustom(input: ProducerInput): Promise<{ dump: CustomDump; uncompressedBytes?: number }> {
+async function dumpCustom(input: ProducerInput, staged: StagedOutput): Promise<{ dump: CustomDump; uncompressedBytes?: number }> {
   const { deps, run, snapshot, plan, keys } = input;
   const { store, connection, pgBin, log } = deps;
-  const staged = input.staged;
-  if (!staged) throw new DumpError('the custom format needs a staged output for the stored bytes');
   const dumpArgs = ['--format=custom', ...plan.pgDumpArgs, `--snapshot=${snapshot}`, '--no-password'];
   // zstd-stream: pg_dump writes straight into zstd's stdin (one pipe between the two processes);
   // Node reads only the compressed bytes. zstd starts first so pg_dump can be given its stdin.
@@ -345,9 +341,10 @@ export async function runDump(deps: DumpDeps, request: DumpRequest): Promise<Bac
     // Settles with the counting, which starts just below, after pg_dump.
     let countingStarted: (counting: Promise<void>) => void = () => undefined;
     const counted = new Promise<void>((resolve) => (countingStarted = resolve));
-    const input: ProducerInput = { deps, run, snapshot, plan, keys, counted, leftBehind, staged };
+    const input: ProducerInput = { deps, run, snapshot, plan, keys, counted, leftBehind };
     // pg_dump starts synchronously in the producer (before its first await), then the counting.
-    const producing = format === 'directory' ? dumpDirectory(input, deps.workDir!, jobs) : dumpCustom(input);
+    // (`staged` is opened exactly when the format is custom.)
+    const producing = format === 'directory' ? dumpDirectory(input, deps.workDir!, jobs) : dumpCustom(input, staged!);
     producing.catch(() => undefined);
 
     const countStarted = clock.now();

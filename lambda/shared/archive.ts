@@ -134,20 +134,17 @@ export interface DownloadResult {
   readonly fileBytes: number;
 }
 
-/** Counts bytes and SHA-256 of what passes; holds back end-of-stream until `gate` resolves (its rejection fails the stream). */
+/**
+ * Counts bytes and SHA-256 of what passes. (A producer whose end must wait for its processes'
+ * exits reads through a StagedOutput instead: staged-output.ts `holdEndUntil`.)
+ */
 export class Digest extends Transform {
   readonly hash = createHash('sha256');
   bytes = 0;
-  constructor(private readonly gate: Promise<void> = Promise.resolve()) {
-    super();
-  }
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     callback(null, chunk);
-  }
-  override _flush(callback: TransformCallback): void {
-    this.gate.then(() => callback(), (err) => callback(err));
   }
 }
 
